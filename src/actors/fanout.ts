@@ -1,0 +1,169 @@
+/**
+ * The fanout actor: live subscribers and what they asked for. Each result is
+ * encoded to JSON once, whatever the number of clients; each client gets it
+ * through a per-client throttle that conflates updates of the same series and
+ * window to the latest. A client whose pending set or socket buffer passes
+ * its bound is closed with 1013 (try again later): one slow client never
+ * slows the pipeline or anyone else.
+ *
+ * @example
+ *   const f = new Fanout({ windows: ["10s"], version: "0.1.0" });
+ *   const id = f.add(client);                       // sends hello
+ *   f.handleOp(id, '{"op":"subscribe","topics":["windows:10s:*"]}');
+ *   f.publish("window", "10s", key, msg, closedMs); // queued, sent on flush(now)
+ */
+import { z } from "zod";
+import { limits } from "../runtime/limits.ts";
+import { globToRegExp } from "../runtime/series.ts";
+
+export interface LiveClient {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  bufferedAmount(): number;
+}
+
+export type TopicKind = "windows" | "anomalies" | "trends" | "alerts" | "stats";
+interface Subscription { topic: string; kind: TopicKind; spec: string | undefined; match: RegExp | undefined }
+interface Pending { json: string; closedMs: number }
+interface ClientState {
+  client: LiveClient;
+  subs: Subscription[];
+  throttleMs: number;
+  nextFlushMs: number;
+  pending: Map<string, Pending>;
+}
+
+export const fanoutDefaults = { throttleMs: 100, throttleMsMax: 60_000 } as const;
+
+const opSchema = z.discriminatedUnion("op", [
+  z.strictObject({ op: z.literal("subscribe"), topics: z.array(z.string().min(1).max(512)).min(1).max(limits.wsTopicsPerClientMax) }),
+  z.strictObject({ op: z.literal("unsubscribe"), topics: z.array(z.string().min(1).max(512)).min(1).max(limits.wsTopicsPerClientMax) }),
+  z.strictObject({ op: z.literal("throttle"), ms: z.number().int().min(0).max(fanoutDefaults.throttleMsMax) }),
+]);
+
+export class Fanout {
+  private readonly clients = new Map<number, ClientState>();
+  private nextId = 1;
+  /** Observes delivery latency (ms) of window results, for weir_e2e_latency_seconds. */
+  onDelivered: (latencyMs: number) => void = () => {};
+
+  constructor(private readonly opts: { windows: string[]; version: string; now?: () => number }) {}
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Registers a client and sends its hello; returns its id, or -1 (and closes it) past wsClientsMax. */
+  add(client: LiveClient): number {
+    if (this.clients.size >= limits.wsClientsMax) {
+      client.close(1013, "too many live clients");
+      return -1;
+    }
+    const id = this.nextId++;
+    this.clients.set(id, { client, subs: [], throttleMs: fanoutDefaults.throttleMs, nextFlushMs: 0, pending: new Map() });
+    client.send(JSON.stringify({ type: "hello", version: this.opts.version, windows: this.opts.windows }));
+    return id;
+  }
+
+  remove(id: number): void {
+    this.clients.delete(id);
+  }
+
+  /** Applies one client frame; answers errors to the client as {"type":"error"}. */
+  handleOp(id: number, text: string): void {
+    const c = this.clients.get(id);
+    if (!c) return;
+    const error = this.applyOp(c, text);
+    if (error !== null) c.client.send(JSON.stringify({ type: "error", error }));
+  }
+
+  /** Queues a result for every client subscribed to it. `conflateKey` identifies "the same series and window". */
+  publish(kind: TopicKind, spec: string | undefined, series: string, msg: object, closedMs: number, conflateKey = series): void {
+    let json: string | undefined;
+    for (const [id, c] of this.clients) {
+      if (!matches(c.subs, kind, spec, series)) continue;
+      json ??= JSON.stringify(msg);
+      if (c.pending.size >= limits.wsPendingPerClientMax) {
+        this.drop(id, c, "client too slow: pending updates over limit");
+        continue;
+      }
+      c.pending.set(kind + "|" + (spec ?? "") + "|" + conflateKey, { json, closedMs });
+    }
+  }
+
+  /** Sends what is due; called by a timer every few ms. */
+  flush(nowMs: number = (this.opts.now ?? Date.now)()): void {
+    for (const [id, c] of this.clients) {
+      if (c.pending.size === 0 || nowMs < c.nextFlushMs) continue;
+      if (c.client.bufferedAmount() > limits.wsBackpressureBytesMax) {
+        this.drop(id, c, "client too slow: send buffer over limit");
+        continue;
+      }
+      for (const p of c.pending.values()) {
+        c.client.send(p.json);
+        if (p.closedMs > 0) this.onDelivered(nowMs - p.closedMs);
+      }
+      c.pending.clear();
+      c.nextFlushMs = nowMs + c.throttleMs;
+    }
+  }
+
+  private drop(id: number, c: ClientState, reason: string): void {
+    this.clients.delete(id);
+    c.client.close(1013, reason);
+  }
+
+  private applyOp(c: ClientState, text: string): string | null {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return "frame: invalid JSON";
+    }
+    const parsed = opSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return `${issue.path.join(".") || "op"}: ${issue.message}`;
+    }
+    const op = parsed.data;
+    if (op.op === "throttle") {
+      c.throttleMs = op.ms;
+      c.nextFlushMs = 0;
+      return null;
+    }
+    if (op.op === "unsubscribe") {
+      c.subs = c.subs.filter((s) => !op.topics.includes(s.topic));
+      return null;
+    }
+    const added: Subscription[] = [];
+    for (const t of op.topics) {
+      if (c.subs.some((s) => s.topic === t) || added.some((s) => s.topic === t)) continue;
+      const sub = this.parseTopic(t);
+      if (typeof sub === "string") return sub;
+      added.push(sub);
+    }
+    if (c.subs.length + added.length > limits.wsTopicsPerClientMax) return `topics: at most ${limits.wsTopicsPerClientMax} a client`;
+    c.subs.push(...added);
+    return null;
+  }
+
+  private parseTopic(topic: string): Subscription | string {
+    const [kind, ...rest] = topic.split(":");
+    if (kind === "windows") {
+      const spec = rest[0];
+      if (!spec || !this.opts.windows.includes(spec)) return `topics: "${topic}": unknown window spec (have ${this.opts.windows.join(", ")})`;
+      return { topic, kind, spec, match: globToRegExp(rest.slice(1).join(":") || "*") };
+    }
+    if (kind === "anomalies" || kind === "trends") return { topic, kind, spec: undefined, match: globToRegExp(rest.join(":") || "*") };
+    if ((kind === "alerts" || kind === "stats") && rest.length === 0) return { topic, kind, spec: undefined, match: undefined };
+    return `topics: "${topic}": unknown topic (windows:<spec>:<glob>, anomalies[:<glob>], trends[:<glob>], alerts, stats)`;
+  }
+}
+
+function matches(subs: Subscription[], kind: TopicKind, spec: string | undefined, series: string): boolean {
+  for (const s of subs) {
+    if (s.kind !== kind || s.spec !== spec) continue;
+    if (s.match === undefined || s.match.test(series)) return true;
+  }
+  return false;
+}

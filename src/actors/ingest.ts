@@ -1,0 +1,117 @@
+/**
+ * The ingest actor: validates events, names their series, and sorts them
+ * into one columnar batch per partition. It decides nothing about delivery:
+ * the engine checks ring room for every partition, writes the raw log, and
+ * only then pushes, so a request is accepted all-or-nothing.
+ *
+ * @example
+ *   const ing = new Ingest({ partitions: 2, registry, bounds });
+ *   const r = ing.accept([{ name: "cpu", value: 1 }], Date.now());
+ *   for (const p of ing.partitionsWithEvents()) for (const m of ing.encode(p, enc)) ring[p].tryPush(m);
+ */
+import type { Encoder } from "@msgpack/msgpack";
+import { encodeEventBatch, eventBatchBytesMax } from "../runtime/codec.ts";
+import { limits } from "../runtime/limits.ts";
+import { seriesKey } from "../runtime/series.ts";
+import { newValidEvent, reasonOf, validateEvent, type RejectReason, type TimeBounds } from "./ingest-validate.ts";
+import type { SeriesRegistry } from "./series-registry.ts";
+
+export interface IngestError { index: number; error: string }
+export interface IngestOutcome {
+  accepted: number;
+  rejected: number;
+  /** The first limits.errorsListedMax errors. */
+  errors: IngestError[];
+  reasons: Partial<Record<RejectReason, number>>;
+  /** Every rejected event with its reason, bounded like errors (for the dead-letter list). */
+  rejects: Array<{ event: unknown; error: string }>;
+}
+
+/** One partition's events of the current request, columnar. */
+class PartitionBuffer {
+  n = 0;
+  readonly sid = new Uint32Array(limits.eventsPerRequestMax);
+  readonly ts = new Float64Array(limits.eventsPerRequestMax);
+  readonly value = new Float64Array(limits.eventsPerRequestMax);
+}
+
+export class Ingest {
+  private readonly buffers: PartitionBuffer[];
+  private readonly ev = newValidEvent();
+  private recvMs = 0;
+
+  constructor(private readonly opts: { partitions: number; registry: SeriesRegistry; bounds: TimeBounds }) {
+    this.buffers = Array.from({ length: opts.partitions }, () => new PartitionBuffer());
+  }
+
+  /** Validates and routes one request's events; the previous request's buffers are discarded. */
+  accept(items: readonly unknown[], recvMs: number): IngestOutcome {
+    if (items.length > limits.eventsPerRequestMax) throw new Error("caller must refuse requests over eventsPerRequestMax");
+    for (const b of this.buffers) b.n = 0;
+    this.recvMs = recvMs;
+    const out: IngestOutcome = { accepted: 0, rejected: 0, errors: [], reasons: {}, rejects: [] };
+    const reg = this.opts.registry;
+    const ev = this.ev;
+    for (let i = 0; i < items.length; i++) {
+      const error = validateEvent(items[i], recvMs, this.opts.bounds, ev);
+      if (error !== null) {
+        reject(out, i, items[i], error, reasonOf(error));
+        continue;
+      }
+      const key = seriesKey(ev.name, ev.tags);
+      let id = reg.idOf(key);
+      if (id === undefined) {
+        id = reg.register(key, ev.name, ev.tags);
+        if (id < 0) {
+          reject(out, i, items[i], `series: limit of ${reg.seriesMax} series reached (WEIR_MAX_SERIES)`, "series_limit");
+          continue;
+        }
+      }
+      const b = this.buffers[reg.partitionOf(id)];
+      b.sid[b.n] = reg.localOf(id);
+      b.ts[b.n] = ev.ts;
+      b.value[b.n] = ev.value;
+      b.n++;
+      if (!(ev.ts < reg.lastTs[id])) {
+        reg.lastTs[id] = ev.ts;
+        reg.lastValue[id] = ev.value;
+      }
+      out.accepted++;
+    }
+    return out;
+  }
+
+  /** Upper bounds of the ring messages each partition needs for the current request. */
+  messageBytes(partition: number): number[] {
+    const sizes: number[] = [];
+    for (let left = this.buffers[partition].n; left > 0; left -= limits.batchEventsMax) {
+      sizes.push(eventBatchBytesMax(Math.min(left, limits.batchEventsMax)));
+    }
+    return sizes;
+  }
+
+  eventsFor(partition: number): number {
+    return this.buffers[partition].n;
+  }
+
+  /**
+   * The current request's messages for a partition, encoded one at a time
+   * into the encoder's shared buffer: push each before taking the next.
+   */
+  *encode(partition: number, enc: Encoder): Generator<Uint8Array> {
+    const b = this.buffers[partition];
+    for (let off = 0; off < b.n; off += limits.batchEventsMax) {
+      const n = Math.min(limits.batchEventsMax, b.n - off);
+      yield encodeEventBatch(enc, n, b.sid.subarray(off, off + n), b.ts.subarray(off, off + n), b.value.subarray(off, off + n), this.recvMs);
+    }
+  }
+}
+
+function reject(out: IngestOutcome, index: number, event: unknown, error: string, reason: RejectReason): void {
+  out.rejected++;
+  out.reasons[reason] = (out.reasons[reason] ?? 0) + 1;
+  if (out.errors.length < limits.errorsListedMax) {
+    out.errors.push({ index, error });
+    out.rejects.push({ event, error });
+  }
+}

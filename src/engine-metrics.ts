@@ -1,0 +1,47 @@
+/**
+ * The engine's Prometheus metrics (API.md "Operations"), named once here.
+ */
+import type { IngestOutcome } from "./actors/ingest.ts";
+import type { Engine } from "./engine.ts";
+import { Metrics, type Counter, type Histogram } from "./runtime/metrics.ts";
+
+export interface EngineMetrics {
+  registry: Metrics;
+  ingested: Counter;
+  rejected: Counter;
+  late: Counter;
+  duplicate: Counter;
+  windowsEmitted: Counter;
+  overloaded: Counter;
+  e2eLatency: Histogram;
+  countRejects(o: IngestOutcome): void;
+}
+
+const latencyBucketsSeconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createEngineMetrics(engine: Engine): EngineMetrics {
+  const m = new Metrics();
+  const rejected = m.counter("weir_events_rejected_total", "Events refused, by reason");
+  const out: EngineMetrics = {
+    registry: m,
+    ingested: m.counter("weir_events_ingested_total", "Events accepted (202) and made durable"),
+    rejected,
+    late: m.counter("weir_events_late_total", "Events that arrived after their window closed"),
+    duplicate: m.counter("weir_events_duplicate_total", "Re-sent events recognised by id"),
+    windowsEmitted: m.counter("weir_windows_emitted_total", "Window results closed and published"),
+    overloaded: m.counter("weir_ingest_overloaded_total", "Requests refused with 503 because a queue was full"),
+    e2eLatency: m.histogram("weir_e2e_latency_seconds", "From the ingest of the event that closed a window to its delivery to a live client", latencyBucketsSeconds),
+    countRejects(o) {
+      for (const [reason, n] of Object.entries(o.reasons)) rejected.inc(n, { reason });
+    },
+  };
+  m.gauge("weir_series", "Series known", () => engine.registry.size);
+  m.gauge("weir_queue_depth", "Bytes waiting on each partition's input ring", () =>
+    Array.from({ length: engine.cfg.partitions }, (_, p) => [{ partition: String(p) }, engine.queueDepthBytes(p)]));
+  m.gauge("weir_actor_restarts_total", "Worker restarts by the supervisor, by actor", () =>
+    engine.supervisor.status().map((s) => [{ actor: s.id }, s.restarts]));
+  m.gauge("weir_ws_clients", "Live WebSocket and SSE clients", () => engine.fanout.size);
+  m.gauge("process_resident_memory_bytes", "Resident set size", () => process.memoryUsage.rss());
+  m.gauge("process_heap_bytes", "JavaScript heap in use", () => process.memoryUsage().heapUsed);
+  return out;
+}

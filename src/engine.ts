@@ -1,0 +1,231 @@
+/**
+ * The embedded engine: wires ingest → partition workers (rings) → store and
+ * fanout, under a supervisor. One instance per process; the HTTP app and
+ * the simulators talk to it.
+ *
+ * @example
+ *   const engine = await Engine.start(loadConfig(), log);
+ *   engine.ingestBytes(body, "json", Date.now()); // IngestOutcome, or throws
+ *   await engine.stop();
+ */
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import { join } from "node:path";
+import { Fanout } from "./actors/fanout.ts";
+import { Ingest, type IngestOutcome } from "./actors/ingest.ts";
+import { decodeBody, formatCode, type BodyFormat } from "./actors/ingest-body.ts";
+import { SeriesRegistry } from "./actors/series-registry.ts";
+import { Store, type WindowRecord } from "./actors/store.ts";
+import type { Config } from "./runtime/config.ts";
+import type { OutputMessage } from "./runtime/codec.ts";
+import { limits } from "./runtime/limits.ts";
+import type { Log } from "./runtime/log.ts";
+import { createEngineMetrics, type EngineMetrics } from "./engine-metrics.ts";
+import { Ring } from "./runtime/ring.ts";
+import { partitionOf } from "./runtime/series.ts";
+import { Supervisor } from "./runtime/supervisor.ts";
+import { openStore } from "./storage/db.ts";
+import { RawLog } from "./storage/rawlog.ts";
+
+export const version = "0.1.0";
+
+/** Nothing of the request was accepted; answer 429/503 with Retry-After. */
+export class OverloadedError extends Error {
+  override name = "OverloadedError";
+  constructor(message: string, readonly status: 429 | 503 = 503, readonly retryAfterSeconds: number = limits.retryAfterSeconds) {
+    super(message);
+  }
+}
+export class TooLargeError extends Error {
+  override name = "TooLargeError";
+}
+
+interface Partition { id: number; inRing: Ring; outRing: Ring }
+
+export class Engine {
+  readonly registry: SeriesRegistry;
+  readonly fanout: Fanout;
+  readonly metrics: EngineMetrics;
+  readonly supervisor: Supervisor;
+  private readonly ingest: Ingest;
+  private readonly store: Store;
+  private readonly rawLog: RawLog;
+  private readonly partitions: Partition[];
+  private readonly enc = new Encoder();
+  private readonly timers: Array<ReturnType<typeof setInterval>> = [];
+  private stopping = false;
+  private storeError: string | null = null;
+  private drains: Promise<void>[] = [];
+
+  private constructor(readonly cfg: Config, readonly log: Log) {
+    this.store = new Store(openStore(join(cfg.dataDir, "weir.db")));
+    this.registry = new SeriesRegistry(cfg.partitions, cfg.maxSeries, (s) => this.store.addSeries(s));
+    this.restoreSeries();
+    this.rawLog = new RawLog(join(cfg.dataDir, "raw"), { profile: "fast" });
+    this.ingest = new Ingest({ partitions: cfg.partitions, registry: this.registry, bounds: cfg });
+    this.fanout = new Fanout({ windows: cfg.windows.map((w) => w.label), version });
+    this.supervisor = new Supervisor({ log: (level, msg, fields) => log[level](msg, fields) });
+    this.partitions = Array.from({ length: cfg.partitions }, (_, id) => ({
+      id,
+      inRing: Ring.create(cfg.ringBytes),
+      outRing: Ring.create(limits.outRingBytesDefault),
+    }));
+    this.metrics = createEngineMetrics(this);
+    this.fanout.onDelivered = (ms) => this.metrics.e2eLatency.observe(ms / 1000);
+  }
+
+  static async start(cfg: Config, log: Log): Promise<Engine> {
+    const e = new Engine(cfg, log);
+    for (const p of e.partitions) e.startPartition(p);
+    e.drains = e.partitions.map((p) => e.drainOutput(p));
+    e.timers.push(setInterval(() => e.flushStore(), limits.storeFlushMs));
+    e.timers.push(setInterval(() => e.fanout.flush(), fanoutTickMs));
+    await e.waitRunning(10_000);
+    return e;
+  }
+
+  /** Decodes, validates and makes durable one request body. Throws BodyError, TooLargeError or OverloadedError. */
+  ingestBytes(bytes: Uint8Array, format: BodyFormat, recvMs: number): IngestOutcome {
+    const items = decodeBody(bytes, format);
+    if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`body: over ${limits.eventsPerRequestMax} events`);
+    return this.ingestItems(items, recvMs, () => this.rawLog.append(formatCode[format], recvMs, bytes));
+  }
+
+  /** The simulators' entry: the same path, logged as JSON. */
+  ingestEvents(events: readonly object[], recvMs: number): IngestOutcome {
+    return this.ingestItems(events, recvMs, () =>
+      this.rawLog.append(formatCode.json, recvMs, new TextEncoder().encode(JSON.stringify(events))));
+  }
+
+  /** Partitions and store, for /ready: an empty list means ready. */
+  notReady(): string[] {
+    const out: string[] = [];
+    for (const s of this.supervisor.status()) if (s.state !== "running") out.push(`${s.id} is ${s.state}`);
+    if (this.storeError) out.push(`store: ${this.storeError}`);
+    if (this.stopping) out.push("shutting down");
+    return out;
+  }
+
+  queueDepthBytes(partition: number): number {
+    return this.partitions[partition].inRing.usedBytes();
+  }
+
+  /** Stops intake, lets the workers drain their rings, flushes the store. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.supervisor.stop();
+    for (const p of this.partitions) this.handleOutput(p, true);
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all(this.drains);
+    this.flushStore();
+    this.fanout.flush(Number.MAX_SAFE_INTEGER);
+    this.rawLog.close();
+    this.store.db.close();
+  }
+
+  private ingestItems(items: readonly unknown[], recvMs: number, writeLog: () => void): IngestOutcome {
+    if (this.stopping) throw new OverloadedError("shutting down", 503);
+    const outcome = this.ingest.accept(items, recvMs);
+    this.metrics.countRejects(outcome);
+    if (outcome.accepted === 0) return outcome;
+    for (const p of this.partitions) {
+      if (this.ingest.eventsFor(p.id) > 0 && !p.inRing.canPushAll(this.ingest.messageBytes(p.id))) {
+        this.metrics.overloaded.inc();
+        throw new OverloadedError(`partition ${p.id} queue full`, 503);
+      }
+    }
+    try {
+      writeLog();
+    } catch (e) {
+      this.log.error("raw log append failed", { error: (e as Error).message });
+      throw new OverloadedError("raw log not writable", 503, 5);
+    }
+    for (const p of this.partitions) {
+      for (const m of this.ingest.encode(p.id, this.enc)) {
+        if (!p.inRing.tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
+      }
+    }
+    this.metrics.ingested.inc(outcome.accepted);
+    return outcome;
+  }
+
+  private startPartition(p: Partition): void {
+    const cfg = this.cfg;
+    this.supervisor.start({
+      id: `partition-${p.id}`,
+      script: new URL("./runtime/partition-worker.ts", import.meta.url),
+      data: () => ({
+        partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, specs: cfg.windows,
+        latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: process.env.WEIR_FAILPOINTS === "1",
+      }),
+    });
+  }
+
+  private async drainOutput(p: Partition): Promise<void> {
+    while (!this.stopping) {
+      if (!this.store.hasRoom()) {
+        await Bun.sleep(limits.storeFlushMs); // backpressure: the workers stop when their output ring fills
+        continue;
+      }
+      if (!this.handleOutput(p, false)) await p.outRing.waitForDataAsync(limits.workerTickMs);
+    }
+  }
+
+  private readonly outScratch = new Uint8Array(limits.ringMessageBytesMax);
+  private readonly dec = new Decoder();
+
+  /** Handles the output messages waiting on a partition's ring; false when there were none. */
+  private handleOutput(p: Partition, all: boolean): boolean {
+    let any = false;
+    for (let i = 0; all || i < 64; i++) {
+      const len = p.outRing.popInto(this.outScratch);
+      if (len < 0) break;
+      any = true;
+      const m = this.dec.decode(this.outScratch.subarray(0, len)) as OutputMessage;
+      for (const row of m.w) this.publishWindow(p.id, row);
+      this.metrics.late.inc(m.late.length);
+    }
+    return any;
+  }
+
+  private publishWindow(partition: number, row: OutputMessage["w"][number]): void {
+    const [sid, spec, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs] = row as unknown as number[];
+    const series = this.registry.keyOf(partition, sid);
+    const window = this.cfg.windows[spec].label;
+    const r: WindowRecord = { series, window, start, end, count, sum, min, max, avg: sum / count, p50, p95, p99, first, last };
+    this.store.addWindow(r);
+    this.metrics.windowsEmitted.inc();
+    this.fanout.publish("windows", window, series, { type: "window", ...r }, closedMs, series);
+  }
+
+  private flushStore(): void {
+    try {
+      this.store.flush();
+      this.storeError = null;
+    } catch (e) {
+      this.storeError = (e as Error).message;
+      this.log.error("store flush failed", { error: this.storeError });
+    }
+  }
+
+  private restoreSeries(): void {
+    const rows = this.store.loadSeries();
+    if (rows.some((r) => r.partition !== partitionOf(r.key, this.cfg.partitions))) {
+      this.log.warn("partition count changed; series ids are reassigned", { partitions: this.cfg.partitions });
+      this.store.db.exec("DELETE FROM series");
+      return;
+    }
+    for (const r of rows) this.registry.restore(r);
+  }
+
+  private async waitRunning(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.supervisor.status().some((s) => s.state !== "running")) {
+      if (Date.now() > deadline) throw new Error(`partitions not running after ${timeoutMs} ms: ${this.notReady().join("; ")}`);
+      await Bun.sleep(10);
+    }
+  }
+}
+
+/** How often the fanout sends what is due (the per-client throttle is on top). */
+const fanoutTickMs = 20;

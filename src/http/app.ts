@@ -1,0 +1,39 @@
+/**
+ * createApp(deps) returns the Hono app: every route, one error mapping.
+ *
+ * @example
+ *   const app = createApp({ engine, reader, cfg, log });
+ *   Bun.serve({ fetch: app.fetch, websocket, port: 0 });
+ */
+import type { Database } from "bun:sqlite";
+import { Hono } from "hono";
+import type { Engine } from "../engine.ts";
+import type { Config } from "../runtime/config.ts";
+import type { Log } from "../runtime/log.ts";
+import { HttpError } from "./errors.ts";
+import { ingestRoutes } from "./routes/ingest.ts";
+import { liveRoutes } from "./routes/live.ts";
+import { opsRoutes } from "./routes/ops.ts";
+import { queryRoutes } from "./routes/query.ts";
+import { staticRoutes } from "./routes/static.ts";
+
+export interface AppDeps { engine: Engine; reader: Database; cfg: Config; log: Log }
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.route("/", staticRoutes());
+  app.route("/", opsRoutes(deps));
+  app.route("/", ingestRoutes(deps));
+  app.route("/", liveRoutes(deps));
+  app.route("/", queryRoutes(deps));
+  app.notFound((c) => c.json({ error: `path: no such route ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      return c.json({ error: err.message, ...err.extra }, err.status);
+    }
+    deps.log.error("unhandled error", { path: c.req.path, error: err.message, stack: err.stack });
+    return c.json({ error: "internal error" }, 500);
+  });
+  return app;
+}

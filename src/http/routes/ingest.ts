@@ -1,0 +1,46 @@
+/**
+ * POST /api/v1/events (API.md "Ingest"): JSON, NDJSON, MessagePack and
+ * text/plain holding JSON. 202 means the accepted events are in the raw log.
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { BodyError, formatOf } from "../../actors/ingest-body.ts";
+import { OverloadedError, TooLargeError } from "../../engine.ts";
+import type { AppDeps } from "../app.ts";
+import { requireRole } from "../auth.ts";
+import { HttpError } from "../errors.ts";
+
+export function ingestRoutes(deps: AppDeps): Hono {
+  const app = new Hono();
+  const maxBody = deps.cfg.maxBodyBytes;
+  app.post(
+    "/api/v1/events",
+    requireRole(deps.cfg.tokens, "ingest"),
+    bodyLimit({ maxSize: maxBody, onError: () => { throw new HttpError(413, `body: over WEIR_MAX_BODY (${maxBody} bytes)`); } }),
+    async (c) => {
+      const format = formatOf(c.req.header("content-type"));
+      if (format === null) {
+        throw new HttpError(415, "content-type: use application/json, application/x-ndjson, application/msgpack or text/plain");
+      }
+      const bytes = new Uint8Array(await c.req.arrayBuffer());
+      const outcome = ingestOrThrow(deps, bytes, format);
+      const body = { accepted: outcome.accepted, rejected: outcome.rejected, errors: outcome.errors };
+      if (outcome.accepted === 0) return c.json({ error: "no event valid", errors: outcome.errors }, 400);
+      return c.json(body, 202);
+    },
+  );
+  return app;
+}
+
+function ingestOrThrow(deps: AppDeps, bytes: Uint8Array, format: NonNullable<ReturnType<typeof formatOf>>) {
+  try {
+    return deps.engine.ingestBytes(bytes, format, Date.now());
+  } catch (e) {
+    if (e instanceof BodyError) throw new HttpError(400, e.message);
+    if (e instanceof TooLargeError) throw new HttpError(413, e.message);
+    if (e instanceof OverloadedError) {
+      throw new HttpError(e.status, `overloaded: ${e.message}; nothing of this request was accepted`, {}, { "Retry-After": String(e.retryAfterSeconds) });
+    }
+    throw e;
+  }
+}

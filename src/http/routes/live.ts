@@ -1,0 +1,39 @@
+/**
+ * GET /ws/live (API.md "Live"): hello on connect, then subscribe /
+ * unsubscribe / throttle frames; results pushed by the fanout actor.
+ */
+import { Hono } from "hono";
+import { upgradeWebSocket } from "hono/bun";
+import type { ServerWebSocket } from "bun";
+import type { AppDeps } from "../app.ts";
+import { requireRole } from "../auth.ts";
+
+export function liveRoutes(deps: AppDeps): Hono {
+  const app = new Hono();
+  const fanout = deps.engine.fanout;
+  app.get(
+    "/ws/live",
+    requireRole(deps.cfg.tokens, "read"),
+    upgradeWebSocket(() => {
+      let id = -1;
+      return {
+        onOpen(_e, ws) {
+          const raw = ws.raw as ServerWebSocket<unknown>;
+          id = fanout.add({
+            send: (text) => void raw.send(text),
+            close: (code, reason) => raw.close(code, reason),
+            bufferedAmount: () => raw.getBufferedAmount(),
+          });
+        },
+        onMessage(e) {
+          if (typeof e.data === "string") fanout.handleOp(id, e.data);
+          else fanout.handleOp(id, new TextDecoder().decode(e.data as ArrayBuffer));
+        },
+        onClose() {
+          fanout.remove(id);
+        },
+      };
+    }),
+  );
+  return app;
+}

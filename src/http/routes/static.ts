@@ -1,0 +1,34 @@
+/**
+ * The dashboard's static files from web/ (and vendored package files),
+ * served by name from an allow-list: no path from the request reaches the
+ * file system.
+ */
+import { Hono } from "hono";
+import { join } from "node:path";
+
+const webDir = join(import.meta.dir, "../../../web");
+const types: Record<string, string> = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
+};
+
+/** URL path → file on disk. */
+const files: Record<string, string> = {
+  "/": join(webDir, "index.html"),
+  "/index.html": join(webDir, "index.html"),
+  "/app.js": join(webDir, "app.js"),
+  "/style.css": join(webDir, "style.css"),
+};
+
+export function staticRoutes(): Hono {
+  const app = new Hono();
+  for (const [path, file] of Object.entries(files)) {
+    const type = types[file.slice(file.lastIndexOf("."))] ?? "application/octet-stream";
+    app.get(path, async (c) => {
+      const f = Bun.file(file);
+      if (!(await f.exists())) return c.json({ error: `path: ${path} is missing from this install` }, 404);
+      return new Response(f, { headers: { "Content-Type": type, "Cache-Control": "no-cache" } });
+    });
+  }
+  return app;
+}

@@ -1,0 +1,78 @@
+/**
+ * The one message envelope on rings and NATS subjects, MessagePack-encoded.
+ * Data travels as columnar batches (typed arrays as bin fields) so a batch
+ * of thousands of events is one encode and one decode, not one per event.
+ *
+ *   { k: "ev",  n, recv, sid: bin(u32[n]), ts: bin(f64[n]), v: bin(f64[n]) }   events for a partition
+ *   { k: "out", w: WindowRow[], late: LateRow[] }                               results of a partition
+ *   { k: "sig", sig: "stop" | "checkpoint" | "tick", at: ms }                    signals
+ *
+ * @example
+ *   const bytes = encodeEventBatch(enc, n, sid, ts, v, Date.now());
+ *   const msg = decodeMessage(bytes); // { k: "ev", ... }
+ */
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import type { EventBatch } from "../actors/window.ts";
+
+export interface EventBatchMessage { k: "ev"; n: number; recv: number; sid: Uint8Array; ts: Uint8Array; v: Uint8Array }
+/** [sid, specIndex, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs] */
+export type WindowRow = [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+/** [sid, ts, value] */
+export type LateRow = [number, number, number];
+export interface OutputMessage { k: "out"; w: WindowRow[]; late: LateRow[] }
+export interface SignalMessage { k: "sig"; sig: "stop" | "checkpoint"; at: number }
+export type Message = EventBatchMessage | OutputMessage | SignalMessage;
+
+/** Bytes an event batch of n events needs at most once encoded (checked before pushing all-or-nothing). */
+export function eventBatchBytesMax(n: number): number {
+  return n * 20 + 96;
+}
+
+/** Encodes into the encoder's shared buffer: push the returned view before the next encode. */
+export function encodeEventBatch(enc: Encoder, n: number, sid: Uint32Array, ts: Float64Array, v: Float64Array, recvMs: number): Uint8Array {
+  return enc.encodeSharedRef({
+    k: "ev",
+    n,
+    recv: recvMs,
+    sid: new Uint8Array(sid.buffer, sid.byteOffset, n * 4),
+    ts: new Uint8Array(ts.buffer, ts.byteOffset, n * 8),
+    v: new Uint8Array(v.buffer, v.byteOffset, n * 8),
+  });
+}
+
+export function decodeMessage(dec: Decoder, bytes: Uint8Array): Message {
+  return dec.decode(bytes) as Message;
+}
+
+/**
+ * Typed-array views of a decoded batch's columns. MessagePack places bins at
+ * arbitrary offsets, so a column that is not aligned is copied into the
+ * caller's scratch arrays (allocated once per worker).
+ */
+export class BatchColumns {
+  private readonly sidScratch: Uint32Array;
+  private readonly tsScratch: Float64Array;
+  private readonly vScratch: Float64Array;
+  constructor(eventsMax: number) {
+    this.sidScratch = new Uint32Array(eventsMax);
+    this.tsScratch = new Float64Array(eventsMax);
+    this.vScratch = new Float64Array(eventsMax);
+  }
+  view(m: EventBatchMessage): EventBatch {
+    return {
+      n: m.n,
+      recvMs: m.recv,
+      sid: column(m.sid, m.n, 4, this.sidScratch, Uint32Array),
+      ts: column(m.ts, m.n, 8, this.tsScratch, Float64Array),
+      value: column(m.v, m.n, 8, this.vScratch, Float64Array),
+    };
+  }
+}
+
+type Typed = Uint32Array | Float64Array;
+function column<T extends Typed>(bin: Uint8Array, n: number, width: number, scratch: T, Ctor: { new (b: ArrayBufferLike, o: number, l: number): T }): T {
+  if (bin.byteLength !== n * width) throw new Error(`column of ${bin.byteLength} bytes for ${n} events`);
+  if (bin.byteOffset % width === 0) return new Ctor(bin.buffer, bin.byteOffset, n);
+  new Uint8Array(scratch.buffer, 0, n * width).set(bin);
+  return scratch.subarray(0, n) as T;
+}

@@ -1,0 +1,163 @@
+/**
+ * Configuration from WEIR_* environment variables and an optional JSON file
+ * (WEIR_CONFIG), validated with zod at start-up. A bad value stops start-up
+ * with a ConfigError naming the key. Environment wins over the file.
+ *
+ * @example
+ *   const cfg = loadConfig({ WEIR_PORT: "0", WEIR_PARTITIONS: "2" });
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "../actors/window-spec.ts";
+import { limits } from "./limits.ts";
+import type { LogLevel } from "./log.ts";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export interface Token { token: string; role: Role }
+export type Role = "ingest" | "read" | "admin";
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  partitions: number;
+  windows: WindowSpec[];
+  windowsText: string;
+  latenessMs: number;
+  maxBodyBytes: number;
+  maxSeries: number;
+  maxEventAgeMs: number;
+  maxFutureSkewMs: number;
+  dedupeWindowMs: number;
+  queryTimeoutMs: number;
+  natsUrl: string | undefined;
+  tokens: Token[];
+  configFile: string | undefined;
+  demo: boolean;
+  demoRatePerSec: number;
+  logLevel: LogLevel;
+  ringBytes: number;
+}
+
+const duration = (min: number, max: number) =>
+  z.string().transform((s, ctx) => {
+    try {
+      const ms = parseDurationMs(s);
+      if (ms < min || ms > max) throw new Error(`must lie within [${min} ms, ${max} ms]`);
+      return ms;
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const intText = (min: number, max: number) =>
+  z.string().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(z.number().int().min(min).max(max));
+
+const byteSize = z.string().transform((s, ctx) => {
+  const m = /^(\d+)\s*(B|KiB|MiB|GiB)?$/i.exec(s.trim());
+  if (!m) {
+    ctx.addIssue({ code: "custom", message: 'must be bytes, e.g. "8388608" or "8MiB"' });
+    return z.NEVER;
+  }
+  const unit = (m[2] ?? "B").toLowerCase();
+  const mult = unit === "gib" ? 2 ** 30 : unit === "mib" ? 2 ** 20 : unit === "kib" ? 1024 : 1;
+  return Number(m[1]) * mult;
+});
+
+const boolText = z.enum(["0", "1", "true", "false", "yes", "no"]).transform((v) => v === "1" || v === "true" || v === "yes");
+
+const tokensText = z.string().transform((s, ctx) => {
+  const out: Token[] = [];
+  for (const part of s.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [token, role] = part.split(":");
+    if (!token || token.length < 8 || !["ingest", "read", "admin"].includes(role ?? "")) {
+      ctx.addIssue({ code: "custom", message: `"${part.slice(0, 20)}…" must be <token of ≥ 8 chars>:<ingest|read|admin>` });
+      return z.NEVER;
+    }
+    out.push({ token, role: role as Role });
+  }
+  return out;
+});
+
+/** Keys as they appear in the environment; the file uses the same names without the WEIR_ prefix, lower case. */
+const envSchema = z.object({
+  WEIR_HOST: z.string().min(1).default("127.0.0.1"),
+  WEIR_PORT: intText(0, 65535).default(8080),
+  WEIR_DATA_DIR: z.string().min(1).default("./data"),
+  WEIR_PARTITIONS: intText(1, limits.partitionsMax).default(2),
+  WEIR_WINDOWS: z.string().default("10s,60s/10s"),
+  WEIR_LATENESS: duration(0, 3600_000).default(2000),
+  WEIR_MAX_BODY: byteSize.pipe(z.number().int().min(1024).max(256 * 2 ** 20)).default(limits.bodyBytesMaxDefault),
+  WEIR_MAX_SERIES: intText(1, 10_000_000).default(limits.seriesMaxDefault),
+  WEIR_MAX_EVENT_AGE: duration(1000, 365 * 86400_000).default(7 * 86400_000),
+  WEIR_MAX_FUTURE_SKEW: duration(0, 86400_000).default(5 * 60_000),
+  WEIR_DEDUPE_WINDOW: duration(0, 86400_000).default(10 * 60_000),
+  WEIR_QUERY_TIMEOUT: duration(100, 600_000).default(5000),
+  WEIR_NATS_URL: z.string().url().optional(),
+  WEIR_TOKENS: tokensText.default([]),
+  WEIR_CONFIG: z.string().min(1).optional(),
+  WEIR_DEMO: boolText.default(false),
+  WEIR_DEMO_RATE: intText(1, 1_000_000).default(200),
+  WEIR_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  WEIR_RING_BYTES: byteSize.pipe(z.number().int().min(limits.ringMessageBytesMax * 2).max(2 ** 30)).default(limits.ringBytesDefault),
+});
+
+type EnvKey = keyof typeof envSchema.shape;
+const envKeys = Object.keys(envSchema.shape) as EnvKey[];
+
+/** Reads the environment (and the WEIR_CONFIG file); throws ConfigError naming the key. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const merged: Record<string, string> = { ...readConfigFile(env.WEIR_CONFIG) };
+  for (const k of envKeys) if (env[k] !== undefined && env[k] !== "") merged[k] = env[k]!;
+  const parsed = envSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`config ${String(issue.path[0])}: ${issue.message}`);
+  }
+  const v = parsed.data;
+  let windows: WindowSpec[];
+  try {
+    windows = parseWindowSpecs(v.WEIR_WINDOWS);
+  } catch (e) {
+    throw new ConfigError(`config WEIR_WINDOWS: ${(e as Error).message}`);
+  }
+  const loopback = ["127.0.0.1", "localhost", "::1"].includes(v.WEIR_HOST) || v.WEIR_HOST.startsWith("127.");
+  if (v.WEIR_TOKENS.length === 0 && !loopback) {
+    throw new ConfigError(`config WEIR_HOST: "${v.WEIR_HOST}" is not loopback; set WEIR_TOKENS to serve beyond this machine`);
+  }
+  return {
+    host: v.WEIR_HOST, port: v.WEIR_PORT, dataDir: v.WEIR_DATA_DIR, partitions: v.WEIR_PARTITIONS,
+    windows, windowsText: v.WEIR_WINDOWS, latenessMs: v.WEIR_LATENESS, maxBodyBytes: v.WEIR_MAX_BODY,
+    maxSeries: v.WEIR_MAX_SERIES, maxEventAgeMs: v.WEIR_MAX_EVENT_AGE, maxFutureSkewMs: v.WEIR_MAX_FUTURE_SKEW,
+    dedupeWindowMs: v.WEIR_DEDUPE_WINDOW, queryTimeoutMs: v.WEIR_QUERY_TIMEOUT, natsUrl: v.WEIR_NATS_URL,
+    tokens: v.WEIR_TOKENS, configFile: v.WEIR_CONFIG, demo: v.WEIR_DEMO, demoRatePerSec: v.WEIR_DEMO_RATE,
+    logLevel: v.WEIR_LOG_LEVEL, ringBytes: v.WEIR_RING_BYTES,
+  };
+}
+
+/** The config file holds the same settings in lower case without the prefix: {"partitions": 4, "windows": "10s"}. */
+function readConfigFile(path: string | undefined): Record<string, string> {
+  if (!path) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new ConfigError(`config WEIR_CONFIG: cannot read "${path}": ${(e as Error).message}`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new ConfigError(`config WEIR_CONFIG: "${path}" must hold a JSON object`);
+  }
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(json)) {
+    const envKey = "WEIR_" + k.toUpperCase();
+    if (!envKeys.includes(envKey as EnvKey) || envKey === "WEIR_CONFIG") {
+      throw new ConfigError(`config ${path}: unknown key "${k}"`);
+    }
+    out[envKey] = String(val);
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+/**
+ * Every bound in weir, in one place, units last. Config values that a user
+ * may change (body size, series count, lateness) live in config.ts with
+ * these as defaults; the relations between them are asserted at load.
+ */
+import { strict as assert } from "node:assert";
+
+export const limits = {
+  // Events (API.md "Events").
+  nameCharsMax: 128,
+  tagsMax: 16,
+  tagKeyCharsMax: 64,
+  tagValueCharsMax: 256,
+  idCharsMax: 128,
+  propsBytesMax: 4 * 1024,
+
+  // Ingest.
+  bodyBytesMaxDefault: 8 * 1024 * 1024,
+  eventsPerRequestMax: 100_000,
+  errorsListedMax: 100, // per-request error list in a 202/400 body
+  seriesMaxDefault: 100_000,
+  retryAfterSeconds: 1,
+
+  // Rings between threads.
+  ringBytesDefault: 8 * 1024 * 1024,
+  ringMessageBytesMax: 2 * 1024 * 1024,
+  outRingBytesDefault: 4 * 1024 * 1024,
+  batchEventsMax: 16_384, // events in one columnar batch on a ring
+  ringBytesMin: 64, // smallest data area Ring.create accepts (rounded up to a power of two)
+  ringBytesMax: 1 << 30, // byte counters are int32 and compared mod 2^32
+
+  // Partitions and supervision.
+  partitionsMax: 64,
+  heartbeatIntervalMs: 250,
+  heartbeatTimeoutMs: 5_000,
+  restartBackoffBaseMs: 100,
+  restartBackoffMaxMs: 5_000,
+  restartsMax: 5, // within restartWindowMs, then the partition is failed
+  restartWindowMs: 60_000,
+  workerTickMs: 50,
+  supervisedChildrenMax: 256, // worker threads one supervisor watches (heartbeat slots)
+  supervisorStopTimeoutMs: 5_000, // graceful stop, then terminate()
+  childErrorCharsMax: 1_000, // a child's lastError / event reason is cut to this
+
+  // Windows.
+  windowSpecsMax: 8,
+  windowSizeMsMax: 24 * 3600 * 1000,
+  panesPerSeriesMax: 4096,
+  sketchExactMax: 100,
+  sketchRelativeAccuracy: 0.005,
+  sketchBinsMax: 2048,
+
+  // Store and queries.
+  storeFlushMs: 100,
+  storePendingRowsMax: 200_000,
+  queryRowsMax: 10_000,
+  seriesListMax: 10_000,
+
+  // Live.
+  wsClientsMax: 10_000,
+  wsTopicsPerClientMax: 1_000,
+  wsPayloadBytesMax: 1024 * 1024,
+  wsBackpressureBytesMax: 4 * 1024 * 1024,
+  wsIdleTimeoutSeconds: 120,
+  wsPendingPerClientMax: 10_000,
+} as const;
+
+assert(limits.ringMessageBytesMax * 2 <= limits.ringBytesDefault, "a ring holds at least two maximal messages");
+// A full columnar batch (id u32 + ts f64 + value f64 + header) must fit in one ring message.
+assert(limits.batchEventsMax * 20 + 64 * 1024 <= limits.ringMessageBytesMax, "a maximal batch fits one ring message");
+assert(limits.ringBytesDefault <= limits.ringBytesMax && limits.outRingBytesDefault <= limits.ringBytesMax);
+assert(limits.ringBytesMin <= limits.outRingBytesDefault, "the default out-ring is not below the minimum");
+assert(limits.ringBytesMax <= 2 ** 30, "ring byte counters must not overflow their int32 difference");
+assert(limits.heartbeatIntervalMs * 4 <= limits.heartbeatTimeoutMs, "several beats fit in the timeout");
+assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "percentiles within 1 %");
+assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
+assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
+assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");

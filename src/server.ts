@@ -1,0 +1,72 @@
+/**
+ * Starts weir: the engine, the HTTP/WebSocket server and (with WEIR_DEMO)
+ * the simulators. Used by main.ts, the tests and the benches alike.
+ *
+ * @example
+ *   const w = await startWeir(loadConfig({ WEIR_PORT: "0", WEIR_DATA_DIR: dir }), silentLog);
+ *   await fetch(`${w.url}/health`);
+ *   await w.stop();
+ */
+import { websocket } from "hono/bun";
+import { join } from "node:path";
+import { Engine } from "./engine.ts";
+import { createApp } from "./http/app.ts";
+import type { Config } from "./runtime/config.ts";
+import { limits } from "./runtime/limits.ts";
+import type { Log } from "./runtime/log.ts";
+import { startSimulators, type Simulators } from "./sim/runner.ts";
+import { openReader } from "./storage/db.ts";
+
+export interface Weir {
+  url: string;
+  port: number;
+  engine: Engine;
+  stop(): Promise<void>;
+}
+
+export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
+  const engine = await Engine.start(cfg, log);
+  const reader = openReader(join(cfg.dataDir, "weir.db"));
+  const app = createApp({ engine, reader, cfg, log });
+  const server = Bun.serve({
+    hostname: cfg.host,
+    port: cfg.port,
+    fetch: app.fetch,
+    maxRequestBodySize: cfg.maxBodyBytes + 1024,
+    idleTimeout: 30,
+    websocket: {
+      ...websocket,
+      maxPayloadLength: limits.wsPayloadBytesMax,
+      backpressureLimit: limits.wsBackpressureBytesMax,
+      idleTimeout: limits.wsIdleTimeoutSeconds,
+      closeOnBackpressureLimit: false,
+    },
+  });
+  let sims: Simulators | undefined;
+  if (cfg.demo) {
+    sims = startSimulators({
+      ratePerSec: cfg.demoRatePerSec,
+      emit: (events) => {
+        try {
+          engine.ingestEvents(events, Date.now());
+          return true;
+        } catch {
+          return false; // overloaded: the simulators count a refusal and go on
+        }
+      },
+    });
+  }
+  const url = `http://${cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host}:${server.port}`;
+  log.info("weir listening", { url, partitions: cfg.partitions, windows: cfg.windowsText, demo: cfg.demo, dataDir: cfg.dataDir });
+  return {
+    url,
+    port: server.port!,
+    engine,
+    async stop() {
+      sims?.stop();
+      await server.stop(true);
+      await engine.stop();
+      reader.close();
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * The SQLite file: schema, the one writer connection and read-only
+ * connections for queries. WAL mode so readers never block the writer.
+ *
+ * @example
+ *   const db = openStore("./data/weir.db");       // writer, creates the schema
+ *   const r = openReader("./data/weir.db");       // queries
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS series (
+  key TEXT PRIMARY KEY, name TEXT NOT NULL, tags TEXT NOT NULL,
+  partition INTEGER NOT NULL, local INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS windows (
+  series TEXT NOT NULL, window TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+  count INTEGER NOT NULL, sum REAL, min REAL, max REAL, avg REAL, p50 REAL, p95 REAL, p99 REAL,
+  first REAL, last REAL,
+  PRIMARY KEY (series, window, start)
+) WITHOUT ROWID;
+`;
+
+export function openStore(path: string): Database {
+  mkdirSync(dirname(path), { recursive: true });
+  let db: Database;
+  try {
+    db = new Database(path, { create: true, strict: true });
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    db.exec(schema);
+    const check = db.query("PRAGMA quick_check").get() as { quick_check: string };
+    if (check.quick_check !== "ok") throw new Error(check.quick_check);
+  } catch (e) {
+    throw new StoreError(`store ${path}: ${(e as Error).message}`);
+  }
+  return db;
+}
+
+export function openReader(path: string): Database {
+  const db = new Database(path, { readonly: true, strict: true });
+  db.exec("PRAGMA busy_timeout = 5000;");
+  return db;
+}
