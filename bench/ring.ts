@@ -71,14 +71,12 @@ function runBaseline(events: number): Run {
 
 /** Producer worker → ring → consumer worker; timed from the start message to the consumer's report. */
 async function runThreaded(events: number): Promise<Run & { fullSpins: number; sleeps: number }> {
-  const ring = Ring.create(limits.ringBytesDefault);
+  const ring = Ring.create(Number(process.env.RING_BENCH_BYTES ?? limits.ringBytesDefault));
   const producer = new Worker(producerUrl);
   const consumer = new Worker(consumerUrl);
   try {
     await Promise.all([nextMessage(producer), nextMessage(consumer)]); // both loaded
-    const consumerReady = nextMessage(consumer);
     consumer.postMessage({ sab: ring.sab });
-    await consumerReady;
     const produced = nextMessage<{ events: number; fullSpins: number }>(producer);
     const consumed = nextMessage<Totals & { sleeps: number }>(consumer);
     const start = performance.now();

@@ -156,7 +156,7 @@ export class Engine {
       script: new URL("./runtime/partition-worker.ts", import.meta.url),
       data: () => ({
         partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, specs: cfg.windows,
-        latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: process.env.WEIR_FAILPOINTS === "1",
+        latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints,
       }),
     });
   }

@@ -46,7 +46,8 @@ function supervisor(opts: SupervisorOptions = {}): Supervisor {
   events = [];
   logs = [];
   sup = new Supervisor({
-    heartbeatTimeoutMs: 300,
+    // Long enough that a loaded machine never looks hung; the hang test sets its own.
+    heartbeatTimeoutMs: 2000,
     checkIntervalMs: 25,
     backoffBaseMs: 10,
     backoffMaxMs: 80,
@@ -154,15 +155,20 @@ test("supervisor - after restartsMax restarts in the window the child is failed 
   expect(logs.some((l) => l.level === "error" && l.fields.id === "a")).toBe(true);
 });
 
-test("supervisor - back-off doubles up to its cap and spawn gaps grow", async () => {
-  const s = supervisor({ restartsMax: 4, backoffBaseMs: 40, backoffMaxMs: 250 });
+test("supervisor - back-off doubles up to its cap and the gaps before respawns grow", async () => {
+  const s = supervisor({ restartsMax: 4, backoffBaseMs: 50, backoffMaxMs: 300 });
   const a = probe("a", { startFault: "throw" });
+  // The gap runs from a worker's exit to the next spawn: the back-off alone,
+  // without the time a worker takes to load and crash.
+  const exitTimesMs: number[] = [];
+  s.onEvent((e) => {
+    if (e.type === "exited") exitTimesMs.push(performance.now());
+  });
   s.start(a.spec);
   await waitFor(() => stateOf(s, "a") === "failed", 5000, "a failed");
-  expect(eventsOf("a", "restarting").map((e) => e.delayMs)).toEqual([40, 80, 160, 250]);
-  const t = a.spawnTimesMs;
-  expect(t.length).toBe(5);
-  const gaps = t.slice(1).map((ms, i) => ms - t[i]);
+  expect(eventsOf("a", "restarting").map((e) => e.delayMs)).toEqual([50, 100, 200, 300]);
+  expect(a.spawnTimesMs.length).toBe(5);
+  const gaps = a.spawnTimesMs.slice(1).map((ms, i) => ms - exitTimesMs[i]);
   for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThan(gaps[i - 1]);
 });
 
@@ -203,4 +209,13 @@ test("supervisor - stop() ends every worker, even one that ignores the stop mess
     expect(w.async ? await w.value : w.value).toBe("timed-out");
   }
   expect(s.restartsTotal()).toBe(0);
+});
+
+test("supervisor - a worker script that cannot load ends failed after its restarts", async () => {
+  const s = supervisor({ restartsMax: 1 });
+  s.start({ id: "missing", script: new URL("./fixtures/supervised-missing.worker.ts", import.meta.url), data: () => ({}) });
+  await waitFor(() => stateOf(s, "missing") === "failed", 5000, "missing failed");
+  expect(s.restartsTotal("missing")).toBe(1);
+  expect(eventsOf("missing", "started")).toEqual([]);
+  expect(s.status()[0].lastError).toStartWith("error: Cannot find module");
 });

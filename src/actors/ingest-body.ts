@@ -57,7 +57,7 @@ function parseJson(text: string, where: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new BodyError(`${where}: invalid JSON (${(e as Error).message})`);
+    throw new BodyError(`${where}: invalid JSON`);
   }
 }
 
@@ -65,7 +65,7 @@ function decodeMsgpack(bytes: Uint8Array): unknown {
   try {
     return decode(bytes);
   } catch (e) {
-    throw new BodyError(`body: invalid MessagePack (${(e as Error).message})`);
+    throw new BodyError("body: invalid MessagePack");
   }
 }
 

@@ -40,6 +40,8 @@ export interface Config {
   demoRatePerSec: number;
   logLevel: LogLevel;
   ringBytes: number;
+  /** Test-only fault injection into workers (WEIR_FAILPOINTS=1). */
+  failpoints: boolean;
 }
 
 const duration = (min: number, max: number) =>
@@ -103,6 +105,7 @@ const envSchema = z.object({
   WEIR_DEMO: boolText.default(false),
   WEIR_DEMO_RATE: intText(1, 1_000_000).default(200),
   WEIR_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  WEIR_FAILPOINTS: boolText.default(false),
   WEIR_RING_BYTES: byteSize.pipe(z.number().int().min(limits.ringMessageBytesMax * 2).max(2 ** 30)).default(limits.ringBytesDefault),
 });
 
@@ -135,7 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxSeries: v.WEIR_MAX_SERIES, maxEventAgeMs: v.WEIR_MAX_EVENT_AGE, maxFutureSkewMs: v.WEIR_MAX_FUTURE_SKEW,
     dedupeWindowMs: v.WEIR_DEDUPE_WINDOW, queryTimeoutMs: v.WEIR_QUERY_TIMEOUT, natsUrl: v.WEIR_NATS_URL,
     tokens: v.WEIR_TOKENS, configFile: v.WEIR_CONFIG, demo: v.WEIR_DEMO, demoRatePerSec: v.WEIR_DEMO_RATE,
-    logLevel: v.WEIR_LOG_LEVEL, ringBytes: v.WEIR_RING_BYTES,
+    logLevel: v.WEIR_LOG_LEVEL, ringBytes: v.WEIR_RING_BYTES, failpoints: v.WEIR_FAILPOINTS,
   };
 }
 

@@ -46,6 +46,7 @@ export const limits = {
   windowSpecsMax: 8,
   windowSizeMsMax: 24 * 3600 * 1000,
   panesPerSeriesMax: 4096,
+  panesPerWindowMax: 2048, // panes one window may span (size / pane); half of panesPerSeriesMax leaves room for lateness
   sketchExactMax: 100,
   sketchRelativeAccuracy: 0.005,
   sketchBinsMax: 2048,
@@ -72,6 +73,7 @@ assert(limits.ringBytesDefault <= limits.ringBytesMax && limits.outRingBytesDefa
 assert(limits.ringBytesMin <= limits.outRingBytesDefault, "the default out-ring is not below the minimum");
 assert(limits.ringBytesMax <= 2 ** 30, "ring byte counters must not overflow their int32 difference");
 assert(limits.heartbeatIntervalMs * 4 <= limits.heartbeatTimeoutMs, "several beats fit in the timeout");
+assert(limits.panesPerWindowMax * 2 <= limits.panesPerSeriesMax, "a series holds its widest window twice over");
 assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "percentiles within 1 %");
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");

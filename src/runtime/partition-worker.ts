@@ -43,6 +43,7 @@ let windows: WindowRow[] = [];
 let late: LateRow[] = [];
 let closedMs = 0;
 let stopping = false;
+let paused = false; // failpoint "pause": beat but take no input, so tests can fill the ring
 
 const emit = (r: WindowResult | LateEvent): void => {
   if (r.kind === "late") {
@@ -94,7 +95,7 @@ async function run(): Promise<void> {
   for (;;) {
     ctx.heartbeat();
     const room = flushOut();
-    const handled = room ? drain() : 0;
+    const handled = room && !paused ? drain() : 0;
     const now = Date.now();
     if (now >= nextTickMs) {
       tick(now);
@@ -102,7 +103,7 @@ async function run(): Promise<void> {
     }
     flushOut();
     if (stopping && inRing.isEmpty() && windows.length === 0 && late.length === 0) break;
-    if (!room) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
+    if (!room || paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
     else if (handled === 0) await inRing.waitForDataAsync(limits.workerTickMs);
     else if (handled === drainMessagesMax) await new Promise((r) => setImmediate(r));
   }
@@ -114,9 +115,10 @@ ctx.onControl((msg) => {
   else if (d.faults) fault(msg as { type?: string; mode?: string });
 });
 
-/** Failpoints for the supervision tests: throw, hang (no more beats) or exit. */
+/** Failpoints for the tests: throw, hang (no more beats), exit, pause/resume intake. */
 function fault(msg: { type?: string; mode?: string }): void {
   if (msg.type !== "fault") return;
+  if (msg.mode === "pause" || msg.mode === "resume") paused = msg.mode === "pause";
   if (msg.mode === "throw") setTimeout(() => { throw new Error("failpoint: throw"); }, 0);
   if (msg.mode === "hang") for (;;) { /* spin: stops the heartbeat */ }
   if (msg.mode === "exit") process.exit(3);

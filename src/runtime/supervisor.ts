@@ -308,7 +308,7 @@ export class Supervisor {
     if (times.length >= this.restartsMax) {
       child.state = "failed";
       this.log("error", "child failed: restart budget used up", { id: child.spec.id, restarts: child.restarts, reason });
-      
+      this.emit({ type: "failed", id: child.spec.id, reason });
       return;
     }
     const delayMs = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** times.length);

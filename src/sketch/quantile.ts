@@ -1,0 +1,350 @@
+/**
+ * A mergeable quantile sketch: exact for small sets, a DDSketch beyond.
+ *
+ * Up to limits.sketchExactMax values are kept raw, so the answer is the exact
+ * nearest-rank value (rank = ceil(q·n), 1-based, over the sorted values). A
+ * merge whose total stays within that bound stays exact. Past it, the values
+ * move into a DDSketch (Masson, Rim & Lee, VLDB 2019): value v > 0 counts in
+ * bucket i = ceil(log_γ v), with γ = (1 + α)/(1 − α) and α =
+ * limits.sketchRelativeAccuracy, and the answer for rank r is the
+ * representative 2γ^i/(γ + 1) of the bucket holding r, which lies within α of
+ * every value in that bucket. Negative values count by |v| in a second store,
+ * zeros in a counter. The answer is clamped to the observed [min, max], which
+ * can only move it closer to the true value.
+ *
+ * Each store is a dense run of bins that grows by offset. It never spans more
+ * than limits.sketchBinsMax buckets (a value range of about e^20 at α = 0.5 %):
+ * past that, the lowest bins are folded into the lowest kept one. In the
+ * positive store those are the smallest values, in the negative store (kept
+ * under key −i) the most negative ones, so collapsing only degrades the lowest
+ * quantiles of each sign; for all-positive data, the lowest quantiles. The
+ * folded result does not depend on the order of adds and merges.
+ *
+ * Values must be finite (validated upstream). add() allocates only when the
+ * raw buffer or a store has to grow; clear() keeps both for reuse.
+ *
+ * @example
+ *   const s = new QuantileSketch();
+ *   for (const v of [3, 1, 2]) s.add(v);
+ *   s.quantile(0.5); // 2 (exact: 3 values)
+ *   const copy = QuantileSketch.restore(s.snapshot());
+ */
+import { limits } from "../runtime/limits.ts";
+
+const alpha = limits.sketchRelativeAccuracy;
+const gamma = (1 + alpha) / (1 - alpha);
+const invLnGamma = 1 / Math.log(gamma);
+const lnGamma = Math.log(gamma);
+const representativeFactor = 2 / (gamma + 1);
+const exactMax = limits.sketchExactMax;
+const binsMax = limits.sketchBinsMax;
+/** First raw buffer; most windows of a quiet series hold a handful of values. */
+const rawInitial = 16;
+/** First bin run; doubles up to binsMax as the value range widens. */
+const binsInitial = 64;
+const noBins = new Float64Array(0);
+
+/** Plain data for QuantileSketch.restore(); MessagePack turns Float64Array into bytes, both are accepted. */
+export interface SketchSnapshot {
+  n: number;
+  min: number;
+  max: number;
+  zero: number;
+  /** The raw values while the sketch is exact, else null. */
+  raw: Float64Array | Uint8Array | null;
+  neg: StoreSnapshot | null;
+  pos: StoreSnapshot | null;
+}
+export interface StoreSnapshot { lo: number; bins: Float64Array | Uint8Array }
+
+/**
+ * A Float64Array from a snapshot column: a Float64Array (copied) or the bytes
+ * MessagePack decodes it to (copied, since a decoded bin may sit at an
+ * unaligned offset). Byte order is the platform's, as on the wire.
+ * @example float64Of(decode(encode(new Float64Array([1, 2])))) // Float64Array [1, 2]
+ */
+export function float64Of(x: Float64Array | Uint8Array | readonly number[]): Float64Array {
+  if (x instanceof Float64Array) return x.slice();
+  if (x instanceof Uint8Array) {
+    if (x.byteLength % 8 !== 0) throw new Error(`snapshot column of ${x.byteLength} bytes is not a Float64Array`);
+    const copy = new Uint8Array(x.byteLength);
+    copy.set(x);
+    return new Float64Array(copy.buffer);
+  }
+  return Float64Array.from(x);
+}
+
+/** Dense counts for keys [offset, offset + bins.length); [lo, hi] is the used range, both ends non-zero. */
+class BinStore {
+  bins = noBins;
+  offset = 0;
+  lo = Infinity;
+  hi = -Infinity;
+
+  add(key: number, count: number): void {
+    const j = key - this.offset;
+    if (j >= 0 && j < this.bins.length) {
+      // The run never spans more than binsMax keys, so a key inside it needs no collapse.
+      this.bins[j] += count;
+      if (key < this.lo) this.lo = key;
+      if (key > this.hi) this.hi = key;
+    } else {
+      this.addOutside(key, count);
+    }
+  }
+
+  /** Adds every bin of another store. */
+  addAll(other: BinStore): void {
+    if (other.lo > other.hi) return;
+    const src = other.bins;
+    // The top key first, then the rest upward: at most two re-layouts.
+    this.add(other.hi, src[other.hi - other.offset]);
+    for (let k = other.lo; k < other.hi; k++) {
+      const c = src[k - other.offset];
+      if (c !== 0) this.add(k, c);
+    }
+  }
+
+  clear(): void {
+    if (this.lo <= this.hi) this.bins.fill(0, this.lo - this.offset, this.hi - this.offset + 1);
+    this.lo = Infinity;
+    this.hi = -Infinity;
+  }
+
+  /** A key outside the current run: widen it, folding the lowest keys if the span passes binsMax. */
+  private addOutside(key: number, count: number): void {
+    if (!Number.isFinite(key)) throw new Error("QuantileSketch: values must be finite");
+    const hi = Math.max(this.hi, key);
+    const floor = hi - binsMax + 1;
+    const k = Math.max(key, floor);
+    const lo = Math.max(Math.min(this.lo, k), floor);
+    this.layout(lo, hi, key < this.offset);
+    this.bins[k - this.offset] += count;
+    this.lo = lo;
+    this.hi = hi;
+  }
+
+  /** Makes the run cover [lo, hi]; keys below lo are folded into lo. Spare room goes where it grew (both sides when empty). */
+  private layout(lo: number, hi: number, grewDown: boolean): void {
+    const need = hi - lo + 1;
+    const old = this.bins;
+    const oldOffset = this.offset;
+    const len = old.length >= need ? old.length : Math.min(binsMax, Math.max(need + binsInitial, old.length * 2));
+    const empty = this.lo > this.hi;
+    const spare = len - need;
+    const offset = empty ? lo - (spare >> 1) : grewDown ? lo - spare : lo;
+    const keepFrom = Math.max(this.lo, lo);
+    let folded = 0;
+    for (let key = this.lo; key < keepFrom && key <= this.hi; key++) folded += old[key - oldOffset];
+    // Growth allocates; otherwise the run moves in place and is re-zeroed outside the kept keys.
+    const bins = len === old.length ? old : new Float64Array(len);
+    if (keepFrom <= this.hi) {
+      if (bins === old) {
+        old.copyWithin(keepFrom - offset, keepFrom - oldOffset, this.hi - oldOffset + 1);
+        bins.fill(0, 0, keepFrom - offset);
+        bins.fill(0, this.hi - offset + 1);
+      } else {
+        bins.set(old.subarray(keepFrom - oldOffset, this.hi - oldOffset + 1), keepFrom - offset);
+      }
+    } else if (!empty && bins === old) {
+      bins.fill(0);
+    }
+    this.bins = bins;
+    this.offset = offset;
+    if (folded !== 0) bins[lo - offset] += folded;
+  }
+
+  snapshot(): StoreSnapshot | null {
+    if (this.lo > this.hi) return null;
+    return { lo: this.lo, bins: this.bins.slice(this.lo - this.offset, this.hi - this.offset + 1) };
+  }
+
+  static restore(snap: StoreSnapshot | null): BinStore {
+    const store = new BinStore();
+    if (snap === null) return store;
+    const bins = float64Of(snap.bins);
+    if (bins.length === 0 || bins.length > binsMax || bins[0] === 0 || bins[bins.length - 1] === 0) {
+      throw new Error("QuantileSketch: malformed store snapshot");
+    }
+    store.bins = bins;
+    store.offset = snap.lo;
+    store.lo = snap.lo;
+    store.hi = snap.lo + bins.length - 1;
+    return store;
+  }
+}
+
+/** The 1-based nearest rank ceil(q·n), robust to q·n landing a hair above an integer (0.07 × 100). */
+function rankOf(q: number, n: number): number {
+  const x = q * n;
+  const near = Math.round(x);
+  const r = Math.abs(x - near) <= 1e-9 * x ? near : Math.ceil(x);
+  return r < 1 ? 1 : r > n ? n : r;
+}
+
+export class QuantileSketch {
+  private n = 0;
+  private min = Infinity;
+  private max = -Infinity;
+  private exact = true;
+  private sorted = true;
+  private raw = new Float64Array(rawInitial);
+  private zero = 0;
+  private neg = new BinStore();
+  private pos = new BinStore();
+
+  /** Values added (including through merges). */
+  get count(): number {
+    return this.n;
+  }
+
+  add(v: number): void {
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    const n = this.n;
+    this.n = n + 1;
+    if (this.exact) {
+      if (n < this.raw.length) {
+        this.raw[n] = v;
+        this.sorted = false;
+        return;
+      }
+      if (n < exactMax) {
+        this.growRaw(n + 1);
+        this.raw[n] = v;
+        this.sorted = false;
+        return;
+      }
+      this.toBins(n);
+    }
+    this.addToBins(v, 1);
+  }
+
+  /** Adds every value of `other` (unchanged). Exact while the total stays ≤ limits.sketchExactMax. */
+  merge(other: QuantileSketch): void {
+    const m = other.n;
+    if (m === 0) return;
+    if (other.min < this.min) this.min = other.min;
+    if (other.max > this.max) this.max = other.max;
+    const n = this.n;
+    this.n = n + m;
+    if (this.exact && other.exact && n + m <= exactMax) {
+      if (n + m > this.raw.length) this.growRaw(n + m);
+      for (let i = 0; i < m; i++) this.raw[n + i] = other.raw[i];
+      this.sorted = false;
+      return;
+    }
+    if (this.exact) this.toBins(n);
+    if (other.exact) {
+      for (let i = 0; i < m; i++) this.addToBins(other.raw[i], 1);
+    } else {
+      this.zero += other.zero;
+      this.neg.addAll(other.neg);
+      this.pos.addAll(other.pos);
+    }
+  }
+
+  /**
+   * The nearest-rank q-quantile (0 ≤ q ≤ 1): exact while count ≤
+   * limits.sketchExactMax, else within limits.sketchRelativeAccuracy of it.
+   * NaN when empty.
+   */
+  quantile(q: number): number {
+    const n = this.n;
+    if (n === 0) return NaN;
+    const r = rankOf(q, n);
+    if (this.exact) {
+      if (!this.sorted) {
+        this.raw.subarray(0, n).sort();
+        this.sorted = true;
+      }
+      return this.raw[r - 1];
+    }
+    return this.clamp(this.fromBins(r));
+  }
+
+  clear(): void {
+    this.n = 0;
+    this.min = Infinity;
+    this.max = -Infinity;
+    this.exact = true;
+    this.sorted = true;
+    this.zero = 0;
+    this.neg.clear();
+    this.pos.clear();
+  }
+
+  snapshot(): SketchSnapshot {
+    return {
+      n: this.n,
+      min: this.min,
+      max: this.max,
+      zero: this.zero,
+      raw: this.exact ? this.raw.slice(0, this.n) : null,
+      neg: this.exact ? null : this.neg.snapshot(),
+      pos: this.exact ? null : this.pos.snapshot(),
+    };
+  }
+
+  /** @example const s = QuantileSketch.restore(decode(encode(sketch.snapshot())) as SketchSnapshot); */
+  static restore(snap: SketchSnapshot): QuantileSketch {
+    const s = new QuantileSketch();
+    s.n = snap.n;
+    s.min = snap.min;
+    s.max = snap.max;
+    s.zero = snap.zero;
+    if (snap.raw !== null) {
+      const raw = float64Of(snap.raw);
+      if (raw.length !== snap.n || snap.n > exactMax) throw new Error("QuantileSketch: malformed raw snapshot");
+      s.raw = new Float64Array(Math.max(rawInitial, raw.length));
+      s.raw.set(raw);
+      s.sorted = false;
+      return s;
+    }
+    s.exact = false;
+    s.neg = BinStore.restore(snap.neg);
+    s.pos = BinStore.restore(snap.pos);
+    return s;
+  }
+
+  private growRaw(needed: number): void {
+    // Allocation on growth only; the buffer is kept across clear().
+    const raw = new Float64Array(Math.min(exactMax, Math.max(needed, this.raw.length * 2)));
+    raw.set(this.raw);
+    this.raw = raw;
+  }
+
+  /** Leaves exact mode: the first n raw values move into the bins. */
+  private toBins(n: number): void {
+    this.exact = false;
+    for (let i = 0; i < n; i++) this.addToBins(this.raw[i], 1);
+  }
+
+  private addToBins(v: number, c: number): void {
+    if (v > 0) this.pos.add(Math.ceil(Math.log(v) * invLnGamma), c);
+    else if (v < 0) this.neg.add(-Math.ceil(Math.log(-v) * invLnGamma), c);
+    else this.zero += c;
+  }
+
+  /** Walks the buckets in value order (most negative first) to the one holding rank r. */
+  private fromBins(r: number): number {
+    let seen = 0;
+    const neg = this.neg;
+    for (let k = neg.lo; k <= neg.hi; k++) {
+      seen += neg.bins[k - neg.offset];
+      if (seen >= r) return -representativeFactor * Math.exp(-k * lnGamma);
+    }
+    seen += this.zero;
+    if (seen >= r) return 0;
+    const pos = this.pos;
+    for (let k = pos.lo; k <= pos.hi; k++) {
+      seen += pos.bins[k - pos.offset];
+      if (seen >= r) return representativeFactor * Math.exp(k * lnGamma);
+    }
+    return this.max; // unreachable while the counts add up to n
+  }
+
+  private clamp(v: number): number {
+    return v < this.min ? this.min : v > this.max ? this.max : v;
+  }
+}

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { encode } from "@msgpack/msgpack";
+import { waitFor } from "./helpers/wait.ts";
+import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
+
+const ingestToken = "ingest-token-1";
+const readToken = "read-token-1";
+const auth = (t: string) => ({ authorization: `Bearer ${t}` });
+
+describe("http - POST /api/v1/events statuses", () => {
+  let w: TestWeir;
+  beforeAll(async () => {
+    w = await startTestWeir({ WEIR_TOKENS: `${ingestToken}:ingest,${readToken}:read`, WEIR_MAX_BODY: "2048", WEIR_RING_BYTES: "4MiB", WEIR_FAILPOINTS: "1" });
+  });
+  afterAll(() => w.stop());
+
+  test("http - 202 one event", async () => {
+    const r = await postEvents(w.url, JSON.stringify({ name: "a.b", value: 2 }), "application/json", auth(ingestToken));
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ accepted: 1, rejected: 0, errors: [] });
+  });
+
+  test("http - 202 partial: valid events kept, invalid listed by index", async () => {
+    const body = JSON.stringify([{ name: "a.b" }, { name: "9bad" }, { name: "a.b", value: "x" }, { name: "a.b", extra: 1 }]);
+    const r = await postEvents(w.url, body, "application/json", auth(ingestToken));
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({
+      accepted: 1,
+      rejected: 3,
+      errors: [
+        { index: 1, error: "name: must match ^[A-Za-z_][A-Za-z0-9_.:-]*$" },
+        { index: 2, error: "value: must be a finite number" },
+        { index: 3, error: '"extra": unknown field' },
+      ],
+    });
+  });
+
+  test("http - 400 unparseable, empty, and no event valid", async () => {
+    expect(await postEvents(w.url, "{nope", "application/json", auth(ingestToken))).toMatchObject({ status: 400, body: { error: "body: invalid JSON" } });
+    expect(await postEvents(w.url, "", "application/json", auth(ingestToken))).toMatchObject({ status: 400, body: { error: "body: empty" } });
+    expect(await postEvents(w.url, "[]", "application/json", auth(ingestToken))).toMatchObject({ status: 400, body: { error: "body: empty array" } });
+    expect(await postEvents(w.url, '{"name":"a"}\n{x', "application/x-ndjson", auth(ingestToken))).toMatchObject({ status: 400, body: { error: "line 2: invalid JSON" } });
+    const r = await postEvents(w.url, JSON.stringify([{ name: "" }, { value: 1 }]), "application/json", auth(ingestToken));
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({
+      error: "no event valid",
+      errors: [{ index: 0, error: "name: must be 1–128 characters" }, { index: 1, error: "name: required string" }],
+    });
+  });
+
+  test("http - 401 without or with an unknown token, 403 with the wrong role", async () => {
+    const body = JSON.stringify({ name: "a" });
+    const none = await postEvents(w.url, body);
+    expect(none.status).toBe(401);
+    expect(none.body).toEqual({ error: "authorization: bearer token required" });
+    expect(none.headers.get("www-authenticate")).toBe("Bearer");
+    expect(await postEvents(w.url, body, "application/json", auth("nobody-knows-me"))).toMatchObject({ status: 401, body: { error: "authorization: unknown token" } });
+    expect(await postEvents(w.url, body, "application/json", auth(readToken))).toMatchObject({ status: 403, body: { error: 'authorization: token lacks role "ingest"' } });
+  });
+
+  test("http - 413 over WEIR_MAX_BODY and over 100,000 events", async () => {
+    const big = JSON.stringify(Array.from({ length: 100 }, () => ({ name: "a.b", value: 1 })));
+    const r = await postEvents(w.url, big, "application/json", auth(ingestToken));
+    expect(r.status).toBe(413);
+    expect(r.body).toEqual({ error: "body: over WEIR_MAX_BODY (2048 bytes)" });
+  });
+
+  test("http - 415 other content types", async () => {
+    const r = await postEvents(w.url, "name=a", "application/x-www-form-urlencoded", auth(ingestToken));
+    expect(r.status).toBe(415);
+    expect(r.body).toEqual({ error: "content-type: use application/json, application/x-ndjson, application/msgpack or text/plain" });
+  });
+
+  test("http - 503 with Retry-After when a partition's ring is full; nothing accepted; accepted again once drained", async () => {
+    for (const s of w.engine.supervisor.status()) w.engine.supervisor.post(s.id, { type: "fault", mode: "pause" });
+    const before = w.engine.metrics.ingested.get();
+    const batch = encode(Array.from({ length: 60 }, (_, i) => ({ name: `fill.s${i % 7}` })));
+    let refused: Awaited<ReturnType<typeof postEvents>> | undefined;
+    for (let i = 0; i < 20_000 && !refused; i++) {
+      const r = await postEvents(w.url, batch, "application/msgpack", auth(ingestToken));
+      if (r.status === 503) refused = r;
+      else expect(r.status).toBe(202);
+    }
+    expect(refused?.body.error).toMatch(/^overloaded: partition \d queue full; nothing of this request was accepted$/);
+    expect(refused?.headers.get("retry-after")).toBe("1");
+    const accepted = w.engine.metrics.ingested.get();
+    expect((accepted - before) % 60).toBe(0); // whole requests only
+    for (const s of w.engine.supervisor.status()) w.engine.supervisor.post(s.id, { type: "fault", mode: "resume" });
+    await waitFor(() => w.engine.queueDepthBytes(0) === 0 && w.engine.queueDepthBytes(1) === 0, 10_000, "rings drained");
+    expect((await postEvents(w.url, batch, "application/msgpack", auth(ingestToken))).status).toBe(202);
+  }, 60_000);
+});
+
+describe("http - limits that need a roomy body", () => {
+  test("http - 413 for more than 100,000 events in one body", async () => {
+    const w = await startTestWeir();
+    try {
+      const body = encode(Array.from({ length: 100_001 }, () => ({ name: "a" })));
+      const r = await postEvents(w.url, body, "application/msgpack");
+      expect(r.status).toBe(413);
+      expect(r.body).toEqual({ error: "body: over 100000 events" });
+    } finally {
+      await w.stop();
+    }
+  }, 30_000);
+
+  test("http - 503 while shutting down", async () => {
+    const w = await startTestWeir();
+    const stopping = w.engine.stop();
+    const r = await postEvents(w.url, JSON.stringify({ name: "a" }));
+    expect(r.status).toBe(503);
+    expect(r.body).toEqual({ error: "overloaded: shutting down; nothing of this request was accepted" });
+    await stopping;
+    await w.stop();
+  }, 30_000);
+});
