@@ -21,6 +21,7 @@ import { limits } from "./runtime/limits.ts";
 import type { Log } from "./runtime/log.ts";
 import { createEngineMetrics, type EngineMetrics } from "./engine-metrics.ts";
 import { Ring } from "./runtime/ring.ts";
+import { partitionStatSlots } from "./runtime/partition-worker-stats.ts";
 import { partitionOf } from "./runtime/series.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import { openStore } from "./storage/db.ts";
@@ -39,7 +40,7 @@ export class TooLargeError extends Error {
   override name = "TooLargeError";
 }
 
-interface Partition { id: number; inRing: Ring; outRing: Ring }
+interface Partition { id: number; inRing: Ring; outRing: Ring; stats: BigInt64Array }
 
 export class Engine {
   readonly registry: SeriesRegistry;
@@ -68,6 +69,7 @@ export class Engine {
       id,
       inRing: Ring.create(cfg.ringBytes),
       outRing: Ring.create(limits.outRingBytesDefault),
+      stats: new BigInt64Array(new SharedArrayBuffer(8 * partitionStatSlots.count)),
     }));
     this.metrics = createEngineMetrics(this);
     this.fanout.onDelivered = (ms) => this.metrics.e2eLatency.observe(ms / 1000);
@@ -103,6 +105,20 @@ export class Engine {
     if (this.storeError) out.push(`store: ${this.storeError}`);
     if (this.stopping) out.push("shutting down");
     return out;
+  }
+
+  /** Events the partition's worker has aggregated since start. */
+  processedEvents(partition: number): number {
+    return Number(Atomics.load(this.partitions[partition].stats, partitionStatSlots.events));
+  }
+
+  /**
+   * Pushes an already validated columnar batch (codec.encodeEventBatch, ids
+   * from the registry) to a partition, bypassing body parsing; false when its
+   * ring is full. For producers that hold batches already: the benches.
+   */
+  pushBatch(partition: number, bytes: Uint8Array): boolean {
+    return this.partitions[partition].inRing.tryPush(bytes);
   }
 
   queueDepthBytes(partition: number): number {
@@ -155,7 +171,7 @@ export class Engine {
       id: `partition-${p.id}`,
       script: new URL("./runtime/partition-worker.ts", import.meta.url),
       data: () => ({
-        partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, specs: cfg.windows,
+        partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows,
         latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints,
       }),
     });

@@ -10,12 +10,15 @@ import type { WindowSpec } from "../actors/window-spec.ts";
 import { BatchColumns, type LateRow, type Message, type WindowRow } from "./codec.ts";
 import { limits } from "./limits.ts";
 import { Ring } from "./ring.ts";
+import { partitionStatSlots } from "./partition-worker-stats.ts";
 import { childContext, isStop } from "./worker-child.ts";
 
 export interface PartitionData extends Record<string, unknown> {
   partition: number;
   inSab: SharedArrayBuffer;
   outSab: SharedArrayBuffer;
+  /** BigInt64 slots the worker counts into: see partitionStatSlots. */
+  statsSab: SharedArrayBuffer;
   specs: WindowSpec[];
   latenessMs: number;
   seriesMax: number;
@@ -30,6 +33,7 @@ const drainMessagesMax = 64;
 
 const ctx = childContext<PartitionData>();
 const d = ctx.data;
+const stats = new BigInt64Array(d.statsSab);
 const inRing = Ring.attach(d.inSab);
 const outRing = Ring.attach(d.outSab);
 const logic = createWindowLogic({ specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax });
@@ -71,6 +75,7 @@ function handle(bytes: Uint8Array): void {
     const batch = columns.view(m);
     closedMs = batch.recvMs;
     logic.handle(state, batch, emit);
+    Atomics.add(stats, partitionStatSlots.events, BigInt(batch.n));
   }
 }
 

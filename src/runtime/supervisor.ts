@@ -35,7 +35,11 @@ export interface ChildSpec {
   id: string;
   /** The worker module. */
   script: string | URL;
-  /** workerData for each (re)spawn: called anew each time so the caller can hand over fresh state, e.g. the same SharedArrayBuffers. The supervisor adds {heartbeatSab, heartbeatSlot} to it. */
+  /**
+   * workerData for each (re)spawn: called anew each time so the caller can
+   * hand over fresh state, e.g. the same SharedArrayBuffers. The supervisor
+   * adds {heartbeatSab, heartbeatSlot} to it.
+   */
   data: () => Record<string, unknown>;
   /** Control-plane messages from the worker (rare; not the hot path). */
   onMessage?: (msg: unknown) => void;
@@ -225,7 +229,7 @@ export class Supervisor {
     // Even a child that answered may keep timers alive: end every thread.
     for (const child of live) void child.worker?.terminate();
     const ended = await settlesWithin(Promise.all(live.map((c) => c.gone)), timeoutMs);
-    if (!ended) this.log("error", "worker threads did not exit after terminate()", { ids: live.filter((c) => c.worker !== null).map((c) => c.spec.id) });
+    if (!ended) this.log("error", "worker threads did not exit after terminate()", { ids: stillAlive(live) });
   }
 
   private spawn(child: Child): void {
@@ -283,8 +287,9 @@ export class Supervisor {
   }
 
   private onChildExit(child: Child, worker: Worker, code: number): void {
+    // Listeners stay attached: each checks identity, so a late event from a
+    // dead worker is ignored, and an "error" never lands on an emitter without one.
     if (child.worker !== worker) return;
-    worker.removeAllListeners();
     child.worker = null;
     child.threadId = undefined;
     child.markGone();
@@ -359,6 +364,10 @@ function hasType(msg: unknown, type: string): boolean {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+function stillAlive(children: Child[]): string[] {
+  return children.filter((c) => c.worker !== null).map((c) => c.spec.id);
 }
 
 function unanswered(children: Child[]): string[] {

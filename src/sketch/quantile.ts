@@ -63,7 +63,7 @@ export interface StoreSnapshot { lo: number; bins: Float64Array | Uint8Array }
  * unaligned offset). Byte order is the platform's, as on the wire.
  * @example float64Of(decode(encode(new Float64Array([1, 2])))) // Float64Array [1, 2]
  */
-export function float64Of(x: Float64Array | Uint8Array | readonly number[]): Float64Array {
+export function float64Of(x: Float64Array | Uint8Array | readonly number[]): Float64Array<ArrayBuffer> {
   if (x instanceof Float64Array) return x.slice();
   if (x instanceof Uint8Array) {
     if (x.byteLength % 8 !== 0) throw new Error(`snapshot column of ${x.byteLength} bytes is not a Float64Array`);

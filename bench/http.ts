@@ -1,0 +1,63 @@
+/**
+ * (d) HTTP ingest of JSON batches of 1,000 events from a separate process,
+ * through validation, the raw log, the rings and the window workers, until
+ * every accepted event is aggregated. Baseline in the same run: a bare
+ * Bun.serve that parses (JSON.parse) and discards the same bodies, driven by
+ * the same load process.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../src/runtime/config.ts";
+import { silentLog } from "../src/runtime/log.ts";
+import { startWeir } from "../src/server.ts";
+
+export interface HttpBenchResult { name: string; eventsPerSec: number; baselineEventsPerSec: number; ratio: number; notes: string; ackMsP50: number; ackMsP99: number }
+
+const loadScript = join(import.meta.dir, "fixtures/http-load.ts");
+
+async function runLoad(url: string, events: number, seconds: number, concurrency: number) {
+  const p = Bun.spawn(["bun", loadScript, url, String(events), "1000", String(concurrency), String(seconds), "1000"], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  return JSON.parse(out.trim().split("\n").pop()!) as { sent: number; accepted: number; refused: number; seconds: number; ackMsP50: number; ackMsP99: number };
+}
+
+export async function benchHttp(opts: { events?: number; seconds?: number; concurrency?: number } = {}): Promise<HttpBenchResult> {
+  const events = opts.events ?? 3_000_000;
+  const seconds = opts.seconds ?? 20;
+  const concurrency = opts.concurrency ?? 8;
+
+  const bare = Bun.serve({
+    port: 0, hostname: "127.0.0.1", maxRequestBodySize: 16 * 2 ** 20,
+    async fetch(req) {
+      const parsed = JSON.parse(await req.text()) as unknown[];
+      return Response.json({ accepted: parsed.length }, { status: 202 });
+    },
+  });
+  const base = await runLoad(`http://127.0.0.1:${bare.port}/`, events, seconds, concurrency);
+  await bare.stop(true);
+
+  const dir = mkdtempSync(join(tmpdir(), "weir-bench-http-"));
+  const w = await startWeir(loadConfig({ WEIR_PORT: "0", WEIR_DATA_DIR: dir, WEIR_LOG_LEVEL: "error" }), silentLog);
+  const t0 = performance.now();
+  const r = await runLoad(`${w.url}/api/v1/events`, events, seconds, concurrency);
+  const processed = () => w.engine.processedEvents(0) + w.engine.processedEvents(1);
+  const deadline = performance.now() + 30_000;
+  while (processed() < r.accepted && performance.now() < deadline) await Bun.sleep(2);
+  const elapsed = (performance.now() - t0) / 1000;
+  const done = processed();
+  await w.stop();
+  rmSync(dir, { recursive: true, force: true });
+
+  const eventsPerSec = done / elapsed;
+  const baselineEventsPerSec = base.accepted / base.seconds;
+  return {
+    name: "(d) HTTP JSON ingest, 1,000-event bodies, end to end",
+    eventsPerSec, baselineEventsPerSec, ratio: eventsPerSec / baselineEventsPerSec,
+    ackMsP50: r.ackMsP50, ackMsP99: r.ackMsP99,
+    notes: `${done} events aggregated of ${r.accepted} accepted (${r.refused} refused with 503) in ${elapsed.toFixed(2)} s, ${concurrency} requests in flight; baseline = bare Bun.serve + JSON.parse`,
+  };
+}
+
+if (import.meta.main) console.log(JSON.stringify(await benchHttp(), null, 1));

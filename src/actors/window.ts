@@ -1,0 +1,574 @@
+/**
+ * The window actor's pure logic: per-series event-time windows over columnar
+ * batches, closed by each series' own watermark or, once the series is
+ * quiet, by wall time. The contract, exactly:
+ *
+ * - Panes. Every spec is built from panes of P = gcd of all sizes and slides
+ *   (10 s for "10s,60s/10s"); pane start = floor(ts / P)·P. An accepted event
+ *   updates exactly one pane of its series (count, sum, min, max, first,
+ *   last, quantile sketch), whatever the number of specs. A window
+ *   [start, end) of a spec is the merge of the panes inside it; sliding
+ *   windows are merged from panes, never re-scanned. Window ends are
+ *   multiples of the slide.
+ * - first / last: the value of the event with the smallest / largest ts in
+ *   the window; on equal ts, the earliest / latest arrival.
+ * - Watermark. Each series keeps maxTs (newest event time seen), lastArrival
+ *   (largest batch recvMs of any of its events, late ones included) and
+ *   closedBefore: every window with end ≤ closedBefore is closed. After each
+ *   accepted event, closedBefore = max(closedBefore, maxTs − lateness). The
+ *   windows that this closes and that hold at least one event are emitted
+ *   once, in order of end, and for equal ends in spec order. A window that
+ *   never held an event is never emitted.
+ * - Late. An event is late iff the earliest-ending window holding its pane
+ *   has closed (for specs with a slide equal to P, such as the defaults,
+ *   simply paneEnd ≤ closedBefore). A late event changes no aggregate and no
+ *   watermark; it is emitted as a LateEvent and counted.
+ * - Quiet. In tick(now) only: a series with open panes whose lastArrival +
+ *   lateness ≤ now gets closedBefore = max(closedBefore, now − lateness) and
+ *   emits what that closes. Series wait in a min-heap keyed by
+ *   due = max(lastArrival, nextEnd) + lateness, nextEnd being the first window
+ *   end after closedBefore, so a tick pops exactly the series whose close
+ *   would change something: the outcome is that of applying the rule to every
+ *   series at every tick, without the scan. Entries are re-armed lazily (on
+ *   pop the real due is recomputed and re-pushed if it moved); one entry per
+ *   series at most, so the heap is bounded by seriesMax. Ties pop in sid order.
+ * - Memory. A pane is dropped once every window holding it has closed, i.e.
+ *   when pane.start < min over specs of (first open end − size). A series so
+ *   holds about (lateness + largest size) / P panes. If it would exceed
+ *   limits.panesPerSeriesMax (only with a lateness far above the window
+ *   sizes), every window holding its oldest pane is closed early.
+ * - A backfill (a series whose events start an hour ago, sent in order)
+ *   advances only its own watermark; its windows close as its maxTs passes
+ *   them and are exact. Other series are unaffected.
+ * - Deterministic: the same batches and ticks give the same output.
+ *   snapshot() is plain data (typed arrays as bins) and restore() continues
+ *   identically, heap and sketches included. emit must not call back into
+ *   the logic.
+ *
+ * handle() allocates nothing per event: the newest pane is checked first
+ * (O(1)); panes come from a pool; only window results and late events are
+ * new objects.
+ *
+ * @example
+ *   const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1000 });
+ *   const st = logic.init();
+ *   logic.handle(st, { n: 1, sid: Uint32Array.of(0), ts: Float64Array.of(5), value: Float64Array.of(1), recvMs: 5 }, out);
+ *   logic.tick(st, 12_000, out); // quiet: closes [0, 10000) and emits it
+ */
+import { strict as assert } from "node:assert";
+import type { ActorLogic } from "../runtime/actor.ts";
+import { limits } from "../runtime/limits.ts";
+import { float64Of, QuantileSketch, type SketchSnapshot } from "../sketch/quantile.ts";
+import { paneMsOf, type WindowSpec } from "./window-spec.ts";
+
+export interface EventBatch {
+  n: number;
+  /** Partition-local dense series id (0, 1, 2, … assigned by ingest). */
+  sid: Uint32Array;
+  ts: Float64Array;
+  value: Float64Array;
+  /** Wall ms when ingest accepted this batch. */
+  recvMs: number;
+}
+
+export interface WindowResult {
+  kind: "window";
+  sid: number;
+  /** The spec's label, e.g. "60s/10s". */
+  spec: string;
+  start: number;
+  end: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  avg: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  first: number;
+  last: number;
+}
+
+export interface LateEvent { kind: "late"; sid: number; ts: number; value: number }
+export type WindowOutput = WindowResult | LateEvent;
+export interface WindowOptions { specs: WindowSpec[]; latenessMs: number; seriesMax: number }
+export interface WindowStats { series: number; openPanes: number; late: number }
+
+export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowOutput> {
+  tick(state: WindowState, nowMs: number, emit: (out: WindowOutput) => void): void;
+  snapshot(state: WindowState): WindowSnapshot;
+  stats(state: WindowState): WindowStats;
+}
+
+/** Plain data: one row of seriesFields per series, paneFields per pane (series order), one sketch per pane. */
+export interface WindowSnapshot {
+  version: 1;
+  specs: string;
+  latenessMs: number;
+  late: number;
+  series: Float64Array | Uint8Array;
+  panes: Float64Array | Uint8Array;
+  sketches: SketchSnapshot[];
+  heapDue: Float64Array | Uint8Array;
+  heapSid: Float64Array | Uint8Array;
+}
+
+type Emit = (out: WindowOutput) => void;
+const seriesFields = 6; // sid, maxTs, lastArrivalMs, closedBefore, inHeap, paneCount
+const paneFields = 9; // start, count, sum, min, max, first, firstTs, last, lastTs
+const heapInitial = 64;
+
+/** The aggregate of one series' accepted events in [start, end). */
+class Pane {
+  start = 0;
+  end = 0;
+  count = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+  first = 0;
+  firstTs = Infinity;
+  last = 0;
+  lastTs = -Infinity;
+  sketch = new QuantileSketch();
+
+  reset(start: number, end: number): void {
+    this.start = start;
+    this.end = end;
+    this.count = 0;
+    this.sum = 0;
+    this.min = Infinity;
+    this.max = -Infinity;
+    this.firstTs = Infinity;
+    this.lastTs = -Infinity;
+    this.sketch.clear();
+  }
+
+  add(ts: number, v: number): void {
+    this.count++;
+    this.sum += v;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    // Equal ts: first keeps the earliest arrival, last takes the latest.
+    if (ts < this.firstTs) {
+      this.firstTs = ts;
+      this.first = v;
+    }
+    if (ts >= this.lastTs) {
+      this.lastTs = ts;
+      this.last = v;
+    }
+    this.sketch.add(v);
+  }
+}
+
+class Series {
+  maxTs = -Infinity;
+  lastArrivalMs = -Infinity;
+  closedBefore = -Infinity;
+  /** First window end (any spec) after closedBefore; crossing it is what closes windows. */
+  nextEnd = -Infinity;
+  inHeap = false;
+  /** Panes with events, by start; head is the newest. */
+  readonly panes: Pane[] = [];
+  head: Pane | null = null;
+  constructor(readonly sid: number) {}
+}
+
+/** Min-heap of (due ms, sid); ties by sid, so pops come in one order whatever the layout. */
+class DueHeap {
+  due: Float64Array;
+  sid: Uint32Array;
+  size = 0;
+
+  constructor(capacity: number, private readonly capacityMax: number) {
+    this.due = new Float64Array(capacity);
+    this.sid = new Uint32Array(capacity);
+  }
+
+  push(due: number, sid: number): void {
+    if (this.size === this.due.length) this.grow();
+    let i = this.size++;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(due, sid, parent)) break;
+      this.due[i] = this.due[parent];
+      this.sid[i] = this.sid[parent];
+      i = parent;
+    }
+    this.due[i] = due;
+    this.sid[i] = sid;
+  }
+
+  topDue(): number {
+    return this.due[0];
+  }
+
+  pop(): number {
+    const top = this.sid[0];
+    const n = --this.size;
+    const due = this.due[n];
+    const sid = this.sid[n];
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && this.less(this.due[child + 1], this.sid[child + 1], child)) child++;
+      if (!this.lessThanItem(this.due[child], this.sid[child], due, sid)) break;
+      this.due[i] = this.due[child];
+      this.sid[i] = this.sid[child];
+      i = child;
+    }
+    this.due[i] = due;
+    this.sid[i] = sid;
+    return top;
+  }
+
+  private less(due: number, sid: number, at: number): boolean {
+    return this.lessThanItem(due, sid, this.due[at], this.sid[at]);
+  }
+
+  private lessThanItem(d1: number, s1: number, d2: number, s2: number): boolean {
+    return d1 < d2 || (d1 === d2 && s1 < s2);
+  }
+
+  private grow(): void {
+    // One entry per series, so the heap never outgrows seriesMax.
+    assert(this.size < this.capacityMax, "one heap entry per series");
+    const cap = Math.min(this.capacityMax, this.due.length * 2);
+    const due = new Float64Array(cap);
+    const sid = new Uint32Array(cap);
+    due.set(this.due);
+    sid.set(this.sid);
+    this.due = due;
+    this.sid = sid;
+  }
+}
+
+export class WindowState {
+  series: Array<Series | undefined> = [];
+  seriesCount = 0;
+  openPanes = 0;
+  late = 0;
+  readonly heap: DueHeap;
+  /** Panes of closed windows, reused so the steady state allocates none. */
+  readonly freePanes: Pane[] = [];
+  /** Merges the panes of a multi-pane window. */
+  readonly scratch = new QuantileSketch();
+  /** Per-spec cursors while closing: next candidate end, index of its first pane. */
+  readonly cursorEnd: Float64Array;
+  readonly cursorAt: Int32Array;
+
+  constructor(specCount: number, seriesMax: number) {
+    this.heap = new DueHeap(Math.min(heapInitial, seriesMax), seriesMax);
+    this.cursorEnd = new Float64Array(specCount);
+    this.cursorAt = new Int32Array(specCount);
+  }
+}
+
+/**
+ * The window logic for a set of specs (see the module comment for the contract).
+ * @example const logic = createWindowLogic({ specs: parseWindowSpecs("10s,60s/10s"), latenessMs: 2000, seriesMax: 100_000 });
+ */
+export function createWindowLogic(opts: WindowOptions): WindowLogic {
+  const w = new Windows(opts);
+  return {
+    init: () => new WindowState(w.specCount, opts.seriesMax),
+    handle: (st, batch, emit) => w.handle(st, batch, emit),
+    tick: (st, nowMs, emit) => w.tick(st, nowMs, emit),
+    snapshot: (st) => w.snapshot(st),
+    restore: (snap) => w.restore(snap as WindowSnapshot),
+    stats: (st) => ({ series: st.seriesCount, openPanes: st.openPanes, late: st.late }),
+  };
+}
+
+class Windows {
+  readonly specCount: number;
+  private readonly labels: string[];
+  private readonly sizes: Float64Array;
+  private readonly slides: Float64Array;
+  private readonly paneMs: number;
+  private readonly latenessMs: number;
+  private readonly seriesMax: number;
+  private readonly specsKey: string;
+
+  constructor(opts: WindowOptions) {
+    const { specs, latenessMs, seriesMax } = opts;
+    assert(specs.length >= 1 && specs.length <= limits.windowSpecsMax, "1..windowSpecsMax specs");
+    assert(latenessMs >= 0 && seriesMax >= 1, "lateness ≥ 0 and seriesMax ≥ 1");
+    this.specCount = specs.length;
+    this.labels = specs.map((s) => s.label);
+    this.sizes = Float64Array.from(specs, (s) => s.sizeMs);
+    this.slides = Float64Array.from(specs, (s) => s.slideMs);
+    this.paneMs = paneMsOf(specs);
+    for (const s of specs) {
+      assert(s.sizeMs % s.slideMs === 0 && s.sizeMs / this.paneMs <= limits.panesPerWindowMax, `valid spec ${s.label}`);
+    }
+    this.latenessMs = latenessMs;
+    this.seriesMax = seriesMax;
+    this.specsKey = specs.map((s) => `${s.label}=${s.sizeMs}/${s.slideMs}`).join(",");
+  }
+
+  handle(st: WindowState, b: EventBatch, emit: Emit): void {
+    const { n, sid, ts, value, recvMs } = b;
+    const all = st.series;
+    const lateness = this.latenessMs;
+    for (let i = 0; i < n; i++) {
+      const t = ts[i];
+      const v = value[i];
+      const s = all[sid[i]] ?? this.addSeries(st, sid[i]);
+      if (recvMs > s.lastArrivalMs) s.lastArrivalMs = recvMs;
+      const p = s.head;
+      if (p !== null && t >= p.start && t < p.end && p.end > s.closedBefore) p.add(t, v);
+      else if (!this.place(st, s, t, v, emit)) continue;
+      if (t > s.maxTs) {
+        s.maxTs = t;
+        const c = t - lateness;
+        if (c >= s.nextEnd) this.closeTo(st, s, c, emit);
+        else if (c > s.closedBefore) s.closedBefore = c; // crosses no window end: nothing to emit
+      }
+    }
+  }
+
+  tick(st: WindowState, nowMs: number, emit: Emit): void {
+    const heap = st.heap;
+    while (heap.size > 0 && heap.topDue() <= nowMs) {
+      const s = st.series[heap.pop()]!;
+      if (s.panes.length > 0 && this.dueOf(s) <= nowMs) this.closeTo(st, s, nowMs - this.latenessMs, emit);
+      // After a close, or if the entry was stale, the due lies after nowMs: this loop ends.
+      if (s.panes.length > 0) heap.push(this.dueOf(s), s.sid);
+      else s.inHeap = false;
+    }
+  }
+
+  private dueOf(s: Series): number {
+    return Math.max(s.lastArrivalMs, s.nextEnd) + this.latenessMs;
+  }
+
+  private addSeries(st: WindowState, sid: number): Series {
+    assert(sid < this.seriesMax, `series id ${sid} within seriesMax ${this.seriesMax}`);
+    while (st.series.length <= sid) st.series.push(undefined);
+    const s = new Series(sid); // once per series
+    st.series[sid] = s;
+    st.seriesCount++;
+    return s;
+  }
+
+  /** The event is not in the open newest pane: late, an older pane, or a new one. False when late. */
+  private place(st: WindowState, s: Series, t: number, v: number, emit: Emit): boolean {
+    const P = this.paneMs;
+    const start = Math.floor(t / P) * P;
+    if (start + P <= s.closedBefore && this.firstEndHolding(start) <= s.closedBefore) {
+      st.late++;
+      emit({ kind: "late", sid: s.sid, ts: t, value: v });
+      return false;
+    }
+    const panes = s.panes;
+    let k = panes.length - 1;
+    while (k >= 0 && panes[k].start > start) k--;
+    if (k >= 0 && panes[k].start === start) {
+      panes[k].add(t, v);
+      return true;
+    }
+    const pane = st.freePanes.pop() ?? new Pane(); // a new Pane only while the pool is empty
+    pane.reset(start, start + P);
+    pane.add(t, v);
+    if (k === panes.length - 1) {
+      panes.push(pane);
+      s.head = pane;
+    } else {
+      panes.splice(k + 1, 0, pane);
+    }
+    st.openPanes++;
+    if (!s.inHeap) {
+      st.heap.push(this.dueOf(s), s.sid);
+      s.inHeap = true;
+    }
+    if (panes.length > limits.panesPerSeriesMax) this.shed(st, s, emit);
+    return true;
+  }
+
+  /** The earliest end, over specs, of a window holding the pane at `start`. */
+  private firstEndHolding(start: number): number {
+    let end = Infinity;
+    for (let j = 0; j < this.specCount; j++) {
+      const L = this.slides[j];
+      end = Math.min(end, Math.ceil((start + this.paneMs) / L) * L);
+    }
+    return end;
+  }
+
+  /** Raises closedBefore to c (> closedBefore), emits the windows that closes, drops unneeded panes. */
+  private closeTo(st: WindowState, s: Series, c: number, emit: Emit): void {
+    const c0 = s.closedBefore;
+    this.setClosedBefore(s, c);
+    if (s.panes.length === 0) return;
+    this.emitClosed(st, s, c0, c, emit);
+    this.dropPanes(st, s);
+  }
+
+  private setClosedBefore(s: Series, c: number): void {
+    s.closedBefore = c;
+    let next = Infinity;
+    for (let j = 0; j < this.specCount; j++) {
+      const L = this.slides[j];
+      next = Math.min(next, Math.floor(c / L) * L + L);
+    }
+    s.nextEnd = next;
+  }
+
+  /** Emits the non-empty windows with c0 < end ≤ c1: by end, then spec order. */
+  private emitClosed(st: WindowState, s: Series, c0: number, c1: number, emit: Emit): void {
+    const ends = st.cursorEnd;
+    const at = st.cursorAt;
+    for (let j = 0; j < this.specCount; j++) {
+      const L = this.slides[j];
+      at[j] = 0;
+      ends[j] = this.nextWindow(st, s.panes, j, Math.floor(c0 / L) * L + L);
+    }
+    for (;;) {
+      let best = -1;
+      for (let j = 0; j < this.specCount; j++) {
+        if (ends[j] <= c1 && (best < 0 || ends[j] < ends[best])) best = j;
+      }
+      if (best < 0) return;
+      this.emitWindow(st, s, best, ends[best], at[best], emit);
+      ends[best] = this.nextWindow(st, s.panes, best, ends[best] + this.slides[best]);
+    }
+  }
+
+  /** From candidate end e on, the first end of spec j whose window holds a pane (Infinity if none). */
+  private nextWindow(st: WindowState, panes: Pane[], j: number, e: number): number {
+    const S = this.sizes[j];
+    const L = this.slides[j];
+    let i = st.cursorAt[j];
+    for (;;) {
+      while (i < panes.length && panes[i].start < e - S) i++;
+      st.cursorAt[j] = i;
+      if (i === panes.length) return Infinity;
+      const ps = panes[i].start;
+      if (ps < e) return e;
+      e = Math.ceil((ps + this.paneMs) / L) * L; // skip the empty windows up to the first holding pane i
+    }
+  }
+
+  /** Merges the panes of [end − size, end) from index i and emits the result. */
+  private emitWindow(st: WindowState, s: Series, j: number, end: number, i: number, emit: Emit): void {
+    const panes = s.panes;
+    let m = i;
+    let count = 0;
+    let sum = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    while (m < panes.length && panes[m].start < end) {
+      const p = panes[m++];
+      count += p.count;
+      sum += p.sum;
+      if (p.min < min) min = p.min;
+      if (p.max > max) max = p.max;
+    }
+    let sketch = panes[i].sketch;
+    if (m - i > 1) {
+      sketch = st.scratch;
+      sketch.clear();
+      for (let k = i; k < m; k++) sketch.merge(panes[k].sketch);
+    }
+    emit({
+      kind: "window", sid: s.sid, spec: this.labels[j], start: end - this.sizes[j], end,
+      count, sum, min, max, avg: sum / count,
+      p50: sketch.quantile(0.5), p95: sketch.quantile(0.95), p99: sketch.quantile(0.99),
+      first: panes[i].first, last: panes[m - 1].last,
+    });
+  }
+
+  /** Drops the panes no open window holds: start < min over specs of (first open end − size). */
+  private dropPanes(st: WindowState, s: Series): void {
+    const c = s.closedBefore;
+    let keepFrom = Infinity;
+    for (let j = 0; j < this.specCount; j++) {
+      const L = this.slides[j];
+      keepFrom = Math.min(keepFrom, Math.floor(c / L) * L + L - this.sizes[j]);
+    }
+    const panes = s.panes;
+    let k = 0;
+    while (k < panes.length && panes[k].start < keepFrom) st.freePanes.push(panes[k++]);
+    if (k === 0) return;
+    // Shift in place rather than splice(), which would allocate the removed list.
+    for (let m = k; m < panes.length; m++) panes[m - k] = panes[m];
+    panes.length -= k;
+    st.openPanes -= k;
+    s.head = panes.length > 0 ? panes[panes.length - 1] : null;
+  }
+
+  /** Over limits.panesPerSeriesMax: close every window holding the oldest pane, early, so it goes. */
+  private shed(st: WindowState, s: Series, emit: Emit): void {
+    while (s.panes.length > limits.panesPerSeriesMax) {
+      const start = s.panes[0].start;
+      let c = s.closedBefore;
+      for (let j = 0; j < this.specCount; j++) {
+        const L = this.slides[j];
+        c = Math.max(c, Math.floor(start / L) * L + this.sizes[j]);
+      }
+      this.closeTo(st, s, c, emit);
+    }
+  }
+
+  snapshot(st: WindowState): WindowSnapshot {
+    const list = st.series.filter((s): s is Series => s !== undefined);
+    const series = new Float64Array(list.length * seriesFields);
+    const panes = new Float64Array(st.openPanes * paneFields);
+    const sketches: SketchSnapshot[] = [];
+    let r = 0;
+    let q = 0;
+    for (const s of list) {
+      series.set([s.sid, s.maxTs, s.lastArrivalMs, s.closedBefore, s.inHeap ? 1 : 0, s.panes.length], r);
+      r += seriesFields;
+      for (const p of s.panes) {
+        panes.set([p.start, p.count, p.sum, p.min, p.max, p.first, p.firstTs, p.last, p.lastTs], q);
+        q += paneFields;
+        sketches.push(p.sketch.snapshot());
+      }
+    }
+    const heap = st.heap;
+    return {
+      version: 1, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches,
+      heapDue: heap.due.slice(0, heap.size), heapSid: Float64Array.from(heap.sid.subarray(0, heap.size)),
+    };
+  }
+
+  restore(snap: WindowSnapshot): WindowState {
+    if (snap.version !== 1) throw new Error(`window snapshot: unknown version ${String(snap.version)}`);
+    if (snap.specs !== this.specsKey || snap.latenessMs !== this.latenessMs) {
+      throw new Error(`window snapshot: taken with windows ${snap.specs} and lateness ${snap.latenessMs} ms, now ${this.specsKey} and ${this.latenessMs} ms`);
+    }
+    const st = new WindowState(this.specCount, this.seriesMax);
+    st.late = snap.late;
+    const series = float64Of(snap.series);
+    const panes = float64Of(snap.panes);
+    let q = 0;
+    for (let r = 0; r < series.length; r += seriesFields) {
+      const s = this.addSeries(st, series[r]);
+      [s.maxTs, s.lastArrivalMs] = [series[r + 1], series[r + 2]];
+      s.inHeap = series[r + 4] === 1;
+      this.setClosedBefore(s, series[r + 3]);
+      for (let k = 0; k < series[r + 5]; k++, q++) s.panes.push(this.restorePane(panes, q, snap.sketches[q]));
+      s.head = s.panes.length > 0 ? s.panes[s.panes.length - 1] : null;
+      st.openPanes += s.panes.length;
+    }
+    assert(q === snap.sketches.length, "one sketch per pane");
+    const due = float64Of(snap.heapDue);
+    const sid = float64Of(snap.heapSid);
+    for (let i = 0; i < due.length; i++) st.heap.push(due[i], sid[i]);
+    return st;
+  }
+
+  private restorePane(rows: Float64Array, q: number, sketch: SketchSnapshot): Pane {
+    const p = new Pane();
+    const o = q * paneFields;
+    p.reset(rows[o], rows[o] + this.paneMs);
+    [p.count, p.sum, p.min, p.max, p.first, p.firstTs, p.last, p.lastTs] = rows.subarray(o + 1, o + paneFields);
+    p.sketch = QuantileSketch.restore(sketch);
+    return p;
+  }
+}

@@ -1,0 +1,50 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, loadConfig } from "../src/runtime/config.ts";
+
+describe("config - WEIR_* validated at start-up", () => {
+  test("config - defaults match API.md", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ host: "127.0.0.1", port: 8080, dataDir: "./data", partitions: 2, latenessMs: 2000, maxBodyBytes: 8 * 2 ** 20, maxSeries: 100_000, maxEventAgeMs: 7 * 86400_000, maxFutureSkewMs: 300_000, queryTimeoutMs: 5000, demo: false, tokens: [] });
+    expect(c.windows).toEqual([{ label: "10s", sizeMs: 10_000, slideMs: 10_000 }, { label: "60s/10s", sizeMs: 60_000, slideMs: 10_000 }]);
+  });
+
+  test("config - values parse: sizes, durations, tokens", () => {
+    const c = loadConfig({ WEIR_MAX_BODY: "1MiB", WEIR_LATENESS: "500ms", WEIR_TOKENS: "abcdefgh:ingest, ijklmnop:admin", WEIR_DEMO: "1", WEIR_PORT: "0" });
+    expect(c).toMatchObject({ maxBodyBytes: 2 ** 20, latenessMs: 500, demo: true, port: 0, tokens: [{ token: "abcdefgh", role: "ingest" }, { token: "ijklmnop", role: "admin" }] });
+  });
+
+  const bad: Array<[Record<string, string>, string]> = [
+    [{ WEIR_PORT: "99999" }, "config WEIR_PORT: "],
+    [{ WEIR_PORT: "abc" }, "config WEIR_PORT: must be a whole number"],
+    [{ WEIR_PARTITIONS: "0" }, "config WEIR_PARTITIONS: "],
+    [{ WEIR_WINDOWS: "7x" }, "config WEIR_WINDOWS: "],
+    [{ WEIR_LATENESS: "soon" }, "config WEIR_LATENESS: "],
+    [{ WEIR_MAX_BODY: "lots" }, "config WEIR_MAX_BODY: "],
+    [{ WEIR_TOKENS: "short:ingest" }, "config WEIR_TOKENS: "],
+    [{ WEIR_LOG_LEVEL: "loud" }, "config WEIR_LOG_LEVEL: "],
+    [{ WEIR_HOST: "0.0.0.0" }, 'config WEIR_HOST: "0.0.0.0" is not loopback; set WEIR_TOKENS to serve beyond this machine'],
+  ];
+  for (const [env, message] of bad) {
+    test(`config - rejects ${JSON.stringify(env)} naming the key`, () => {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      expect(() => loadConfig(env)).toThrow(message);
+    });
+  }
+
+  test("config - a non-loopback host is allowed once tokens are set", () => {
+    expect(loadConfig({ WEIR_HOST: "0.0.0.0", WEIR_TOKENS: "abcdefgh:admin" }).host).toBe("0.0.0.0");
+  });
+
+  test("config - file settings apply, environment wins, unknown file keys are refused", () => {
+    const dir = mkdtempSync(join(tmpdir(), "weir-cfg-"));
+    const file = join(dir, "weir.json");
+    writeFileSync(file, JSON.stringify({ partitions: 4, lateness: "1s" }));
+    expect(loadConfig({ WEIR_CONFIG: file, WEIR_PARTITIONS: "3" })).toMatchObject({ partitions: 3, latenessMs: 1000 });
+    writeFileSync(file, JSON.stringify({ partitons: 4 }));
+    expect(() => loadConfig({ WEIR_CONFIG: file })).toThrow(`config ${file}: unknown key "partitons"`);
+    expect(() => loadConfig({ WEIR_CONFIG: join(dir, "missing.json") })).toThrow("config WEIR_CONFIG: cannot read");
+  });
+});

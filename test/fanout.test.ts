@@ -1,0 +1,63 @@
+import { describe, expect, test } from "bun:test";
+import { Fanout, type LiveClient } from "../src/actors/fanout.ts";
+import { limits } from "../src/runtime/limits.ts";
+
+function client(buffered = 0) {
+  const sent: Array<Record<string, unknown>> = [];
+  let closed: [number, string] | undefined;
+  const c: LiveClient = { send: (t) => void sent.push(JSON.parse(t)), close: (code, reason) => { closed = [code, reason]; }, bufferedAmount: () => buffered };
+  return { c, sent, closed: () => closed };
+}
+const win = (series: string, avg: number) => ({ type: "window", series, window: "10s", start: 0, end: 10_000, avg });
+
+describe("fanout - live subscriptions", () => {
+  test("fanout - hello, subscribe by spec and glob, conflate to the latest per series within the throttle", () => {
+    const f = new Fanout({ windows: ["10s", "60s/10s"], version: "v" });
+    const a = client();
+    const id = f.add(a.c);
+    expect(a.sent).toEqual([{ type: "hello", version: "v", windows: ["10s", "60s/10s"] }]);
+    f.handleOp(id, JSON.stringify({ op: "subscribe", topics: ["windows:10s:cpu*"] }));
+    f.publish("windows", "10s", "cpu{h=\"a\"}", win("cpu{h=\"a\"}", 1), 0);
+    f.publish("windows", "10s", "cpu{h=\"a\"}", win("cpu{h=\"a\"}", 2), 0);
+    f.publish("windows", "10s", "mem", win("mem", 3), 0);
+    f.publish("windows", "60s/10s", "cpu{h=\"a\"}", win("cpu{h=\"a\"}", 4), 0);
+    f.flush(1000);
+    expect(a.sent.slice(1)).toEqual([win("cpu{h=\"a\"}", 2)]);
+    f.publish("windows", "10s", "cpu", win("cpu", 5), 0);
+    f.flush(1050); // inside the 100 ms throttle
+    expect(a.sent.length).toBe(2);
+    f.flush(1100);
+    expect(a.sent.slice(2)).toEqual([win("cpu", 5)]);
+  });
+
+  test("fanout - bad frames are answered with an error naming the field; the client stays", () => {
+    const f = new Fanout({ windows: ["10s"], version: "v" });
+    const a = client();
+    const id = f.add(a.c);
+    f.handleOp(id, "{");
+    f.handleOp(id, JSON.stringify({ op: "subscribe", topics: ["windows:5m:*"] }));
+    f.handleOp(id, JSON.stringify({ op: "subscribe", topics: ["bogus"] }));
+    f.handleOp(id, JSON.stringify({ op: "throttle", ms: -1 }));
+    f.handleOp(id, JSON.stringify({ op: "subscribe", topics: Array.from({ length: limits.wsTopicsPerClientMax + 1 }, (_, i) => `trends:${i}`) }));
+    expect(a.sent.slice(1).map((m) => m.error)).toEqual([
+      "frame: invalid JSON",
+      'topics: "windows:5m:*": unknown window spec (have 10s)',
+      'topics: "bogus": unknown topic (windows:<spec>:<glob>, anomalies[:<glob>], trends[:<glob>], alerts, stats)',
+      "ms: Too small: expected number to be >=0",
+      "topics: Too big: expected array to have <=1000 items",
+    ]);
+    expect(f.size).toBe(1);
+  });
+
+  test("fanout - a client whose socket buffer is over the bound is closed with 1013; others still get theirs", () => {
+    const f = new Fanout({ windows: ["10s"], version: "v" });
+    const slow = client(limits.wsBackpressureBytesMax + 1);
+    const fast = client();
+    for (const c of [slow, fast]) f.handleOp(f.add(c.c), JSON.stringify({ op: "subscribe", topics: ["windows:10s:*"] }));
+    f.publish("windows", "10s", "cpu", win("cpu", 1), 0);
+    f.flush(1000);
+    expect(slow.closed()).toEqual([1013, "client too slow: send buffer over limit"]);
+    expect(fast.sent.slice(1)).toEqual([win("cpu", 1)]);
+    expect(f.size).toBe(1);
+  });
+});
