@@ -211,7 +211,8 @@ export class Engine {
     const r: WindowRecord = { series, window, start, end, count, sum, min, max, avg: sum / count, p50, p95, p99, first, last };
     this.store.addWindow(r);
     this.metrics.windowsEmitted.inc();
-    this.fanout.publish("windows", window, series, { type: "window", ...r }, closedMs, series);
+    // A window result is final: two windows of a series are two points, so only repeats of one window conflate.
+    this.fanout.publish("windows", window, series, { type: "window", ...r }, closedMs, `${series}|${start}`);
   }
 
   private flushStore(): void {

@@ -34,7 +34,7 @@ describe("ring", () => {
     const ring = Ring.create(1024, 300);
     const random = mulberry32(7);
     const pending: Uint8Array[] = [];
-    const scratch = new Uint8Array(ring.messageBytesMax);
+    const scratch: Uint8Array = new Uint8Array(ring.messageBytesMax);
     let pushedBytes = 0;
     for (let id = 0; pushedBytes < 200 * ring.capacityBytes; ) {
       if (random() < 0.55) {

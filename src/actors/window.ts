@@ -118,6 +118,7 @@ type Emit = (out: WindowOutput) => void;
 const seriesFields = 6; // sid, maxTs, lastArrivalMs, closedBefore, inHeap, paneCount
 const paneFields = 9; // start, count, sum, min, max, first, firstTs, last, lastTs
 const heapInitial = 64;
+const percentileQs = [0.5, 0.95, 0.99];
 
 /** The aggregate of one series' accepted events in [start, end). */
 class Pane {
@@ -254,6 +255,8 @@ export class WindowState {
   readonly heap: DueHeap;
   /** Panes of closed windows, reused so the steady state allocates none. */
   readonly freePanes: Pane[] = [];
+  /** p50, p95, p99 of the window being emitted. */
+  readonly percentiles = new Float64Array(percentileQs.length);
   /** Merges the panes of a multi-pane window. */
   readonly scratch = new QuantileSketch();
   /** Per-spec cursors while closing: next candidate end, index of its first pane. */
@@ -474,10 +477,12 @@ class Windows {
       sketch.clear();
       for (let k = i; k < m; k++) sketch.merge(panes[k].sketch);
     }
+    const q = st.percentiles;
+    sketch.quantiles(percentileQs, q);
     emit({
       kind: "window", sid: s.sid, spec: this.labels[j], start: end - this.sizes[j], end,
       count, sum, min, max, avg: sum / count,
-      p50: sketch.quantile(0.5), p95: sketch.quantile(0.95), p99: sketch.quantile(0.99),
+      p50: q[0], p95: q[1], p99: q[2],
       first: panes[i].first, last: panes[m - 1].last,
     });
   }

@@ -43,6 +43,9 @@ const rawInitial = 16;
 /** First bin run; doubles up to binsMax as the value range widens. */
 const binsInitial = 64;
 const noBins = new Float64Array(0);
+/** quantile(q) is quantiles([q]); these spare it an allocation per call. */
+const oneQ = [0];
+const oneOut = new Float64Array(1);
 
 /** Plain data for QuantileSketch.restore(); MessagePack turns Float64Array into bytes, both are accepted. */
 export interface SketchSnapshot {
@@ -93,16 +96,23 @@ class BinStore {
     }
   }
 
-  /** Adds every bin of another store. */
+  /** Adds every bin of another store: its two ends through add() (which widens the run), the rest in one pass. */
   addAll(other: BinStore): void {
     if (other.lo > other.hi) return;
     const src = other.bins;
-    // The top key first, then the rest upward: at most two re-layouts.
-    this.add(other.hi, src[other.hi - other.offset]);
-    for (let k = other.lo; k < other.hi; k++) {
-      const c = src[k - other.offset];
-      if (c !== 0) this.add(k, c);
-    }
+    const so = other.offset;
+    this.add(other.hi, src[other.hi - so]);
+    if (other.lo === other.hi) return;
+    this.add(other.lo, src[other.lo - so]);
+    // The run now spans [max(other.lo, floor), hi]; keys under the floor fold into it.
+    const floor = this.hi - binsMax + 1;
+    let k = other.lo + 1;
+    let folded = 0;
+    for (; k < other.hi && k < floor; k++) folded += src[k - so];
+    const dst = this.bins;
+    const shift = so - this.offset;
+    if (folded !== 0) dst[floor - this.offset] += folded;
+    for (; k < other.hi; k++) dst[k - so + shift] += src[k - so];
   }
 
   clear(): void {
@@ -118,21 +128,22 @@ class BinStore {
     const floor = hi - binsMax + 1;
     const k = Math.max(key, floor);
     const lo = Math.max(Math.min(this.lo, k), floor);
-    this.layout(lo, hi, key < this.offset);
+    this.layout(lo, hi);
     this.bins[k - this.offset] += count;
     this.lo = lo;
     this.hi = hi;
   }
 
-  /** Makes the run cover [lo, hi]; keys below lo are folded into lo. Spare room goes where it grew (both sides when empty). */
-  private layout(lo: number, hi: number, grewDown: boolean): void {
+  /** Makes the run cover [lo, hi], with the spare room split on both sides; keys below lo are folded into lo. */
+  private layout(lo: number, hi: number): void {
     const need = hi - lo + 1;
     const old = this.bins;
     const oldOffset = this.offset;
     const len = old.length >= need ? old.length : Math.min(binsMax, Math.max(need + binsInitial, old.length * 2));
     const empty = this.lo > this.hi;
     const spare = len - need;
-    const offset = empty ? lo - (spare >> 1) : grewDown ? lo - spare : lo;
+    // Centred: a distribution that widens on both sides re-lays out rarely.
+    const offset = lo - (spare >> 1);
     const keepFrom = Math.max(this.lo, lo);
     let folded = 0;
     for (let key = this.lo; key < keepFrom && key <= this.hi; key++) folded += old[key - oldOffset];
@@ -250,17 +261,28 @@ export class QuantileSketch {
    * NaN when empty.
    */
   quantile(q: number): number {
+    oneQ[0] = q;
+    this.quantiles(oneQ, oneOut);
+    return oneOut[0];
+  }
+
+  /**
+   * Several quantiles in one pass over the buckets: out[i] = quantile(qs[i]),
+   * for qs in ascending order.
+   * @example s.quantiles([0.5, 0.95, 0.99], out) // out: Float64Array(3)
+   */
+  quantiles(qs: ArrayLike<number>, out: Float64Array | number[]): void {
     const n = this.n;
-    if (n === 0) return NaN;
-    const r = rankOf(q, n);
-    if (this.exact) {
+    const m = qs.length;
+    if (n === 0 || this.exact) {
       if (!this.sorted) {
-        this.raw.subarray(0, n).sort();
+        (n === this.raw.length ? this.raw : this.raw.subarray(0, n)).sort();
         this.sorted = true;
       }
-      return this.raw[r - 1];
+      for (let i = 0; i < m; i++) out[i] = n === 0 ? NaN : this.raw[rankOf(qs[i], n) - 1];
+      return;
     }
-    return this.clamp(this.fromBins(r));
+    this.fromBins(qs, out);
   }
 
   clear(): void {
@@ -326,22 +348,35 @@ export class QuantileSketch {
     else this.zero += c;
   }
 
-  /** Walks the buckets in value order (most negative first) to the one holding rank r. */
-  private fromBins(r: number): number {
+  /** One walk over the buckets in value order (most negative first), answering each rank as it passes. */
+  private fromBins(qs: ArrayLike<number>, out: Float64Array | number[]): void {
+    const n = this.n;
+    const m = qs.length;
+    let i = 0;
+    let r = rankOf(qs[0], n);
     let seen = 0;
     const neg = this.neg;
-    for (let k = neg.lo; k <= neg.hi; k++) {
+    for (let k = neg.lo; k <= neg.hi && i < m; k++) {
       seen += neg.bins[k - neg.offset];
-      if (seen >= r) return -representativeFactor * Math.exp(-k * lnGamma);
+      while (i < m && seen >= r) {
+        out[i++] = this.clamp(-representativeFactor * Math.exp(-k * lnGamma));
+        if (i < m) r = rankOf(qs[i], n);
+      }
     }
     seen += this.zero;
-    if (seen >= r) return 0;
-    const pos = this.pos;
-    for (let k = pos.lo; k <= pos.hi; k++) {
-      seen += pos.bins[k - pos.offset];
-      if (seen >= r) return representativeFactor * Math.exp(k * lnGamma);
+    while (i < m && seen >= r) {
+      out[i++] = this.clamp(0);
+      if (i < m) r = rankOf(qs[i], n);
     }
-    return this.max; // unreachable while the counts add up to n
+    const pos = this.pos;
+    for (let k = pos.lo; k <= pos.hi && i < m; k++) {
+      seen += pos.bins[k - pos.offset];
+      while (i < m && seen >= r) {
+        out[i++] = this.clamp(representativeFactor * Math.exp(k * lnGamma));
+        if (i < m) r = rankOf(qs[i], n);
+      }
+    }
+    for (; i < m; i++) out[i] = this.max; // unreachable while the counts add up to n
   }
 
   private clamp(v: number): number {

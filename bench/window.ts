@@ -1,0 +1,152 @@
+/**
+ * Window actor throughput: handle() over columnar batches of 4,096 events
+ * from 1,000 series with the default specs "10s,60s/10s" and 2 s lateness.
+ * Event time advances (eventsPerSeriesPerSec per series, jittered within the
+ * lateness), so panes fill, windows close and results are emitted. Only the
+ * handle() calls are timed; filling the batches is not.
+ *
+ * The baseline, in the same run over the same events: one loop doing the
+ * per-event part of the aggregation (count, sum, min, max per series per
+ * pane in flat Float64Arrays) with no sketch, no watermark and no windows.
+ * The ratio says what the sketch, the panes and the closing cost on top.
+ * Prints figures; asserts nothing on time.
+ *
+ * @example bun bench/window.ts                       # 20 M events, ≤ ~10 s
+ *          WINDOW_BENCH_EVENTS=5e6 WINDOW_BENCH_RATE=5 bun bench/window.ts
+ */
+import { createWindowLogic, type EventBatch, type WindowOutput } from "../src/actors/window.ts";
+import { paneMsOf, parseWindowSpecs } from "../src/actors/window-spec.ts";
+import { createPrng } from "../src/sim/prng.ts";
+
+const eventsDefault = 20_000_000;
+const seriesCount = 1000;
+const batchEvents = 4096;
+const latenessMs = 2000;
+const jitterMs = 1500; // < lateness: out of order, never late
+const ratePerSeriesDefault = 20; // events per second of event time per series: 200 per 10 s pane
+const runBudgetMs = 4_500; // per run, so the whole bench stops within about 10 s
+const t0 = Date.UTC(2025, 10, 22, 8, 0, 0);
+
+export type WindowBenchResult = {
+  name: string;
+  eventsPerSec: number;
+  baselineEventsPerSec: number;
+  ratio: number;
+  notes: string;
+};
+
+type Run = { events: number; ms: number; windows: number; late: number };
+
+/**
+ * Runs the window actor, then the baseline, over the same event stream.
+ * @example const { eventsPerSec, ratio } = await benchWindow({ events: 5_000_000 });
+ */
+export async function benchWindow(opts: { events?: number; ratePerSeries?: number } = {}): Promise<WindowBenchResult> {
+  const events = opts.events ?? eventsDefault;
+  const rate = opts.ratePerSeries ?? ratePerSeriesDefault;
+  const actor = runActor(events, rate);
+  const baseline = runBaseline(events, rate);
+  const perSec = (r: Run) => (r.events / r.ms) * 1000;
+  const notes =
+    `window actor ${fmt(actor.events)} events in ${actor.ms.toFixed(0)} ms (${fmt(actor.windows)} windows, ` +
+    `${actor.late} late), baseline ${fmt(baseline.events)} in ${baseline.ms.toFixed(0)} ms; ` +
+    `${seriesCount} series, ${batchEvents} events/batch, specs 10s,60s/10s, ${rate} events/s/series of event time`;
+  return {
+    name: "window",
+    eventsPerSec: perSec(actor),
+    baselineEventsPerSec: perSec(baseline),
+    ratio: perSec(actor) / perSec(baseline),
+    notes,
+  };
+}
+
+/** The k-th batch of the stream, the same for both runs: series in a shuffled order, ts advancing. */
+function fillBatch(batch: EventBatch, k: number, rate: number): void {
+  const rng = createPrng(k + 1);
+  const stepMs = 1000 / rate; // between two events of one series
+  for (let i = 0; i < batchEvents; i++) {
+    const seq = k * batchEvents + i;
+    const round = Math.floor(seq / seriesCount);
+    batch.sid[i] = (seq * 7919) % seriesCount;
+    batch.ts[i] = t0 + round * stepMs + Math.floor(rng.next() * jitterMs);
+    batch.value[i] = process.env.LOGN ? 50 * Math.exp(0.5 * rng.gaussian()) : 20 + 10 * rng.gaussian();
+  }
+  batch.recvMs = t0 + (k * batchEvents / seriesCount) * stepMs + latenessMs;
+}
+
+function newBatch(): EventBatch {
+  return { n: batchEvents, sid: new Uint32Array(batchEvents), ts: new Float64Array(batchEvents), value: new Float64Array(batchEvents), recvMs: 0 };
+}
+
+function runActor(events: number, rate: number): Run {
+  const logic = createWindowLogic({ specs: parseWindowSpecs("10s,60s/10s"), latenessMs, seriesMax: seriesCount });
+  const state = logic.init();
+  const batch = newBatch();
+  let windows = 0;
+  const emit = (o: WindowOutput) => {
+    if (o.kind === "window") windows++;
+  };
+  let ms = 0;
+  let done = 0;
+  for (let k = 0; done < events && ms < runBudgetMs; k++) {
+    fillBatch(batch, k, rate);
+    const start = performance.now();
+    logic.handle(state, batch, emit);
+    logic.tick(state, batch.recvMs, emit); // as the worker does between batches; due series only
+    ms += performance.now() - start;
+    done += batchEvents;
+  }
+  return { events: done, ms, windows, late: logic.stats(state).late };
+}
+
+function runBaseline(events: number, rate: number): Run {
+  const paneMs = paneMsOf(parseWindowSpecs("10s,60s/10s"));
+  const ring = 8; // panes per series kept, as many as the window actor holds
+  const slots = seriesCount * ring;
+  const paneOf = new Float64Array(slots).fill(-1);
+  const count = new Float64Array(slots);
+  const sum = new Float64Array(slots);
+  const min = new Float64Array(slots);
+  const max = new Float64Array(slots);
+  const batch = newBatch();
+  let ms = 0;
+  let done = 0;
+  for (let k = 0; done < events && ms < runBudgetMs; k++) {
+    fillBatch(batch, k, rate);
+    const start = performance.now();
+    const { sid, ts, value } = batch;
+    for (let i = 0; i < batchEvents; i++) {
+      const pane = Math.floor(ts[i] / paneMs);
+      const slot = sid[i] * ring + (pane % ring);
+      const v = value[i];
+      if (paneOf[slot] !== pane) {
+        paneOf[slot] = pane;
+        count[slot] = 0;
+        sum[slot] = 0;
+        min[slot] = Infinity;
+        max[slot] = -Infinity;
+      }
+      count[slot]++;
+      sum[slot] += v;
+      if (v < min[slot]) min[slot] = v;
+      if (v > max[slot]) max[slot] = v;
+    }
+    ms += performance.now() - start;
+    done += batchEvents;
+  }
+  return { events: done, ms, windows: 0, late: 0 };
+}
+
+function fmt(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n);
+}
+
+if (import.meta.main) {
+  const events = Number(process.env.WINDOW_BENCH_EVENTS ?? eventsDefault);
+  const ratePerSeries = Number(process.env.WINDOW_BENCH_RATE ?? ratePerSeriesDefault);
+  const r = await benchWindow({ events, ratePerSeries });
+  console.log(`window actor: ${fmt(r.eventsPerSec)} events/s`);
+  console.log(`baseline    : ${fmt(r.baselineEventsPerSec)} events/s`);
+  console.log(`ratio       : ${r.ratio.toFixed(2)}`);
+  console.log(r.notes);
+}
