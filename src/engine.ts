@@ -201,6 +201,7 @@ export class Engine {
       for (const row of m.w) this.publishWindow(p.id, row);
       this.metrics.late.inc(m.late.length);
     }
+    if (any) this.fanout.flush(); // clients not inside their throttle get results now, not at the next tick
     return any;
   }
 

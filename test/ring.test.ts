@@ -13,12 +13,26 @@ function message(id: number, byteLength: number): Uint8Array {
   return bytes;
 }
 
-/** The worker's next message; rejects if the worker throws first. */
-function nextMessage<T>(worker: Worker): Promise<T> {
-  return new Promise((resolve, reject) => {
-    worker.addEventListener("message", (e) => resolve(e.data as T), { once: true });
-    worker.addEventListener("error", (e) => reject(e.error ?? new Error(e.message)), { once: true });
+/** A worker's messages in order, queued so none is missed between awaits; rejects once the worker throws. */
+function inbox(worker: Worker): <T>() => Promise<T> {
+  const queued: unknown[] = [];
+  const waiters: { resolve: (data: unknown) => void; reject: (error: unknown) => void }[] = [];
+  let error: unknown = null;
+  worker.addEventListener("message", (e) => {
+    const waiter = waiters.shift();
+    if (waiter) waiter.resolve(e.data);
+    else queued.push(e.data);
   });
+  worker.addEventListener("error", (e) => {
+    error = e.error ?? new Error(e.message);
+    for (const waiter of waiters.splice(0)) waiter.reject(error);
+  });
+  return <T>() =>
+    new Promise<T>((resolve, reject) => {
+      if (queued.length > 0) resolve(queued.shift() as T);
+      else if (error) reject(error);
+      else waiters.push({ resolve: resolve as (data: unknown) => void, reject });
+    });
 }
 
 describe("ring", () => {
@@ -148,12 +162,12 @@ describe("ring", () => {
     const worker = new Worker(producerUrl);
     try {
       // A timeout beyond the test's own: only a notify can make this pass.
+      const next = inbox(worker);
       const woke = ring.waitForDataAsync(60_000);
-      const pushed = nextMessage<string>(worker);
       worker.postMessage({ sab: ring.sab, once: message(5, 77) });
       expect(await woke).toBe(true);
       expect(ring.tryPop()).toEqual(message(5, 77));
-      expect(await pushed).toBe("pushed");
+      expect(await next<string>()).toBe("pushed");
     } finally {
       worker.terminate();
     }
@@ -169,15 +183,15 @@ describe("ring", () => {
   test("ring - waitForData blocks a worker until this thread pushes", async () => {
     const ring = Ring.create(4096);
     const worker = new Worker(consumerUrl);
+    const rounds = 20; // one push may land before the worker sleeps; twenty in a row will not all
     try {
-      const waiting = nextMessage<string>(worker);
-      worker.postMessage({ sab: ring.sab, timeoutMs: 60_000 });
-      expect(await waiting).toBe("waiting");
-      const result = nextMessage<{ woke: boolean; bytes: Uint8Array | null }>(worker);
-      ring.tryPush(message(9, 123));
-      const { woke, bytes } = await result;
-      expect(woke).toBe(true);
-      expect(bytes).toEqual(message(9, 123));
+      const next = inbox(worker);
+      worker.postMessage({ sab: ring.sab, timeoutMs: 60_000, rounds });
+      for (let round = 0; round < rounds; round++) {
+        expect(await next<string>()).toBe("waiting");
+        expect(ring.tryPush(message(round, 123))).toBe(true);
+        expect(await next()).toEqual({ woke: true, bytes: message(round, 123) });
+      }
     } finally {
       worker.terminate();
     }
@@ -187,10 +201,10 @@ describe("ring", () => {
     const ring = Ring.create(4096);
     const worker = new Worker(consumerUrl);
     try {
-      const waiting = nextMessage<string>(worker);
-      worker.postMessage({ sab: ring.sab, timeoutMs: 20 });
-      expect(await waiting).toBe("waiting");
-      expect(await nextMessage(worker)).toEqual({ woke: false, bytes: null });
+      const next = inbox(worker);
+      worker.postMessage({ sab: ring.sab, timeoutMs: 20, rounds: 1 });
+      expect(await next<string>()).toBe("waiting");
+      expect(await next()).toEqual({ woke: false, bytes: null });
     } finally {
       worker.terminate();
     }
@@ -206,10 +220,10 @@ describe("ring", () => {
     let failure: unknown = null;
     worker.addEventListener("error", (e) => (failure = e.error ?? new Error(e.message)));
     try {
-      const report = nextMessage<{ checksum: number; events: number; batches: number; fullRetries: number }>(worker);
+      const next = inbox(worker);
       worker.postMessage({ sab: ring.sab, seed, events, batchEventsMax });
       const received = await consume(ring, events, () => failure);
-      const { checksum, batches, fullRetries } = await report;
+      const { checksum, batches, fullRetries } = await next<{ checksum: number; batches: number; fullRetries: number }>();
       console.log(`ring fuzz: ${batches} batches, ${fullRetries} full retries, ${received.sleeps} consumer sleeps`);
       expect(received.messages).toBe(batches);
       expect(received.checksum).toBe(checksum);

@@ -253,11 +253,12 @@ export class WindowState {
   openPanes = 0;
   late = 0;
   readonly heap: DueHeap;
-  /** Panes of closed windows, reused so the steady state allocates none. */
+  /** Panes of closed windows, reused so the steady state allocates none; never more than the peak of open panes. */
   readonly freePanes: Pane[] = [];
   /** p50, p95, p99 of the window being emitted. */
   readonly percentiles = new Float64Array(percentileQs.length);
-  /** Merges the panes of a multi-pane window. */
+  /** The pane sketches of the window being emitted, and room to merge them. */
+  readonly parts: QuantileSketch[] = [];
   readonly scratch = new QuantileSketch();
   /** Per-spec cursors while closing: next candidate end, index of its first pane. */
   readonly cursorEnd: Float64Array;
@@ -381,7 +382,7 @@ class Windows {
       panes.push(pane);
       s.head = pane;
     } else {
-      panes.splice(k + 1, 0, pane);
+      panes.splice(k + 1, 0, pane); // out of order into a gap: rare, and splice(…, 0, x) returns an empty list
     }
     st.openPanes++;
     if (!s.inHeap) {
@@ -471,14 +472,10 @@ class Windows {
       if (p.min < min) min = p.min;
       if (p.max > max) max = p.max;
     }
-    let sketch = panes[i].sketch;
-    if (m - i > 1) {
-      sketch = st.scratch;
-      sketch.clear();
-      for (let k = i; k < m; k++) sketch.merge(panes[k].sketch);
-    }
+    const parts = st.parts;
+    for (let k = i; k < m; k++) parts[k - i] = panes[k].sketch;
     const q = st.percentiles;
-    sketch.quantiles(percentileQs, q);
+    QuantileSketch.quantilesOfMerge(parts, m - i, percentileQs, q, st.scratch);
     emit({
       kind: "window", sid: s.sid, spec: this.labels[j], start: end - this.sizes[j], end,
       count, sum, min, max, avg: sum / count,
@@ -554,7 +551,8 @@ class Windows {
     let q = 0;
     for (let r = 0; r < series.length; r += seriesFields) {
       const s = this.addSeries(st, series[r]);
-      [s.maxTs, s.lastArrivalMs] = [series[r + 1], series[r + 2]];
+      s.maxTs = series[r + 1];
+      s.lastArrivalMs = series[r + 2];
       s.inHeap = series[r + 4] === 1;
       this.setClosedBefore(s, series[r + 3]);
       for (let k = 0; k < series[r + 5]; k++, q++) s.panes.push(this.restorePane(panes, q, snap.sketches[q]));

@@ -50,6 +50,7 @@ export const limits = {
   sketchExactMax: 100,
   sketchRelativeAccuracy: 0.005,
   sketchBinsMax: 2048,
+  sketchMergeExactPartsMax: 16, // exact sketches whose merged quantiles stay exact (sorted merge); more are merged into a sketch
 
   // Store and queries.
   storeFlushMs: 100,

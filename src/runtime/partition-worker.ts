@@ -28,6 +28,8 @@ export interface PartitionData extends Record<string, unknown> {
 
 /** Rows per output message: keeps a message well under the ring's message bound. */
 const outRowsPerMessageMax = 4096;
+/** Longest blocking wait for input before the event loop gets a turn (control messages wait at most this). */
+const idleWaitMs = 20;
 /** Input messages handled before yielding to the event loop (control messages, timers). */
 const drainMessagesMax = 64;
 
@@ -109,8 +111,13 @@ async function run(): Promise<void> {
     flushOut();
     if (stopping && inRing.isEmpty() && windows.length === 0 && late.length === 0) break;
     if (!room || paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
-    else if (handled === 0) await inRing.waitForDataAsync(limits.workerTickMs);
-    else if (handled === drainMessagesMax) await new Promise((r) => setImmediate(r));
+    else if (handled === 0) {
+      // Blocking wait, then a turn of the event loop for control messages. Not
+      // waitForDataAsync: in Bun 1.4.5 Atomics.waitAsync inside a worker never
+      // resolves, neither on notify nor on timeout (seen here; test/ring.test.ts).
+      inRing.waitForData(idleWaitMs);
+      await new Promise((r) => setImmediate(r));
+    } else if (handled === drainMessagesMax) await new Promise((r) => setImmediate(r));
   }
   ctx.stopped();
 }

@@ -121,7 +121,7 @@ export class Ring {
     this.data.set(bytes, at + recordHeaderBytes);
     Atomics.store(this.header, slotWrite, (write + cost) | 0); // release: the record is complete
     // Only a sleeping consumer needs the notify syscall.
-    if (Atomics.load(this.header, slotSleeping) !== 0) Atomics.notify(this.header, slotWrite);
+    
     return true;
   }
 
@@ -210,7 +210,7 @@ export class Ring {
     const write = this.sleepIfEmpty();
     if (write === null) return true;
     // Wakes on notify, or at once with "not-equal" if the producer moved on meanwhile.
-    Atomics.wait(this.header, slotWrite, write, timeoutMs);
+    const t0 = performance.now(); const res = Atomics.wait(this.header, slotWrite, write, timeoutMs); (globalThis as any).lastWait = [res, performance.now() - t0];
     Atomics.store(this.header, slotSleeping, 0);
     return !this.isEmpty();
   }

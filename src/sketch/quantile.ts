@@ -193,6 +193,23 @@ function rankOf(q: number, n: number): number {
   return r < 1 ? 1 : r > n ? n : r;
 }
 
+/** Up to this many raw values, sorting is by insertion. */
+const insertionSortMax = 24;
+/** Room to merge the raw values of up to limits.sketchMergeExactPartsMax exact parts; allocated once. */
+const mergedA = new Float64Array(limits.sketchMergeExactPartsMax * exactMax);
+const mergedB = new Float64Array(limits.sketchMergeExactPartsMax * exactMax);
+
+/** Merges sorted a[0 .. na) and b[0 .. nb) into out; returns the length. */
+function mergeInto(a: Float64Array, na: number, b: Float64Array, nb: number, out: Float64Array): number {
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < na && j < nb) out[k++] = a[i] <= b[j] ? a[i++] : b[j++];
+  while (i < na) out[k++] = a[i++];
+  while (j < nb) out[k++] = b[j++];
+  return k;
+}
+
 export class QuantileSketch {
   private n = 0;
   private min = Infinity;
@@ -275,14 +292,71 @@ export class QuantileSketch {
     const n = this.n;
     const m = qs.length;
     if (n === 0 || this.exact) {
-      if (!this.sorted) {
-        (n === this.raw.length ? this.raw : this.raw.subarray(0, n)).sort();
-        this.sorted = true;
-      }
+      this.sortRaw();
       for (let i = 0; i < m; i++) out[i] = n === 0 ? NaN : this.raw[rankOf(qs[i], n) - 1];
       return;
     }
     this.fromBins(qs, out);
+  }
+
+  /**
+   * Quantiles of the merge of parts[0 .. count). When every part is exact
+   * and there are at most limits.sketchMergeExactPartsMax, their sorted raw
+   * values are merged and the answer is exact, whatever the total (sorting
+   * reorders a part's raw values, nothing else). Otherwise the parts are
+   * merged into `scratch` (cleared first), which answers.
+   * @example QuantileSketch.quantilesOfMerge(paneSketches, 6, [0.5, 0.99], out, scratch);
+   */
+  static quantilesOfMerge(
+    parts: readonly QuantileSketch[], count: number, qs: ArrayLike<number>, out: Float64Array | number[], scratch: QuantileSketch,
+  ): void {
+    if (count === 1) return parts[0].quantiles(qs, out);
+    let total = 0;
+    let exact = count <= limits.sketchMergeExactPartsMax;
+    for (let p = 0; p < count && exact; p++) {
+      exact = parts[p].exact;
+      total += parts[p].n;
+    }
+    if (!exact || total === 0) {
+      scratch.clear();
+      for (let p = 0; p < count; p++) scratch.merge(parts[p]);
+      return scratch.quantiles(qs, out);
+    }
+    for (let p = 0; p < count; p++) parts[p].sortRaw();
+    QuantileSketch.mergeSorted(parts, count, total, qs, out);
+  }
+
+  /** Merges the sorted raw values of the parts, one part at a time, and reads the ranks off the result. */
+  private static mergeSorted(
+    parts: readonly QuantileSketch[], count: number, total: number, qs: ArrayLike<number>, out: Float64Array | number[],
+  ): void {
+    let acc = parts[0].raw;
+    let len = parts[0].n;
+    for (let p = 1; p < count; p++) {
+      const into = p % 2 === 1 ? mergedA : mergedB; // never the buffer acc is in
+      len = mergeInto(acc, len, parts[p].raw, parts[p].n, into);
+      acc = into;
+    }
+    for (let i = 0; i < qs.length; i++) out[i] = acc[rankOf(qs[i], total) - 1];
+  }
+
+  /** Sorts the raw values in place, once: a frozen part is sorted for every window that reads it. */
+  private sortRaw(): void {
+    if (this.sorted) return;
+    const n = this.n;
+    const raw = this.raw;
+    if (n <= insertionSortMax) {
+      // Few values: an insertion sort beats the native sort and its subarray() view.
+      for (let i = 1; i < n; i++) {
+        const v = raw[i];
+        let j = i - 1;
+        for (; j >= 0 && raw[j] > v; j--) raw[j + 1] = raw[j];
+        raw[j + 1] = v;
+      }
+    } else {
+      (n === raw.length ? raw : raw.subarray(0, n)).sort();
+    }
+    this.sorted = true;
   }
 
   clear(): void {

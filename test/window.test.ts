@@ -1,0 +1,354 @@
+import { describe, expect, test } from "bun:test";
+import { decode, encode } from "@msgpack/msgpack";
+import { readdirSync, readFileSync } from "node:fs";
+import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "../src/actors/window.ts";
+import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "../src/actors/window-spec.ts";
+import { limits } from "../src/runtime/limits.ts";
+import type { Event, Fixture } from "./fixtures/windows/generate.ts";
+
+const fixtureDir = new URL("./fixtures/windows/", import.meta.url).pathname;
+const fixtures: Fixture[] = readdirSync(fixtureDir)
+  .filter((f) => f.endsWith(".json"))
+  .sort()
+  .map((f) => JSON.parse(readFileSync(fixtureDir + f, "utf8")));
+
+function toBatch(events: Event[], recvMs: number): EventBatch {
+  return {
+    n: events.length,
+    sid: Uint32Array.from(events, (e) => e[0]),
+    ts: Float64Array.from(events, (e) => e[1]),
+    value: Float64Array.from(events, (e) => e[2]),
+    recvMs,
+  };
+}
+
+/** Runs a fixture; before each step in `restoreAt`, the state goes through snapshot → MessagePack → restore. */
+function runFixture(fx: Fixture, restoreAt: ReadonlySet<number> = new Set()) {
+  const logic = createWindowLogic({ specs: parseWindowSpecs(fx.specs), latenessMs: fx.latenessMs, seriesMax: fx.seriesMax });
+  let st = logic.init();
+  const perStep = fx.steps.map((step, i) => {
+    if (restoreAt.has(i)) st = logic.restore(decode(encode(logic.snapshot(st))));
+    const out: WindowOutput[] = [];
+    const emit = (o: WindowOutput) => out.push(o);
+    if ("tick" in step) logic.tick(st, step.tick, emit);
+    else logic.handle(st, toBatch(step.batch, step.recvMs), emit);
+    return out;
+  });
+  return { perStep, stats: logic.stats(st), snapshot: logic.snapshot(st) };
+}
+
+// ---------------------------------------------------------------------------
+// The reference: the contract of src/actors/window.ts restated as naively as
+// possible. Every window keeps its own list of events; nothing is shared with
+// the actor but the spec parser.
+
+type RefEvent = { ts: number; v: number; seq: number };
+type RefWindow = { spec: number; end: number; events: RefEvent[] };
+type RefSeries = { maxTs: number; lastArrival: number; closedBefore: number; open: Map<string, RefWindow> };
+
+function reference(fx: Fixture): WindowOutput[][] {
+  const specs = parseWindowSpecs(fx.specs);
+  const lateness = fx.latenessMs;
+  const series = new Map<number, RefSeries>();
+  let seq = 0;
+  const close = (sid: number, s: RefSeries, c: number, out: WindowOutput[]) => {
+    s.closedBefore = c;
+    const due = [...s.open.entries()].filter(([, w]) => w.end <= c).sort(([, a], [, b]) => a.end - b.end || a.spec - b.spec);
+    for (const [key, w] of due) {
+      s.open.delete(key);
+      out.push(recount(sid, specs[w.spec], w.end, w.events));
+    }
+  };
+  return fx.steps.map((step) => {
+    const out: WindowOutput[] = [];
+    if ("tick" in step) {
+      // The quiet rule applied to every series, in sid order.
+      for (const sid of [...series.keys()].sort((a, b) => a - b)) {
+        const s = series.get(sid)!;
+        if (s.open.size > 0 && s.lastArrival + lateness <= step.tick) close(sid, s, Math.max(s.closedBefore, step.tick - lateness), out);
+      }
+      return out;
+    }
+    for (const [sid, ts, v] of step.batch) {
+      if (!series.has(sid)) series.set(sid, { maxTs: -Infinity, lastArrival: -Infinity, closedBefore: -Infinity, open: new Map() });
+      const s = series.get(sid)!;
+      s.lastArrival = Math.max(s.lastArrival, step.recvMs);
+      // Of the windows holding ts, the earliest-ending one of a spec ends at the first slide boundary after ts.
+      const firstEnd = Math.min(...specs.map((sp) => Math.floor(ts / sp.slideMs) * sp.slideMs + sp.slideMs));
+      if (firstEnd <= s.closedBefore) {
+        out.push({ kind: "late", sid, ts, value: v });
+        continue;
+      }
+      const e = { ts, v, seq: seq++ };
+      specs.forEach((sp, j) => {
+        for (let start = Math.floor(ts / sp.slideMs) * sp.slideMs; start > ts - sp.sizeMs; start -= sp.slideMs) {
+          const key = `${j}:${start + sp.sizeMs}`;
+          if (!s.open.has(key)) s.open.set(key, { spec: j, end: start + sp.sizeMs, events: [] });
+          s.open.get(key)!.events.push(e);
+        }
+      });
+      if (ts > s.maxTs) {
+        s.maxTs = ts;
+        close(sid, s, Math.max(s.closedBefore, ts - lateness), out);
+      }
+    }
+    return out;
+  });
+}
+
+/** Exact aggregates of a window's events: sorted by (ts, arrival) for first/last, by value for nearest-rank percentiles. */
+function recount(sid: number, spec: WindowSpec, end: number, events: RefEvent[]): WindowResult {
+  const byTime = [...events].sort((a, b) => a.ts - b.ts || a.seq - b.seq);
+  const values = events.map((e) => e.v).sort((a, b) => a - b);
+  const n = values.length;
+  const sum = values.reduce((a, b) => a + b, 0);
+  const nearestRank = (percent: number) => values[Math.floor((n * percent + 99) / 100) - 1]; // ceil(n·p/100), in integers
+  return {
+    kind: "window", sid, spec: spec.label, start: end - spec.sizeMs, end, count: n, sum,
+    min: values[0], max: values[n - 1], avg: sum / n,
+    p50: nearestRank(50), p95: nearestRank(95), p99: nearestRank(99),
+    first: byTime[0].v, last: byTime[n - 1].v,
+  };
+}
+
+/** Within one step, order across series may differ (tick order is by due time); within a series it may not. */
+const bySid = (xs: WindowOutput[]) => [...xs].sort((a, b) => a.sid - b.sid);
+
+function relErr(a: number, e: number): number {
+  return e === 0 ? Math.abs(a) : Math.abs(a - e) / Math.abs(e);
+}
+
+/** Mismatches between the actor's output and the reference, as readable lines (empty when they agree). */
+function compareWithReference(fx: Fixture, actual: WindowOutput[][]): string[] {
+  const expected = reference(fx);
+  const problems: string[] = [];
+  expected.forEach((exp, i) => {
+    const [a, e] = [bySid(actual[i]), bySid(exp)];
+    if (a.length !== e.length) problems.push(`step ${i}: ${a.length} outputs, reference ${e.length}: ${JSON.stringify(e)}`);
+    for (let k = 0; k < Math.min(a.length, e.length); k++) {
+      const where = `step ${i} #${k} ${JSON.stringify(e[k])}`;
+      const [x, y] = [a[k], e[k]];
+      if (x.kind === "late" || y.kind === "late") {
+        if (JSON.stringify(x) !== JSON.stringify(y)) problems.push(`${where}: got ${JSON.stringify(x)}`);
+        continue;
+      }
+      for (const f of ["sid", "spec", "start", "end", "count", "min", "max", "first", "last"] as const) {
+        if (x[f] !== y[f]) problems.push(`${where}: ${f} ${x[f]}`);
+      }
+      for (const f of ["sum", "avg"] as const) if (relErr(x[f], y[f]) > 1e-9) problems.push(`${where}: ${f} ${x[f]}`);
+      for (const f of ["p50", "p95", "p99"] as const) {
+        const ok = y.count <= limits.sketchExactMax ? x[f] === y[f] : relErr(x[f], y[f]) <= 0.01;
+        if (!ok) problems.push(`${where}: ${f} ${x[f]} (count ${y.count})`);
+      }
+    }
+  });
+  return problems;
+}
+
+const windowsOf = (out: WindowOutput[]) => out.filter((o): o is WindowResult => o.kind === "window");
+
+describe("window fixtures", () => {
+  for (const fx of fixtures) {
+    test(`window - ${fx.name}: golden output, independent recount`, () => {
+      const { perStep, stats } = runFixture(fx);
+      const out = perStep.flat();
+      expect(out).toEqual(fx.expected);
+      expect(compareWithReference(fx, perStep)).toEqual([]);
+      // Every fixture ends with a tick that closes everything: each accepted event is in size/slide windows of every spec.
+      const events = fx.steps.reduce((n, s) => n + ("batch" in s ? s.batch.length : 0), 0);
+      const late = out.filter((o) => o.kind === "late").length;
+      expect(stats.late).toBe(late);
+      expect(stats.openPanes).toBe(0);
+      for (const spec of parseWindowSpecs(fx.specs)) {
+        const counted = windowsOf(out).filter((w) => w.spec === spec.label).reduce((n, w) => n + w.count, 0);
+        expect(counted).toBe((events - late) * (spec.sizeMs / spec.slideMs));
+      }
+    });
+
+    test(`window - ${fx.name}: identical through snapshot → MessagePack → restore mid-stream`, () => {
+      const whole = runFixture(fx).perStep.flat();
+      const n = fx.steps.length;
+      const every = new Set(Array.from({ length: n }, (_, i) => i));
+      const some = new Set([1, Math.floor(n / 4), Math.floor(n / 2), Math.floor((3 * n) / 4), n - 1]);
+      expect(runFixture(fx, some).perStep.flat()).toEqual(whole);
+      expect(runFixture(fx, every).perStep.flat()).toEqual(whole);
+    });
+  }
+});
+
+describe("window", () => {
+  const fixture = (name: string) => fixtures.find((f) => f.name === name)!;
+
+  test("window - fixtures cover the agreed cases", () => {
+    const names = fixtures.map((f) => f.name);
+    for (const n of ["in-order", "out-of-order", "late", "quiet-close", "backfill", "sliding-panes", "big-window", "many-series"]) {
+      expect(names).toContain(n);
+    }
+    expect(windowsOf(fixture("big-window").expected).some((w) => w.count > 1000)).toBe(true);
+    expect(fixture("late").expected.filter((o) => o.kind === "late").length).toBeGreaterThan(10);
+  });
+
+  test("window - a 60s/10s window equals the merge of the 10s panes inside it", () => {
+    for (const name of ["sliding-panes", "big-window", "many-series"]) {
+      const out = windowsOf(fixture(name).expected);
+      for (const w of out.filter((o) => o.spec === "60s/10s")) {
+        const panes = out.filter((p) => p.spec === "10s" && p.sid === w.sid && p.start >= w.start && p.end <= w.end);
+        expect(panes.length).toBeGreaterThan(0);
+        expect(panes.reduce((n, p) => n + p.count, 0)).toBe(w.count);
+        expect(relErr(panes.reduce((n, p) => n + p.sum, 0), w.sum)).toBeLessThan(1e-9);
+        expect(Math.min(...panes.map((p) => p.min))).toBe(w.min);
+        expect(Math.max(...panes.map((p) => p.max))).toBe(w.max);
+        expect(panes[0].first).toBe(w.first);
+        expect(panes[panes.length - 1].last).toBe(w.last);
+      }
+    }
+  });
+
+  test("window - a backfill beside a live series is aggregated exactly, nothing late", () => {
+    const out = fixture("backfill").expected;
+    expect(out.some((o) => o.kind === "late")).toBe(false);
+    const backfill = windowsOf(out).filter((w) => w.sid === 1 && w.spec === "10s");
+    expect(backfill.reduce((n, w) => n + w.count, 0)).toBe(60 * 40);
+    expect(backfill.length).toBe(36); // 2,400 readings 150 ms apart: 360 s
+  });
+
+  test("window - a quiet series closes at wall ≥ end + lateness, not before, and not while it sends", () => {
+    const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 2 });
+    const st = logic.init();
+    const out: WindowOutput[] = [];
+    const emit = (o: WindowOutput) => out.push(o);
+    logic.handle(st, toBatch([[0, 3_000, 1], [1, 4_000, 2]], 5_000), emit);
+    logic.tick(st, 11_999, emit);
+    expect(out).toEqual([]);
+    logic.handle(st, toBatch([[1, 5_000, 3]], 11_999), emit); // series 1 keeps sending, 7 s behind the wall
+    logic.tick(st, 12_000, emit);
+    expect(out.map((o) => [o.sid, o.kind])).toEqual([[0, "window"]]);
+    logic.tick(st, 13_998, emit);
+    expect(out.length).toBe(1);
+    logic.tick(st, 13_999, emit); // series 1: last arrival 11,999 + 2,000
+    expect(out.map((o) => [o.sid, (o as WindowResult).count])).toEqual([[0, 1], [1, 2]]);
+  });
+
+  test("window - a batch with an older recvMs does not move a series' last arrival back", () => {
+    const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1 });
+    const st = logic.init();
+    const out: WindowOutput[] = [];
+    logic.handle(st, toBatch([[0, 3_000, 1]], 1_000), (o) => out.push(o));
+    logic.handle(st, toBatch([[0, 3_200, 2]], 20_000), (o) => out.push(o));
+    logic.handle(st, toBatch([[0, 3_500, 3]], 5_000), (o) => out.push(o));
+    logic.tick(st, 12_000, (o) => out.push(o)); // quiet since 5,000 were it not for the batch of 20,000
+    logic.tick(st, 21_999, (o) => out.push(o));
+    expect(out).toEqual([]);
+    logic.tick(st, 22_000, (o) => out.push(o));
+    expect(windowsOf(out).map((w) => w.count)).toEqual([3]);
+  });
+
+  test("window - panes per series stay bounded: the oldest windows close early", () => {
+    const logic = createWindowLogic({ specs: parseWindowSpecs("10ms"), latenessMs: 1e9, seriesMax: 1 });
+    const st = logic.init();
+    const out: WindowOutput[] = [];
+    const events: Event[] = Array.from({ length: limits.panesPerSeriesMax + 500 }, (_, i) => [0, i * 10, i]);
+    logic.handle(st, toBatch(events, 0), (o) => out.push(o));
+    expect(logic.stats(st).openPanes).toBe(limits.panesPerSeriesMax);
+    expect(windowsOf(out).map((w) => w.first)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    logic.tick(st, 3e9, (o) => out.push(o));
+    expect(windowsOf(out).length).toBe(events.length);
+  });
+
+  test("window - the quiet heap holds at most one entry per series", () => {
+    const fx = fixture("many-series");
+    for (const cut of [10, 30, 50]) {
+      const { snapshot, stats } = runFixture({ ...fx, steps: fx.steps.slice(0, cut) });
+      const sids = [...(snapshot.heapSid as Float64Array)];
+      expect(sids.length).toBeGreaterThan(0);
+      expect(new Set(sids).size).toBe(sids.length);
+      expect(sids.length).toBeLessThanOrEqual(stats.series);
+    }
+    expect(runFixture(fx).snapshot.heapSid.length).toBe(0); // the final tick closed everything
+  });
+
+  test("window - an event whose pane ends at closedBefore is late, one in the next pane is kept", () => {
+    const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1 });
+    const st = logic.init();
+    const out: WindowOutput[] = [];
+    logic.handle(st, toBatch([[0, 22_000, 1], [0, 19_999, 2], [0, 20_000, 3]], 0), (o) => out.push(o));
+    expect(out).toEqual([{ kind: "late", sid: 0, ts: 19_999, value: 2 }]);
+    expect(logic.stats(st)).toEqual({ series: 1, openPanes: 1, late: 1 });
+  });
+
+  test("window - a series id at or over seriesMax is a programmer error", () => {
+    const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 2 });
+    expect(() => logic.handle(logic.init(), toBatch([[2, 1, 1]], 0), () => {})).toThrow(/seriesMax/);
+  });
+
+  test("window - restore refuses a snapshot taken with other windows or lateness", () => {
+    const a = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 2 });
+    const snap = decode(encode(a.snapshot(a.init())));
+    const b = createWindowLogic({ specs: parseWindowSpecs("10s,60s/10s"), latenessMs: 2000, seriesMax: 2 });
+    const c = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 5000, seriesMax: 2 });
+    expect(() => b.restore(snap)).toThrow(/taken with windows 10s=10000\/10000/);
+    expect(() => c.restore(snap)).toThrow(/lateness 2000 ms/);
+  });
+});
+
+describe("window specs", () => {
+  test("window - specs parse sizes, slides and units", () => {
+    expect(parseWindowSpecs("10s,60s/10s")).toEqual([
+      { label: "10s", sizeMs: 10_000, slideMs: 10_000 },
+      { label: "60s/10s", sizeMs: 60_000, slideMs: 10_000 },
+    ]);
+    expect(parseWindowSpecs(" 500ms , 1m/15s ")).toEqual([
+      { label: "500ms", sizeMs: 500, slideMs: 500 },
+      { label: "1m/15s", sizeMs: 60_000, slideMs: 15_000 },
+    ]);
+    expect(parseWindowSpecs("2h/1h,1H")).toEqual([
+      { label: "2h/1h", sizeMs: 7_200_000, slideMs: 3_600_000 },
+      { label: "1H", sizeMs: 3_600_000, slideMs: 3_600_000 },
+    ]);
+    expect(parseWindowSpecs("24h")[0].sizeMs).toBe(limits.windowSizeMsMax);
+  });
+
+  test("window - bad specs throw naming the bad part", () => {
+    const cases: Array<[string, RegExp]> = [
+      ["7x", /^window spec "7x": unknown unit "x"/],
+      ["10", /^window spec "10": size "10" needs a unit/],
+      ["", /^window specs: none given/],
+      ["10s,,5s", /^window specs: empty spec between commas/],
+      ["60s/7s", /^window spec "60s\/7s": size must be a multiple of the slide/],
+      ["10s/20s", /^window spec "10s\/20s": size must be a multiple of the slide/],
+      ["0s", /^window spec "0s": size must be positive/],
+      ["25h", /^window spec "25h": size 90000000 ms is over the maximum of 86400000 ms/],
+      ["1.5s", /^window spec "1.5s": size "1.5s" is not a whole number/],
+      ["10s/5s/1s", /^window spec "10s\/5s\/1s": expected <size> or <size>\/<slide>/],
+      ["10s/", /^window spec "10s\/": slide "" is not a whole number/],
+      ["1d", /^window spec "1d": unknown unit "d"/],
+      ["10s,10s/10s", /^window spec "10s\/10s": same window as "10s"/],
+      ["1h/1s", /^window spec "1h\/1s": spans 3600 panes of 1000 ms/],
+      ["1h,7s", /^window spec "1h": spans 3600 panes of 1000 ms \(the gcd of all sizes and slides\), at most 2048/],
+      ["1s,2s,3s,4s,5s,6s,7s,8s,9s", /^window specs "1s,2s,3s,4s,5s,6s,7s,8s,9s": 9 specs, at most 8/],
+    ];
+    for (const [text, re] of cases) expect(() => parseWindowSpecs(text)).toThrow(re);
+  });
+
+  test("window - durations parse with units, plain integers are ms", () => {
+    expect(parseDurationMs("2s")).toBe(2000);
+    expect(parseDurationMs("150")).toBe(150);
+    expect(parseDurationMs("0")).toBe(0);
+    expect(parseDurationMs("250ms")).toBe(250);
+    expect(parseDurationMs("5m")).toBe(300_000);
+    expect(parseDurationMs(" 1h ")).toBe(3_600_000);
+    expect(parseDurationMs("1d")).toBe(86_400_000);
+  });
+
+  test("window - bad durations throw naming the text", () => {
+    const cases: Array<[string, RegExp]> = [
+      ["", /^duration "": expected a whole number/],
+      ["2x", /^duration "2x": unknown unit "x"/],
+      ["1.5s", /^duration "1.5s": expected a whole number/],
+      ["-1s", /^duration "-1s": expected a whole number/],
+      ["s", /^duration "s": expected a whole number/],
+      ["99999999999999999d", /^duration "99999999999999999d": too large/],
+    ];
+    for (const [text, re] of cases) expect(() => parseDurationMs(text)).toThrow(re);
+  });
+});
