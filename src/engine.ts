@@ -54,6 +54,8 @@ export class Engine {
   private readonly enc = new Encoder();
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private stopping = false;
+  /** Partitions past their restart budget: requests with events for them get 503. */
+  private readonly failed = new Set<string>();
   private storeError: string | null = null;
   private drains: Promise<void>[] = [];
 
@@ -77,6 +79,9 @@ export class Engine {
 
   static async start(cfg: Config, log: Log): Promise<Engine> {
     const e = new Engine(cfg, log);
+    e.supervisor.onEvent((ev) => {
+      if (ev.type === "failed") e.failed.add(ev.id);
+    });
     for (const p of e.partitions) e.startPartition(p);
     e.drains = e.partitions.map((p) => e.drainOutput(p));
     e.timers.push(setInterval(() => e.flushStore(), limits.storeFlushMs));
@@ -145,7 +150,9 @@ export class Engine {
     this.metrics.countRejects(outcome);
     if (outcome.accepted === 0) return outcome;
     for (const p of this.partitions) {
-      if (this.ingest.eventsFor(p.id) > 0 && !p.inRing.canPushAll(this.ingest.messageBytes(p.id))) {
+      if (this.ingest.eventsFor(p.id) === 0) continue;
+      if (this.failed.has(`partition-${p.id}`)) throw new OverloadedError(`partition ${p.id} failed`, 503, 30);
+      if (!p.inRing.canPushAll(this.ingest.messageBytes(p.id))) {
         this.metrics.overloaded.inc();
         throw new OverloadedError(`partition ${p.id} queue full`, 503);
       }

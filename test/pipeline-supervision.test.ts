@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { partitionOf } from "../src/runtime/series.ts";
+import { waitFor } from "./helpers/wait.ts";
+import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
+
+/** A series name whose key lands in the given partition (of 2). */
+function seriesIn(partition: number, prefix: string): string {
+  for (let i = 0; ; i++) if (partitionOf(`${prefix}${i}`, 2) === partition) return `${prefix}${i}`;
+}
+
+/** Sends 3 events into one 10 s window of `name`, then one that passes the watermark; resolves the window read back. */
+async function windowRoundTrip(w: TestWeir, name: string, base: number) {
+  const evs = [1, 2, 3].map((v, i) => ({ name, value: v, ts: base + i }));
+  expect((await postEvents(w.url, JSON.stringify([...evs, { name, value: 0, ts: base + 20_000 }]))).status).toBe(202);
+  let rows: Array<Record<string, number>> = [];
+  await waitFor(async () => {
+    rows = (await (await fetch(`${w.url}/api/v1/windows?series=${name}&window=10s&from=${base}&to=${base + 1}`)).json()).windows;
+    return rows.length === 1;
+  }, 10_000, `window of ${name}`);
+  return rows[0];
+}
+
+describe("supervision - partition workers under the real pipeline", () => {
+  let w: TestWeir;
+  const base = Math.floor(Date.now() / 10_000) * 10_000 - 600_000;
+  beforeAll(async () => {
+    w = await startTestWeir({ WEIR_FAILPOINTS: "1" });
+  });
+  afterAll(() => w.stop());
+
+  test("supervision - a partition worker that throws is restarted; both partitions keep aggregating", async () => {
+    expect(w.engine.supervisor.post("partition-0", { type: "fault", mode: "throw" })).toBe(true);
+    await waitFor(() => w.engine.supervisor.restartsTotal("partition-0") === 1, 10_000, "partition-0 restarted");
+    await waitFor(() => w.engine.notReady().length === 0, 10_000, "ready again");
+    expect(w.engine.supervisor.restartsTotal("partition-1")).toBe(0);
+    for (const p of [0, 1]) {
+      const name = seriesIn(p, "after.throw");
+      expect(await windowRoundTrip(w, name, base)).toMatchObject({ start: base, count: 3, sum: 6, min: 1, max: 3 });
+    }
+    const m = await (await fetch(`${w.url}/metrics`)).text();
+    expect(m).toContain('weir_actor_restarts_total{actor="partition-0"} 1');
+  }, 30_000);
+
+  test("supervision - a hung partition worker (no heartbeats) is detected and restarted", async () => {
+    w.engine.supervisor.post("partition-1", { type: "fault", mode: "hang" });
+    await waitFor(() => w.engine.supervisor.restartsTotal("partition-1") === 1, 15_000, "partition-1 restarted after missing heartbeats");
+    await waitFor(async () => (await fetch(`${w.url}/ready`)).status === 200, 10_000, "ready again");
+    const name = seriesIn(1, "after.hang");
+    expect(await windowRoundTrip(w, name, base + 60_000)).toMatchObject({ count: 3, sum: 6 });
+  }, 40_000);
+
+  test("supervision - a partition past its restart budget is failed and /ready names it", async () => {
+    const sup = w.engine.supervisor;
+    for (let i = 0; sup.status().find((s) => s.id === "partition-0")!.state !== "failed" && i < 20; i++) {
+      await waitFor(() => sup.status().find((s) => s.id === "partition-0")!.state === "running" || sup.status().find((s) => s.id === "partition-0")!.state === "failed", 20_000, "partition-0 running or failed");
+      sup.post("partition-0", { type: "fault", mode: "exit" });
+      await waitFor(() => sup.status().find((s) => s.id === "partition-0")!.state !== "running", 5000, "partition-0 down");
+    }
+    expect(sup.status().find((s) => s.id === "partition-0")!.state).toBe("failed");
+    const ready = await fetch(`${w.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect((await ready.json()).error).toBe("not ready: partition-0 is failed");
+    expect(sup.status().find((s) => s.id === "partition-1")!.state).toBe("running");
+    // Only the failed partition's series are refused; the other partition's still get in.
+    const refused = await postEvents(w.url, JSON.stringify({ name: seriesIn(0, "to.failed"), value: 1 }));
+    expect(refused.status).toBe(503);
+    expect(refused.body).toEqual({ error: "overloaded: partition 0 failed; nothing of this request was accepted" });
+    expect(refused.headers.get("retry-after")).toBe("30");
+    expect((await postEvents(w.url, JSON.stringify({ name: seriesIn(1, "to.live"), value: 1 }))).status).toBe(202);
+  }, 90_000);
+});
