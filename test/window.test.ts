@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { decode, encode } from "@msgpack/msgpack";
 import { readdirSync, readFileSync } from "node:fs";
-import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "../src/actors/window.ts";
+import { createWindowLogic, type WindowOutput, type WindowResult } from "../src/actors/window.ts";
 import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "../src/actors/window-spec.ts";
 import { limits } from "../src/runtime/limits.ts";
-import type { Event, Fixture } from "./fixtures/windows/generate.ts";
+import { toBatch, type Event, type Fixture } from "./fixtures/windows/generate.ts";
 
 const fixtureDir = new URL("./fixtures/windows/", import.meta.url).pathname;
 const fixtures: Fixture[] = readdirSync(fixtureDir)
@@ -12,15 +12,6 @@ const fixtures: Fixture[] = readdirSync(fixtureDir)
   .sort()
   .map((f) => JSON.parse(readFileSync(fixtureDir + f, "utf8")));
 
-function toBatch(events: Event[], recvMs: number): EventBatch {
-  return {
-    n: events.length,
-    sid: Uint32Array.from(events, (e) => e[0]),
-    ts: Float64Array.from(events, (e) => e[1]),
-    value: Float64Array.from(events, (e) => e[2]),
-    recvMs,
-  };
-}
 
 /** Runs a fixture; before each step in `restoreAt`, the state goes through snapshot → MessagePack → restore. */
 function runFixture(fx: Fixture, restoreAt: ReadonlySet<number> = new Set()) {
