@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { Ring } from "../src/runtime/ring.ts";
 import { limits } from "../src/runtime/limits.ts";
-import { mixChecksum, mulberry32 } from "./fixtures/ring-prng.ts";
+import { mixChecksum, mulberry32 } from "./helpers/prng.ts";
 
 const producerUrl = new URL("./fixtures/ring-producer.worker.ts", import.meta.url).href;
 const consumerUrl = new URL("./fixtures/ring-consumer.worker.ts", import.meta.url).href;
+const echoUrl = new URL("./fixtures/ring-echo.worker.ts", import.meta.url).href;
 
 /** A message whose every byte depends on (id, index), so misplaced bytes show. */
 function message(id: number, byteLength: number): Uint8Array {
@@ -182,13 +183,16 @@ describe("ring", () => {
 
   test("ring - waitForData blocks a worker until this thread pushes", async () => {
     const ring = Ring.create(4096);
+    const sleeping = new Int32Array(ring.sab, 0, 64); // white box: slot 48 is the consumer's sleeping flag
     const worker = new Worker(consumerUrl);
-    const rounds = 20; // one push may land before the worker sleeps; twenty in a row will not all
+    const rounds = 5;
     try {
       const next = inbox(worker);
       worker.postMessage({ sab: ring.sab, timeoutMs: 60_000, rounds });
       for (let round = 0; round < rounds; round++) {
         expect(await next<string>()).toBe("waiting");
+        // Push only once the worker is going to sleep, so that only a notify wakes it.
+        while (Atomics.load(sleeping, 48) === 0) await Bun.sleep(1);
         expect(ring.tryPush(message(round, 123))).toBe(true);
         expect(await next()).toEqual({ woke: true, bytes: message(round, 123) });
       }
@@ -209,6 +213,32 @@ describe("ring", () => {
       worker.terminate();
     }
   }, 10_000);
+
+  test("ring - no lost wake-up over many ping-pong round trips", async () => {
+    // Each round trip puts both sides to sleep once, so a push racing the
+    // sleeping flag gets many chances; a lost wake-up hangs until the test times out.
+    const ping = Ring.create(4096);
+    const pong = Ring.create(4096);
+    const worker = new Worker(echoUrl);
+    const rounds = 40_000;
+    try {
+      const next = inbox(worker);
+      worker.postMessage({ inSab: ping.sab, outSab: pong.sab });
+      const scratch = new Uint8Array(pong.messageBytesMax);
+      const words = new Uint32Array(scratch.buffer);
+      const sent = new Uint32Array(1);
+      for (let round = 1; round <= rounds; round++) {
+        sent[0] = round;
+        if (!ping.tryPush(new Uint8Array(sent.buffer))) throw new Error(`ping ring full in round ${round}`);
+        while (pong.popInto(scratch) < 0) await pong.waitForDataAsync(600_000);
+        if (words[0] !== round) throw new Error(`echo ${words[0]} in round ${round}`);
+      }
+      ping.tryPush(new Uint8Array(0));
+      expect(await next<string>()).toBe("done");
+    } finally {
+      worker.terminate();
+    }
+  }, 30_000);
 
   test("ring - fuzz: 10 M events from a producer worker arrive in order, none lost", async () => {
     const seed = Number(process.env.RING_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
@@ -247,7 +277,7 @@ async function consume(ring: Ring, events: number, failure: () => unknown) {
     if (byteLength < 0) {
       if (failure()) throw failure();
       sleeps++;
-      await ring.waitForDataAsync(1_000);
+      await ring.waitForDataAsync(60_000); // a lost wake-up hangs here until the test times out
       continue;
     }
     messages++;
