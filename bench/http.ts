@@ -24,7 +24,7 @@ async function runLoad(url: string, events: number, seconds: number, concurrency
 }
 
 export async function benchHttp(opts: { events?: number; seconds?: number; concurrency?: number } = {}): Promise<HttpBenchResult> {
-  const events = opts.events ?? 3_000_000;
+  const events = opts.events ?? 10_000_000;
   const seconds = opts.seconds ?? 20;
   const concurrency = opts.concurrency ?? 8;
 

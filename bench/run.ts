@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { benchHttp } from "./http.ts";
+import { benchLiveLatency } from "./live.ts";
 import { benchIngestValidate } from "./ingest.ts";
 import { benchPipelineColumnar, benchPipelineJson } from "./pipeline.ts";
 import { benchRing } from "./ring.ts";
@@ -31,13 +32,18 @@ for (const [key, run] of runs) {
   rows.push(r);
   console.log(`${r.name}\n  ${fmt(r.eventsPerSec)} events/s   baseline ${fmt(r.baselineEventsPerSec)} events/s   ratio ${r.ratio.toFixed(2)}\n  ${r.notes}`);
 }
+let live: Awaited<ReturnType<typeof benchLiveLatency>> | undefined;
+if (!only || only === "live") {
+  live = await benchLiveLatency();
+  console.log(`${live.name}\n  p50 ${live.p50Ms.toFixed(2)} ms   p99 ${live.p99Ms.toFixed(2)} ms   max ${live.maxMs.toFixed(2)} ms   (${live.received}/${live.expected} windows)   baseline /health round trip p50 ${live.baselineRttP50Ms.toFixed(2)} ms, p99 ${live.baselineRttP99Ms.toFixed(2)} ms`);
+}
 const idle = await idleRss();
 console.log(`idle RSS with 2 partitions: ${(idle / 2 ** 20).toFixed(1)} MiB`);
 
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), bun: Bun.version, platform: process.platform };
 const dir = join(import.meta.dir, "results");
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, "latest.json"), JSON.stringify({ at: new Date().toISOString(), machine, rows, idleRssBytes: idle }, null, 1));
+writeFileSync(join(dir, "latest.json"), JSON.stringify({ at: new Date().toISOString(), machine, rows, live, idleRssBytes: idle }, null, 1));
 console.log(`\nmachine: ${JSON.stringify(machine)}\nwritten bench/results/latest.json`);
 
 function fmt(n: number): string {

@@ -61,3 +61,32 @@ describe("fanout - live subscriptions", () => {
     expect(f.size).toBe(1);
   });
 });
+
+describe("fanout - retained latest windows", () => {
+  test("fanout - a new subscriber gets the latest window of each matching series at once, not older ones", () => {
+    const f = new Fanout({ windows: ["10s", "60s/10s"], version: "v" });
+    f.publish("windows", "10s", "cpu", win("cpu", 1), 0, "cpu|0");
+    f.publish("windows", "10s", "cpu", win("cpu", 2), 0, "cpu|10000");
+    f.publish("windows", "10s", "mem", win("mem", 3), 0, "mem|0");
+    f.publish("windows", "60s/10s", "cpu", win("cpu", 4), 0, "cpu|0");
+    const a = client();
+    f.handleOp(f.add(a.c), JSON.stringify({ op: "subscribe", topics: ["windows:10s:c*"] }));
+    f.flush(1000);
+    expect(a.sent.slice(1)).toEqual([win("cpu", 2)]);
+    const b = client();
+    f.handleOp(f.add(b.c), JSON.stringify({ op: "subscribe", topics: ["trends"] }));
+    f.flush(1000);
+    expect(b.sent.length).toBe(1); // hello only: trends retain nothing
+  });
+
+  test("fanout - the retained set is bounded: the least recently updated series go first", () => {
+    const f = new Fanout({ windows: ["10s"], version: "v" });
+    for (let i = 0; i <= limits.fanoutRetainedMax; i++) f.publish("windows", "10s", `s${i}`, win(`s${i}`, i), 0);
+    const a = client();
+    f.handleOp(f.add(a.c), JSON.stringify({ op: "subscribe", topics: ["windows:10s:*"] }));
+    f.flush(1000);
+    const got = a.sent.slice(1).map((m) => m.series);
+    expect(got.length).toBe(Math.min(limits.fanoutRetainedMax, limits.wsPendingPerClientMax));
+    expect(got[0]).toBe("s1"); // s0 was evicted
+  });
+});

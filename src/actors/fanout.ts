@@ -43,6 +43,12 @@ const opSchema = z.discriminatedUnion("op", [
 
 export class Fanout {
   private readonly clients = new Map<number, ClientState>();
+  /**
+   * The latest window result per spec and series, sent to a new subscriber
+   * at once so a page shows values without waiting for the next close.
+   * Bounded by limits.fanoutRetainedMax; the least recently updated go first.
+   */
+  private readonly retained = new Map<string, { spec: string; series: string; json: string }>();
   private nextId = 1;
   /** Observes delivery latency (ms) of window results, for weir_e2e_latency_seconds. */
   onDelivered: (latencyMs: number) => void = () => {};
@@ -80,6 +86,10 @@ export class Fanout {
   /** Queues a result for every client subscribed to it. `conflateKey` identifies "the same series and window". */
   publish(kind: TopicKind, spec: string | undefined, series: string, msg: object, closedMs: number, conflateKey = series): void {
     let json: string | undefined;
+    if (kind === "windows" && spec !== undefined) {
+      json = JSON.stringify(msg);
+      this.retain(spec, series, json);
+    }
     for (const [id, c] of this.clients) {
       if (!matches(c.subs, kind, spec, series)) continue;
       json ??= JSON.stringify(msg);
@@ -144,7 +154,27 @@ export class Fanout {
     }
     if (c.subs.length + added.length > limits.wsTopicsPerClientMax) return `topics: at most ${limits.wsTopicsPerClientMax} a client`;
     c.subs.push(...added);
+    this.sendRetained(c, added);
     return null;
+  }
+
+  private retain(spec: string, series: string, json: string): void {
+    const key = spec + "|" + series;
+    this.retained.delete(key); // re-insert: Map order is then least recently updated first
+    this.retained.set(key, { spec, series, json });
+    if (this.retained.size > limits.fanoutRetainedMax) this.retained.delete(this.retained.keys().next().value!);
+  }
+
+  /** Queues the retained latest window of every series a new windows subscription matches. */
+  private sendRetained(c: ClientState, subs: Subscription[]): void {
+    const windows = subs.filter((s) => s.kind === "windows");
+    if (windows.length === 0) return;
+    for (const r of this.retained.values()) {
+      if (!matches(windows, "windows", r.spec, r.series)) continue;
+      if (c.pending.size >= limits.wsPendingPerClientMax) break; // the rest arrive as their windows close
+      c.pending.set("retained|" + r.spec + "|" + r.series, { json: r.json, closedMs: 0 });
+    }
+    c.nextFlushMs = 0;
   }
 
   private parseTopic(topic: string): Subscription | string {

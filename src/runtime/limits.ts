@@ -65,6 +65,7 @@ export const limits = {
   wsBackpressureBytesMax: 4 * 1024 * 1024,
   wsIdleTimeoutSeconds: 120,
   wsPendingPerClientMax: 10_000,
+  fanoutRetainedMax: 20_000, // latest window per spec and series, for new subscribers
 } as const;
 
 assert(limits.ringMessageBytesMax * 2 <= limits.ringBytesDefault, "a ring holds at least two maximal messages");
