@@ -39,7 +39,10 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
   m.gauge("weir_queue_depth", "Bytes waiting on each partition's input ring", () =>
     Array.from({ length: engine.cfg.partitions }, (_, p) => [{ partition: String(p) }, engine.queueDepthBytes(p)]));
   m.gauge("weir_actor_restarts_total", "Worker restarts by the supervisor, by actor", () =>
-    engine.supervisor.status().map((s) => [{ actor: s.id }, s.restarts]));
+    engine.supervisor.status().map((s) => [{ actor: s.id }, s.restarts]), "counter");
+  m.gauge("weir_dedupe_ids", "Event ids held for de-duplication", () => engine.dedupe.size);
+  m.gauge("weir_dedupe_evicted_total", "Ids forgotten before WEIR_DEDUPE_WINDOW passed because limits.dedupeIdsMax was reached", () => engine.dedupe.evicted, "counter");
+  m.gauge("weir_deadletters_unlisted_total", "Dead letters counted but not listed: over the pending bound between two store flushes", () => engine.deadlettersUnlisted(), "counter");
   m.gauge("weir_ws_clients", "Live WebSocket and SSE clients", () => engine.fanout.size);
   m.gauge("process_resident_memory_bytes", "Resident set size", () => process.memoryUsage.rss());
   m.gauge("process_heap_bytes", "JavaScript heap in use", () => process.memoryUsage().heapUsed);

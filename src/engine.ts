@@ -10,6 +10,7 @@
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { join } from "node:path";
+import { DedupeSet } from "./actors/dedupe.ts";
 import { Fanout } from "./actors/fanout.ts";
 import { Ingest, type IngestOutcome } from "./actors/ingest.ts";
 import { decodeBody, formatCode, type BodyFormat } from "./actors/ingest-body.ts";
@@ -40,6 +41,9 @@ export class TooLargeError extends Error {
   override name = "TooLargeError";
 }
 
+export interface TrendView { ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
+export interface AnomalyView { ts: number; value: number; z: number; mean: number; std: number; severity: string; source: string }
+
 interface Partition { id: number; inRing: Ring; outRing: Ring; stats: BigInt64Array }
 
 export class Engine {
@@ -47,7 +51,12 @@ export class Engine {
   readonly fanout: Fanout;
   readonly metrics: EngineMetrics;
   readonly supervisor: Supervisor;
+  /** The latest trend of each series (bounded by the series count), for /api/v1/trends and the series listing. */
+  readonly latestTrends = new Map<string, TrendView>();
+  /** The latest anomaly of each series while it is open, for the series listing. */
+  readonly openAnomalies = new Map<string, AnomalyView>();
   private readonly ingest: Ingest;
+  readonly dedupe: DedupeSet;
   private readonly store: Store;
   private readonly rawLog: RawLog;
   private readonly partitions: Partition[];
@@ -64,7 +73,8 @@ export class Engine {
     this.registry = new SeriesRegistry(cfg.partitions, cfg.maxSeries, (s) => this.store.addSeries(s));
     this.restoreSeries();
     this.rawLog = new RawLog(join(cfg.dataDir, "raw"), { profile: "fast" });
-    this.ingest = new Ingest({ partitions: cfg.partitions, registry: this.registry, bounds: cfg });
+    this.dedupe = new DedupeSet(cfg.dedupeWindowMs);
+    this.ingest = new Ingest({ partitions: cfg.partitions, registry: this.registry, bounds: cfg, dedupe: this.dedupe });
     this.fanout = new Fanout({ windows: cfg.windows.map((w) => w.label), version });
     this.supervisor = new Supervisor({ log: (level, msg, fields) => log[level](msg, fields) });
     this.partitions = Array.from({ length: cfg.partitions }, (_, id) => ({
@@ -112,6 +122,10 @@ export class Engine {
     return out;
   }
 
+  deadlettersUnlisted(): number {
+    return this.store.deadlettersOverflow;
+  }
+
   /** Events the partition's worker has aggregated since start. */
   processedEvents(partition: number): number {
     return Number(Atomics.load(this.partitions[partition].stats, partitionStatSlots.events));
@@ -147,8 +161,10 @@ export class Engine {
   private ingestItems(items: readonly unknown[], recvMs: number, writeLog: () => void): IngestOutcome {
     if (this.stopping) throw new OverloadedError("shutting down", 503);
     const outcome = this.ingest.accept(items, recvMs);
-    this.metrics.countRejects(outcome);
-    if (outcome.accepted === 0) return outcome;
+    if (outcome.accepted === outcome.duplicates) {
+      this.answered(outcome, recvMs);
+      return outcome; // nothing new to log or aggregate
+    }
     for (const p of this.partitions) {
       if (this.ingest.eventsFor(p.id) === 0) continue;
       if (this.failed.has(`partition-${p.id}`)) throw new OverloadedError(`partition ${p.id} failed`, 503, 30);
@@ -168,8 +184,17 @@ export class Engine {
         if (!p.inRing.tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
       }
     }
-    this.metrics.ingested.inc(outcome.accepted);
+    this.ingest.commitIds();
+    this.metrics.ingested.inc(outcome.accepted - outcome.duplicates);
+    this.answered(outcome, recvMs);
     return outcome;
+  }
+
+  /** Counts and dead-letters what a request that is being answered (202 or 400) refused or found re-sent. */
+  private answered(outcome: IngestOutcome, recvMs: number): void {
+    this.metrics.duplicate.inc(outcome.duplicates);
+    this.metrics.countRejects(outcome);
+    for (const r of outcome.rejects) this.store.addDeadLetter({ ts: recvMs, reason: r.error, event: eventText(r.event) });
   }
 
   private startPartition(p: Partition): void {
@@ -207,6 +232,11 @@ export class Engine {
       const m = this.dec.decode(this.outScratch.subarray(0, len)) as OutputMessage;
       for (const row of m.w) this.publishWindow(p.id, row);
       this.metrics.late.inc(m.late.length);
+      const now = Date.now();
+      for (const [sid, ts, value] of m.late) {
+        const info = this.registry.info(this.registry.idAt(p.id, sid));
+        this.store.addDeadLetter({ ts: now, reason: "late", event: eventText({ name: info.name, tags: info.tags, ts, value }) });
+      }
     }
     if (any) this.fanout.flush(); // clients not inside their throttle get results now, not at the next tick
     return any;
@@ -250,6 +280,17 @@ export class Engine {
       await Bun.sleep(10);
     }
   }
+}
+
+/** An event as listed among dead letters: its JSON, cut to a bound. */
+function eventText(event: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(event) ?? String(event);
+  } catch {
+    text = String(event); // e.g. a MessagePack body with a BigInt
+  }
+  return text.length <= limits.deadletterEventBytesMax ? text : text.slice(0, limits.deadletterEventBytesMax) + "…";
 }
 
 /** How often the fanout sends what is due (the per-client throttle is on top). */

@@ -14,16 +14,20 @@ import { encodeEventBatch, eventBatchBytesMax } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
 import { seriesKey } from "../runtime/series.ts";
 import { newValidEvent, reasonOf, validateEvent, type RejectReason, type TimeBounds } from "./ingest-validate.ts";
+import type { DedupeSet } from "./dedupe.ts";
 import type { SeriesRegistry } from "./series-registry.ts";
 
 export interface IngestError { index: number; error: string }
 export interface IngestOutcome {
+  /** Events taken, re-sent duplicates included (a retry must succeed). */
   accepted: number;
+  /** Of those, re-sent ids within WEIR_DEDUPE_WINDOW: answered as accepted, aggregated nowhere. */
+  duplicates: number;
   rejected: number;
   /** The first limits.errorsListedMax errors. */
   errors: IngestError[];
   reasons: Partial<Record<RejectReason, number>>;
-  /** Every rejected event with its reason, bounded like errors (for the dead-letter list). */
+  /** Every rejected event with its reason (for the dead-letter list); at most eventsPerRequestMax. */
   rejects: Array<{ event: unknown; error: string }>;
 }
 
@@ -39,8 +43,10 @@ export class Ingest {
   private readonly buffers: PartitionBuffer[];
   private readonly ev = newValidEvent();
   private recvMs = 0;
+  /** Ids of the current request, remembered by commitIds() once the request is durable. */
+  private ids: string[] = [];
 
-  constructor(private readonly opts: { partitions: number; registry: SeriesRegistry; bounds: TimeBounds }) {
+  constructor(private readonly opts: { partitions: number; registry: SeriesRegistry; bounds: TimeBounds; dedupe: DedupeSet }) {
     this.buffers = Array.from({ length: opts.partitions }, () => new PartitionBuffer());
   }
 
@@ -49,7 +55,9 @@ export class Ingest {
     if (items.length > limits.eventsPerRequestMax) throw new Error("caller must refuse requests over eventsPerRequestMax");
     for (const b of this.buffers) b.n = 0;
     this.recvMs = recvMs;
-    const out: IngestOutcome = { accepted: 0, rejected: 0, errors: [], reasons: {}, rejects: [] };
+    this.ids = [];
+    let idsOfRequest: Set<string> | undefined; // only requests that carry ids pay for it
+    const out: IngestOutcome = { accepted: 0, duplicates: 0, rejected: 0, errors: [], reasons: {}, rejects: [] };
     const reg = this.opts.registry;
     const ev = this.ev;
     for (let i = 0; i < items.length; i++) {
@@ -57,6 +65,15 @@ export class Ingest {
       if (error !== null) {
         reject(out, i, items[i], error, reasonOf(error));
         continue;
+      }
+      if (ev.id !== undefined) {
+        idsOfRequest ??= new Set();
+        if (idsOfRequest.has(ev.id) || this.opts.dedupe.has(ev.id, recvMs)) {
+          out.accepted++;
+          out.duplicates++;
+          continue;
+        }
+        idsOfRequest.add(ev.id);
       }
       const key = seriesKey(ev.name, ev.tags);
       let id = reg.idOf(key);
@@ -72,6 +89,7 @@ export class Ingest {
       b.ts[b.n] = ev.ts;
       b.value[b.n] = ev.value;
       b.n++;
+      if (ev.id !== undefined) this.ids.push(ev.id);
       if (!(ev.ts < reg.lastTs[id])) {
         reg.lastTs[id] = ev.ts;
         reg.lastValue[id] = ev.value;
@@ -79,6 +97,16 @@ export class Ingest {
       out.accepted++;
     }
     return out;
+  }
+
+  /**
+   * Remembers the current request's ids for de-duplication. Called only once
+   * the request is durable and pushed: a refused request must not make its
+   * retry look like a duplicate.
+   */
+  commitIds(): void {
+    for (const id of this.ids) this.opts.dedupe.add(id, this.recvMs);
+    this.ids = [];
   }
 
   /** Upper bounds of the ring messages each partition needs for the current request. */
@@ -110,8 +138,6 @@ export class Ingest {
 function reject(out: IngestOutcome, index: number, event: unknown, error: string, reason: RejectReason): void {
   out.rejected++;
   out.reasons[reason] = (out.reasons[reason] ?? 0) + 1;
-  if (out.errors.length < limits.errorsListedMax) {
-    out.errors.push({ index, error });
-    out.rejects.push({ event, error });
-  }
+  if (out.errors.length < limits.errorsListedMax) out.errors.push({ index, error });
+  out.rejects.push({ event, error });
 }

@@ -18,6 +18,7 @@ export class SeriesRegistry {
   private readonly ids = new Map<string, number>();
   private readonly infos: SeriesInfo[] = [];
   private readonly byPartition: string[][];
+  private readonly idsByPartition: number[][];
   private partitionOfId = new Uint16Array(1024);
   private localOfId = new Uint32Array(1024);
   lastTs = new Float64Array(1024);
@@ -25,6 +26,7 @@ export class SeriesRegistry {
 
   constructor(readonly partitions: number, readonly seriesMax: number, private readonly onNew?: (s: SeriesInfo) => void) {
     this.byPartition = Array.from({ length: partitions }, () => []);
+    this.idsByPartition = Array.from({ length: partitions }, () => []);
   }
 
   get size(): number {
@@ -57,6 +59,10 @@ export class SeriesRegistry {
   keyOf(partition: number, local: number): string {
     return this.byPartition[partition][local];
   }
+  /** The global id of a partition-local id. */
+  idAt(partition: number, local: number): number {
+    return this.idsByPartition[partition][local];
+  }
   info(id: number): SeriesInfo {
     return this.infos[id];
   }
@@ -70,6 +76,7 @@ export class SeriesRegistry {
     this.ids.set(s.key, id);
     this.infos.push(s);
     this.byPartition[s.partition].push(s.key);
+    this.idsByPartition[s.partition].push(id);
     this.partitionOfId[id] = s.partition;
     this.localOfId[id] = s.local;
     this.lastTs[id] = NaN;

@@ -1,9 +1,12 @@
 /**
- * The store actor: the only writer of the SQLite file. Window results and
- * new series queue here and are written in one transaction per flush
- * (every limits.storeFlushMs), so a closed window is readable well within
- * the 1 s the API promises. The queue is bounded: when it is full the engine
- * stops draining the partitions' output rings (backpressure up the pipe).
+ * The store actor: the only writer of the SQLite file. Window results, new
+ * series, dead letters, anomalies and trends queue here and are written in
+ * one transaction per flush (every limits.storeFlushMs), so a closed window
+ * is readable well within the 1 s the API promises. The window queue is
+ * bounded: when it is full the engine stops draining the partitions' output
+ * rings (backpressure up the pipe). Dead letters are a bounded list
+ * (limits.deadlettersMax rows, oldest dropped first); past the pending bound
+ * between two flushes they are counted, not queued.
  *
  * @example
  *   const store = new Store(openStore(path));
@@ -19,24 +22,49 @@ export interface WindowRecord {
   sum: number; min: number; max: number; avg: number; p50: number; p95: number; p99: number;
   first: number; last: number;
 }
+export interface DeadLetter { ts: number; reason: string; event: string }
+export interface AnomalyRecord {
+  series: string; ts: number; value: number; z: number; mean: number; std: number;
+  severity: string; source: string; baseline_n: number; baseline_from: number;
+}
+export interface TrendRecord { series: string; ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
 
 export class Store {
   private windows: WindowRecord[] = [];
   private series: SeriesInfo[] = [];
-  private readonly putWindow: Statement;
-  private readonly putSeries: Statement;
-  private readonly writeAll: (w: WindowRecord[], s: SeriesInfo[]) => void;
+  private deadletters: DeadLetter[] = [];
+  private anomalies: AnomalyRecord[] = [];
+  private trends = new Map<string, TrendRecord>(); // latest per series; bounded by the series count
+  private readonly writeAll: () => void;
   rowsWritten = 0;
+  /** Dead letters not listed because more than deadlettersPendingMax came between two flushes. */
+  deadlettersOverflow = 0;
 
   constructor(readonly db: Database) {
-    this.putWindow = db.prepare(
+    const putWindow = db.prepare(
       `INSERT OR REPLACE INTO windows (series, window, start, "end", count, sum, min, max, avg, p50, p95, p99, first, last)
        VALUES ($series, $window, $start, $end, $count, $sum, $min, $max, $avg, $p50, $p95, $p99, $first, $last)`,
     );
-    this.putSeries = db.prepare(`INSERT OR IGNORE INTO series (key, name, tags, partition, local) VALUES (?, ?, ?, ?, ?)`);
-    this.writeAll = db.transaction((w: WindowRecord[], s: SeriesInfo[]) => {
-      for (const x of s) this.putSeries.run(x.key, x.name, JSON.stringify(x.tags), x.partition, x.local);
-      for (const r of w) this.putWindow.run(r as unknown as Record<string, number | string>);
+    const putSeries = db.prepare(`INSERT OR IGNORE INTO series (key, name, tags, partition, local) VALUES (?, ?, ?, ?, ?)`);
+    const putDead = db.prepare(`INSERT INTO deadletters (ts, reason, event) VALUES ($ts, $reason, $event)`);
+    const trimDead = db.prepare(`DELETE FROM deadletters WHERE id <= (SELECT max(id) FROM deadletters) - ${limits.deadlettersMax}`);
+    const putAnomaly = db.prepare(
+      `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from)
+       VALUES ($series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from)`,
+    );
+    const putTrend = db.prepare(
+      `INSERT OR REPLACE INTO trends (series, ts, slope, r2, n, change, level, class) VALUES ($series, $ts, $slope, $r2, $n, $change, $level, $class)`,
+    );
+    const run = (stmt: Statement, rows: readonly object[]) => {
+      for (const r of rows) stmt.run(r as Record<string, string | number>);
+    };
+    this.writeAll = db.transaction(() => {
+      for (const x of this.series) putSeries.run(x.key, x.name, JSON.stringify(x.tags), x.partition, x.local);
+      run(putWindow, this.windows);
+      run(putDead, this.deadletters);
+      if (this.deadletters.length > 0) trimDead.run();
+      run(putAnomaly, this.anomalies);
+      run(putTrend, [...this.trends.values()]);
     });
   }
 
@@ -46,27 +74,38 @@ export class Store {
   }
 
   get pending(): number {
-    return this.windows.length + this.series.length;
+    return this.windows.length + this.series.length + this.deadletters.length + this.anomalies.length + this.trends.size;
   }
 
   addWindow(r: WindowRecord): void {
     this.windows.push(r);
   }
-
   addSeries(s: SeriesInfo): void {
     this.series.push(s);
   }
+  addAnomaly(a: AnomalyRecord): void {
+    this.anomalies.push(a);
+  }
+  setTrend(t: TrendRecord): void {
+    this.trends.set(t.series, t);
+  }
+  addDeadLetter(d: DeadLetter): void {
+    if (this.deadletters.length >= limits.deadlettersPendingMax) this.deadlettersOverflow++;
+    else this.deadletters.push(d);
+  }
 
-  /** Writes everything queued in one transaction. Throws StoreError-worthy errors to the caller. */
+  /** Writes everything queued in one transaction; on error the queue is kept for the next flush. */
   flush(): number {
-    if (this.windows.length === 0 && this.series.length === 0) return 0;
-    const w = this.windows;
-    const s = this.series;
-    this.writeAll(w, s);
+    if (this.pending === 0) return 0;
+    this.writeAll();
+    const n = this.windows.length;
     this.windows = [];
     this.series = [];
-    this.rowsWritten += w.length;
-    return w.length;
+    this.deadletters = [];
+    this.anomalies = [];
+    this.trends.clear();
+    this.rowsWritten += n;
+    return n;
   }
 
   /** Series persisted earlier, in registration order per partition (for the registry at start-up). */

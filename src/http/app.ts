@@ -11,6 +11,7 @@ import type { Engine } from "../engine.ts";
 import type { Config } from "../runtime/config.ts";
 import type { Log } from "../runtime/log.ts";
 import { HttpError } from "./errors.ts";
+import { analyticsRoutes } from "./routes/analytics.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
 import { liveRoutes } from "./routes/live.ts";
 import { opsRoutes } from "./routes/ops.ts";
@@ -25,6 +26,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", opsRoutes(deps));
   app.route("/", ingestRoutes(deps));
   app.route("/", liveRoutes(deps));
+  app.route("/", analyticsRoutes(deps));
   app.route("/", queryRoutes(deps));
   app.notFound((c) => c.json({ error: `path: no such route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {

@@ -15,6 +15,7 @@ export const limits = {
   propsBytesMax: 4 * 1024,
 
   // Ingest.
+  dedupeIdsMax: 1_000_000, // event ids held for WEIR_DEDUPE_WINDOW; past it the oldest go early (counted)
   bodyBytesMaxDefault: 8 * 1024 * 1024,
   eventsPerRequestMax: 100_000,
   errorsListedMax: 100, // per-request error list in a 202/400 body
@@ -55,6 +56,9 @@ export const limits = {
   // Store and queries.
   storeFlushMs: 100,
   storePendingRowsMax: 200_000,
+  deadlettersMax: 10_000, // rows kept at /api/v1/deadletters, oldest dropped first
+  deadlettersPendingMax: 10_000, // between two store flushes; past it counted in weir_deadletters_unlisted_total
+  deadletterEventBytesMax: 4096, // an event's JSON in the list is cut to this
   queryRowsMax: 10_000,
   seriesListMax: 10_000,
 

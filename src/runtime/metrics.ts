@@ -31,10 +31,14 @@ export class Counter {
   }
 }
 
+/** A value read when rendered: a gauge, or (type "counter") a total kept elsewhere. */
 export class Gauge {
-  constructor(readonly name: string, readonly help: string, private readonly read: () => number | Array<[Labels, number]>) {}
+  constructor(
+    readonly name: string, readonly help: string, private readonly read: () => number | Array<[Labels, number]>,
+    private readonly type: "gauge" | "counter" = "gauge",
+  ) {}
   render(): string {
-    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} gauge\n`;
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}\n`;
     const v = this.read();
     if (typeof v === "number") return out + `${this.name} ${v}\n`;
     for (const [labels, n] of v) out += `${this.name}${labelText(labels)} ${n}\n`;
@@ -73,8 +77,8 @@ export class Metrics {
   counter(name: string, help: string): Counter {
     return this.add(new Counter(name, help));
   }
-  gauge(name: string, help: string, read: () => number | Array<[Labels, number]>): Gauge {
-    return this.add(new Gauge(name, help, read));
+  gauge(name: string, help: string, read: () => number | Array<[Labels, number]>, type: "gauge" | "counter" = "gauge"): Gauge {
+    return this.add(new Gauge(name, help, read, type));
   }
   histogram(name: string, help: string, bounds: number[]): Histogram {
     return this.add(new Histogram(name, help, bounds));

@@ -25,6 +25,21 @@ CREATE TABLE IF NOT EXISTS windows (
   first REAL, last REAL,
   PRIMARY KEY (series, window, start)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deadletters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, reason TEXT NOT NULL, event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deadletters_ts ON deadletters (ts);
+CREATE TABLE IF NOT EXISTS anomalies (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, series TEXT NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL,
+  z REAL NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, severity TEXT NOT NULL, source TEXT NOT NULL,
+  baseline_n REAL NOT NULL, baseline_from INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS anomalies_ts ON anomalies (ts);
+CREATE INDEX IF NOT EXISTS anomalies_series ON anomalies (series, ts);
+CREATE TABLE IF NOT EXISTS trends (
+  series TEXT PRIMARY KEY, ts INTEGER NOT NULL, slope REAL NOT NULL, r2 REAL NOT NULL, n INTEGER NOT NULL,
+  change REAL NOT NULL, level REAL NOT NULL, class TEXT NOT NULL
+) WITHOUT ROWID;
 `;
 
 export function openStore(path: string): Database {

@@ -32,7 +32,9 @@ export function queryRoutes(deps: AppDeps): Hono {
       const s = reg.info(id);
       if (!re.test(s.key)) continue;
       const ts = reg.lastTs[id];
-      series.push({ key: s.key, name: s.name, tags: s.tags, last: Number.isNaN(ts) ? null : { ts, value: reg.lastValue[id] }, trend: "unknown", anomaly: null });
+      const trend = deps.engine.latestTrends.get(s.key)?.class ?? "unknown";
+      const anomaly = deps.engine.openAnomalies.get(s.key) ?? null;
+      series.push({ key: s.key, name: s.name, tags: s.tags, last: Number.isNaN(ts) ? null : { ts, value: reg.lastValue[id] }, trend, anomaly });
     }
     return c.json({ series });
   });

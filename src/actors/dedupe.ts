@@ -1,0 +1,166 @@
+/**
+ * Event ids seen within WEIR_DEDUPE_WINDOW, for exactly-once counting of
+ * re-sent events. Each id is kept as a 64-bit hash (two independent 32-bit
+ * FNV-style hashes of its UTF-16 code units) in an open-addressing table of
+ * typed arrays with linear probing, plus a FIFO of insertions in arrival
+ * order that expires ids past the horizon. Memory: 8 bytes per table slot
+ * (the table stays at most half full, so 16–32 bytes per id) plus 16 bytes
+ * per FIFO entry (16–32 with its slack): at most 64 bytes per id, 40 in the
+ * common case; both grow by doubling up to limits.dedupeIdsMax ids (at most
+ * 64 MiB at 1 M ids). Two different ids are
+ * taken for one with probability ≈ n / 2⁶⁴ per lookup (n ids held):
+ * below 10⁻¹³ at 1 M ids.
+ *
+ * When more than dedupeIdsMax ids arrive within the horizon, the oldest are
+ * forgotten early and counted (`evicted`): the horizon shrinks, visibly, and
+ * memory does not grow.
+ *
+ * @example
+ *   const d = new DedupeSet(600_000);
+ *   d.has("evt-1", now);   // false
+ *   d.add("evt-1", now);
+ *   d.has("evt-1", now);   // true until now + 600 s
+ */
+import { limits } from "../runtime/limits.ts";
+
+const emptyHi = 0; // a hash pair with hi = 0 is remapped to 1, so 0 marks an empty slot
+
+export class DedupeSet {
+  private hi = new Uint32Array(1024);
+  private lo = new Uint32Array(1024);
+  private mask = 1023;
+  private held = 0;
+  /** FIFO of insertions: hash pair and expiry (epoch ms). */
+  private fifoHi = new Uint32Array(512);
+  private fifoLo = new Uint32Array(512);
+  private fifoExpiry = new Float64Array(512);
+  private fifoHead = 0;
+  private fifoLen = 0;
+  evicted = 0;
+
+  constructor(readonly horizonMs: number, readonly idsMax: number = limits.dedupeIdsMax) {}
+
+  get size(): number {
+    return this.held;
+  }
+
+  /** Whether `id` was added within the horizon before `nowMs`. */
+  has(id: string, nowMs: number): boolean {
+    this.expire(nowMs);
+    hashId(id);
+    return this.find(hashHi, hashLo) >= 0;
+  }
+
+  /** Remembers `id` from `nowMs` for the horizon. Adding an id already held changes nothing. */
+  add(id: string, nowMs: number): void {
+    this.expire(nowMs);
+    hashId(id);
+    const h = hashHi;
+    const l = hashLo;
+    if (this.find(h, l) >= 0) return;
+    if (this.held >= this.idsMax) this.evictOldest();
+    if ((this.held + 1) * 2 > this.hi.length) this.growTable();
+    this.insert(h, l);
+    this.pushFifo(h, l, nowMs + this.horizonMs);
+  }
+
+  private expire(nowMs: number): void {
+    while (this.fifoLen > 0 && this.fifoExpiry[this.fifoHead] <= nowMs) this.popFifo();
+  }
+
+  private evictOldest(): void {
+    this.popFifo();
+    this.evicted++;
+  }
+
+  private popFifo(): void {
+    const i = this.fifoHead;
+    this.remove(this.fifoHi[i], this.fifoLo[i]);
+    this.fifoHead = (i + 1) % this.fifoHi.length;
+    this.fifoLen--;
+  }
+
+  private pushFifo(h: number, l: number, expiryMs: number): void {
+    if (this.fifoLen === this.fifoHi.length) this.growFifo();
+    const i = (this.fifoHead + this.fifoLen) % this.fifoHi.length;
+    this.fifoHi[i] = h;
+    this.fifoLo[i] = l;
+    this.fifoExpiry[i] = expiryMs;
+    this.fifoLen++;
+  }
+
+  private find(h: number, l: number): number {
+    for (let i = l & this.mask; ; i = (i + 1) & this.mask) {
+      const x = this.hi[i];
+      if (x === emptyHi) return -1;
+      if (x === h && this.lo[i] === l) return i;
+    }
+  }
+
+  private insert(h: number, l: number): void {
+    let i = l & this.mask;
+    while (this.hi[i] !== emptyHi) i = (i + 1) & this.mask;
+    this.hi[i] = h;
+    this.lo[i] = l;
+    this.held++;
+  }
+
+  /** Backward-shift deletion: keeps every probe chain unbroken without tombstones. */
+  private remove(h: number, l: number): void {
+    let i = this.find(h, l);
+    if (i < 0) return;
+    this.held--;
+    for (let j = (i + 1) & this.mask; this.hi[j] !== emptyHi; j = (j + 1) & this.mask) {
+      const home = this.lo[j] & this.mask;
+      // Move j back to the hole at i unless its home lies cyclically in (i, j].
+      if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+        this.hi[i] = this.hi[j];
+        this.lo[i] = this.lo[j];
+        i = j;
+      }
+    }
+    this.hi[i] = emptyHi;
+    this.lo[i] = 0;
+  }
+
+  private growTable(): void {
+    const oldHi = this.hi;
+    const oldLo = this.lo;
+    this.hi = new Uint32Array(oldHi.length * 2);
+    this.lo = new Uint32Array(oldHi.length * 2);
+    this.mask = this.hi.length - 1;
+    this.held = 0;
+    for (let i = 0; i < oldHi.length; i++) if (oldHi[i] !== emptyHi) this.insert(oldHi[i], oldLo[i]);
+  }
+
+  private growFifo(): void {
+    const n = this.fifoHi.length;
+    const order = <T extends Uint32Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n * 2);
+      for (let k = 0; k < this.fifoLen; k++) b[k] = a[(this.fifoHead + k) % n];
+      return b;
+    };
+    this.fifoHi = order(this.fifoHi);
+    this.fifoLo = order(this.fifoLo);
+    this.fifoExpiry = order(this.fifoExpiry);
+    this.fifoHead = 0;
+  }
+}
+
+let hashHi = 0;
+let hashLo = 0;
+
+/** Two 32-bit hashes of one string in one pass (FNV-1a, and a murmur-style mix), into hashHi/hashLo. */
+function hashId(id: string): void {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  b = Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
+  hashHi = (a >>> 0) || 1;
+  hashLo = (b ^ (b >>> 16)) >>> 0;
+}
