@@ -12,11 +12,15 @@
  * per-event part of the aggregation (count, sum, min, max per series per
  * pane in flat Float64Arrays) with no sketch, no watermark and no windows.
  * The ratio says what the sketch, the panes and the closing cost on top.
- * Prints figures; asserts nothing on time.
+ * Prints figures; asserts nothing on time. With rollups: true (or
+ * WINDOW_BENCH_ROLLUPS=1) the actor also keeps the engine's 1m and 1h
+ * rollups, fed as its 10 s windows close.
  *
  * @example bun bench/window.ts                                    # 20 M events, ≤ ~10 s
  *          WINDOW_BENCH_RATE=5 WINDOW_BENCH_VALUES=normal bun bench/window.ts
+ *          WINDOW_BENCH_ROLLUPS=1 bun bench/window.ts
  */
+import type { RollupOption } from "../src/actors/rollup.ts";
 import { createWindowLogic, type EventBatch, type WindowOutput } from "../src/actors/window.ts";
 import { paneMsOf, parseWindowSpecs } from "../src/actors/window-spec.ts";
 import { createPrng } from "../src/sim/prng.ts";
@@ -34,6 +38,8 @@ const jitterMs = 1500; // < lateness: out of order, never late
 const ratePerSeriesDefault = 100;
 const runBudgetMs = 4_500; // wall time per run, so the whole bench stops within about 10 s
 const t0 = Date.UTC(2025, 10, 22, 8, 0, 0);
+/** The engine's rollups, for runs with rollups: true. */
+const engineRollups: RollupOption[] = [{ label: "1m", sizeMs: 60_000 }, { label: "1h", sizeMs: 3_600_000 }];
 
 type Values = "lognormal" | "normal";
 export type WindowBenchResult = {
@@ -51,18 +57,20 @@ type Run = { events: number; ms: number; windows: number; late: number };
  * @example const { eventsPerSec, ratio } = await benchWindow({ events: 5_000_000 });
  */
 export async function benchWindow(
-  opts: { events?: number; ratePerSeries?: number; values?: Values } = {},
+  opts: { events?: number; ratePerSeries?: number; values?: Values; rollups?: boolean } = {},
 ): Promise<WindowBenchResult> {
   const events = opts.events ?? eventsDefault;
   const rate = opts.ratePerSeries ?? ratePerSeriesDefault;
   const values = opts.values ?? "lognormal";
-  const actor = runActor(events, rate, values);
+  const rollups = opts.rollups ? engineRollups : [];
+  const actor = runActor(events, rate, values, rollups);
   const baseline = runBaseline(actor.events, rate, values); // the same events the actor got through
   const perSec = (r: Run) => (r.events / r.ms) * 1000;
   const notes =
     `window actor ${fmt(actor.events)} events in ${actor.ms.toFixed(0)} ms (${fmt(actor.windows)} windows, ` +
     `${actor.late} late), baseline ${fmt(baseline.events)} in ${baseline.ms.toFixed(0)} ms; ` +
-    `${seriesCount} series, ${batchEvents} events/batch, specs 10s,60s/10s, ${rate} events/s/series of event time, ${values} values`;
+    `${seriesCount} series, ${batchEvents} events/batch, specs 10s,60s/10s` +
+    `${rollups.length > 0 ? ` with rollups ${rollups.map((r) => r.label).join(",")}` : ""}, ${rate} events/s/series of event time, ${values} values`;
   return {
     name: "window",
     eventsPerSec: perSec(actor),
@@ -90,8 +98,8 @@ function newBatch(): EventBatch {
   return { n: batchEvents, sid: new Uint32Array(batchEvents), ts: new Float64Array(batchEvents), value: new Float64Array(batchEvents), recvMs: 0 };
 }
 
-function runActor(events: number, rate: number, values: Values): Run {
-  const logic = createWindowLogic({ specs: parseWindowSpecs("10s,60s/10s"), latenessMs, seriesMax: seriesCount });
+function runActor(events: number, rate: number, values: Values, rollups: RollupOption[]): Run {
+  const logic = createWindowLogic({ specs: parseWindowSpecs("10s,60s/10s"), latenessMs, seriesMax: seriesCount, rollups });
   const state = logic.init();
   const batch = newBatch();
   let windows = 0;
@@ -169,7 +177,8 @@ if (import.meta.main) {
   const events = Number(process.env.WINDOW_BENCH_EVENTS ?? eventsDefault);
   const ratePerSeries = Number(process.env.WINDOW_BENCH_RATE ?? ratePerSeriesDefault);
   const values = process.env.WINDOW_BENCH_VALUES === "normal" ? "normal" : "lognormal";
-  const r = await benchWindow({ events, ratePerSeries, values });
+  const rollups = process.env.WINDOW_BENCH_ROLLUPS === "1";
+  const r = await benchWindow({ events, ratePerSeries, values, rollups });
   console.log(`window actor: ${fmt(r.eventsPerSec)} events/s`);
   console.log(`baseline    : ${fmt(r.baselineEventsPerSec)} events/s`);
   console.log(`ratio       : ${r.ratio.toFixed(2)}`);

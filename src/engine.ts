@@ -12,6 +12,9 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import { join } from "node:path";
 import { DedupeSet } from "./actors/dedupe.ts";
 import { Fanout } from "./actors/fanout.ts";
+import {
+  anomalySources, resultLabels, rollupsFor, severities, trendClasses, type AnomalyRow, type Rollup, type TrendRow,
+} from "./actors/partition-pipeline.ts";
 import { Ingest, type IngestOutcome } from "./actors/ingest.ts";
 import { decodeBody, formatCode, type BodyFormat } from "./actors/ingest-body.ts";
 import { SeriesRegistry } from "./actors/series-registry.ts";
@@ -65,6 +68,9 @@ export class Engine {
   private stopping = false;
   /** Partitions past their restart budget: requests with events for them get 503. */
   private readonly failed = new Set<string>();
+  /** Result labels by spec index: the configured specs, then the rollups. */
+  readonly labels: string[];
+  private readonly rollups: Rollup[];
   private storeError: string | null = null;
   private drains: Promise<void>[] = [];
 
@@ -75,7 +81,9 @@ export class Engine {
     this.rawLog = new RawLog(join(cfg.dataDir, "raw"), { profile: "fast" });
     this.dedupe = new DedupeSet(cfg.dedupeWindowMs);
     this.ingest = new Ingest({ partitions: cfg.partitions, registry: this.registry, bounds: cfg, dedupe: this.dedupe });
-    this.fanout = new Fanout({ windows: cfg.windows.map((w) => w.label), version });
+    this.rollups = rollupsFor(cfg.windows);
+    this.labels = resultLabels(cfg.windows, this.rollups);
+    this.fanout = new Fanout({ windows: cfg.windows.map((w) => w.label), rollups: this.rollups.map((r) => r.label), version });
     this.supervisor = new Supervisor({ log: (level, msg, fields) => log[level](msg, fields) });
     this.partitions = Array.from({ length: cfg.partitions }, (_, id) => ({
       id,
@@ -95,6 +103,7 @@ export class Engine {
     for (const p of e.partitions) e.startPartition(p);
     e.drains = e.partitions.map((p) => e.drainOutput(p));
     e.timers.push(setInterval(() => e.flushStore(), limits.storeFlushMs));
+    e.timers.push(setInterval(() => e.prune(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.fanout.flush(), fanoutTickMs));
     await e.waitRunning(10_000);
     return e;
@@ -203,7 +212,7 @@ export class Engine {
       id: `partition-${p.id}`,
       script: new URL("./runtime/partition-worker.ts", import.meta.url),
       data: () => ({
-        partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows,
+        partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows, rollups: this.rollups,
         latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints,
       }),
     });
@@ -231,6 +240,8 @@ export class Engine {
       any = true;
       const m = this.dec.decode(this.outScratch.subarray(0, len)) as OutputMessage;
       for (const row of m.w) this.publishWindow(p.id, row);
+      for (const row of m.a) this.publishAnomaly(p.id, row);
+      for (const row of m.t) this.publishTrend(p.id, row);
       this.metrics.late.inc(m.late.length);
       const now = Date.now();
       for (const [sid, ts, value] of m.late) {
@@ -245,12 +256,48 @@ export class Engine {
   private publishWindow(partition: number, row: OutputMessage["w"][number]): void {
     const [sid, spec, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs] = row as unknown as number[];
     const series = this.registry.keyOf(partition, sid);
-    const window = this.cfg.windows[spec].label;
+    const window = this.labels[spec];
     const r: WindowRecord = { series, window, start, end, count, sum, min, max, avg: sum / count, p50, p95, p99, first, last };
     this.store.addWindow(r);
     this.metrics.windowsEmitted.inc();
     // A window result is final: two windows of a series are two points, so only repeats of one window conflate.
     this.fanout.publish("windows", window, series, { type: "window", ...r }, closedMs, `${series}|${start}`);
+  }
+
+  private publishAnomaly(partition: number, row: AnomalyRow): void {
+    const [sid, ts, value, z, mean, std, sev, src, baselineN, baselineFromTs, closedMs] = row;
+    const series = this.registry.keyOf(partition, sid);
+    const severity = severities[sev];
+    const source = anomalySources[src];
+    const view: AnomalyView = { ts, value, z, mean, std, severity, source };
+    this.openAnomalies.set(series, view);
+    this.store.addAnomaly({ series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs });
+    const msg = { series, ...view, baselineN, baselineFromTs };
+    this.fanout.publish("anomalies", undefined, series, { type: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
+    this.fanout.publish("alerts", undefined, series, { type: "alert", kind: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
+  }
+
+  private publishTrend(partition: number, row: TrendRow): void {
+    const [sid, end, , slope, , r2, n, change, level, cls] = row;
+    const series = this.registry.keyOf(partition, sid);
+    const view: TrendView = { ts: end, slope, r2, n, change, level, class: trendClasses[cls] };
+    this.latestTrends.set(series, view);
+    this.store.setTrend({ series, ...view });
+    this.fanout.publish("trends", undefined, series, { type: "trend", series, ...view }, 0, series);
+  }
+
+  /** Applies the retention of each resolution (WEIR_RETENTION_*). */
+  prune(nowMs = Date.now()): number {
+    const r = this.cfg.retentionMs;
+    const byLabel: Record<string, number> = {};
+    for (const x of this.rollups) byLabel[x.label] = r[x.label as "1m" | "1h"];
+    for (const w of this.cfg.windows) byLabel[w.label] = r.windows;
+    try {
+      return this.store.prune(nowMs, byLabel, r["1m"]);
+    } catch (e) {
+      this.log.error("store prune failed", { error: (e as Error).message });
+      return 0;
+    }
   }
 
   private flushStore(): void {

@@ -49,7 +49,7 @@ describe("analytics over HTTP - dedupe, dead letters, top-k", () => {
 
   test("top - top-k of a tag by sum and by count over the last closed window equals a recount", async () => {
     const pages = ["/", "/a", "/b", "/c"];
-    const evs = [];
+    const evs: Array<{ name: string; value: number; ts: number; tags: Record<string, string> }> = [];
     for (let i = 0; i < 200; i++) evs.push({ name: "shop.purchase", value: (i * 13) % 97, ts: base + 30_000 + (i % 9_000), tags: { page: pages[i % 4], segment: i % 3 ? "new" : "vip" } });
     expect((await postEvents(w.url, json(evs))).status).toBe(202);
     const closers = pages.flatMap((page) => ["new", "vip"].map((segment) => ({ name: "shop.purchase", value: 0, ts: base + 60_000, tags: { page, segment } })));

@@ -53,7 +53,11 @@ export class Fanout {
   /** Observes delivery latency (ms) of window results, for weir_e2e_latency_seconds. */
   onDelivered: (latencyMs: number) => void = () => {};
 
-  constructor(private readonly opts: { windows: string[]; version: string; now?: () => number }) {}
+  /**
+   * `windows`: the configured specs, announced in hello; `rollups`: further
+   * labels (1m, 1h) one may subscribe to as well.
+   */
+  constructor(private readonly opts: { windows: string[]; rollups?: string[]; version: string; now?: () => number }) {}
 
   get size(): number {
     return this.clients.size;
@@ -181,7 +185,8 @@ export class Fanout {
     const [kind, ...rest] = topic.split(":");
     if (kind === "windows") {
       const spec = rest[0];
-      if (!spec || !this.opts.windows.includes(spec)) return `topics: "${topic}": unknown window spec (have ${this.opts.windows.join(", ")})`;
+      const known = [...this.opts.windows, ...(this.opts.rollups ?? [])];
+      if (!spec || !known.includes(spec)) return `topics: "${topic}": unknown window spec (have ${known.join(", ")})`;
       return { topic, kind, spec, match: globToRegExp(rest.slice(1).join(":") || "*") };
     }
     if (kind === "anomalies" || kind === "trends") return { topic, kind, spec: undefined, match: globToRegExp(rest.join(":") || "*") };

@@ -108,6 +108,19 @@ export class Store {
     return n;
   }
 
+  /**
+   * Deletes windows past their resolution's retention and anomalies past the
+   * 1m retention; returns the rows deleted.
+   * @example store.prune(Date.now(), { "10s": 2 * 86400_000, "1m": 30 * 86400_000 }, 30 * 86400_000);
+   */
+  prune(nowMs: number, retentionByLabel: Record<string, number>, anomaliesMs: number): number {
+    let n = 0;
+    const del = this.db.prepare(`DELETE FROM windows WHERE window = ? AND "end" < ?`);
+    for (const [label, ms] of Object.entries(retentionByLabel)) n += del.run(label, nowMs - ms).changes;
+    n += this.db.prepare(`DELETE FROM anomalies WHERE ts < ?`).run(nowMs - anomaliesMs).changes;
+    return n;
+  }
+
   /** Series persisted earlier, in registration order per partition (for the registry at start-up). */
   loadSeries(): SeriesInfo[] {
     const rows = this.db.query(`SELECT key, name, tags, partition, local FROM series ORDER BY partition, local`).all() as Array<

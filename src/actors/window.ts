@@ -32,11 +32,27 @@
  *   series at every tick, without the scan. Entries are re-armed lazily (on
  *   pop the real due is recomputed and re-pushed if it moved); one entry per
  *   series at most, so the heap is bounded by seriesMax. Ties pop in sid order.
+ * - Rollups (option `rollups`, e.g. 1m and 1h; see src/actors/rollup.ts for
+ *   the aggregate and its memory). A rollup window is fed, one pane at a
+ *   time, as the base windows inside it are emitted, and closes by the same
+ *   closedBefore as every window of its series: it is emitted once, when
+ *   closedBefore reaches its end, and only if it held an event. For equal
+ *   ends the specs come first, then the rollups in option order (so an hour
+ *   closes as 10s, 60s/10s, 1m, 1h). Late events are in no base window, so
+ *   in no rollup. Once a series has no open pane but an open rollup, the
+ *   quiet rule applies to it only at the tick that closes that rollup (due =
+ *   max(lastArrival, first open rollup end) + lateness): until then its
+ *   closedBefore stays, so an event arriving meanwhile is placed exactly as
+ *   without rollups; from then on an event of a base window inside a closed
+ *   rollup is late, as it must be for the rollup to stay the merge of its
+ *   base windows. Such a series' heap entry is lowered in place when an event
+ *   opens a pane again (its due may come before the rollup's).
  * - Memory. A pane is dropped once every window holding it has closed, i.e.
  *   when pane.start < min over specs of (first open end − size). A series so
- *   holds about (lateness + largest size) / P panes. If it would exceed
- *   limits.panesPerSeriesMax (only with a lateness far above the window
- *   sizes), every window holding its oldest pane is closed early.
+ *   holds about (lateness + largest size) / P panes, plus one accumulator
+ *   per rollup (no panes: a 1h rollup costs what a 1m one does). If it would
+ *   exceed limits.panesPerSeriesMax (only with a lateness far above the
+ *   window sizes), every window holding its oldest pane is closed early.
  * - A backfill (a series whose events start an hour ago, sent in order)
  *   advances only its own watermark; its windows close as its maxTs passes
  *   them and are exact. Other series are unaffected.
@@ -46,19 +62,23 @@
  *   the logic.
  *
  * handle() allocates nothing per event: the newest pane is checked first
- * (O(1)); panes come from a pool; only window results and late events are
- * new objects.
+ * (O(1)); panes and rollup windows come from pools; only window results and
+ * late events are new objects. Rollups cost nothing per event: they are only
+ * touched when a base window closes.
  *
  * @example
  *   const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1000 });
  *   const st = logic.init();
  *   logic.handle(st, { n: 1, sid: Uint32Array.of(0), ts: Float64Array.of(5), value: Float64Array.of(1), recvMs: 5 }, out);
  *   logic.tick(st, 12_000, out); // quiet: closes [0, 10000) and emits it
+ *   // With rollups: createWindowLogic({ ..., rollups: [{ label: "1m", sizeMs: 60_000 }] }) also emits
+ *   // { spec: "1m", start: 0, end: 60000, ... } once closedBefore reaches 60000.
  */
 import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
 import { limits } from "../runtime/limits.ts";
 import { float64Of, QuantileSketch, type SketchSnapshot } from "../sketch/quantile.ts";
+import { rollupBaseOf, rollupFields, RollupWindow, type RollupOption } from "./rollup.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
 
 export interface EventBatch {
@@ -74,7 +94,7 @@ export interface EventBatch {
 export interface WindowResult {
   kind: "window";
   sid: number;
-  /** The spec's label, e.g. "60s/10s". */
+  /** The spec's label, e.g. "60s/10s", or the rollup's, e.g. "1h". */
   spec: string;
   start: number;
   end: number;
@@ -92,7 +112,13 @@ export interface WindowResult {
 
 export interface LateEvent { kind: "late"; sid: number; ts: number; value: number }
 export type WindowOutput = WindowResult | LateEvent;
-export interface WindowOptions { specs: WindowSpec[]; latenessMs: number; seriesMax: number }
+export interface WindowOptions {
+  specs: WindowSpec[];
+  latenessMs: number;
+  seriesMax: number;
+  /** Downsampled windows merged from the base spec's, e.g. [{ label: "1m", sizeMs: 60_000 }]; none by default. */
+  rollups?: RollupOption[];
+}
 export interface WindowStats { series: number; openPanes: number; late: number }
 
 export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowOutput> {
@@ -101,9 +127,13 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
   stats(state: WindowState): WindowStats;
 }
 
-/** Plain data: one row of seriesFields per series, paneFields per pane (series order), one sketch per pane. */
+/**
+ * Plain data: one row of seriesFields per series, paneFields per pane (series
+ * order), one sketch per pane; rollupFields per open rollup window (series,
+ * then option order), one sketch each.
+ */
 export interface WindowSnapshot {
-  version: 1;
+  version: 2;
   specs: string;
   latenessMs: number;
   late: number;
@@ -112,6 +142,8 @@ export interface WindowSnapshot {
   sketches: SketchSnapshot[];
   heapDue: Float64Array | Uint8Array;
   heapSid: Float64Array | Uint8Array;
+  rollups: Float64Array | Uint8Array;
+  rollupSketches: SketchSnapshot[];
 }
 
 type Emit = (out: WindowOutput) => void;
@@ -174,32 +206,48 @@ class Series {
   /** Panes with events, by start; head is the newest. */
   readonly panes: Pane[] = [];
   head: Pane | null = null;
-  constructor(readonly sid: number) {}
+  /** The open window of each rollup (option order), null when none is open. */
+  readonly rollups: Array<RollupWindow | null>;
+  rollupsOpen = 0;
+  constructor(readonly sid: number, rollupCount: number) {
+    this.rollups = rollupCount === 0 ? noRollups : new Array<RollupWindow | null>(rollupCount).fill(null);
+  }
 }
 
-/** Min-heap of (due ms, sid); ties by sid, so pops come in one order whatever the layout. */
+const noRollups: Array<RollupWindow | null> = [];
+
+/** Whether the series has a window that tick() may have to close. */
+function isOpen(s: Series): boolean {
+  return s.panes.length > 0 || s.rollupsOpen > 0;
+}
+
+/**
+ * Min-heap of (due ms, sid); ties by sid, so pops come in one order whatever
+ * the layout. `at` indexes each sid's entry, for lower().
+ */
 class DueHeap {
   due: Float64Array;
   sid: Uint32Array;
+  at: Int32Array;
   size = 0;
 
   constructor(capacity: number, private readonly capacityMax: number) {
     this.due = new Float64Array(capacity);
     this.sid = new Uint32Array(capacity);
+    this.at = new Int32Array(capacity);
   }
 
   push(due: number, sid: number): void {
     if (this.size === this.due.length) this.grow();
-    let i = this.size++;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.less(due, sid, parent)) break;
-      this.due[i] = this.due[parent];
-      this.sid[i] = this.sid[parent];
-      i = parent;
-    }
-    this.due[i] = due;
-    this.sid[i] = sid;
+    if (sid >= this.at.length) this.growAt(sid);
+    this.siftUp(this.size++, due, sid);
+  }
+
+  /** Moves the entry of `sid` (which must be in the heap) earlier if `due` is before its own. */
+  lower(sid: number, due: number): void {
+    const i = this.at[sid];
+    assert(i < this.size && this.sid[i] === sid, "lower() an entry in the heap");
+    if (due < this.due[i]) this.siftUp(i, due, sid);
   }
 
   topDue(): number {
@@ -217,13 +265,28 @@ class DueHeap {
       if (child >= n) break;
       if (child + 1 < n && this.less(this.due[child + 1], this.sid[child + 1], child)) child++;
       if (!this.lessThanItem(this.due[child], this.sid[child], due, sid)) break;
-      this.due[i] = this.due[child];
-      this.sid[i] = this.sid[child];
+      this.put(i, this.due[child], this.sid[child]);
       i = child;
     }
+    this.put(i, due, sid);
+    return top;
+  }
+
+  /** Places (due, sid) at i or above, moving the larger parents down. */
+  private siftUp(i: number, due: number, sid: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(due, sid, parent)) break;
+      this.put(i, this.due[parent], this.sid[parent]);
+      i = parent;
+    }
+    this.put(i, due, sid);
+  }
+
+  private put(i: number, due: number, sid: number): void {
     this.due[i] = due;
     this.sid[i] = sid;
-    return top;
+    this.at[sid] = i;
   }
 
   private less(due: number, sid: number, at: number): boolean {
@@ -245,6 +308,13 @@ class DueHeap {
     this.due = due;
     this.sid = sid;
   }
+
+  /** Room in `at` for sid (< seriesMax, asserted where series are added). */
+  private growAt(sid: number): void {
+    const at = new Int32Array(Math.min(this.capacityMax, Math.max(sid + 1, this.at.length * 2)));
+    at.set(this.at);
+    this.at = at;
+  }
 }
 
 export class WindowState {
@@ -255,6 +325,8 @@ export class WindowState {
   readonly heap: DueHeap;
   /** Panes of closed windows, reused so the steady state allocates none; never more than the peak of open panes. */
   readonly freePanes: Pane[] = [];
+  /** Rollup windows emitted, reused likewise; never more than the peak of open ones. */
+  readonly freeRollups: RollupWindow[] = [];
   /** p50, p95, p99 of the window being emitted. */
   readonly percentiles = new Float64Array(percentileQs.length);
   /** The pane sketches of the window being emitted, and room to merge them. */
@@ -296,6 +368,11 @@ class Windows {
   private readonly latenessMs: number;
   private readonly seriesMax: number;
   private readonly specsKey: string;
+  /** The spec whose windows feed the rollups (−1: no rollups), and the rollups. */
+  private readonly base: number;
+  private readonly rollupCount: number;
+  private readonly rollupLabels: string[];
+  private readonly rollupSizes: Float64Array;
 
   constructor(opts: WindowOptions) {
     const { specs, latenessMs, seriesMax } = opts;
@@ -311,7 +388,13 @@ class Windows {
     }
     this.latenessMs = latenessMs;
     this.seriesMax = seriesMax;
-    this.specsKey = specs.map((s) => `${s.label}=${s.sizeMs}/${s.slideMs}`).join(",");
+    const rollups = opts.rollups ?? [];
+    this.base = rollupBaseOf(specs, rollups);
+    this.rollupCount = rollups.length;
+    this.rollupLabels = rollups.map((r) => r.label);
+    this.rollupSizes = Float64Array.from(rollups, (r) => r.sizeMs);
+    this.specsKey = specs.map((s) => `${s.label}=${s.sizeMs}/${s.slideMs}`).join(",") +
+      (rollups.length > 0 ? ` rollups ${rollups.map((r) => `${r.label}=${r.sizeMs}`).join(",")}` : "");
   }
 
   handle(st: WindowState, b: EventBatch, emit: Emit): void {
@@ -339,21 +422,27 @@ class Windows {
     const heap = st.heap;
     while (heap.size > 0 && heap.topDue() <= nowMs) {
       const s = st.series[heap.pop()]!;
-      if (s.panes.length > 0 && this.dueOf(s) <= nowMs) this.closeTo(st, s, nowMs - this.latenessMs, emit);
+      if (isOpen(s) && this.dueOf(s) <= nowMs) this.closeTo(st, s, nowMs - this.latenessMs, emit);
       // After a close, or if the entry was stale, the due lies after nowMs: this loop ends.
-      if (s.panes.length > 0) heap.push(this.dueOf(s), s.sid);
+      if (isOpen(s)) heap.push(this.dueOf(s), s.sid);
       else s.inHeap = false;
     }
   }
 
+  /** When the quiet rule next closes something: after the next window end, or with no pane open, the first rollup end. */
   private dueOf(s: Series): number {
-    return Math.max(s.lastArrivalMs, s.nextEnd) + this.latenessMs;
+    let next = s.nextEnd;
+    if (s.panes.length === 0) {
+      next = Infinity;
+      for (const w of s.rollups) if (w !== null && w.end < next) next = w.end;
+    }
+    return Math.max(s.lastArrivalMs, next) + this.latenessMs;
   }
 
   private addSeries(st: WindowState, sid: number): Series {
     assert(sid < this.seriesMax, `series id ${sid} within seriesMax ${this.seriesMax}`);
     while (st.series.length <= sid) st.series.push(undefined);
-    const s = new Series(sid); // once per series
+    const s = new Series(sid, this.rollupCount); // once per series
     st.series[sid] = s;
     st.seriesCount++;
     return s;
@@ -388,6 +477,8 @@ class Windows {
     if (!s.inHeap) {
       st.heap.push(this.dueOf(s), s.sid);
       s.inHeap = true;
+    } else if (panes.length === 1) {
+      st.heap.lower(s.sid, this.dueOf(s)); // only rollups were open: the entry may be due after this pane
     }
     if (panes.length > limits.panesPerSeriesMax) this.shed(st, s, emit);
     return true;
@@ -407,7 +498,7 @@ class Windows {
   private closeTo(st: WindowState, s: Series, c: number, emit: Emit): void {
     const c0 = s.closedBefore;
     this.setClosedBefore(s, c);
-    if (s.panes.length === 0) return;
+    if (!isOpen(s)) return;
     this.emitClosed(st, s, c0, c, emit);
     this.dropPanes(st, s);
   }
@@ -422,7 +513,7 @@ class Windows {
     s.nextEnd = next;
   }
 
-  /** Emits the non-empty windows with c0 < end ≤ c1: by end, then spec order. */
+  /** Emits the non-empty windows with c0 < end ≤ c1: by end, then spec order, then rollup order. */
   private emitClosed(st: WindowState, s: Series, c0: number, c1: number, emit: Emit): void {
     const ends = st.cursorEnd;
     const at = st.cursorAt;
@@ -436,9 +527,51 @@ class Windows {
       for (let j = 0; j < this.specCount; j++) {
         if (ends[j] <= c1 && (best < 0 || ends[j] < ends[best])) best = j;
       }
+      if (s.rollupsOpen > 0 && this.emitRollupBefore(st, s, best < 0 ? Infinity : ends[best], c1, emit)) continue;
       if (best < 0) return;
       this.emitWindow(st, s, best, ends[best], at[best], emit);
+      if (best === this.base) this.feedRollups(st, s, s.panes[at[best]]);
       ends[best] = this.nextWindow(st, s.panes, best, ends[best] + this.slides[best]);
+    }
+  }
+
+  /** Emits the first-ending open rollup window (option order on ties) that ends by c1 and before specEnd; false if none. */
+  private emitRollupBefore(st: WindowState, s: Series, specEnd: number, c1: number, emit: Emit): boolean {
+    let r = -1;
+    for (let k = 0; k < this.rollupCount; k++) {
+      const w = s.rollups[k];
+      if (w !== null && w.end <= c1 && w.end < specEnd && (r < 0 || w.end < s.rollups[r]!.end)) r = k;
+    }
+    if (r < 0) return false;
+    const w = s.rollups[r]!;
+    const q = st.percentiles;
+    w.sketch.quantiles(percentileQs, q);
+    emit({
+      kind: "window", sid: s.sid, spec: this.rollupLabels[r], start: w.start, end: w.end,
+      count: w.count, sum: w.sum, min: w.min, max: w.max, avg: w.sum / w.count,
+      p50: q[0], p95: q[1], p99: q[2], first: w.first, last: w.last,
+    });
+    s.rollups[r] = null;
+    s.rollupsOpen--;
+    st.freeRollups.push(w);
+    return true;
+  }
+
+  /** Merges the pane of a base window just emitted into each rollup's window holding it, opening that window if needed. */
+  private feedRollups(st: WindowState, s: Series, pane: Pane): void {
+    for (let r = 0; r < this.rollupCount; r++) {
+      const R = this.rollupSizes[r];
+      const start = Math.floor(pane.start / R) * R;
+      let w = s.rollups[r];
+      if (w === null) {
+        w = st.freeRollups.pop() ?? new RollupWindow(); // a new one only while the pool is empty
+        w.reset(start, start + R);
+        s.rollups[r] = w;
+        s.rollupsOpen++;
+      }
+      // An earlier rollup window ends before this base window does, so emitClosed has emitted it already.
+      assert(w.start === start, "rollup windows close in order");
+      w.feed(pane);
     }
   }
 
@@ -534,13 +667,27 @@ class Windows {
     }
     const heap = st.heap;
     return {
-      version: 1, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches,
+      version: 2, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches,
       heapDue: heap.due.slice(0, heap.size), heapSid: Float64Array.from(heap.sid.subarray(0, heap.size)),
+      ...this.snapshotRollups(list),
     };
   }
 
+  private snapshotRollups(list: Series[]): { rollups: Float64Array; rollupSketches: SketchSnapshot[] } {
+    const rows: number[] = [];
+    const rollupSketches: SketchSnapshot[] = [];
+    for (const s of list) {
+      s.rollups.forEach((w, r) => {
+        if (w === null) return;
+        rows.push(s.sid, r, ...w.row());
+        rollupSketches.push(w.sketch.snapshot());
+      });
+    }
+    return { rollups: Float64Array.from(rows), rollupSketches };
+  }
+
   restore(snap: WindowSnapshot): WindowState {
-    if (snap.version !== 1) throw new Error(`window snapshot: unknown version ${String(snap.version)}`);
+    if (snap.version !== 2) throw new Error(`window snapshot: unknown version ${String(snap.version)}`);
     if (snap.specs !== this.specsKey || snap.latenessMs !== this.latenessMs) {
       throw new Error(`window snapshot: taken with windows ${snap.specs} and lateness ${snap.latenessMs} ms, now ${this.specsKey} and ${this.latenessMs} ms`);
     }
@@ -563,7 +710,20 @@ class Windows {
     const due = float64Of(snap.heapDue);
     const sid = float64Of(snap.heapSid);
     for (let i = 0; i < due.length; i++) st.heap.push(due[i], sid[i]);
+    this.restoreRollups(st, float64Of(snap.rollups), snap.rollupSketches);
     return st;
+  }
+
+  private restoreRollups(st: WindowState, rows: Float64Array, sketches: SketchSnapshot[]): void {
+    assert(rows.length === sketches.length * rollupFields, "one sketch per rollup window");
+    for (let k = 0; k < sketches.length; k++) {
+      const o = k * rollupFields;
+      const s = st.series[rows[o]]!;
+      const w = new RollupWindow();
+      w.fromRow(rows.subarray(o + 2, o + rollupFields), QuantileSketch.restore(sketches[k]));
+      s.rollups[rows[o + 1]] = w;
+      s.rollupsOpen++;
+    }
   }
 
   private restorePane(rows: Float64Array, q: number, sketch: SketchSnapshot): Pane {

@@ -4,7 +4,7 @@
  * of thousands of events is one encode and one decode, not one per event.
  *
  *   { k: "ev",  n, recv, sid: bin(u32[n]), ts: bin(f64[n]), v: bin(f64[n]) }   events for a partition
- *   { k: "out", w: WindowRow[], late: LateRow[] }                               results of a partition
+ *   { k: "out", w, late, a, t }   a partition's results: window, late, anomaly and trend rows (partition-pipeline.ts)
  *   { k: "sig", sig: "stop" | "checkpoint" | "tick", at: ms }                    signals
  *
  * @example
@@ -12,14 +12,11 @@
  *   const msg = decodeMessage(bytes); // { k: "ev", ... }
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
+import type { PartitionOutput } from "../actors/partition-pipeline.ts";
 import type { EventBatch } from "../actors/window.ts";
 
 export interface EventBatchMessage { k: "ev"; n: number; recv: number; sid: Uint8Array; ts: Uint8Array; v: Uint8Array }
-/** [sid, specIndex, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs] */
-export type WindowRow = [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
-/** [sid, ts, value] */
-export type LateRow = [number, number, number];
-export interface OutputMessage { k: "out"; w: WindowRow[]; late: LateRow[] }
+export interface OutputMessage extends PartitionOutput { k: "out" }
 export interface SignalMessage { k: "sig"; sig: "stop" | "checkpoint"; at: number }
 export type Message = EventBatchMessage | OutputMessage | SignalMessage;
 

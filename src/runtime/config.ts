@@ -40,6 +40,8 @@ export interface Config {
   demoRatePerSec: number;
   logLevel: LogLevel;
   ringBytes: number;
+  /** How long stored windows are kept, by resolution: the configured specs, 1-minute and 1-hour rollups (and anomalies: as 1m). */
+  retentionMs: { windows: number; "1m": number; "1h": number };
   /** Test-only fault injection into workers (WEIR_FAILPOINTS=1). */
   failpoints: boolean;
 }
@@ -106,6 +108,9 @@ const envSchema = z.object({
   WEIR_DEMO_RATE: intText(1, 1_000_000).default(200),
   WEIR_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   WEIR_FAILPOINTS: boolText.default(false),
+  WEIR_RETENTION_WINDOWS: duration(60_000, 3650 * 86400_000).default(2 * 86400_000),
+  WEIR_RETENTION_1M: duration(60_000, 3650 * 86400_000).default(30 * 86400_000),
+  WEIR_RETENTION_1H: duration(60_000, 3650 * 86400_000).default(400 * 86400_000),
   WEIR_RING_BYTES: byteSize.pipe(z.number().int().min(limits.ringMessageBytesMax * 2).max(2 ** 30)).default(limits.ringBytesDefault),
 });
 
@@ -139,6 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dedupeWindowMs: v.WEIR_DEDUPE_WINDOW, queryTimeoutMs: v.WEIR_QUERY_TIMEOUT, natsUrl: v.WEIR_NATS_URL,
     tokens: v.WEIR_TOKENS, configFile: v.WEIR_CONFIG, demo: v.WEIR_DEMO, demoRatePerSec: v.WEIR_DEMO_RATE,
     logLevel: v.WEIR_LOG_LEVEL, ringBytes: v.WEIR_RING_BYTES, failpoints: v.WEIR_FAILPOINTS,
+    retentionMs: { windows: v.WEIR_RETENTION_WINDOWS, "1m": v.WEIR_RETENTION_1M, "1h": v.WEIR_RETENTION_1H },
   };
 }
 

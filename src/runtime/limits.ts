@@ -52,9 +52,14 @@ export const limits = {
   sketchRelativeAccuracy: 0.005,
   sketchBinsMax: 2048,
   sketchMergeExactPartsMax: 16, // exact sketches whose merged quantiles stay exact (sorted merge); more are merged into a sketch
+  trendPanesPerSeriesMax: 4096, // trend actor's ring per series: window panes + lateness panes (60s/10s, 2 s: 7)
+  latenessMsDefault: 2000, // WEIR_LATENESS's default (config.ts); the trend actor's when not given one
+  rollupsMax: 4, // downsampled resolutions merged from the base windows (the engine uses 1m and 1h)
+  rollupSizeMsMax: 24 * 3600 * 1000,
 
   // Store and queries.
   storeFlushMs: 100,
+  storePruneMs: 60_000, // retention runs this often
   storePendingRowsMax: 200_000,
   deadlettersMax: 10_000, // rows kept at /api/v1/deadletters, oldest dropped first
   deadlettersPendingMax: 10_000, // between two store flushes; past it counted in weir_deadletters_unlisted_total
@@ -80,6 +85,7 @@ assert(limits.ringBytesMin <= limits.outRingBytesDefault, "the default out-ring 
 assert(limits.ringBytesMax <= 2 ** 30, "ring byte counters must not overflow their int32 difference");
 assert(limits.heartbeatIntervalMs * 4 <= limits.heartbeatTimeoutMs, "several beats fit in the timeout");
 assert(limits.panesPerWindowMax * 2 <= limits.panesPerSeriesMax, "a series holds its widest window twice over");
+assert(limits.panesPerWindowMax * 2 <= limits.trendPanesPerSeriesMax, "a trend ring holds its widest window twice over");
 assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "percentiles within 1 %");
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");

@@ -1,16 +1,17 @@
 /**
  * A partition's worker thread: drains its input ring (columnar event
- * batches), runs the window actor, and pushes results to its output ring.
- * When the output ring is full it stops draining input, so backpressure
- * travels up to ingest instead of growing a queue here.
+ * batches), runs the partition's actors (PartitionPipeline: window →
+ * anomaly → trend), and pushes their results to its output ring. When the
+ * output ring is full it stops draining input, so backpressure travels up
+ * to ingest instead of growing a queue here.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { createWindowLogic, type LateEvent, type WindowResult } from "../actors/window.ts";
+import { PartitionPipeline, type Rollup } from "../actors/partition-pipeline.ts";
 import type { WindowSpec } from "../actors/window-spec.ts";
-import { BatchColumns, type LateRow, type Message, type WindowRow } from "./codec.ts";
+import { BatchColumns, type Message } from "./codec.ts";
 import { limits } from "./limits.ts";
-import { Ring } from "./ring.ts";
 import { partitionStatSlots } from "./partition-worker-stats.ts";
+import { Ring } from "./ring.ts";
 import { childContext, isStop } from "./worker-child.ts";
 
 export interface PartitionData extends Record<string, unknown> {
@@ -20,6 +21,7 @@ export interface PartitionData extends Record<string, unknown> {
   /** BigInt64 slots the worker counts into: see partitionStatSlots. */
   statsSab: SharedArrayBuffer;
   specs: WindowSpec[];
+  rollups: Rollup[];
   latenessMs: number;
   seriesMax: number;
   /** Test-only fault injection (WEIR_FAILPOINTS); off in production. */
@@ -38,35 +40,22 @@ const d = ctx.data;
 const stats = new BigInt64Array(d.statsSab);
 const inRing = Ring.attach(d.inSab);
 const outRing = Ring.attach(d.outSab);
-const logic = createWindowLogic({ specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax });
-const state = logic.init();
-const specIndex = new Map(d.specs.map((s, i) => [s.label, i]));
+const pipeline = new PartitionPipeline({ specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax, rollups: d.rollups });
 const dec = new Decoder();
 const enc = new Encoder();
 const columns = new BatchColumns(limits.batchEventsMax);
 const scratch = new Uint8Array(inRing.messageBytesMax);
-let windows: WindowRow[] = [];
-let late: LateRow[] = [];
-let closedMs = 0;
 let stopping = false;
 let paused = false; // failpoint "pause": beat but take no input, so tests can fill the ring
 
-const emit = (r: WindowResult | LateEvent): void => {
-  if (r.kind === "late") {
-    late.push([r.sid, r.ts, r.value]);
-    return;
-  }
-  windows.push([r.sid, specIndex.get(r.spec)!, r.start, r.end, r.count, r.sum, r.min, r.max, r.p50, r.p95, r.p99, r.first, r.last, closedMs]);
-};
-
-/** Pushes pending results; false while the output ring has no room. */
+/** Pushes pending results; false while the output ring has no room (what did not fit stays pending). */
 function flushOut(): boolean {
-  while (windows.length > 0 || late.length > 0) {
-    const w = windows.slice(0, outRowsPerMessageMax);
-    const l = late.slice(0, outRowsPerMessageMax);
-    if (!outRing.tryPush(enc.encodeSharedRef({ k: "out", w, late: l }))) return false;
-    windows = windows.slice(w.length);
-    late = late.slice(l.length);
+  while (pipeline.pending > 0) {
+    const out = pipeline.take(outRowsPerMessageMax);
+    if (!outRing.tryPush(enc.encodeSharedRef({ k: "out", ...out }))) {
+      pipeline.putBack(out);
+      return false;
+    }
   }
   return true;
 }
@@ -75,26 +64,20 @@ function handle(bytes: Uint8Array): void {
   const m = dec.decode(bytes) as Message;
   if (m.k === "ev") {
     const batch = columns.view(m);
-    closedMs = batch.recvMs;
-    logic.handle(state, batch, emit);
+    pipeline.handleBatch(batch);
     Atomics.add(stats, partitionStatSlots.events, BigInt(batch.n));
   }
 }
 
 function drain(): number {
   let handled = 0;
-  while (handled < drainMessagesMax && windows.length + late.length < outRowsPerMessageMax * 4) {
+  while (handled < drainMessagesMax && pipeline.pending < outRowsPerMessageMax * 4) {
     const len = inRing.popInto(scratch);
     if (len < 0) break;
     handle(scratch.subarray(0, len));
     handled++;
   }
   return handled;
-}
-
-function tick(now: number): void {
-  closedMs = now;
-  logic.tick!(state, now, emit);
 }
 
 async function run(): Promise<void> {
@@ -105,16 +88,16 @@ async function run(): Promise<void> {
     const handled = room && !paused ? drain() : 0;
     const now = Date.now();
     if (now >= nextTickMs) {
-      tick(now);
+      pipeline.tick(now);
       nextTickMs = now + limits.workerTickMs;
     }
     flushOut();
-    if (stopping && inRing.isEmpty() && windows.length === 0 && late.length === 0) break;
+    if (stopping && inRing.isEmpty() && pipeline.pending === 0) break;
     if (!room || paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
     else if (handled === 0) {
       // Blocking wait, then a turn of the event loop for control messages. Not
       // waitForDataAsync: in Bun 1.4.5 Atomics.waitAsync inside a worker never
-      // resolves, neither on notify nor on timeout (seen here; test/ring.test.ts).
+      // resolves, neither on notify nor on timeout (seen here).
       inRing.waitForData(idleWaitMs);
       await new Promise((r) => setImmediate(r));
     } else if (handled === drainMessagesMax) await new Promise((r) => setImmediate(r));

@@ -16,7 +16,7 @@ const aggregates = ["count", "sum", "min", "max", "avg", "p50", "p95", "p99", "f
 export function queryRoutes(deps: AppDeps): Hono {
   const app = new Hono();
   const read = requireRole(deps.cfg.tokens, "read");
-  const specs = deps.cfg.windows.map((w) => w.label);
+  const specs = deps.engine.labels; // the configured specs, then the 1m and 1h rollups
 
   const seriesQuery = z.strictObject({
     match: z.string().min(1).max(512).default("*"),

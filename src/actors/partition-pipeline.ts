@@ -1,0 +1,144 @@
+/**
+ * One partition's actors chained, as pure logic: window → anomaly → trend.
+ * The worker thread feeds it batches and ticks and ships its output rows;
+ * tests drive it directly. Every event of a batch reaches the anomaly and
+ * trend actors (they fit and score values; exact aggregation is the window
+ * actor's job, so a late event is scored but not aggregated). A closed base
+ * window (the first tumbling spec) feeds its count to burst detection; a
+ * closed trend window (the first sliding spec, else the largest) triggers
+ * a trend fit over it.
+ *
+ * @example
+ *   const p = new PartitionPipeline({ specs, latenessMs: 2000, seriesMax: 1000, rollups: defaultRollups });
+ *   p.handleBatch(batch); p.tick(Date.now());
+ *   const out = p.take(4096); // { w, late, a, t } rows for the output ring
+ */
+import { createAnomalyLogic, type Anomaly } from "./anomaly.ts";
+import { createTrendLogic, type Trend } from "./trend.ts";
+import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "./window.ts";
+import { paneMsOf, type WindowSpec } from "./window-spec.ts";
+
+/** [sid, specIndex, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs] */
+export type WindowRow = number[];
+/** [sid, ts, value] */
+export type LateRow = [number, number, number];
+/** [sid, ts, value, z, mean, std, severity (1 warning, 2 critical), source (0 value, 1 count), baselineN, baselineFromTs, closedMs] */
+export type AnomalyRow = number[];
+/** [sid, end, start, slope, intercept, r2, n, change, level, class (0 unknown, 1 stable, 2 rising, 3 falling)] */
+export type TrendRow = number[];
+export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[] }
+
+export const trendClasses = ["unknown", "stable", "rising", "falling"] as const;
+export const severities = ["", "warning", "critical"] as const;
+export const anomalySources = ["value", "count"] as const;
+
+export interface Rollup { label: string; sizeMs: number }
+export const defaultRollups: Rollup[] = [{ label: "1m", sizeMs: 60_000 }, { label: "1h", sizeMs: 3_600_000 }];
+
+/**
+ * The rollups a spec set gets: the defaults whose size is a multiple of the
+ * base tumbling spec (the first whose size is the pane) and whose label no
+ * configured spec already has. None without such a base.
+ * @example rollupsFor(parseWindowSpecs("10s,60s/10s")) // 1m and 1h
+ */
+export function rollupsFor(specs: WindowSpec[]): Rollup[] {
+  const pane = paneMsOf(specs);
+  const base = specs.find((s) => s.sizeMs === s.slideMs && s.sizeMs === pane);
+  if (!base) return [];
+  return defaultRollups.filter((r) => r.sizeMs % base.sizeMs === 0 && r.sizeMs > base.sizeMs && !specs.some((s) => s.label === r.label));
+}
+
+export interface PipelineOptions { specs: WindowSpec[]; latenessMs: number; seriesMax: number; rollups: Rollup[] }
+
+/** Labels of every result the pipeline emits, in spec-index order: the specs, then the rollups. */
+export function resultLabels(specs: WindowSpec[], rollups: Rollup[]): string[] {
+  return [...specs.map((s) => s.label), ...rollups.map((r) => r.label)];
+}
+
+export class PartitionPipeline {
+  private readonly window;
+  private readonly anomaly;
+  private readonly trend;
+  private readonly ws;
+  private readonly as;
+  private readonly ts;
+  private readonly specIndex: Map<string, number>;
+  private readonly baseLabel: string | undefined;
+  private readonly trendLabel: string;
+  private out: PartitionOutput = { w: [], late: [], a: [], t: [] };
+  private closed: WindowResult[] = [];
+  private closedMs = 0;
+
+  constructor(opts: PipelineOptions) {
+    this.window = createWindowLogic({ specs: opts.specs, latenessMs: opts.latenessMs, seriesMax: opts.seriesMax, rollups: opts.rollups });
+    this.anomaly = createAnomalyLogic({ seriesMax: opts.seriesMax });
+    const trendSpec = opts.specs.find((s) => s.slideMs < s.sizeMs) ?? [...opts.specs].sort((a, b) => b.sizeMs - a.sizeMs)[0];
+    this.trend = createTrendLogic({ seriesMax: opts.seriesMax, spec: trendSpec, latenessMs: opts.latenessMs });
+    this.trendLabel = trendSpec.label;
+    this.baseLabel = opts.specs.find((s) => s.slideMs === s.sizeMs)?.label;
+    this.specIndex = new Map(resultLabels(opts.specs, opts.rollups).map((l, i) => [l, i]));
+    this.ws = this.window.init();
+    this.as = this.anomaly.init();
+    this.ts = this.trend.init();
+  }
+
+  /** Rows waiting to be shipped. */
+  get pending(): number {
+    return this.out.w.length + this.out.late.length + this.out.a.length + this.out.t.length;
+  }
+
+  handleBatch(batch: EventBatch): void {
+    this.closedMs = batch.recvMs;
+    this.window.handle(this.ws, batch, this.onWindowOutput);
+    this.anomaly.handle(this.as, batch, this.onAnomaly);
+    this.trend.handle(this.ts, batch, this.onTrend);
+    this.afterWindows();
+  }
+
+  tick(nowMs: number): void {
+    this.closedMs = nowMs;
+    this.window.tick(this.ws, nowMs, this.onWindowOutput);
+    this.afterWindows();
+  }
+
+  /** Up to `rowsMax` rows of each kind, removed from the pending output. */
+  take(rowsMax: number): PartitionOutput {
+    const o = this.out;
+    if (o.w.length <= rowsMax && o.late.length <= rowsMax && o.a.length <= rowsMax && o.t.length <= rowsMax) {
+      this.out = { w: [], late: [], a: [], t: [] };
+      return o;
+    }
+    return { w: o.w.splice(0, rowsMax), late: o.late.splice(0, rowsMax), a: o.a.splice(0, rowsMax), t: o.t.splice(0, rowsMax) };
+  }
+
+  /** Returns rows that take() handed out but that could not be shipped: they go first next time. */
+  putBack(o: PartitionOutput): void {
+    this.out = { w: [...o.w, ...this.out.w], late: [...o.late, ...this.out.late], a: [...o.a, ...this.out.a], t: [...o.t, ...this.out.t] };
+  }
+
+  /** Closed windows drive burst detection and trend fits once the whole batch is in every actor. */
+  private afterWindows(): void {
+    for (const r of this.closed) {
+      if (r.spec === this.baseLabel) this.anomaly.handleWindowCount(this.as, r.sid, r.end, r.count, this.onAnomaly);
+      if (r.spec === this.trendLabel) this.trend.onWindow(this.ts, r.sid, r.start, r.end, this.onTrend);
+    }
+    this.closed = [];
+  }
+
+  private readonly onWindowOutput = (r: WindowOutput): void => {
+    if (r.kind === "late") {
+      this.out.late.push([r.sid, r.ts, r.value]);
+      return;
+    }
+    this.closed.push(r);
+    this.out.w.push([r.sid, this.specIndex.get(r.spec)!, r.start, r.end, r.count, r.sum, r.min, r.max, r.p50, r.p95, r.p99, r.first, r.last, this.closedMs]);
+  };
+
+  private readonly onAnomaly = (a: Anomaly): void => {
+    this.out.a.push([a.sid, a.ts, a.value, a.z, a.mean, a.std, severities.indexOf(a.severity), anomalySources.indexOf(a.source), a.baselineN, a.baselineFromTs, this.closedMs]);
+  };
+
+  private readonly onTrend = (t: Trend): void => {
+    this.out.t.push([t.sid, t.end, t.start, t.slope, t.intercept, t.r2, t.n, t.change, t.level, trendClasses.indexOf(t.class)]);
+  };
+}
