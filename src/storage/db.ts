@@ -25,7 +25,6 @@ CREATE TABLE IF NOT EXISTS windows (
   first REAL, last REAL,
   PRIMARY KEY (series, window, start)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS windows_by_end ON windows (window, "end");
 CREATE TABLE IF NOT EXISTS deadletters (
   id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, reason TEXT NOT NULL, event TEXT NOT NULL
 );
