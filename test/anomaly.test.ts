@@ -190,6 +190,29 @@ describe("anomaly detection quality", () => {
     }
   });
 
+  test("anomaly - z is calibrated: on Gaussian noise its tails are the normal ones", () => {
+    // 400 series of 5,000 values each, every |z| ≥ 3 reported (no cooldown):
+    // the ≥ 3 rate is known to ±0.4 in 10,000. Without the small-sample
+    // widening of std it would be ~31.
+    const series = 400;
+    const per = 5_000;
+    const logic = createAnomalyLogic({ seriesMax: series, cooldownMs: 0 });
+    const st = logic.init();
+    const tails = [0, 0, 0]; // |z| ≥ 3, 4, 5
+    for (let k = 0; k < series; k++) {
+      const s = gen.flat(seed * 1000 + k, { n: per });
+      logic.handle(st, { n: per, sid: new Uint32Array(per).fill(k), ts: s.ts, value: s.value, recvMs: 0 }, (a) => {
+        for (let j = 0; j < 3; j++) if (Math.abs(a.z) >= 3 + j) tails[j]++;
+      });
+    }
+    const rates = tails.map((t) => per10k(t, series * (per - anomalyDefaults.warmup)));
+    console.log(`  Gaussian noise, per 10,000 values: |z| ≥ 3 ${rates[0].toFixed(2)} (normal 27), ≥ 4 ${rates[1].toFixed(2)} (0.63), ≥ 5 ${rates[2].toFixed(3)} (0.006)`);
+    expect(rates[0]).toBeGreaterThan(25);
+    expect(rates[0]).toBeLessThan(29.2);
+    expect(rates[1]).toBeLessThan(1.3);
+    expect(rates[2]).toBeLessThan(0.1);
+  });
+
   test("anomaly - the count detector catches a burst of events in one window", () => {
     const c = gen.counts(seed, { n: 2_000, mean: 100, sd: 10, burstAt: 1_500, burstCount: 400 });
     const logic = createAnomalyLogic({ seriesMax: 8 });
@@ -281,6 +304,30 @@ describe("anomaly verdicts and alerts", () => {
     const out: Anomaly[] = [];
     logic.handle(st, batchOf(values), (a) => out.push(a));
     expect(out.map((a) => [(a.ts - gen.t0) / 1000, a.severity])).toEqual([[400, "warning"], [402, "critical"], [470, "critical"]]);
+  });
+
+  test("anomaly - a burst is held out of the baseline: the values after it are not anomalous", () => {
+    const values = calm(1000);
+    for (let i = 500; i < 505; i++) values[i] = 20 + 10 * 0.5;
+    const logic = createAnomalyLogic({ seriesMax: 1, cooldownMs: 0 }); // every anomalous value alerts
+    const st = logic.init();
+    const out: Anomaly[] = [];
+    logic.handle(st, batchOf(values), (a) => out.push(a));
+    expect(out.map((a) => (a.ts - gen.t0) / 1000)).toEqual([500, 501, 502, 503, 504]);
+    expect(Math.abs(out[4].mean - 20)).toBeLessThan(0.5); // the fifth is still judged against the old level
+  });
+
+  test("anomaly - a metronome-like count (10 a window, now and then 9 or 11) raises nothing", () => {
+    const logic = createAnomalyLogic({ seriesMax: 1 });
+    const st = logic.init();
+    const out: Anomaly[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const count = i % 97 === 0 ? 11 : i % 89 === 0 ? 9 : 10; // a window boundary shifts one event now and then
+      logic.handleWindowCount(st, 0, gen.t0 + i * 10_000, count, (a) => out.push(a));
+    }
+    expect(out).toEqual([]);
+    logic.handleWindowCount(st, 0, gen.t0 + 2000 * 10_000, 40, (a) => out.push(a));
+    expect(out.map((a) => [a.source, a.severity])).toEqual([["count", "critical"]]);
   });
 
   test("anomaly - openAnomaly: the last alert while within cooldown of the newest ts, then null", () => {

@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { decode, encode } from "@msgpack/msgpack";
 import { readdirSync, readFileSync } from "node:fs";
-import type { RollupOption } from "../src/actors/rollup.ts";
+import { rollupFields, type RollupOption } from "../src/actors/rollup.ts";
 import { createWindowLogic, type WindowOutput, type WindowResult, type WindowSnapshot } from "../src/actors/window.ts";
 import { parseWindowSpecs } from "../src/actors/window-spec.ts";
 import { limits } from "../src/runtime/limits.ts";
 import { float64Of } from "../src/sketch/quantile.ts";
-import { toBatch, type Event, type Step } from "./fixtures/windows/generate.ts";
+import { toBatch, type Event } from "./fixtures/windows/generate.ts";
 import { seededStream, type RollupFixture, type Stream } from "./fixtures/windows/rollups/generate.ts";
 
 const engineRollups: RollupOption[] = [{ label: "1m", sizeMs: 60_000 }, { label: "1h", sizeMs: 3_600_000 }];
@@ -227,7 +227,7 @@ describe("rollup", () => {
       const snapshot = snap();
       const rows = float64Of(snapshot.rollups);
       const perSeries = new Map<number, number>();
-      for (let o = 0; o < rows.length; o += 12) perSeries.set(rows[o], (perSeries.get(rows[o]) ?? 0) + 1);
+      for (let o = 0; o < rows.length; o += rollupFields) perSeries.set(rows[o], (perSeries.get(rows[o]) ?? 0) + 1);
       for (const n of perSeries.values()) expect(n).toBeLessThanOrEqual(engineRollups.length);
       for (const sk of snapshot.rollupSketches) {
         const size = sk.raw !== null ? float64Of(sk.raw).length : (sk.pos ? float64Of(sk.pos.bins).length : 0) + (sk.neg ? float64Of(sk.neg.bins).length : 0);

@@ -17,12 +17,12 @@
  * |z| ≥ criticalZ critical. The updates are robust (Huber): an error beyond
  * clip·std moves level, slope and variance as if it were clip·std, so a 12 σ
  * spike widens the band by about 4 % and a 6 σ spike 20 values later is still
- * found. A value beyond clip/2 on the same side as the one before continues a
- * run; the run after its first value is held out of the baseline (a burst
- * does not drag it), and `shiftConfirm` values in a row are a level shift:
- * the level jumps to their mean, slope and spread kept. A shift is so
- * anomalous for shiftConfirm values at most and raises one alert (two if it
- * escalates), where a level creeping over would keep alerting.
+ * found. A value beyond clip/2 on the same side as the one before continues
+ * a run. Values of a run beyond the clip (all but its first) are held out of
+ * the baseline, so a burst does not drag it; `shiftConfirm` in a row are a
+ * level shift: the level jumps to their mean, slope and spread kept. A shift
+ * is so anomalous for shiftConfirm values at most and raises one alert (two
+ * if it escalates), where a level creeping over would keep alerting.
  *
  * Verdicts and alerts. The first `warmup` values of a series (and,
  * separately, of its window counts) only build the baseline. After an alert
@@ -326,29 +326,33 @@ class Detector {
   }
 
   /**
-   * Beyond half the clip: a run candidate. The first value of a run updates
-   * the baseline as usual, its error clipped at ±lim (Huber); the rest of a
-   * same-side run is held out (a burst must not drag the level or slope), and
-   * shiftConfirm values in a row re-baseline the level to their mean, carried
-   * to the newest by the slope.
+   * Beyond half the clip: a run candidate. The first value of a run is
+   * learnt with its error clipped at ±lim (Huber). Later values of a
+   * same-side run are learnt too if within the clip, but held out beyond it
+   * (a burst must not drag the baseline), and shiftConfirm values in a row
+   * re-baseline the level to their mean, carried to the newest by the slope.
    */
   private offBand(rows: Float64Array, o: number, pred: number, v: number, e: number, lim: number, spread: number): void {
     const run = rows[o + RUN];
+    const beyond = e > lim || e < -lim;
     if (run * e > 0) {
       const k = Math.abs(run) + 1;
       rows[o + RUNSUM] += v;
-      if (k < this.shiftConfirm) {
-        rows[o + RUN] = run > 0 ? k : -k;
+      if (k >= this.shiftConfirm) {
+        rows[o + LEVEL] = rows[o + RUNSUM] / k + rows[o + SLOPE] * ((k - 1) / 2);
+        rows[o + RUN] = 0;
+        return;
+      }
+      rows[o + RUN] = run > 0 ? k : -k;
+      if (beyond) {
         rows[o + LEVEL] = pred; // held out: the level only moves along its slope
         return;
       }
-      rows[o + LEVEL] = rows[o + RUNSUM] / k + rows[o + SLOPE] * ((k - 1) / 2);
-      rows[o + RUN] = 0;
-      return;
+    } else {
+      rows[o + RUN] = e > 0 ? 1 : -1;
+      rows[o + RUNSUM] = v;
     }
-    rows[o + RUN] = e > 0 ? 1 : -1;
-    rows[o + RUNSUM] = v;
-    const c = e > lim ? lim : e < -lim ? -lim : e;
+    const c = beyond ? (e > 0 ? lim : -lim) : e;
     rows[o + LEVEL] = pred + this.levelGain * c;
     rows[o + SLOPE] += this.slopeGain * c;
     rows[o + VAR] += spread * ((c * c) / this.consistency - rows[o + VAR]);
