@@ -6,6 +6,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { benchAnomaly } from "./analytics-anomaly.ts";
+import { benchTrend } from "./analytics-trend.ts";
 import { benchHttp } from "./http.ts";
 import { benchLiveLatency } from "./live.ts";
 import { benchIngestValidate } from "./ingest.ts";
@@ -15,10 +17,13 @@ import { benchWindow } from "./window.ts";
 
 interface Row { name: string; eventsPerSec: number; baselineEventsPerSec: number; ratio: number; notes: string; [k: string]: unknown }
 
-const only = process.argv[2]; // e.g. "ring", "window", "pipeline", "http", "ingest"
+const only = process.argv[2]; // e.g. "ring", "window", "analytics", "pipeline", "http", "ingest", "live"
 const runs: Array<[string, () => Promise<Row>]> = [
   ["ring", () => benchRing() as Promise<Row>],
   ["window", () => benchWindow() as Promise<Row>],
+  ["window", () => benchWindow({ rollups: true }) as Promise<Row>],
+  ["analytics", () => benchAnomaly() as Promise<Row>],
+  ["analytics", () => benchTrend() as Promise<Row>],
   ["ingest", () => benchIngestValidate()],
   ["pipeline", () => benchPipelineColumnar()],
   ["pipeline", () => benchPipelineJson()],
@@ -30,7 +35,8 @@ for (const [key, run] of runs) {
   if (only && key !== only) continue;
   const r = await run();
   rows.push(r);
-  console.log(`${r.name}\n  ${fmt(r.eventsPerSec)} events/s   baseline ${fmt(r.baselineEventsPerSec)} events/s   ratio ${r.ratio.toFixed(2)}\n  ${r.notes}`);
+  const ns = typeof r.nsPerEvent === "number" ? `   (${r.nsPerEvent.toFixed(1)} ns/event)` : "";
+  console.log(`${r.name}\n  ${fmt(r.eventsPerSec)} events/s${ns}   baseline ${fmt(r.baselineEventsPerSec)} events/s   ratio ${r.ratio.toFixed(2)}\n  ${r.notes}`);
 }
 let live: Awaited<ReturnType<typeof benchLiveLatency>> | undefined;
 if (!only || only === "live") {

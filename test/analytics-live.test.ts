@@ -42,6 +42,9 @@ describe("analytics - anomalies, trends and rollups end to end", () => {
     await waitFor(() => live.some((m) => m.type === "anomaly" && m.ts === spikeTs) && live.some((m) => m.type === "alert" && m.ts === spikeTs), 5000, "anomaly and alert pushed");
     const series = (await get(w, "/api/v1/series?match=an.temp")).series[0];
     expect(series.anomaly).toMatchObject({ ts: spikeTs, severity: "critical" });
+    // Once the series has moved on past the cooldown, the anomaly is no longer open.
+    expect((await postEvents(w.url, json({ name: "an.temp", value: 100, ts: spikeTs + 61_000 }))).status).toBe(202);
+    expect((await get(w, "/api/v1/series?match=an.temp")).series[0].anomaly).toBeNull();
   });
 
   test("trend - a ramp is rising, flat noise is stable, over REST, the series listing and live", async () => {
