@@ -81,7 +81,7 @@ export interface AnomalyOptions {
   levelWindow?: number;
   /** Huber threshold in std: an error beyond it updates the baseline as if it were this large. Default 3. */
   clip?: number;
-  /** Same-side points beyond the clip, in a row, that confirm a level shift and re-baseline the level. Default 8. */
+  /** Same-side values beyond clip/2, in a row, that confirm a level shift and re-baseline the level. Default 8. */
   shiftConfirm?: number;
   /** Floor of the values' std, in their unit (set it to a quantized sensor's resolution). Default 1e-9. */
   minStd?: number;
@@ -98,7 +98,7 @@ export interface Anomaly {
   z: number;
   /** The baseline's prediction for this value (its centre). */
   mean: number;
-  /** The baseline's spread: z = (value − mean) / std. */
+  /** The baseline's spread (slightly widened while it rests on few values): z = (value − mean) / std. */
   std: number;
   severity: "warning" | "critical";
   /** How many values the spread rests on (effective count). */
