@@ -42,7 +42,7 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
     engine.supervisor.status().map((s) => [{ actor: s.id }, s.restarts]), "counter");
   m.gauge("weir_dedupe_ids", "Event ids held for de-duplication", () => engine.dedupe.size);
   m.gauge("weir_dedupe_evicted_total", "Ids forgotten before WEIR_DEDUPE_WINDOW passed because limits.dedupeIdsMax was reached", () => engine.dedupe.evicted, "counter");
-  m.gauge("weir_deadletters_unlisted_total", "Dead letters counted but not listed: over the pending bound between two store flushes", () => engine.deadlettersUnlisted(), "counter");
+  m.gauge("weir_deadletters", "Entries in the dead-letter list (newest limits.deadlettersMax kept)", () => engine.deadletters.size);
   m.gauge("weir_ws_clients", "Live WebSocket and SSE clients", () => engine.fanout.size);
   m.gauge("process_resident_memory_bytes", "Resident set size", () => process.memoryUsage.rss());
   m.gauge("process_heap_bytes", "JavaScript heap in use", () => process.memoryUsage().heapUsed);

@@ -10,6 +10,7 @@
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { join } from "node:path";
+import { DeadLetters } from "./actors/deadletters.ts";
 import { DedupeSet } from "./actors/dedupe.ts";
 import { Fanout } from "./actors/fanout.ts";
 import {
@@ -58,6 +59,8 @@ export class Engine {
   readonly latestTrends = new Map<string, TrendView>();
   /** The latest anomaly of each series while it is open, for the series listing. */
   readonly openAnomalies = new Map<string, AnomalyView>();
+  /** The newest rejected and late events (limits.deadlettersMax). */
+  readonly deadletters = new DeadLetters(limits.deadlettersMax);
   private readonly ingest: Ingest;
   readonly dedupe: DedupeSet;
   private readonly store: Store;
@@ -131,10 +134,6 @@ export class Engine {
     return out;
   }
 
-  deadlettersUnlisted(): number {
-    return this.store.deadlettersOverflow;
-  }
-
   /** Events the partition's worker has aggregated since start. */
   processedEvents(partition: number): number {
     return Number(Atomics.load(this.partitions[partition].stats, partitionStatSlots.events));
@@ -203,7 +202,7 @@ export class Engine {
   private answered(outcome: IngestOutcome, recvMs: number): void {
     this.metrics.duplicate.inc(outcome.duplicates);
     this.metrics.countRejects(outcome);
-    for (const r of outcome.rejects) this.store.addDeadLetter({ ts: recvMs, reason: r.error, event: eventText(r.event) });
+    for (const r of outcome.rejects) this.deadletters.add(recvMs, r.error, boundedEvent(r.event));
   }
 
   private startPartition(p: Partition): void {
@@ -245,8 +244,11 @@ export class Engine {
       this.metrics.late.inc(m.late.length);
       const now = Date.now();
       for (const [sid, ts, value] of m.late) {
-        const info = this.registry.info(this.registry.idAt(p.id, sid));
-        this.store.addDeadLetter({ ts: now, reason: "late", event: eventText({ name: info.name, tags: info.tags, ts, value }) });
+        const id = this.registry.idAt(p.id, sid);
+        this.deadletters.add(now, "late", () => {
+          const info = this.registry.info(id);
+          return { name: info.name, tags: info.tags, ts, value };
+        });
       }
     }
     if (any) this.fanout.flush(); // clients not inside their throttle get results now, not at the next tick
@@ -329,15 +331,19 @@ export class Engine {
   }
 }
 
-/** An event as listed among dead letters: its JSON, cut to a bound. */
-function eventText(event: unknown): string {
+/**
+ * A rejected event as kept in the dead-letter list: itself when its JSON is
+ * small, else that JSON cut to limits.deadletterEventCharsMax (an invalid
+ * event can be as large as a body; the list must not hold megabytes each).
+ */
+function boundedEvent(event: unknown): unknown {
   let text: string;
   try {
     text = JSON.stringify(event) ?? String(event);
   } catch {
-    text = String(event); // e.g. a MessagePack body with a BigInt
+    text = String(event); // e.g. a MessagePack body holding a BigInt
   }
-  return text.length <= limits.deadletterEventBytesMax ? text : text.slice(0, limits.deadletterEventBytesMax) + "…";
+  return text.length <= limits.deadletterEventCharsMax ? event : text.slice(0, limits.deadletterEventCharsMax) + "…";
 }
 
 /** How often the fanout sends what is due (the per-client throttle is on top). */

@@ -4,9 +4,7 @@
  * one transaction per flush (every limits.storeFlushMs), so a closed window
  * is readable well within the 1 s the API promises. The window queue is
  * bounded: when it is full the engine stops draining the partitions' output
- * rings (backpressure up the pipe). Dead letters are a bounded list
- * (limits.deadlettersMax rows, oldest dropped first); past the pending bound
- * between two flushes they are counted, not queued.
+ * rings (backpressure up the pipe).
  *
  * @example
  *   const store = new Store(openStore(path));
@@ -22,7 +20,6 @@ export interface WindowRecord {
   sum: number; min: number; max: number; avg: number; p50: number; p95: number; p99: number;
   first: number; last: number;
 }
-export interface DeadLetter { ts: number; reason: string; event: string }
 export interface AnomalyRecord {
   series: string; ts: number; value: number; z: number; mean: number; std: number;
   severity: string; source: string; baseline_n: number; baseline_from: number;
@@ -32,13 +29,10 @@ export interface TrendRecord { series: string; ts: number; slope: number; r2: nu
 export class Store {
   private windows: WindowRecord[] = [];
   private series: SeriesInfo[] = [];
-  private deadletters: DeadLetter[] = [];
   private anomalies: AnomalyRecord[] = [];
   private trends = new Map<string, TrendRecord>(); // latest per series; bounded by the series count
   private readonly writeAll: () => void;
   rowsWritten = 0;
-  /** Dead letters not listed because more than deadlettersPendingMax came between two flushes. */
-  deadlettersOverflow = 0;
 
   constructor(readonly db: Database) {
     // Positional parameters: binding 14 named ones per row cost 1.5× the time here.
@@ -47,8 +41,6 @@ export class Store {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const putSeries = db.prepare(`INSERT OR IGNORE INTO series (key, name, tags, partition, local) VALUES (?, ?, ?, ?, ?)`);
-    const putDead = db.prepare(`INSERT INTO deadletters (ts, reason, event) VALUES ($ts, $reason, $event)`);
-    const trimDead = db.prepare(`DELETE FROM deadletters WHERE id <= (SELECT max(id) FROM deadletters) - ${limits.deadlettersMax}`);
     const putAnomaly = db.prepare(
       `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from)
        VALUES ($series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from)`,
@@ -64,8 +56,6 @@ export class Store {
       for (const r of this.windows) {
         putWindow.run(r.series, r.window, r.start, r.end, r.count, r.sum, r.min, r.max, r.avg, r.p50, r.p95, r.p99, r.first, r.last);
       }
-      run(putDead, this.deadletters);
-      if (this.deadletters.length > 0) trimDead.run();
       run(putAnomaly, this.anomalies);
       run(putTrend, [...this.trends.values()]);
     });
@@ -77,7 +67,7 @@ export class Store {
   }
 
   get pending(): number {
-    return this.windows.length + this.series.length + this.deadletters.length + this.anomalies.length + this.trends.size;
+    return this.windows.length + this.series.length + this.anomalies.length + this.trends.size;
   }
 
   addWindow(r: WindowRecord): void {
@@ -92,10 +82,6 @@ export class Store {
   setTrend(t: TrendRecord): void {
     this.trends.set(t.series, t);
   }
-  addDeadLetter(d: DeadLetter): void {
-    if (this.deadletters.length >= limits.deadlettersPendingMax) this.deadlettersOverflow++;
-    else this.deadletters.push(d);
-  }
 
   /** Writes everything queued in one transaction; on error the queue is kept for the next flush. */
   flush(): number {
@@ -104,7 +90,6 @@ export class Store {
     const n = this.windows.length;
     this.windows = [];
     this.series = [];
-    this.deadletters = [];
     this.anomalies = [];
     this.trends.clear();
     this.rowsWritten += n;

@@ -61,9 +61,8 @@ export const limits = {
   storeFlushMs: 100,
   storePruneMs: 60_000, // retention runs this often
   storePendingRowsMax: 200_000,
-  deadlettersMax: 10_000, // rows kept at /api/v1/deadletters, oldest dropped first
-  deadlettersPendingMax: 10_000, // between two store flushes; past it counted in weir_deadletters_unlisted_total
-  deadletterEventBytesMax: 4096, // an event's JSON in the list is cut to this
+  deadlettersMax: 10_000, // entries listed at /api/v1/deadletters (in memory), oldest overwritten first
+  deadletterEventCharsMax: 4096, // a rejected event larger than this as JSON is kept as its JSON, cut
   queryRowsMax: 10_000,
   seriesListMax: 10_000,
 

@@ -20,11 +20,9 @@ export function analyticsRoutes(deps: AppDeps): Hono {
   const specs = deps.cfg.windows.map((w) => w.label);
 
   const deadQuery = z.strictObject({ since: timeParam.default(0), limit: limitParam, token });
-  const deadStmt = db.prepare(`SELECT ts, reason, event FROM deadletters WHERE ts >= ? ORDER BY id DESC LIMIT ?`);
   app.get("/api/v1/deadletters", read, (c) => {
     const q = parseQuery(deadQuery, c.req.query());
-    const rows = deadStmt.all(q.since, q.limit) as Array<{ ts: number; reason: string; event: string }>;
-    return c.json({ deadletters: rows.map((r) => ({ ts: r.ts, reason: r.reason, event: parseEvent(r.event) })) });
+    return c.json({ deadletters: deps.engine.deadletters.list(q.since, q.limit) });
   });
 
   const severity = z.enum(["warning", "critical"]);
@@ -86,10 +84,3 @@ export function analyticsRoutes(deps: AppDeps): Hono {
   return app;
 }
 
-function parseEvent(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text; // cut to the listing bound, so no longer JSON
-  }
-}
