@@ -46,8 +46,11 @@ export interface PaneAggregate {
 /** Numbers per open rollup window in a snapshot: sid, rollup index, then RollupWindow.row(). */
 export const rollupFields = 12;
 
-/** One open rollup window of one series: the merge of the base windows fed so far. */
-export class RollupWindow implements PaneAggregate {
+/**
+ * Count, sum, min, max, first/last (by event time) and a quantile sketch of
+ * the values in [start, end): a pane of the window actor, or an open rollup.
+ */
+export class Aggregate {
   start = 0;
   end = 0;
   count = 0;
@@ -71,7 +74,10 @@ export class RollupWindow implements PaneAggregate {
     this.lastTs = -Infinity;
     this.sketch.clear();
   }
+}
 
+/** One open rollup window of one series: the merge of the base windows fed so far. */
+export class RollupWindow extends Aggregate implements PaneAggregate {
   /** Merges one base window. Base windows are disjoint, so first / last come from the earliest / latest of them. */
   feed(p: PaneAggregate): void {
     this.count += p.count;

@@ -78,7 +78,7 @@ import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
 import { limits } from "../runtime/limits.ts";
 import { float64Of, QuantileSketch, type SketchSnapshot } from "../sketch/quantile.ts";
-import { rollupBaseOf, rollupFields, RollupWindow, type RollupOption } from "./rollup.ts";
+import { Aggregate, rollupBaseOf, rollupFields, RollupWindow, type RollupOption } from "./rollup.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
 
 export interface EventBatch {
@@ -153,31 +153,7 @@ const heapInitial = 64;
 const percentileQs = [0.5, 0.95, 0.99];
 
 /** The aggregate of one series' accepted events in [start, end). */
-class Pane {
-  start = 0;
-  end = 0;
-  count = 0;
-  sum = 0;
-  min = Infinity;
-  max = -Infinity;
-  first = 0;
-  firstTs = Infinity;
-  last = 0;
-  lastTs = -Infinity;
-  sketch = new QuantileSketch();
-
-  reset(start: number, end: number): void {
-    this.start = start;
-    this.end = end;
-    this.count = 0;
-    this.sum = 0;
-    this.min = Infinity;
-    this.max = -Infinity;
-    this.firstTs = Infinity;
-    this.lastTs = -Infinity;
-    this.sketch.clear();
-  }
-
+class Pane extends Aggregate {
   add(ts: number, v: number): void {
     this.count++;
     this.sum += v;
