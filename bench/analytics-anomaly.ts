@@ -19,6 +19,7 @@
 import { createAnomalyLogic } from "../src/actors/anomaly.ts";
 import type { EventBatch } from "../src/actors/window.ts";
 import { createPrng } from "../src/sim/prng.ts";
+import type { BenchResult } from "./fixtures/result.ts";
 
 const eventsDefault = 20_000_000;
 const seriesCount = 1000;
@@ -32,14 +33,7 @@ const sigma = 0.5;
 const spikeEvery = 10_007;
 const noiseTable = 1 << 16; // pre-drawn normals, so filling a batch is cheap
 
-export type AnomalyBenchResult = {
-  name: string;
-  nsPerEvent: number;
-  eventsPerSec: number;
-  baselineEventsPerSec: number;
-  ratio: number;
-  notes: string;
-};
+export type AnomalyBenchResult = BenchResult & { nsPerEvent: number };
 
 type Run = { events: number; actorMs: number; baselineMs: number; alerts: number };
 

@@ -19,6 +19,7 @@
 import { createTrendLogic, type Trend } from "../src/actors/trend.ts";
 import type { EventBatch } from "../src/actors/window.ts";
 import { createPrng } from "../src/sim/prng.ts";
+import type { BenchResult } from "./fixtures/result.ts";
 
 const eventsDefault = 20_000_000;
 const seriesCount = 1000;
@@ -31,14 +32,7 @@ const ratePerSeriesDefault = 100;
 const runBudgetMs = 2_300; // wall time per run (filling included), so the whole bench stops within about 5 s
 const t0 = Date.UTC(2025, 10, 22, 8, 0, 0);
 
-export type TrendBenchResult = {
-  name: string;
-  nsPerEvent: number;
-  eventsPerSec: number;
-  baselineEventsPerSec: number;
-  ratio: number;
-  notes: string;
-};
+export type TrendBenchResult = BenchResult & { nsPerEvent: number };
 
 type Run = { events: number; ms: number; trends: number; rising: number };
 

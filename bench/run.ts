@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { benchAnomaly } from "./analytics-anomaly.ts";
+import type { BenchResult } from "./fixtures/result.ts";
 import { benchTrend } from "./analytics-trend.ts";
 import { benchHttp } from "./http.ts";
 import { benchLiveLatency } from "./live.ts";
@@ -15,15 +16,15 @@ import { benchPipelineColumnar, benchPipelineJson } from "./pipeline.ts";
 import { benchRing } from "./ring.ts";
 import { benchWindow } from "./window.ts";
 
-interface Row { name: string; eventsPerSec: number; baselineEventsPerSec: number; ratio: number; notes: string; [k: string]: unknown }
+type Row = BenchResult;
 
 const only = process.argv[2]; // e.g. "ring", "window", "analytics", "pipeline", "http", "ingest", "live"
 const runs: Array<[string, () => Promise<Row>]> = [
   ["ring", () => benchRing() as Promise<Row>],
   ["window", () => benchWindow() as Promise<Row>],
   ["window", () => benchWindow({ rollups: true }) as Promise<Row>],
-  ["analytics", () => benchAnomaly() as Promise<Row>],
-  ["analytics", () => benchTrend() as Promise<Row>],
+  ["analytics", () => benchAnomaly()],
+  ["analytics", () => benchTrend()],
   ["ingest", () => benchIngestValidate()],
   ["pipeline", () => benchPipelineColumnar()],
   ["pipeline", () => benchPipelineJson()],
