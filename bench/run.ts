@@ -50,8 +50,10 @@ console.log(`idle RSS with 2 partitions: ${(idle / 2 ** 20).toFixed(1)} MiB`);
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), bun: Bun.version, platform: process.platform };
 const dir = join(import.meta.dir, "results");
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, "latest.json"), JSON.stringify({ at: new Date().toISOString(), machine, rows, live, idleRssBytes: idle }, null, 1));
-console.log(`\nmachine: ${JSON.stringify(machine)}\nwritten bench/results/latest.json`);
+// Only a full run replaces the record behind BENCHMARKS.md; a partial one writes beside it.
+const file = only ? `partial-${only}.json` : "latest.json";
+writeFileSync(join(dir, file), JSON.stringify({ at: new Date().toISOString(), machine, rows, live, idleRssBytes: idle }, null, 1));
+console.log(`\nmachine: ${JSON.stringify(machine)}\nwritten bench/results/${file}`);
 
 function fmt(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(1)} k`;
