@@ -28,7 +28,8 @@ const runs: Array<[string, () => Promise<Row>]> = [
   ["ingest", () => benchIngestValidate()],
   ["pipeline", () => benchPipelineColumnar()],
   ["pipeline", () => benchPipelineJson()],
-  ["http", () => benchHttp()],
+  ["http", () => benchHttp({ time: "now" })],
+  ["http", () => benchHttp({ time: "fast" })],
 ];
 
 const rows: Row[] = [];
