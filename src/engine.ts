@@ -107,6 +107,7 @@ export class Engine {
     e.drains = e.partitions.map((p) => e.drainOutput(p));
     e.timers.push(setInterval(() => e.flushStore(), limits.storeFlushMs));
     e.timers.push(setInterval(() => e.prune(), limits.storePruneMs));
+    e.timers.push(setInterval(() => e.publishStats(), limits.statsIntervalMs));
     e.timers.push(setInterval(() => e.fanout.flush(), fanoutTickMs));
     await e.waitRunning(10_000);
     return e;
@@ -286,6 +287,27 @@ export class Engine {
     this.latestTrends.set(series, view);
     this.store.setTrend({ series, ...view });
     this.fanout.publish("trends", undefined, series, { type: "trend", series, ...view }, 0, series);
+  }
+
+  private lastStats = { atMs: Date.now(), ingested: 0, windows: 0 };
+
+  /** The `stats` topic: engine figures each second (rates over the last interval, totals since start). */
+  private publishStats(nowMs = Date.now()): void {
+    const m = this.metrics;
+    const ingested = m.ingested.get();
+    const windows = m.windowsEmitted.get();
+    const seconds = Math.max(0.001, (nowMs - this.lastStats.atMs) / 1000);
+    const msg = {
+      type: "stats", ts: nowMs,
+      eventsPerSec: (ingested - this.lastStats.ingested) / seconds,
+      windowsPerSec: (windows - this.lastStats.windows) / seconds,
+      queueDepthBytes: this.partitions.map((p) => p.inRing.usedBytes()),
+      ingested, windows, late: m.late.get(), duplicates: m.duplicate.get(),
+      rejected: m.rejected.total(), series: this.registry.size, clients: this.fanout.size,
+      rssBytes: process.memoryUsage.rss(),
+    };
+    this.lastStats = { atMs: nowMs, ingested, windows };
+    this.fanout.publish("stats", undefined, "", msg, 0, "stats");
   }
 
   /** Applies the retention of each resolution (WEIR_RETENTION_*). */

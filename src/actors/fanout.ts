@@ -79,6 +79,13 @@ export class Fanout {
     this.clients.delete(id);
   }
 
+  /** Subscribes a client to topics (the SSE route's query); returns the error naming the bad topic, or null. */
+  subscribe(id: number, topics: string[]): string | null {
+    const c = this.clients.get(id);
+    if (!c) return "client: gone";
+    return this.applyOp(c, JSON.stringify({ op: "subscribe", topics }));
+  }
+
   /** Applies one client frame; answers errors to the client as {"type":"error"}. */
   handleOp(id: number, text: string): void {
     const c = this.clients.get(id);

@@ -17,6 +17,7 @@ import { liveRoutes } from "./routes/live.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { queryRoutes } from "./routes/query.ts";
 import { staticRoutes } from "./routes/static.ts";
+import { streamRoutes } from "./routes/stream.ts";
 
 export interface AppDeps { engine: Engine; reader: Database; cfg: Config; log: Log }
 
@@ -26,6 +27,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", opsRoutes(deps));
   app.route("/", ingestRoutes(deps));
   app.route("/", liveRoutes(deps));
+  app.route("/", streamRoutes(deps));
   app.route("/", analyticsRoutes(deps));
   app.route("/", queryRoutes(deps));
   app.notFound((c) => c.json({ error: `path: no such route ${c.req.method} ${c.req.path}` }, 404));

@@ -73,6 +73,8 @@ export const limits = {
   wsBackpressureBytesMax: 4 * 1024 * 1024,
   wsIdleTimeoutSeconds: 120,
   wsPendingPerClientMax: 10_000,
+  sseHeartbeatMs: 15_000, // comment line on a quiet Server-Sent Events stream
+  statsIntervalMs: 1_000, // the stats topic's period
   fanoutRetainedMax: 20_000, // latest window per spec and series, for new subscribers
 } as const;
 

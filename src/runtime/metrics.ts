@@ -23,6 +23,12 @@ export class Counter {
   get(labels?: Labels): number {
     return this.values.get(labelText(labels)) ?? 0;
   }
+  /** The sum over every label set. */
+  total(): number {
+    let n = 0;
+    for (const v of this.values.values()) n += v;
+    return n;
+  }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     if (this.values.size === 0) out += `${this.name} 0\n`;

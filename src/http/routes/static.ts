@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { join } from "node:path";
 
 const webDir = join(import.meta.dir, "../../../web");
+const uplotDir = join(import.meta.dir, "../../../node_modules/uplot/dist");
 const types: Record<string, string> = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
@@ -18,6 +19,10 @@ const files: Record<string, string> = {
   "/index.html": join(webDir, "index.html"),
   "/app.js": join(webDir, "app.js"),
   "/style.css": join(webDir, "style.css"),
+  "/dashboard.js": join(webDir, "dashboard.js"),
+  "/charts.js": join(webDir, "charts.js"),
+  "/vendor/uPlot.esm.js": join(uplotDir, "uPlot.esm.js"),
+  "/vendor/uPlot.min.css": join(uplotDir, "uPlot.min.css"),
 };
 
 export function staticRoutes(): Hono {
