@@ -1,136 +1,87 @@
-// weir live page: a table of the latest closed window per series, fed by
-// /ws/live. Messages only record the latest value per series; the DOM is
-// touched once per animation frame, and only the cells that changed.
-// Every piece of server data goes into the DOM through textContent or
-// dataset, never as HTML.
+// weir dashboard: connection to /ws/live, the series picker and the charts.
+// Messages only update state; all drawing happens in the next animation
+// frame (requestRender), once per frame whatever the message rate.
+import { createChart, requestRender } from "./charts.js";
+import { api, createPanels, el } from "./dashboard.js";
 
 const ui = {
-  rowsMax: 5000, // beyond this, new series are counted, not shown
+  chartsMax: 6,
+  pickerRowsMax: 100,
+  seriesMax: 5000,
+  seriesListMax: 1000,
   backoffBaseMs: 500,
   backoffMaxMs: 30_000,
-  prefillLimit: 1000,
-  defaultSpec: "10s",
+  topRefreshMs: 10_000,
+  seriesRefreshMs: 30_000,
 };
-
-const cols = ["key", "name", "end", "count", "avg", "min", "max", "p99", "last"];
-const numCols = new Set(["count", "avg", "min", "max", "p99", "last"]);
+// What a newcomer sees first: one chart for each simulator sensor.
+const defaultNames = ["sensor.temperature", "sensor.humidity", "sensor.pressure"];
 
 const $ = (id) => document.getElementById(id);
 const els = {
-  badge: $("state"), filter: $("filter"), count: $("count"), tbody: $("rows"),
-  spec: $("window"), empty: $("empty"), note: $("note"), rate: $("rate"),
+  badge: $("state"), spec: $("spec"), filter: $("filter"), picker: $("picker-list"), pickerCount: $("picker-count"),
+  charts: $("charts"), chartsEmpty: $("charts-empty"),
 };
+const panels = createPanels({
+  kpis: $("kpis"), gauges: $("gauges"), alerts: $("alerts"), alertsEmpty: $("alerts-empty"),
+  top: $("top"), topEmpty: $("top-empty"), focus: $("focus"),
+});
 
 const token = new URLSearchParams(location.search).get("token");
-// Two decimals read well for sensor values and amounts; small values keep
-// three significant digits instead of rounding to 0.
-const wideFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
-const smallFormat = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 3 });
-
-/** key -> { tr, cells: {col: td}, shown: {col: string} } */
-const rows = new Map();
-const sortedKeys = []; // keys in DOM order, so a new row is inserted, not re-sorted
-/** key -> latest message not yet drawn (conflated: at most one per series) */
-const pending = new Map();
-let frameRequested = false;
-let matches = () => true;
+const known = new Map(); // series key -> trend class
+const charts = new Map(); // series key -> chart
 let spec = null;
-let dropped = 0;
-let received = 0;
+let windowSec = 10;
+let userPicked = false;
+let focusKey = null;
+let state = "connecting";
+let matches = () => true;
 
-// ---- table -------------------------------------------------------------
+// ---- charts --------------------------------------------------------------
 
-function seriesName(key) {
-  const i = key.indexOf("{");
-  return i < 0 ? key : key.slice(0, i);
+const nameOf = (key) => (key.includes("{") ? key.slice(0, key.indexOf("{")) : key);
+
+function renderPanels() {
+  panels.render(focusKey, windowSec);
 }
 
-function format(col, v) {
-  if (col === "end") return typeof v === "number" ? new Date(v).toLocaleTimeString([], { hour12: false }) : "–";
-  if (numCols.has(col)) {
-    if (typeof v !== "number" || !Number.isFinite(v)) return "–";
-    return (Math.abs(v) >= 1 || v === 0 ? wideFormat : smallFormat).format(v);
+function setFocus(key) {
+  focusKey = key;
+  for (const c of charts.values()) c.setFocused(c.key === key);
+  requestRender(renderPanels);
+}
+
+function addChart(key) {
+  if (charts.has(key) || charts.size >= ui.chartsMax) return;
+  const chart = createChart(els.charts, key, { onRemove: removeChart, onFocus: setFocus });
+  charts.set(key, chart);
+  chart.setTrend(known.get(key));
+  if (spec !== null) chart.backfill(spec);
+  if (focusKey === null) setFocus(key);
+  els.chartsEmpty.hidden = true;
+}
+
+function removeChart(key) {
+  userPicked = true;
+  charts.get(key)?.destroy();
+  charts.delete(key);
+  if (focusKey === key) setFocus(charts.keys().next().value ?? null);
+  els.chartsEmpty.hidden = charts.size > 0;
+  requestRender(renderPicker);
+}
+
+function autoPick() {
+  if (userPicked) return;
+  const sorted = [...known.keys()].sort();
+  for (const name of defaultNames) {
+    if ([...charts.keys()].some((k) => nameOf(k) === name)) continue;
+    const key = sorted.find((k) => nameOf(k) === name);
+    if (key) addChart(key);
   }
-  return typeof v === "string" ? v : "–";
+  requestRender(renderPicker);
 }
 
-function insertionIndex(key) {
-  let lo = 0;
-  let hi = sortedKeys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sortedKeys[mid] < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function createRow(key) {
-  const tr = document.createElement("tr");
-  tr.dataset.testid = "live-row";
-  tr.dataset.key = key;
-  const cells = {};
-  for (const col of cols) {
-    const td = document.createElement("td");
-    td.dataset.col = col;
-    if (numCols.has(col)) td.className = "num";
-    tr.append(td);
-    cells[col] = td;
-  }
-  cells.key.title = key; // the full key when the cell is cut short
-  const row = { tr, cells, shown: {} };
-  const at = insertionIndex(key);
-  els.tbody.insertBefore(tr, at < sortedKeys.length ? rows.get(sortedKeys[at]).tr : null);
-  sortedKeys.splice(at, 0, key);
-  rows.set(key, row);
-  tr.hidden = !matches(key);
-  return row;
-}
-
-function updateRow(row, key, msg) {
-  const values = { ...msg, key, name: seriesName(key) };
-  for (const col of cols) {
-    const text = format(col, values[col]);
-    // Writing identical text still costs a layout; skip it.
-    if (row.shown[col] !== text) {
-      row.cells[col].textContent = text;
-      row.shown[col] = text;
-    }
-  }
-  if (typeof msg.end === "number") row.cells.end.title = new Date(msg.end).toISOString();
-}
-
-function flush() {
-  frameRequested = false;
-  for (const [key, msg] of pending) updateRow(rows.get(key) ?? createRow(key), key, msg);
-  pending.clear();
-  updateCount();
-}
-
-function schedule() {
-  if (frameRequested) return;
-  frameRequested = true;
-  requestAnimationFrame(flush);
-}
-
-function updateCount() {
-  let shown = 0;
-  for (const row of rows.values()) if (!row.tr.hidden) shown++;
-  els.count.textContent = shown === rows.size ? `${rows.size} series` : `${shown} of ${rows.size} series`;
-  els.empty.hidden = rows.size > 0;
-  if (dropped > 0) els.note.textContent = `${dropped} updates of series beyond the first ${ui.rowsMax} not shown`;
-}
-
-function accept(key, msg) {
-  if (!rows.has(key) && !pending.has(key) && rows.size + pending.size >= ui.rowsMax) {
-    dropped++;
-    return;
-  }
-  pending.set(key, msg);
-  schedule();
-}
-
-// ---- filter: a glob when it has * or ?, else a case-insensitive substring
+// ---- picker: a glob when the filter has * or ?, else a substring --------
 
 function compileFilter(text) {
   const q = text.trim();
@@ -144,68 +95,143 @@ function compileFilter(text) {
   return (key) => key.toLowerCase().includes(needle);
 }
 
+function renderPicker() {
+  const keys = [...known.keys()].filter((k) => matches(k)).sort();
+  const rows = keys.slice(0, ui.pickerRowsMax).map((key) => {
+    const label = el("label", "pick");
+    const box = el("input");
+    box.type = "checkbox";
+    box.checked = charts.has(key);
+    box.disabled = !box.checked && charts.size >= ui.chartsMax;
+    box.addEventListener("change", () => {
+      userPicked = true;
+      if (box.checked) addChart(key);
+      else removeChart(key);
+      requestRender(renderPicker);
+    });
+    label.append(box, el("span", "", key));
+    label.title = key;
+    return label;
+  });
+  els.picker.replaceChildren(...rows);
+  const more = keys.length > rows.length ? `, first ${rows.length} listed` : "";
+  els.pickerCount.textContent = `${keys.length} of ${known.size} series${more} · ${charts.size}/${ui.chartsMax} charted`;
+}
+
 els.filter.addEventListener("input", () => {
   matches = compileFilter(els.filter.value);
-  for (const [key, row] of rows) row.tr.hidden = !matches(key);
-  updateCount();
+  requestRender(renderPicker);
 });
 
-// ---- connection --------------------------------------------------------
+function noteSeries(key, trend) {
+  if (!known.has(key) && known.size >= ui.seriesMax) return;
+  const isNew = !known.has(key);
+  known.set(key, trend ?? known.get(key));
+  if (isNew) {
+    requestRender(renderPicker);
+    if (!userPicked && charts.size < defaultNames.length && defaultNames.includes(nameOf(key))) autoPick();
+  }
+}
+
+async function refreshSeries() {
+  const body = await api(`/api/v1/series?limit=${ui.seriesListMax}`);
+  for (const s of body?.series ?? []) if (s && typeof s.key === "string") noteSeries(s.key, s.trend);
+  autoPick();
+}
+
+async function refreshTop() {
+  if (state !== "live") return; // a refused fetch would only add console noise
+  const body = await api(`/api/v1/top?name=shop.purchase&by=page&k=5&agg=sum`);
+  if (body) panels.renderTop(body.items);
+}
+
+async function refreshAlerts() {
+  const body = await api(`/api/v1/alerts?limit=50`);
+  for (const a of body?.alerts ?? []) panels.addAlert(a);
+  requestRender(renderPanels);
+}
+
+// ---- connection ----------------------------------------------------------
 
 let attempt = 0;
 let countdown = 0;
 
-function setState(state, text = state) {
-  els.badge.dataset.state = state;
+function setState(s, text = s) {
+  state = s;
+  els.badge.dataset.state = s;
   els.badge.textContent = text;
 }
 
-function liveUrl() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const query = token ? `?token=${encodeURIComponent(token)}` : "";
-  return `${scheme}://${location.host}/ws/live${query}`;
+function parseSeconds(spec) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(spec);
+  if (!m) return 10;
+  return Number(m[1]) * { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2]];
 }
 
 function connect() {
   clearInterval(countdown);
   setState("connecting");
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const query = token ? `?token=${encodeURIComponent(token)}` : "";
   let sock;
   try {
-    sock = new WebSocket(liveUrl());
+    sock = new WebSocket(`${scheme}://${location.host}/ws/live${query}`);
   } catch {
     reconnectLater();
     return;
   }
-  sock.onmessage = (ev) => onMessage(sock, ev.data);
+  sock.onmessage = (ev) => {
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      return; // not ours to understand; the next message may be fine
+    }
+    for (const m of Array.isArray(msg) ? msg : [msg]) if (m && typeof m === "object") handle(sock, m);
+  };
   sock.onclose = () => reconnectLater(); // also follows every error
 }
 
-function onMessage(sock, data) {
-  let msg;
-  try {
-    msg = JSON.parse(data);
-  } catch {
-    return; // not ours to understand; the next message may be fine
+function onHello(sock, m) {
+  // Back-off resets on a hello, not on open: a server that accepts and
+  // closes at once must still be retried slowly.
+  attempt = 0;
+  const first = Array.isArray(m.windows) && typeof m.windows[0] === "string" ? m.windows[0] : null;
+  if (first === null) return;
+  if (spec !== null && spec !== first) {
+    for (const key of [...charts.keys()]) charts.get(key).destroy();
+    charts.clear();
+    focusKey = null;
   }
-  for (const m of Array.isArray(msg) ? msg : [msg]) handle(sock, m);
+  spec = first;
+  windowSec = parseSeconds(spec);
+  els.spec.textContent = `window ${spec}`;
+  sock.send(JSON.stringify({ op: "subscribe", topics: [`windows:${spec}:*`, "anomalies", "trends", "alerts"] }));
+  setState("live");
+  for (const c of charts.values()) c.backfill(spec); // fills any gap while we were away
+  refreshSeries();
+  refreshAlerts();
+  refreshTop();
 }
 
 function handle(sock, m) {
-  if (m === null || typeof m !== "object") return;
   if (m.type === "window") {
-    if (typeof m.series !== "string" || (spec !== null && m.window !== spec)) return;
-    received++;
-    accept(m.series, m);
+    if (typeof m.series !== "string" || m.window !== spec) return;
+    noteSeries(m.series);
+    charts.get(m.series)?.push(m);
+    panels.noteWindow(m);
+    requestRender(renderPanels);
+  } else if (m.type === "anomaly") {
+    if (typeof m.series === "string") charts.get(m.series)?.addAnomaly(m);
+  } else if (m.type === "trend") {
+    if (typeof m.series !== "string") return;
+    known.set(m.series, m.class);
+    charts.get(m.series)?.setTrend(m.class);
+  } else if (m.type === "alert") {
+    panels.addAlert(m);
+    requestRender(renderPanels);
   } else if (m.type === "hello") {
-    // Back-off resets on a hello, not on open: a server that accepts and
-    // closes at once must still be retried slowly.
-    attempt = 0;
-    spec = Array.isArray(m.windows) && typeof m.windows[0] === "string" ? m.windows[0] : ui.defaultSpec;
-    els.spec.textContent = spec;
-    sock.send(JSON.stringify({ op: "subscribe", topics: [`windows:${spec}:*`] }));
-    setState("live");
-  } else if (m.type === "error") {
-    els.note.textContent = `server: ${typeof m.error === "string" ? m.error : "error"}`;
+    onHello(sock, m);
   }
 }
 
@@ -223,30 +249,9 @@ function reconnectLater() {
   setTimeout(connect, delayMs);
 }
 
-// ---- start -------------------------------------------------------------
+// ---- start ---------------------------------------------------------------
 
-async function prefill() {
-  // The list route is optional for this page: without it rows appear as windows close.
-  try {
-    const headers = token ? { Authorization: `Bearer ${token}` } : {};
-    const res = await fetch(`/api/v1/series?limit=${ui.prefillLimit}`, { headers });
-    if (!res.ok) return;
-    const body = await res.json();
-    if (!body || !Array.isArray(body.series)) return;
-    for (const s of body.series) {
-      if (!s || typeof s.key !== "string" || rows.has(s.key) || pending.has(s.key)) continue;
-      accept(s.key, { last: s.last && typeof s.last.value === "number" ? s.last.value : undefined });
-    }
-  } catch {
-    // Network or JSON failure: the live feed alone is enough.
-  }
-}
-
-setInterval(() => {
-  els.rate.textContent = `${received} windows/s`;
-  received = 0;
-}, 1000);
-
-updateCount();
-prefill();
+setInterval(refreshTop, ui.topRefreshMs);
+setInterval(() => { if (state === "live") refreshSeries(); }, ui.seriesRefreshMs);
+requestRender(renderPanels);
 connect();

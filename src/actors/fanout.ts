@@ -18,6 +18,8 @@ import { globToRegExp } from "../runtime/series.ts";
 
 export interface LiveClient {
   send(text: string): void;
+  /** Runs fn with the client's writes batched into as few syscalls as possible (Bun's ws.cork); optional. */
+  cork?(fn: () => void): void;
   close(code: number, reason: string): void;
   bufferedAmount(): number;
 }
@@ -120,10 +122,14 @@ export class Fanout {
         this.drop(id, c, "client too slow: send buffer over limit");
         continue;
       }
-      for (const p of c.pending.values()) {
-        c.client.send(p.json);
-        if (p.closedMs > 0) this.onDelivered(nowMs - p.closedMs);
-      }
+      const sendAll = () => {
+        for (const p of c.pending.values()) {
+          c.client.send(p.json);
+          if (p.closedMs > 0) this.onDelivered(nowMs - p.closedMs);
+        }
+      };
+      if (c.client.cork) c.client.cork(sendAll);
+      else sendAll();
       c.pending.clear();
       c.nextFlushMs = nowMs + c.throttleMs;
     }

@@ -21,6 +21,7 @@ export function liveRoutes(deps: AppDeps): Hono {
           const raw = ws.raw as ServerWebSocket<unknown>;
           id = fanout.add({
             send: (text) => void raw.send(text),
+            cork: (fn) => void raw.cork(fn),
             close: (code, reason) => raw.close(code, reason),
             bufferedAmount: () => raw.getBufferedAmount(),
           });

@@ -1,0 +1,102 @@
+/**
+ * The live path under load: weir runs as its own process; the HTTP load of
+ * bench/http.ts (events stamped at send time, 1,000 series) runs twice from
+ * another process — once with no live clients, once with `healthy` WebSocket
+ * clients subscribed to every 10 s window plus `stalled` ones that never
+ * read — and a third process holds the clients. Reported: the pipeline's
+ * events/s with and without the clients (the baseline), delivery latency for
+ * the healthy clients, the server's RSS and CPU per connected client.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+
+async function startServer(dir: string, port: number) {
+  const p = Bun.spawn(["bun", join(root, "src/main.ts")], {
+    env: { ...process.env, WEIR_PORT: String(port), WEIR_DATA_DIR: dir, WEIR_LOG_LEVEL: "error" }, stdout: "ignore", stderr: "inherit",
+  });
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/ready`)).status === 200) return p;
+    } catch { /* not up yet */ }
+    await Bun.sleep(50);
+  }
+  throw new Error("weir did not start");
+}
+
+async function procStat(pid: number): Promise<{ rssBytes: number; cpuSeconds: number }> {
+  const status = await Bun.file(`/proc/${pid}/status`).text();
+  const stat = (await Bun.file(`/proc/${pid}/stat`).text()).split(") ")[1].split(" ");
+  return { rssBytes: Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024, cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+}
+
+async function load(port: number, events: number): Promise<{ accepted: number; seconds: number }> {
+  const p = Bun.spawn(["bun", join(root, "bench/fixtures/http-load.ts"), `http://127.0.0.1:${port}/api/v1/events`, String(events), "1000", "8", "30", "1000", "now"], { stdout: "pipe" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  return JSON.parse(out.trim().split("\n").pop()!);
+}
+
+/** RSS a connected, subscribed, idle client costs a fresh server (no load). */
+async function rssPerClient(n: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "weir-bench-rss-"));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const server = await startServer(dir, port);
+  try {
+    await Bun.sleep(1000);
+    const before = await procStat(server.pid);
+    const clients = Bun.spawn(["bun", join(root, "bench/fixtures/ws-clients.ts"), `ws://127.0.0.1:${port}/ws/live`, String(n), "0", "4", "2000"], { stdout: "ignore" });
+    await Bun.sleep(3000);
+    const after = await procStat(server.pid);
+    await clients.exited;
+    return (after.rssBytes - before.rssBytes) / n;
+  } finally {
+    server.kill("SIGTERM");
+    await server.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchLiveLoad(opts: { healthy?: number; stalled?: number; events?: number } = {}) {
+  const healthy = opts.healthy ?? 900;
+  const stalled = opts.stalled ?? 100;
+  const events = opts.events ?? 5_000_000;
+  const dir = mkdtempSync(join(tmpdir(), "weir-bench-liveload-"));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const server = await startServer(dir, port);
+  try {
+    // Memory per client on the idle server, before any load leaves garbage behind.
+    const idle = await procStat(server.pid);
+    const without = await load(port, events);
+    const beforeClients = await procStat(server.pid);
+    const seconds = Math.ceil(without.seconds) + 20;
+    const clients = Bun.spawn(["bun", join(root, "bench/fixtures/ws-clients.ts"), `ws://127.0.0.1:${port}/ws/live`, String(healthy), String(stalled), String(seconds), "2000"], { stdout: "pipe" });
+    await Bun.sleep(3000); // connect and subscribe
+    const connected = await procStat(server.pid);
+    const withClients = await load(port, events);
+    const after = await procStat(server.pid);
+    const report = JSON.parse((await new Response(clients.stdout).text()).trim().split("\n").pop()!);
+    const cpuWithout = beforeClients.cpuSeconds - idle.cpuSeconds;
+    const cpuWith = after.cpuSeconds - connected.cpuSeconds;
+    const idleRss = await rssPerClient(healthy + stalled);
+    const eventsPerSec = withClients.accepted / withClients.seconds;
+    const baselineEventsPerSec = without.accepted / without.seconds;
+    return {
+      name: `live path: HTTP ingest with ${healthy} healthy + ${stalled} stalled WebSocket clients`,
+      eventsPerSec, baselineEventsPerSec, ratio: eventsPerSec / baselineEventsPerSec,
+      deliveryP50Ms: report.p50Ms, deliveryP99Ms: report.p99Ms, deliveryMaxMs: report.maxMs, windowsReceived: report.received,
+      clientsOpened: report.opened, stalledConnected: report.stalledConnected, closed1013: report.closed1013,
+      rssPerClientBytes: idleRss,
+      serverCpuSecondsWithout: cpuWithout, serverCpuSecondsWith: cpuWith,
+      notes: `${events} events each run (${without.seconds.toFixed(1)} s without clients, ${withClients.seconds.toFixed(1)} s with); baseline = the same load with no live clients; the clients' own process shares the 2 cores`,
+    };
+  } finally {
+    server.kill("SIGTERM");
+    await server.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) console.log(await benchLiveLoad());
