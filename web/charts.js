@@ -88,7 +88,7 @@ function plotOptions(width, anomalies) {
       { label: "p99", stroke: "#c39bff", width: 1, dash: [5, 4], points: { show: false } },
     ],
     bands: [{ series: [2, 3], fill: "rgba(95,179,249,0.12)" }],
-    axes: [{ ...axis }, { ...axis, size: 56 }],
+    axes: [{ ...axis }, { ...axis, size: 66 }],
     hooks: { draw: [(u) => drawAnomalies(u, anomalies)] },
   };
 }
