@@ -59,7 +59,9 @@ async function rssPerClient(n: number): Promise<number> {
   }
 }
 
-export async function benchLiveLoad(opts: { healthy?: number; stalled?: number; events?: number } = {}) {
+export async function benchLiveLoad(opts: { healthy?: number; stalled?: number; events?: number; batch?: boolean; seriesPerClient?: number | "all" } = {}) {
+  const mode = opts.batch === false ? "single" : "batch";
+  const perClient = String(opts.seriesPerClient ?? 10);
   const healthy = opts.healthy ?? 900;
   const stalled = opts.stalled ?? 100;
   const events = opts.events ?? 5_000_000;
@@ -72,7 +74,7 @@ export async function benchLiveLoad(opts: { healthy?: number; stalled?: number; 
     const without = await load(port, events);
     const beforeClients = await procStat(server.pid);
     const seconds = Math.ceil(without.seconds) + 20;
-    const clients = Bun.spawn(["bun", join(root, "bench/fixtures/ws-clients.ts"), `ws://127.0.0.1:${port}/ws/live`, String(healthy), String(stalled), String(seconds), "2000"], { stdout: "pipe" });
+    const clients = Bun.spawn(["bun", join(root, "bench/fixtures/ws-clients.ts"), `ws://127.0.0.1:${port}/ws/live`, String(healthy), String(stalled), String(seconds), "2000", mode, perClient], { stdout: "pipe" });
     await Bun.sleep(3000); // connect and subscribe
     const connected = await procStat(server.pid);
     const withClients = await load(port, events);
@@ -84,7 +86,7 @@ export async function benchLiveLoad(opts: { healthy?: number; stalled?: number; 
     const eventsPerSec = withClients.accepted / withClients.seconds;
     const baselineEventsPerSec = without.accepted / without.seconds;
     return {
-      name: `live path: HTTP ingest with ${healthy} healthy + ${stalled} stalled WebSocket clients`,
+      name: `live path: HTTP ingest with ${healthy} healthy clients (${perClient === "all" ? "every series" : `${perClient} series`} each, ${mode === "batch" ? "one frame per flush" : "one frame per message"}) + ${stalled} stalled`,
       eventsPerSec, baselineEventsPerSec, ratio: eventsPerSec / baselineEventsPerSec,
       deliveryP50Ms: report.p50Ms, deliveryP99Ms: report.p99Ms, deliveryMaxMs: report.maxMs, windowsReceived: report.received,
       clientsOpened: report.opened, stalledConnected: report.stalledConnected, closed1013: report.closed1013,
@@ -99,4 +101,7 @@ export async function benchLiveLoad(opts: { healthy?: number; stalled?: number; 
   }
 }
 
-if (import.meta.main) console.log(await benchLiveLoad());
+if (import.meta.main) {
+  console.log(await benchLiveLoad({ seriesPerClient: 10 }));
+  console.log(await benchLiveLoad({ seriesPerClient: "all" }));
+}

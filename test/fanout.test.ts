@@ -90,3 +90,52 @@ describe("fanout - retained latest windows", () => {
     expect(got[0]).toBe("s1"); // s0 was evicted
   });
 });
+
+describe("fanout - batched frames (opt-in)", () => {
+  test("fanout - with batch on, one flush is one frame holding an array; off again, one frame each", () => {
+    const f = new Fanout({ windows: ["10s"], version: "v" });
+    const frames: string[] = [];
+    const id = f.add({ send: (t) => void frames.push(t), close: () => {}, bufferedAmount: () => 0 });
+    f.handleOp(id, JSON.stringify({ op: "subscribe", topics: ["windows:10s:*"] }));
+    f.handleOp(id, JSON.stringify({ op: "throttle", ms: 100, batch: true }));
+    f.publish("windows", "10s", "a", win("a", 1), 0);
+    f.publish("windows", "10s", "b", win("b", 2), 0);
+    f.flush(1000);
+    expect(frames.slice(1).map((t) => JSON.parse(t))).toEqual([[win("a", 1), win("b", 2)]]);
+    f.handleOp(id, JSON.stringify({ op: "throttle", ms: 100, batch: false }));
+    f.publish("windows", "10s", "a", win("a", 3), 0);
+    f.publish("windows", "10s", "b", win("b", 4), 0);
+    f.flush(2000);
+    expect(frames.slice(2).map((t) => JSON.parse(t))).toEqual([win("a", 3), win("b", 4)]);
+    f.handleOp(id, JSON.stringify({ op: "throttle", ms: 100, batch: "yes" }));
+    expect(JSON.parse(frames[frames.length - 1])).toEqual({ type: "error", error: "batch: Invalid input: expected boolean, received string" });
+  });
+});
+
+describe("fanout - subscription index", () => {
+  test("fanout - exact keys, globs and everything reach the right clients once; unsubscribe and remove stop them", () => {
+    const f = new Fanout({ windows: ["10s"], version: "v" });
+    const exact = client();
+    const glob = client();
+    const both = client();
+    const ids = [exact, glob, both].map((c) => f.add(c.c));
+    f.handleOp(ids[0], JSON.stringify({ op: "subscribe", topics: ['windows:10s:cpu{h="a"}'] }));
+    f.handleOp(ids[1], JSON.stringify({ op: "subscribe", topics: ["windows:10s:cpu*"] }));
+    f.handleOp(ids[2], JSON.stringify({ op: "subscribe", topics: ['windows:10s:cpu{h="a"}', "windows:10s:*"] }));
+    f.publish("windows", "10s", 'cpu{h="a"}', win('cpu{h="a"}', 1), 0);
+    f.publish("windows", "10s", 'cpu{h="b"}', win('cpu{h="b"}', 2), 0);
+    f.publish("windows", "10s", "mem", win("mem", 3), 0);
+    f.flush(1000);
+    expect(exact.sent.slice(1).map((m) => m.avg)).toEqual([1]);
+    expect(glob.sent.slice(1).map((m) => m.avg)).toEqual([1, 2]);
+    expect(both.sent.slice(1).map((m) => m.avg)).toEqual([1, 2, 3]);
+    f.handleOp(ids[2], JSON.stringify({ op: "unsubscribe", topics: ["windows:10s:*"] }));
+    f.remove(ids[1]);
+    f.publish("windows", "10s", "mem", win("mem", 4), 0);
+    f.publish("windows", "10s", 'cpu{h="a"}', win('cpu{h="a"}', 5), 0, "again");
+    f.flush(2000);
+    expect(glob.sent.length).toBe(3);
+    expect(both.sent.slice(4).map((m) => m.avg)).toEqual([5]);
+    expect(exact.sent.slice(2).map((m) => m.avg)).toEqual([5]);
+  });
+});

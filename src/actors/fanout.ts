@@ -25,12 +25,18 @@ export interface LiveClient {
 }
 
 export type TopicKind = "windows" | "anomalies" | "trends" | "alerts" | "stats";
-interface Subscription { topic: string; kind: TopicKind; spec: string | undefined; match: RegExp | undefined }
+/** `exact`: the series key when the pattern has no wildcard; `match`: its regex otherwise (undefined: everything). */
+interface Subscription { topic: string; kind: TopicKind; spec: string | undefined; match: RegExp | undefined; exact: string | undefined }
 interface Pending { json: string; closedMs: number }
 interface ClientState {
+  id: number;
   client: LiveClient;
+  /** The publish() that last queued to this client: one queue per client per result. */
+  stamp: number;
   subs: Subscription[];
   throttleMs: number;
+  /** Opt-in: one frame per flush holding a JSON array of the messages, instead of one frame each. */
+  batch: boolean;
   nextFlushMs: number;
   pending: Map<string, Pending>;
 }
@@ -40,7 +46,7 @@ export const fanoutDefaults = { throttleMs: 100, throttleMsMax: 60_000 } as cons
 const opSchema = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("subscribe"), topics: z.array(z.string().min(1).max(512)).min(1).max(limits.wsTopicsPerClientMax) }),
   z.strictObject({ op: z.literal("unsubscribe"), topics: z.array(z.string().min(1).max(512)).min(1).max(limits.wsTopicsPerClientMax) }),
-  z.strictObject({ op: z.literal("throttle"), ms: z.number().int().min(0).max(fanoutDefaults.throttleMsMax) }),
+  z.strictObject({ op: z.literal("throttle"), ms: z.number().int().min(0).max(fanoutDefaults.throttleMsMax), batch: z.boolean().optional() }),
 ]);
 
 export class Fanout {
@@ -51,6 +57,14 @@ export class Fanout {
    * Bounded by limits.fanoutRetainedMax; the least recently updated go first.
    */
   private readonly retained = new Map<string, { spec: string; series: string; json: string }>();
+  /**
+   * Subscriptions indexed so a result reaches its clients without testing
+   * every client: exact series keys by `kind|spec|series`, patterns by
+   * `kind|spec`. Bounded by clients × wsTopicsPerClientMax.
+   */
+  private readonly exactIndex = new Map<string, Set<ClientState>>();
+  private readonly patternIndex = new Map<string, Set<[ClientState, Subscription]>>();
+  private publishSeq = 0;
   private nextId = 1;
   /** Observes delivery latency (ms) of window results, for weir_e2e_latency_seconds. */
   onDelivered: (latencyMs: number) => void = () => {};
@@ -72,12 +86,15 @@ export class Fanout {
       return -1;
     }
     const id = this.nextId++;
-    this.clients.set(id, { client, subs: [], throttleMs: fanoutDefaults.throttleMs, nextFlushMs: 0, pending: new Map() });
+    this.clients.set(id, { id, client, stamp: 0, subs: [], throttleMs: fanoutDefaults.throttleMs, batch: false, nextFlushMs: 0, pending: new Map() });
     client.send(JSON.stringify({ type: "hello", version: this.opts.version, windows: this.opts.windows }));
     return id;
   }
 
   remove(id: number): void {
+    const c = this.clients.get(id);
+    if (!c) return;
+    this.unindex(c, c.subs);
     this.clients.delete(id);
   }
 
@@ -103,15 +120,20 @@ export class Fanout {
       json = JSON.stringify(msg);
       this.retain(spec, series, json);
     }
-    for (const [id, c] of this.clients) {
-      if (!matches(c.subs, kind, spec, series)) continue;
+    const stamp = ++this.publishSeq;
+    const at = kind + "|" + (spec ?? "");
+    const pendingKey = at + "|" + conflateKey;
+    const queue = (c: ClientState) => {
+      if (c.stamp === stamp || !this.clients.has(c.id)) return;
+      c.stamp = stamp;
       json ??= JSON.stringify(msg);
-      if (c.pending.size >= limits.wsPendingPerClientMax) {
-        this.drop(id, c, "client too slow: pending updates over limit");
-        continue;
-      }
-      c.pending.set(kind + "|" + (spec ?? "") + "|" + conflateKey, { json, closedMs });
-    }
+      if (c.pending.size >= limits.wsPendingPerClientMax) this.drop(c.id, c, "client too slow: pending updates over limit");
+      else c.pending.set(pendingKey, { json, closedMs });
+    };
+    const exact = this.exactIndex.get(at + "|" + series);
+    if (exact) for (const c of exact) queue(c);
+    const patterns = this.patternIndex.get(at);
+    if (patterns) for (const [c, sub] of patterns) if (sub.match === undefined || sub.match.test(series)) queue(c);
   }
 
   /** Sends what is due; called by a timer every few ms. */
@@ -123,10 +145,13 @@ export class Fanout {
         continue;
       }
       const sendAll = () => {
+        let frame = "";
         for (const p of c.pending.values()) {
-          c.client.send(p.json);
+          if (!c.batch) c.client.send(p.json);
+          else frame += (frame.length === 0 ? "[" : ",") + p.json;
           if (p.closedMs > 0) this.onDelivered(nowMs - p.closedMs);
         }
+        if (c.batch) c.client.send(frame + "]");
       };
       if (c.client.cork) c.client.cork(sendAll);
       else sendAll();
@@ -136,8 +161,29 @@ export class Fanout {
   }
 
   private drop(id: number, c: ClientState, reason: string): void {
-    this.clients.delete(id);
+    this.remove(id);
     c.client.close(1013, reason);
+  }
+
+  private index(c: ClientState, subs: Subscription[]): void {
+    for (const sub of subs) {
+      const at = sub.kind + "|" + (sub.spec ?? "");
+      if (sub.exact !== undefined) setIn(this.exactIndex, at + "|" + sub.exact).add(c);
+      else setIn(this.patternIndex, at).add([c, sub]);
+    }
+  }
+
+  private unindex(c: ClientState, subs: Subscription[]): void {
+    for (const sub of subs) {
+      const at = sub.kind + "|" + (sub.spec ?? "");
+      if (sub.exact !== undefined) deleteIn(this.exactIndex, at + "|" + sub.exact, c);
+      else {
+        const set = this.patternIndex.get(at);
+        if (!set) continue;
+        for (const e of set) if (e[0] === c && e[1] === sub) set.delete(e);
+        if (set.size === 0) this.patternIndex.delete(at);
+      }
+    }
   }
 
   private applyOp(c: ClientState, text: string): string | null {
@@ -155,10 +201,13 @@ export class Fanout {
     const op = parsed.data;
     if (op.op === "throttle") {
       c.throttleMs = op.ms;
+      c.batch = op.batch ?? c.batch;
       c.nextFlushMs = 0;
       return null;
     }
     if (op.op === "unsubscribe") {
+      const gone = c.subs.filter((s) => op.topics.includes(s.topic));
+      this.unindex(c, gone);
       c.subs = c.subs.filter((s) => !op.topics.includes(s.topic));
       return null;
     }
@@ -171,6 +220,7 @@ export class Fanout {
     }
     if (c.subs.length + added.length > limits.wsTopicsPerClientMax) return `topics: at most ${limits.wsTopicsPerClientMax} a client`;
     c.subs.push(...added);
+    this.index(c, added);
     this.sendRetained(c, added);
     return null;
   }
@@ -200,18 +250,38 @@ export class Fanout {
       const spec = rest[0];
       const known = [...this.opts.windows, ...(this.opts.rollups ?? [])];
       if (!spec || !known.includes(spec)) return `topics: "${topic}": unknown window spec (have ${known.join(", ")})`;
-      return { topic, kind, spec, match: globToRegExp(rest.slice(1).join(":") || "*") };
+      return { topic, kind, spec, ...seriesPattern(rest.slice(1).join(":")) };
     }
-    if (kind === "anomalies" || kind === "trends") return { topic, kind, spec: undefined, match: globToRegExp(rest.join(":") || "*") };
-    if ((kind === "alerts" || kind === "stats") && rest.length === 0) return { topic, kind, spec: undefined, match: undefined };
+    if (kind === "anomalies" || kind === "trends") return { topic, kind, spec: undefined, ...seriesPattern(rest.join(":")) };
+    if ((kind === "alerts" || kind === "stats") && rest.length === 0) return { topic, kind, spec: undefined, match: undefined, exact: undefined };
     return `topics: "${topic}": unknown topic (windows:<spec>:<glob>, anomalies[:<glob>], trends[:<glob>], alerts, stats)`;
   }
+}
+
+/** A series pattern: an exact key (no `*` or `?`), everything (`*` or empty), or a glob. */
+function seriesPattern(glob: string): { match: RegExp | undefined; exact: string | undefined } {
+  if (glob === "" || glob === "*") return { match: undefined, exact: undefined };
+  if (!/[*?]/.test(glob)) return { match: undefined, exact: glob };
+  return { match: globToRegExp(glob), exact: undefined };
+}
+
+function setIn<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
+  let set = m.get(k);
+  if (!set) m.set(k, (set = new Set()));
+  return set;
+}
+
+function deleteIn<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
+  const set = m.get(k);
+  if (!set) return;
+  set.delete(v);
+  if (set.size === 0) m.delete(k);
 }
 
 function matches(subs: Subscription[], kind: TopicKind, spec: string | undefined, series: string): boolean {
   for (const s of subs) {
     if (s.kind !== kind || s.spec !== spec) continue;
-    if (s.match === undefined || s.match.test(series)) return true;
+    if (s.exact !== undefined ? s.exact === series : s.match === undefined || s.match.test(series)) return true;
   }
   return false;
 }
