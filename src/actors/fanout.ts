@@ -127,8 +127,9 @@ export class Fanout {
       if (c.stamp === stamp || !this.clients.has(c.id)) return;
       c.stamp = stamp;
       json ??= JSON.stringify(msg);
-      if (c.pending.size >= limits.wsPendingPerClientMax) this.drop(c.id, c, "client too slow: pending updates over limit");
-      else c.pending.set(pendingKey, { json, closedMs });
+      // A burst beyond the pending bound is sent at once, throttle or not; only a socket that cannot take it drops the client.
+      if (c.pending.size >= limits.wsPendingPerClientMax && !this.flushClient(c, (this.opts.now ?? Date.now)())) return;
+      c.pending.set(pendingKey, { json, closedMs });
     };
     const exact = this.exactIndex.get(at + "|" + series);
     if (exact) for (const c of exact) queue(c);
@@ -138,26 +139,31 @@ export class Fanout {
 
   /** Sends what is due; called by a timer every few ms. */
   flush(nowMs: number = (this.opts.now ?? Date.now)()): void {
-    for (const [id, c] of this.clients) {
-      if (c.pending.size === 0 || nowMs < c.nextFlushMs) continue;
-      if (c.client.bufferedAmount() > limits.wsBackpressureBytesMax) {
-        this.drop(id, c, "client too slow: send buffer over limit");
-        continue;
-      }
-      const sendAll = () => {
-        let frame = "";
-        for (const p of c.pending.values()) {
-          if (!c.batch) c.client.send(p.json);
-          else frame += (frame.length === 0 ? "[" : ",") + p.json;
-          if (p.closedMs > 0) this.onDelivered(nowMs - p.closedMs);
-        }
-        if (c.batch) c.client.send(frame + "]");
-      };
-      if (c.client.cork) c.client.cork(sendAll);
-      else sendAll();
-      c.pending.clear();
-      c.nextFlushMs = nowMs + c.throttleMs;
+    for (const c of this.clients.values()) {
+      if (c.pending.size > 0 && nowMs >= c.nextFlushMs) this.flushClient(c, nowMs);
     }
+  }
+
+  /** Sends a client's pending updates; false (and the client closed with 1013) when its socket buffer is over the bound. */
+  private flushClient(c: ClientState, nowMs: number): boolean {
+    if (c.client.bufferedAmount() > limits.wsBackpressureBytesMax) {
+      this.drop(c.id, c, "client too slow: send buffer over limit");
+      return false;
+    }
+    const sendAll = () => {
+      let frame = "";
+      for (const p of c.pending.values()) {
+        if (!c.batch) c.client.send(p.json);
+        else frame += (frame.length === 0 ? "[" : ",") + p.json;
+        if (p.closedMs > 0) this.onDelivered(nowMs - p.closedMs);
+      }
+      if (c.batch) c.client.send(frame + "]");
+    };
+    if (c.client.cork) c.client.cork(sendAll);
+    else sendAll();
+    c.pending.clear();
+    c.nextFlushMs = nowMs + c.throttleMs;
+    return true;
   }
 
   private drop(id: number, c: ClientState, reason: string): void {
