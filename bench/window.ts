@@ -101,23 +101,31 @@ function newBatch(): EventBatch {
 function runActor(events: number, rate: number, values: Values, rollups: RollupOption[]): Run {
   const logic = createWindowLogic({ specs: parseWindowSpecs("10s,60s/10s"), latenessMs, seriesMax: seriesCount, rollups });
   const state = logic.init();
-  const batch = newBatch();
   let windows = 0;
   const emit = (o: WindowOutput) => {
     if (o.kind === "window") windows++;
   };
+  const run = timedBatches(events, rate, values, (batch) => {
+    logic.handle(state, batch, emit);
+    logic.tick(state, batch.recvMs, emit); // as the worker does between batches; due series only
+  });
+  return { ...run, windows, late: logic.stats(state).late };
+}
+
+/** Feeds the same batch stream to `work`, timing only `work`, within events and runBudgetMs. */
+function timedBatches(events: number, rate: number, values: Values, work: (batch: EventBatch) => void): { events: number; ms: number } {
+  const batch = newBatch();
   let ms = 0;
   let done = 0;
   const deadline = performance.now() + runBudgetMs;
   for (let k = 0; done < events && performance.now() < deadline; k++) {
     fillBatch(batch, k, rate, values);
     const start = performance.now();
-    logic.handle(state, batch, emit);
-    logic.tick(state, batch.recvMs, emit); // as the worker does between batches; due series only
+    work(batch);
     ms += performance.now() - start;
     done += batchEvents;
   }
-  return { events: done, ms, windows, late: logic.stats(state).late };
+  return { events: done, ms };
 }
 
 /**
@@ -139,14 +147,7 @@ function runBaseline(events: number, rate: number, values: Values): Run {
   const sum = new Float64Array(slots);
   const min = new Float64Array(slots);
   const max = new Float64Array(slots);
-  const batch = newBatch();
-  let ms = 0;
-  let done = 0;
-  const deadline = performance.now() + runBudgetMs;
-  for (let k = 0; done < events && performance.now() < deadline; k++) {
-    fillBatch(batch, k, rate, values);
-    const start = performance.now();
-    const { sid, ts, value } = batch;
+  const run = timedBatches(events, rate, values, ({ sid, ts, value }) => {
     for (let i = 0; i < batchEvents; i++) {
       const pane = Math.floor(ts[i] / paneMs);
       const slot = sid[i] * ring + (pane % ring);
@@ -163,10 +164,8 @@ function runBaseline(events: number, rate: number, values: Values): Run {
       if (v < min[slot]) min[slot] = v;
       if (v > max[slot]) max[slot] = v;
     }
-    ms += performance.now() - start;
-    done += batchEvents;
-  }
-  return { events: done, ms, windows: 0, late: 0 };
+  });
+  return { ...run, windows: 0, late: 0 };
 }
 
 function fmt(n: number): string {

@@ -60,7 +60,10 @@ export class Engine {
   /** The latest anomaly of each series while it is open, for the series listing. */
   readonly openAnomalies = new Map<string, AnomalyView>();
   /** The newest rejected and late events (limits.deadlettersMax). */
-  readonly deadletters = new DeadLetters(limits.deadlettersMax);
+  readonly deadletters = new DeadLetters(limits.deadlettersMax, (id, ts, value) => {
+    const info = this.registry.info(id);
+    return { name: info.name, tags: info.tags, ts, value };
+  });
   private readonly ingest: Ingest;
   readonly dedupe: DedupeSet;
   private readonly store: Store;
@@ -203,7 +206,7 @@ export class Engine {
   private answered(outcome: IngestOutcome, recvMs: number): void {
     this.metrics.duplicate.inc(outcome.duplicates);
     this.metrics.countRejects(outcome);
-    for (const r of outcome.rejects) this.deadletters.add(recvMs, r.error, boundedEvent(r.event));
+    for (const r of outcome.rejects) this.deadletters.addRejected(recvMs, r.error, boundedEvent(r.event));
   }
 
   private startPartition(p: Partition): void {
@@ -244,13 +247,7 @@ export class Engine {
       for (const row of m.t) this.publishTrend(p.id, row);
       this.metrics.late.inc(m.late.length);
       const now = Date.now();
-      for (const [sid, ts, value] of m.late) {
-        const id = this.registry.idAt(p.id, sid);
-        this.deadletters.add(now, "late", () => {
-          const info = this.registry.info(id);
-          return { name: info.name, tags: info.tags, ts, value };
-        });
-      }
+      for (const [sid, ts, value] of m.late) this.deadletters.addLate(now, this.registry.idAt(p.id, sid), ts, value);
     }
     if (any) this.fanout.flush(); // clients not inside their throttle get results now, not at the next tick
     return any;

@@ -85,9 +85,16 @@ describe("http - POST /api/v1/events statuses", () => {
     expect(refused?.headers.get("retry-after")).toBe("1");
     const accepted = w.engine.metrics.ingested.get();
     expect((accepted - before) % 60).toBe(0); // whole requests only
+    // A refused request remembers none of its ids: its retry is counted, not taken for a duplicate.
+    const withIds = encode(Array.from({ length: 60 }, (_, i) => ({ name: `fill.s${i % 7}`, id: `retry-${i}` })));
+    expect((await postEvents(w.url, withIds, "application/msgpack", auth(ingestToken))).status).toBe(503);
     for (const s of w.engine.supervisor.status()) w.engine.supervisor.post(s.id, { type: "fault", mode: "resume" });
     await waitFor(() => w.engine.queueDepthBytes(0) === 0 && w.engine.queueDepthBytes(1) === 0, 10_000, "rings drained");
     expect((await postEvents(w.url, batch, "application/msgpack", auth(ingestToken))).status).toBe(202);
+    const duplicates = w.engine.metrics.duplicate.get();
+    expect((await postEvents(w.url, withIds, "application/msgpack", auth(ingestToken))).body).toEqual({ accepted: 60, rejected: 0, errors: [] });
+    expect(w.engine.metrics.ingested.get()).toBe(accepted + 120);
+    expect(w.engine.metrics.duplicate.get()).toBe(duplicates);
   }, 60_000);
 });
 

@@ -1,44 +1,60 @@
 /**
  * The dead-letter list: the newest limits.deadlettersMax rejected and late
- * events with their reason, in a fixed ring in memory. Adding is O(1) and
- * builds nothing: a late event is kept as its numbers, and its JSON is made
- * only when the list is read, so a flood of late events costs the pipeline
- * next to nothing. Older entries are overwritten (the bound is the
+ * events with their reason, in a fixed ring in memory. A late event is kept
+ * as three numbers in typed arrays (series id, event time, value) and turned
+ * into an event only when the list is read, so a flood of late events
+ * allocates nothing here. Older entries are overwritten (the bound is the
  * contract); every one is still counted in weir_events_rejected_total or
  * weir_events_late_total, and every accepted event stays in the raw log.
  * The list does not survive a restart.
  *
  * @example
- *   const dl = new DeadLetters(10_000);
- *   dl.add(Date.now(), "late", () => ({ name: "cpu", ts, value }));
+ *   const dl = new DeadLetters(10_000, (id, ts, value) => ({ name: nameOf(id), ts, value }));
+ *   dl.addLate(Date.now(), seriesId, ts, value);
+ *   dl.addRejected(Date.now(), "name: required string", { value: 1 });
  *   dl.list(0, 100); // [{ ts, reason, event }] newest first
  */
 export interface DeadLetter { ts: number; reason: string; event: unknown }
 
+const lateReason = "late";
+
 export class DeadLetters {
   private readonly ts: Float64Array;
-  private readonly reasons: string[];
-  private readonly events: Array<unknown | (() => unknown)>;
+  private readonly lateId: Float64Array;
+  private readonly lateTs: Float64Array;
+  private readonly lateValue: Float64Array;
+  /** The reason of a rejected entry, or null for a late one. */
+  private readonly reasons: Array<string | null>;
+  private readonly events: unknown[];
   private next = 0;
   private count = 0;
 
-  constructor(readonly max: number) {
+  constructor(readonly max: number, private readonly describeLate: (seriesId: number, ts: number, value: number) => unknown) {
     this.ts = new Float64Array(max);
-    this.reasons = new Array(max);
-    this.events = new Array(max);
+    this.lateId = new Float64Array(max);
+    this.lateTs = new Float64Array(max);
+    this.lateValue = new Float64Array(max);
+    this.reasons = new Array(max).fill(null);
+    this.events = new Array(max).fill(undefined);
   }
 
   get size(): number {
     return this.count;
   }
 
-  /** `event` may be a function that builds the event when the list is read. */
-  add(ts: number, reason: string, event: unknown | (() => unknown)): void {
-    this.ts[this.next] = ts;
-    this.reasons[this.next] = reason;
-    this.events[this.next] = event;
-    this.next = (this.next + 1) % this.max;
-    if (this.count < this.max) this.count++;
+  addLate(atMs: number, seriesId: number, ts: number, value: number): void {
+    const i = this.slot(atMs);
+    this.reasons[i] = null;
+    this.events[i] = undefined;
+    this.lateId[i] = seriesId;
+    this.lateTs[i] = ts;
+    this.lateValue[i] = value;
+  }
+
+  addRejected(atMs: number, reason: string, event: unknown): void {
+    const i = this.slot(atMs);
+    this.reasons[i] = reason;
+    this.events[i] = event;
   }
 
   /** Entries with ts ≥ since, newest first, at most `limit`. */
@@ -47,9 +63,19 @@ export class DeadLetters {
     for (let k = 1; k <= this.count && out.length < limit; k++) {
       const i = (this.next - k + this.max) % this.max;
       if (this.ts[i] < since) continue;
-      const e = this.events[i];
-      out.push({ ts: this.ts[i], reason: this.reasons[i], event: typeof e === "function" ? (e as () => unknown)() : e });
+      const reason = this.reasons[i];
+      out.push(reason === null
+        ? { ts: this.ts[i], reason: lateReason, event: this.describeLate(this.lateId[i], this.lateTs[i], this.lateValue[i]) }
+        : { ts: this.ts[i], reason, event: this.events[i] });
     }
     return out;
+  }
+
+  private slot(atMs: number): number {
+    const i = this.next;
+    this.ts[i] = atMs;
+    this.next = (i + 1) % this.max;
+    if (this.count < this.max) this.count++;
+    return i;
   }
 }
