@@ -1,15 +1,44 @@
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RawLog, RawLogError, readRawLog } from "../src/storage/rawlog.ts";
+import {
+  RawLog, RawLogError, readRawLog, truncateRawLogAt, verifyRawLog, type DurabilityProfile, type RawLogRepair,
+} from "../src/storage/rawlog.ts";
+import { withTmpfs } from "./helpers/tmpfs.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
+const freshDir = () => mkdtempSync(join(tmpdir(), "weir-raw-"));
+const seg0 = "raw-0000000000000000.log";
+const segName = (start: number) => `raw-${String(start).padStart(16, "0")}.log`;
+const hint = "stop weir and run 'bun run weir repair-log' to cut the log there, losing what follows";
+const recordBytes = (payloadBytes: number) => 17 + payloadBytes;
 
-describe("rawlog - append-only raw zone", () => {
+/** Writes "first", "second", "third" to a new log in `dir`; returns the position of "second". */
+function writeThree(dir: string): number {
+  const log = new RawLog(dir, { profile: "fast" });
+  log.append(1, 1, bytes("first"));
+  const p1 = log.append(1, 2, bytes("second"));
+  log.append(1, 3, bytes("third"));
+  log.close();
+  return p1;
+}
+
+/** What `fn` threw, so a test can assert every field of it. */
+function thrown(fn: () => unknown): RawLogError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof RawLogError) return err;
+    throw err;
+  }
+  throw new Error("expected a RawLogError, nothing was thrown");
+}
+
+describe("rawlog - append and read", () => {
   test("rawlog - records read back in order with format, receive time and positions; reopen appends", () => {
-    const dir = mkdtempSync(join(tmpdir(), "weir-raw-"));
+    const dir = freshDir();
     const log = new RawLog(dir, { profile: "fast" });
     const p0 = log.append(1, 1000, bytes('{"name":"a"}'));
     const p1 = log.append(3, 2000, bytes("xyz"));
@@ -21,27 +50,293 @@ describe("rawlog - append-only raw zone", () => {
     expect(recs.map((r) => [r.position, r.format, r.recvMs, text(r.payload)])).toEqual([
       [p0, 1, 1000, '{"name":"a"}'], [p1, 3, 2000, "xyz"], [p2, 2, 3000, "line\n"],
     ]);
-    expect(p0).toBe(0);
+    expect([p0, p1, p2]).toEqual([0, 29, 49]);
     expect(recs[0].next).toBe(p1);
     expect([...readRawLog(dir, p1)].map((r) => r.position)).toEqual([p1, p2]);
+    expect([...readRawLog(dir, 0, p2)].map((r) => r.position)).toEqual([p0, p1]);
+    expect([...readRawLog(dir, p1, p1)]).toEqual([]);
+    expect(verifyRawLog(dir)).toEqual({ segments: 1, records: 3, bytes: 71, firstRecvMs: 1000, lastRecvMs: 3000 });
   });
 
-  test("rawlog - a torn tail and a flipped byte are detected, naming the position", () => {
-    const dir = mkdtempSync(join(tmpdir(), "weir-raw-"));
-    const log = new RawLog(dir, { profile: "fast" });
-    log.append(1, 1, bytes("first"));
-    const p1 = log.append(1, 2, bytes("second"));
+  test("rawlog - an empty log verifies as nothing and starts at position 0", () => {
+    const dir = freshDir();
+    const log = new RawLog(dir, { profile: "durable" });
+    expect([log.end, log.firstPosition()]).toEqual([0, 0]);
+    expect(verifyRawLog(dir)).toEqual({ segments: 1, records: 0, bytes: 0 });
     log.close();
-    const file = join(dir, readdirSync(dir)[0]);
-    const whole = readFileSync(file);
-    writeFileSync(file, whole.subarray(0, whole.length - 3));
-    expect(() => [...readRawLog(dir)]).toThrow(new RawLogError(`raw log torn at position ${p1}`));
-    const flipped = Buffer.from(whole);
-    flipped[flipped.length - 1] ^= 0xff;
-    writeFileSync(file, flipped);
-    expect(() => [...readRawLog(dir)]).toThrow(`raw log checksum mismatch at position ${p1}`);
-    writeFileSync(file, whole);
-    appendFileSync(file, Buffer.from([1, 2]));
-    expect(() => [...readRawLog(dir)]).toThrow(`raw log torn at position ${whole.length}`);
   });
+});
+
+describe("rawlog - recovery at open", () => {
+  const tails: [string, (whole: Buffer) => Buffer, number][] = [
+    ["an incomplete final record", (w) => w.subarray(0, w.length - 3), recordBytes(6) - 3],
+    ["a final record whose checksum fails", (w) => { const b = Buffer.from(w); b[b.length - 1] ^= 0xff; return b; }, recordBytes(6)],
+    ["a final record cut inside its header", (w) => w.subarray(0, w.length - recordBytes(6) + 5), 5],
+    ["a zero-filled tail after a power loss", (w) => Buffer.concat([w.subarray(0, w.length - recordBytes(6)), Buffer.alloc(4096)]), 4096],
+  ];
+  for (const [what, damage, bytesDropped] of tails) {
+    test(`rawlog - ${what} is cut at open and reported; acknowledged records survive`, () => {
+      const dir = freshDir();
+      const log = new RawLog(dir, { profile: "fast" });
+      log.append(1, 1, bytes("first"));
+      const p1 = log.append(1, 2, bytes("second"));
+      log.close();
+      const file = join(dir, seg0);
+      writeFileSync(file, damage(readFileSync(file)));
+      expect(thrown(() => verifyRawLog(dir)).position).toBe(p1);
+      const repairs: RawLogRepair[] = [];
+      const reopened = new RawLog(dir, { profile: "fast", onRepair: (r) => repairs.push(r) });
+      expect(repairs).toEqual([{ segment: seg0, position: p1, bytesDropped }]);
+      expect(statSync(file).size).toBe(p1);
+      expect(reopened.append(2, 3, bytes("third"))).toBe(p1);
+      reopened.close();
+      expect([...readRawLog(dir)].map((r) => text(r.payload))).toEqual(["first", "third"]);
+      expect(verifyRawLog(dir)).toEqual({ segments: 1, records: 2, bytes: 2 * 17 + 10, firstRecvMs: 1, lastRecvMs: 3 });
+    });
+  }
+
+  test("rawlog - a clean log reopens without a repair", () => {
+    const dir = freshDir();
+    new RawLog(dir, { profile: "fast" }).append(1, 1, bytes("only"));
+    const repairs: RawLogRepair[] = [];
+    new RawLog(dir, { profile: "fast", onRepair: (r) => repairs.push(r) }).close();
+    expect(repairs).toEqual([]);
+  });
+
+  test("rawlog - a checksum mismatch mid-segment is refused at open, by verify and by read, naming segment and position", () => {
+    const dir = freshDir();
+    const p1 = writeThree(dir);
+    const file = join(dir, seg0);
+    const damaged = readFileSync(file);
+    damaged[p1 + 17] ^= 0xff; // first payload byte of "second"
+    writeFileSync(file, damaged);
+    const message = `raw log corrupt: checksum mismatch at position ${p1} in ${seg0}; ${hint}`;
+    const atOpen = thrown(() => new RawLog(dir, { profile: "fast", onRepair: () => { throw new Error("must not repair"); } }));
+    expect([atOpen.name, atOpen.message, atOpen.segment, atOpen.position]).toEqual(["RawLogError", message, seg0, p1]);
+    expect(thrown(() => verifyRawLog(dir)).message).toBe(message);
+    expect(thrown(() => [...readRawLog(dir)]).message).toBe(message);
+    expect(readFileSync(file).equals(damaged)).toBe(true);
+  });
+
+  test("rawlog - a flipped length in the last record but one is corruption, not a torn tail", () => {
+    const dir = freshDir();
+    const p1 = writeThree(dir);
+    const file = join(dir, seg0);
+    const damaged = readFileSync(file);
+    damaged.writeUInt32LE(1_000_000, p1); // now claims to run past the end of the file
+    writeFileSync(file, damaged);
+    const message = `raw log corrupt: torn record at position ${p1} in ${seg0}; ${hint}`;
+    expect(thrown(() => new RawLog(dir, { profile: "fast" })).message).toBe(message);
+    expect(statSync(file).size).toBe(damaged.length);
+  });
+
+  test("rawlog - a torn record at the end of an earlier segment is reported by verify, not repaired at open", () => {
+    const dir = freshDir();
+    const log = new RawLog(dir, { profile: "fast", segmentBytesMax: 1 });
+    log.append(1, 1, bytes("a"));
+    const p1 = log.append(1, 2, bytes("b"));
+    log.append(1, 3, bytes("c"));
+    log.close();
+    expect(readdirSync(dir).sort()).toEqual([seg0, segName(p1), segName(2 * p1)]);
+    writeFileSync(join(dir, segName(p1)), readFileSync(join(dir, segName(p1))).subarray(0, 10));
+    new RawLog(dir, { profile: "fast", onRepair: () => { throw new Error("must not repair"); } }).close();
+    expect(thrown(() => verifyRawLog(dir)).message).toBe(`raw log corrupt: torn record at position ${p1} in ${segName(p1)}; ${hint}`);
+  });
+
+  test("rawlog - a missing middle segment is reported as a gap", () => {
+    const dir = freshDir();
+    const log = new RawLog(dir, { profile: "fast", segmentBytesMax: 1 });
+    log.append(1, 1, bytes("a"));
+    const p1 = log.append(1, 2, bytes("b"));
+    const p2 = log.append(1, 3, bytes("c"));
+    log.close();
+    unlinkSync(join(dir, segName(p1)));
+    const message = `raw log corrupt: gap at position ${p1}: ${seg0} ends there but the next segment is ${segName(p2)}; ${hint}`;
+    expect(thrown(() => verifyRawLog(dir)).message).toBe(message);
+    expect(thrown(() => [...readRawLog(dir)]).message).toBe(message);
+  });
+});
+
+describe("rawlog - truncateRawLogAt", () => {
+  /** Three segments of two 1-byte records each; returns the record positions. */
+  function threeSegments(dir: string): number[] {
+    const log = new RawLog(dir, { profile: "fast", segmentBytesMax: 2 * recordBytes(1) });
+    const positions = ["a", "b", "c", "d", "e", "f"].map((s, i) => log.append(1, i, bytes(s)));
+    log.close();
+    return positions;
+  }
+
+  test("rawlog - truncateRawLogAt cuts at a corrupt record's position, deleting later segments", () => {
+    const dir = freshDir();
+    const p = threeSegments(dir);
+    expect(p).toEqual([0, 18, 36, 54, 72, 90]);
+    const file = join(dir, segName(36));
+    const damaged = readFileSync(file);
+    damaged[recordBytes(1) + 17] ^= 0xff; // payload of "d" at 54
+    writeFileSync(file, damaged);
+    const err = thrown(() => verifyRawLog(dir));
+    expect([err.position, err.segment]).toEqual([54, segName(36)]);
+    expect(truncateRawLogAt(dir, err.position!)).toEqual({ segmentsDeleted: 1, bytesDropped: 3 * recordBytes(1) });
+    expect(readdirSync(dir).sort()).toEqual([seg0, segName(36)]);
+    expect(verifyRawLog(dir)).toEqual({ segments: 2, records: 3, bytes: 54, firstRecvMs: 0, lastRecvMs: 2 });
+    const log = new RawLog(dir, { profile: "fast", onRepair: () => { throw new Error("must not repair"); } });
+    expect(log.end).toBe(54);
+    expect(log.append(1, 9, bytes("g"))).toBe(54);
+    log.close();
+    expect([...readRawLog(dir)].map((r) => text(r.payload))).toEqual(["a", "b", "c", "g"]);
+  });
+
+  test("rawlog - truncateRawLogAt at a segment's start empties it and keeps positions", () => {
+    const dir = freshDir();
+    threeSegments(dir);
+    expect(truncateRawLogAt(dir, 36)).toEqual({ segmentsDeleted: 1, bytesDropped: 4 * recordBytes(1) });
+    expect(readdirSync(dir).sort()).toEqual([seg0, segName(36)]);
+    expect(statSync(join(dir, segName(36))).size).toBe(0);
+    expect(new RawLog(dir, { profile: "fast" }).end).toBe(36);
+  });
+
+  test("rawlog - truncateRawLogAt refuses positions that are not record boundaries or not in the log", () => {
+    const dir = freshDir();
+    threeSegments(dir);
+    const cut = (position: number) => thrown(() => truncateRawLogAt(dir, position)).message;
+    expect(cut(40)).toBe(`cannot cut the raw log at position 40: inside the record at position 36 in ${segName(36)}`);
+    expect(cut(200)).toBe(`cannot cut the raw log at position 200: ${segName(72)} ends at position 108`);
+    expect(cut(-1)).toBe("cannot cut the raw log at position -1: the oldest retained position is 0");
+    const file = join(dir, segName(36));
+    const damaged = readFileSync(file);
+    damaged[17] ^= 0xff; // payload of "c" at 36
+    writeFileSync(file, damaged);
+    expect(cut(54)).toBe(`cannot cut the raw log at position 54: checksum mismatch earlier, at position 36 in ${segName(36)}; cut there`);
+    expect(readdirSync(dir).length).toBe(3);
+  });
+});
+
+describe("rawlog - segments by size and time", () => {
+  test("rawlog - a segment rolls when its first record is segmentMs older than the next", () => {
+    const dir = freshDir();
+    const log = new RawLog(dir, { profile: "durable", segmentMs: 1000 });
+    expect([5000, 5999, 6000, 6999, 7000].map((t) => log.append(1, t, bytes("x")))).toEqual([0, 18, 36, 54, 72]);
+    log.close();
+    expect(readdirSync(dir).sort()).toEqual([seg0, segName(36), segName(72)]);
+    expect(verifyRawLog(dir)).toEqual({ segments: 3, records: 5, bytes: 90, firstRecvMs: 5000, lastRecvMs: 7000 });
+    expect([...readRawLog(dir, 18, 72)].map((r) => [r.position, r.recvMs])).toEqual([[18, 5999], [36, 6000], [54, 6999]]);
+  });
+
+  test("rawlog - a reopened segment keeps its age from its first record", () => {
+    const dir = freshDir();
+    new RawLog(dir, { profile: "fast", segmentMs: 1000 }).append(1, 5000, bytes("x"));
+    const log = new RawLog(dir, { profile: "fast", segmentMs: 1000 });
+    expect([log.append(1, 5999, bytes("y")), log.append(1, 6000, bytes("z"))]).toEqual([18, 36]);
+    log.close();
+    expect(readdirSync(dir).sort()).toEqual([seg0, segName(36)]);
+  });
+
+  test("rawlog - a segment rolls once it reaches segmentBytesMax", () => {
+    const dir = freshDir();
+    const log = new RawLog(dir, { profile: "fast", segmentBytesMax: 40 });
+    expect([1, 2, 3, 4].map((t) => log.append(1, t, bytes("0123456789")))).toEqual([0, 27, 54, 81]);
+    log.close();
+    expect(readdirSync(dir).sort()).toEqual([seg0, segName(54)]);
+  });
+});
+
+describe("rawlog - prune", () => {
+  /** One record per segment, received at 0, 1000, 2000, 3000; returns the segment starts. */
+  function fourSegments(dir: string): { log: RawLog; starts: number[] } {
+    const log = new RawLog(dir, { profile: "fast", segmentMs: 1000 });
+    const starts = [0, 1000, 2000, 3000].map((t) => log.append(1, t, bytes("x")));
+    return { log, starts };
+  }
+
+  test("rawlog - prune deletes whole old segments, stopping at keepFrom and at newer records", () => {
+    const dir = freshDir();
+    const { log, starts } = fourSegments(dir);
+    expect(starts).toEqual([0, 18, 36, 54]);
+    expect(log.prune({ olderThanMs: 2500, keepFrom: 17 })).toBe(0); // segment 0 ends at 18, past keepFrom
+    expect(log.prune({ olderThanMs: 2500, keepFrom: 18 })).toBe(1);
+    expect(log.firstPosition()).toBe(18);
+    expect(log.prune({ olderThanMs: 2500, keepFrom: 1_000_000 })).toBe(1); // segment 2 holds a record from 2000..3000
+    expect(log.prune({ olderThanMs: 2000, keepFrom: 1_000_000 })).toBe(0);
+    expect(log.firstPosition()).toBe(36);
+    expect(readdirSync(dir).sort()).toEqual([segName(36), segName(54)]);
+    expect([...readRawLog(dir)].map((r) => [r.position, r.recvMs])).toEqual([[36, 2000], [54, 3000]]);
+    log.close();
+  });
+
+  test("rawlog - prune never deletes the current segment", () => {
+    const dir = freshDir();
+    const { log } = fourSegments(dir);
+    expect(log.prune({ olderThanMs: Number.MAX_SAFE_INTEGER, keepFrom: Number.MAX_SAFE_INTEGER })).toBe(3);
+    expect([log.firstPosition(), log.end]).toEqual([54, 72]);
+    expect(log.append(1, 3001, bytes("y"))).toBe(72);
+    log.close();
+    expect(new RawLog(dir, { profile: "fast" }).firstPosition()).toBe(54);
+    expect(verifyRawLog(dir)).toEqual({ segments: 1, records: 2, bytes: 36, firstRecvMs: 3000, lastRecvMs: 3001 });
+  });
+
+  test("rawlog - prune dates a segment followed by an empty one by its file mtime", () => {
+    const dir = freshDir();
+    new RawLog(dir, { profile: "fast" }).append(1, 1, bytes("x"));
+    writeFileSync(join(dir, segName(18)), ""); // a roll whose first append failed
+    utimesSync(join(dir, seg0), 1000, 1000); // seconds
+    const log = new RawLog(dir, { profile: "fast" });
+    expect(log.prune({ olderThanMs: 1_000_000, keepFrom: 18 })).toBe(0);
+    expect(log.prune({ olderThanMs: 1_000_001, keepFrom: 18 })).toBe(1);
+    expect(readdirSync(dir)).toEqual([segName(18)]);
+    log.close();
+  });
+});
+
+describe("rawlog - append failure on a full disk", () => {
+  const mib = 1024 * 1024;
+  const payloadBytes = 48 * 1024;
+  const payload = (i: number) => new Uint8Array(payloadBytes).fill(i & 0xff);
+  const recordsPerSegment = Math.ceil(mib / recordBytes(payloadBytes)); // 22: a segment rolls once it reaches 1 MiB
+
+  for (const profile of ["fast", "durable"] as DurabilityProfile[]) {
+    test(`rawlog - ${profile}: ENOSPC leaves every acknowledged record readable, and appends resume once space returns`, () => {
+      withTmpfs("4m", (mnt) => {
+        const filler = join(mnt, "filler");
+        writeFileSync(filler, new Uint8Array(mib));
+        const dir = join(mnt, "raw");
+        mkdirSync(dir);
+        const log = new RawLog(dir, { profile, segmentBytesMax: mib });
+        try {
+          const acked: [number, number, Buffer][] = [];
+          let failure: RawLogError | undefined;
+          for (let i = 0; i < 4 * mib / payloadBytes && failure === undefined; i++) {
+            try {
+              acked.push([log.append(2, 1000 + i, payload(i)), 1000 + i, Buffer.from(payload(i))]);
+            } catch (err) {
+              failure = err as RawLogError;
+            }
+          }
+          const end = acked.length * recordBytes(payloadBytes);
+          expect(failure).toBeInstanceOf(RawLogError);
+          // The failing append went to the segment its position falls in (a roll needs no data blocks).
+          const segments = Math.floor(acked.length / recordsPerSegment) + 1;
+          const segment = segName((segments - 1) * recordsPerSegment * recordBytes(payloadBytes));
+          expect([failure!.name, failure!.code, failure!.position, failure!.segment]).toEqual(["RawLogError", "ENOSPC", end, segment]);
+          expect(failure!.message).toBe(`raw log append failed at position ${end} in ${segment}: ${(failure!.cause as Error).message}`);
+          expect(log.end).toBe(end);
+          expect(() => log.append(2, 5000, payload(0))).toThrow(RawLogError);
+          const readBack = () => [...readRawLog(dir)].map((r): [number, number, Buffer] => [r.position, r.recvMs, Buffer.from(r.payload)]);
+          expect(readBack()).toEqual(acked);
+          expect(verifyRawLog(dir)).toEqual({ segments, records: acked.length, bytes: end, firstRecvMs: 1000, lastRecvMs: 999 + acked.length });
+
+          unlinkSync(filler);
+          const next = log.append(2, 6000, payload(7));
+          expect(next).toBe(end);
+          acked.push([next, 6000, Buffer.from(payload(7))]);
+          expect(readBack()).toEqual(acked);
+          log.close();
+          const repairs: RawLogRepair[] = [];
+          new RawLog(dir, { profile, segmentBytesMax: mib, onRepair: (r) => repairs.push(r) }).close();
+          expect(repairs).toEqual([]);
+        } finally {
+          log.close();
+        }
+      });
+    });
+  }
 });
