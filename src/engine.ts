@@ -18,19 +18,23 @@ import {
 } from "./actors/partition-pipeline.ts";
 import { Ingest, type IngestOutcome } from "./actors/ingest.ts";
 import { decodeBody, formatCode, type BodyFormat } from "./actors/ingest-body.ts";
+import { encodeIngestRecord, ingestRecordFormat, seriesRowOf } from "./actors/ingest-record.ts";
 import { SeriesRegistry } from "./actors/series-registry.ts";
 import { Store, type WindowRecord } from "./actors/store.ts";
 import type { Config } from "./runtime/config.ts";
-import type { OutputMessage } from "./runtime/codec.ts";
+import type { CheckpointMessage, OutputMessage } from "./runtime/codec.ts";
+import { CrashPoints } from "./runtime/crash-points.ts";
 import { limits } from "./runtime/limits.ts";
 import type { Log } from "./runtime/log.ts";
 import { createEngineMetrics, type EngineMetrics } from "./engine-metrics.ts";
 import { Ring } from "./runtime/ring.ts";
 import { partitionStatSlots } from "./runtime/partition-worker-stats.ts";
-import { partitionOf } from "./runtime/series.ts";
+import type { PartitionData } from "./runtime/partition-worker.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import { openStore } from "./storage/db.ts";
+import { DiskGuard } from "./storage/disk-guard.ts";
 import { RawLog } from "./storage/rawlog.ts";
+import { recoverEngineState, type RecoveredState } from "./engine-recovery.ts";
 
 export const version = "0.1.0";
 
@@ -41,6 +45,10 @@ export class OverloadedError extends Error {
     super(message);
   }
 }
+/** A partition could not recover at start-up; the message says which and why. */
+export class EngineStartError extends Error {
+  override name = "EngineStartError";
+}
 export class TooLargeError extends Error {
   override name = "TooLargeError";
 }
@@ -48,7 +56,17 @@ export class TooLargeError extends Error {
 export interface TrendView { ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
 export interface AnomalyView { ts: number; value: number; z: number; mean: number; std: number; severity: string; source: string }
 
-interface Partition { id: number; inRing: Ring; outRing: Ring; stats: BigInt64Array }
+interface Partition {
+  id: number; inRing: Ring; outRing: Ring; stats: BigInt64Array;
+  /** The worker incarnation whose output is current; a dead one's leftovers on the ring are dropped. */
+  epoch: number;
+  /** Checkpoint chunks received so far (bounded by limits.checkpointBytesMax). */
+  chunks: Uint8Array[]; chunkBytes: number;
+  /** A checkpoint whose commit failed (disk full, I/O): retried until it or a newer one commits. */
+  unwritten: { pos: number; state: Uint8Array } | null;
+  /** Where replay starts when the store has no checkpoint for the partition: -1, or the log end after a config change. */
+  floorPos: number;
+}
 
 export class Engine {
   readonly registry: SeriesRegistry;
@@ -68,10 +86,19 @@ export class Engine {
   readonly dedupe: DedupeSet;
   private readonly store: Store;
   private readonly rawLog: RawLog;
+  private readonly disk: DiskGuard;
+  private readonly crash: CrashPoints;
+  private readonly recordEnc = new Encoder();
+  /** Identifies the settings a checkpoint was taken with: a state restores only under the same ones. */
+  private readonly checkpointConfig: string;
   private readonly partitions: Partition[];
   private readonly enc = new Encoder();
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private stopping = false;
+  /** Set once the workers are stopped: the output drains end. */
+  private drainsDone = false;
+  /** What start-up recovered from the store and the raw log (for /metrics and the logs). */
+  recovered: RecoveredState | null = null;
   /** Partitions past their restart budget: requests with events for them get 503. */
   private readonly failed = new Set<string>();
   /** Result labels by spec index: the configured specs, then the rollups. */
@@ -81,11 +108,21 @@ export class Engine {
   private drains: Promise<void>[] = [];
 
   private constructor(readonly cfg: Config, readonly log: Log) {
-    this.store = new Store(openStore(join(cfg.dataDir, "weir.db")));
+    this.crash = new CrashPoints(cfg.crashAt);
+    this.store = new Store(openStore(join(cfg.dataDir, "weir.db")), cfg.partitions, {
+      before: () => this.crash.reach("store.before-commit"),
+      mid: () => this.crash.reach("checkpoint.mid"),
+      after: () => this.crash.reach("store.after-commit"),
+    });
     this.registry = new SeriesRegistry(cfg.partitions, cfg.maxSeries, (s) => this.store.addSeries(s));
-    this.restoreSeries();
-    this.rawLog = new RawLog(join(cfg.dataDir, "raw"), { profile: "fast" });
+    this.rawLog = new RawLog(join(cfg.dataDir, "raw"), {
+      profile: cfg.durability,
+      segmentMs: cfg.rawSegmentMs,
+      onRepair: (r) => log.warn("raw log: torn tail cut (a record never acknowledged)", r),
+    });
+    this.disk = new DiskGuard(cfg.dataDir, { reserveBytes: cfg.diskReserveBytes, checkIntervalMs: limits.diskCheckMs });
     this.dedupe = new DedupeSet(cfg.dedupeWindowMs);
+    this.checkpointConfig = JSON.stringify({ partitions: cfg.partitions, windows: cfg.windowsText, latenessMs: cfg.latenessMs });
     this.ingest = new Ingest({ partitions: cfg.partitions, registry: this.registry, bounds: cfg, dedupe: this.dedupe });
     this.rollups = rollupsFor(cfg.windows);
     this.labels = resultLabels(cfg.windows, this.rollups);
@@ -96,6 +133,7 @@ export class Engine {
       inRing: Ring.create(cfg.ringBytes),
       outRing: Ring.create(limits.outRingBytesDefault),
       stats: new BigInt64Array(new SharedArrayBuffer(8 * partitionStatSlots.count)),
+      epoch: 0, chunks: [], chunkBytes: 0, unwritten: null, floorPos: -1,
     }));
     this.metrics = createEngineMetrics(this);
     this.fanout.onDelivered = (ms) => this.metrics.e2eLatency.observe(ms / 1000);
@@ -103,16 +141,22 @@ export class Engine {
 
   static async start(cfg: Config, log: Log): Promise<Engine> {
     const e = new Engine(cfg, log);
+    e.recovered = recoverEngineState({
+      store: e.store, registry: e.registry, dedupe: e.dedupe, rawDir: join(cfg.dataDir, "raw"), rawEnd: e.rawLog.end,
+      checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log,
+    });
+    for (const p of e.partitions) p.floorPos = e.recovered.floorPos;
     e.supervisor.onEvent((ev) => {
       if (ev.type === "failed") e.failed.add(ev.id);
     });
     for (const p of e.partitions) e.startPartition(p);
     e.drains = e.partitions.map((p) => e.drainOutput(p));
     e.timers.push(setInterval(() => e.flushStore(), limits.storeFlushMs));
+    e.timers.push(setInterval(() => e.pruneRawLog(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.prune(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.publishStats(), limits.statsIntervalMs));
     e.timers.push(setInterval(() => e.fanout.flush(), fanoutTickMs));
-    await e.waitRunning(10_000);
+    await e.waitRunning(limits.recoveryTimeoutMs);
     return e;
   }
 
@@ -120,13 +164,12 @@ export class Engine {
   ingestBytes(bytes: Uint8Array, format: BodyFormat, recvMs: number): IngestOutcome {
     const items = decodeBody(bytes, format);
     if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`body: over ${limits.eventsPerRequestMax} events`);
-    return this.ingestItems(items, recvMs, () => this.rawLog.append(formatCode[format], recvMs, bytes));
+    return this.ingestItems(items, recvMs, formatCode[format], bytes);
   }
 
   /** The simulators' entry: the same path, logged as JSON. */
   ingestEvents(events: readonly object[], recvMs: number): IngestOutcome {
-    return this.ingestItems(events, recvMs, () =>
-      this.rawLog.append(formatCode.json, recvMs, new TextEncoder().encode(JSON.stringify(events))));
+    return this.ingestItems(events, recvMs, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
   }
 
   /** Partitions and store, for /ready: an empty list means ready. */
@@ -134,6 +177,8 @@ export class Engine {
     const out: string[] = [];
     for (const s of this.supervisor.status()) if (s.state !== "running") out.push(`${s.id} is ${s.state}`);
     if (this.storeError) out.push(`store: ${this.storeError}`);
+    const disk = this.disk.check();
+    if (!disk.ok) out.push(disk.message);
     if (this.stopping) out.push("shutting down");
     return out;
   }
@@ -156,22 +201,47 @@ export class Engine {
     return this.partitions[partition].inRing.usedBytes();
   }
 
-  /** Stops intake, lets the workers drain their rings, flushes the store. */
+  /** Events replayed from the raw log by the partition's workers since start. */
+  replayedEvents(partition: number): number {
+    return Number(Atomics.load(this.partitions[partition].stats, partitionStatSlots.replayed));
+  }
+
+  /** Checkpoints the partition's workers have taken since start. */
+  checkpointsTaken(partition: number): number {
+    return Number(Atomics.load(this.partitions[partition].stats, partitionStatSlots.checkpoints));
+  }
+
+  /**
+   * Stops intake (503), lets the workers drain their rings and commit a
+   * final checkpoint, commits it, closes the store: the next start replays
+   * nothing.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await this.supervisor.stop();
+    await this.supervisor.stop(); // the output drains keep running: a final checkpoint needs ring room
+    this.drainsDone = true;
+    await Promise.all(this.drains);
     for (const p of this.partitions) this.handleOutput(p, true);
     for (const t of this.timers) clearInterval(t);
-    await Promise.all(this.drains);
     this.flushStore();
     this.fanout.flush(Number.MAX_SAFE_INTEGER);
     this.rawLog.close();
     this.store.db.close();
   }
 
-  private ingestItems(items: readonly unknown[], recvMs: number, writeLog: () => void): IngestOutcome {
+  /**
+   * All-or-nothing: validate, check ring room and disk, append the request's
+   * record to the raw log, then push its batches and commit its side effects.
+   * Anything thrown before the append leaves no trace; the 202 follows.
+   */
+  private ingestItems(items: readonly unknown[], recvMs: number, format: number, raw: Uint8Array): IngestOutcome {
     if (this.stopping) throw new OverloadedError("shutting down", 503);
+    const disk = this.disk.check();
+    if (!disk.ok) {
+      this.metrics.overloaded.inc();
+      throw new OverloadedError(disk.message, 503, limits.diskRetryAfterSeconds);
+    }
     const outcome = this.ingest.accept(items, recvMs);
     if (outcome.accepted === outcome.duplicates) {
       this.answered(outcome, recvMs);
@@ -185,18 +255,27 @@ export class Engine {
         throw new OverloadedError(`partition ${p.id} queue full`, 503);
       }
     }
+    const pos = this.rawLog.end;
+    const batches: Array<[number, Uint8Array]> = [];
+    for (const p of this.partitions) {
+      // A copy per message: the encoder's buffer is shared, and the record and the ring both take these bytes.
+      for (const m of this.ingest.encode(p.id, this.enc, pos)) batches.push([p.id, m.slice()]);
+    }
+    const record = encodeIngestRecord(this.recordEnc, {
+      f: format, raw, s: this.ingest.introducedSeries.map(seriesRowOf), ids: [...this.ingest.committedIds], b: batches,
+    });
     try {
-      writeLog();
+      if (this.rawLog.append(ingestRecordFormat, recvMs, record) !== pos) throw new Error("raw log moved under ingest"); // programmer error
     } catch (e) {
       this.log.error("raw log append failed", { error: (e as Error).message });
-      throw new OverloadedError("raw log not writable", 503, 5);
+      this.metrics.overloaded.inc();
+      throw new OverloadedError(`raw log not writable: ${(e as Error).message}`, 503, limits.diskRetryAfterSeconds);
     }
-    for (const p of this.partitions) {
-      for (const m of this.ingest.encode(p.id, this.enc)) {
-        if (!p.inRing.tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
-      }
+    this.crash.reach("ingest.after-log");
+    for (const [p, m] of batches) {
+      if (!this.partitions[p].inRing.tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
     }
-    this.ingest.commitIds();
+    this.ingest.commit();
     this.metrics.ingested.inc(outcome.accepted - outcome.duplicates);
     this.answered(outcome, recvMs);
     return outcome;
@@ -214,15 +293,34 @@ export class Engine {
     this.supervisor.start({
       id: `partition-${p.id}`,
       script: new URL("./runtime/partition-worker.ts", import.meta.url),
-      data: () => ({
-        partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows, rollups: this.rollups,
-        latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints,
-      }),
+      data: () => this.workerData(p),
     });
   }
 
+  /**
+   * What a new incarnation of a partition's worker starts from: the last
+   * committed checkpoint and the raw log after it. Whatever the previous
+   * incarnation staged or left on the output ring is dropped: replay
+   * recomputes it.
+   */
+  private workerData(p: Partition): PartitionData {
+    p.epoch++;
+    this.store.discard(p.id);
+    p.chunks = [];
+    p.chunkBytes = 0;
+    p.unwritten = null;
+    const ck = this.store.loadCheckpoints().get(p.id);
+    const cfg = this.cfg;
+    return {
+      partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows, rollups: this.rollups,
+      latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints, epoch: p.epoch,
+      checkpoint: ck?.state ?? null, checkpointPos: ck?.pos ?? p.floorPos, replayTo: this.rawLog.end, rawDir: join(cfg.dataDir, "raw"),
+      checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax,
+    };
+  }
+
   private async drainOutput(p: Partition): Promise<void> {
-    while (!this.stopping) {
+    while (!this.drainsDone) {
       if (!this.store.hasRoom()) {
         await Bun.sleep(limits.storeFlushMs); // backpressure: the workers stop when their output ring fills
         continue;
@@ -241,7 +339,12 @@ export class Engine {
       const len = p.outRing.popInto(this.outScratch);
       if (len < 0) break;
       any = true;
-      const m = this.dec.decode(this.outScratch.subarray(0, len)) as OutputMessage;
+      const m = this.dec.decode(this.outScratch.subarray(0, len)) as OutputMessage | CheckpointMessage;
+      if (m.e !== p.epoch) continue; // left by a dead incarnation: its replacement recomputes it
+      if (m.k === "ck") {
+        this.onCheckpointChunk(p, m);
+        continue;
+      }
       for (const row of m.w) this.publishWindow(p.id, row);
       for (const row of m.a) this.publishAnomaly(p.id, row);
       for (const row of m.t) this.publishTrend(p.id, row);
@@ -258,7 +361,7 @@ export class Engine {
     const series = this.registry.keyOf(partition, sid);
     const window = this.labels[spec];
     const r: WindowRecord = { series, window, start, end, count, sum, min, max, avg: sum / count, p50, p95, p99, first, last };
-    this.store.addWindow(r);
+    this.store.addWindow(partition, r);
     this.metrics.windowsEmitted.inc();
     // A window result is final: two windows of a series are two points, so only repeats of one window conflate.
     this.fanout.publish("windows", window, series, { type: "window", ...r }, closedMs, `${series}|${start}`);
@@ -271,7 +374,7 @@ export class Engine {
     const source = anomalySources[src];
     const view: AnomalyView = { ts, value, z, mean, std, severity, source };
     this.openAnomalies.set(series, view);
-    this.store.addAnomaly({ series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs });
+    this.store.addAnomaly(partition, { series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs });
     const msg = { series, ...view, baselineN, baselineFromTs };
     this.fanout.publish("anomalies", undefined, series, { type: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
     this.fanout.publish("alerts", undefined, series, { type: "alert", kind: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
@@ -282,7 +385,7 @@ export class Engine {
     const series = this.registry.keyOf(partition, sid);
     const view: TrendView = { ts: end, slope, r2, n, change, level, class: trendClasses[cls] };
     this.latestTrends.set(series, view);
-    this.store.setTrend({ series, ...view });
+    this.store.setTrend(partition, { series, ...view });
     this.fanout.publish("trends", undefined, series, { type: "trend", series, ...view }, 0, series);
   }
 
@@ -321,30 +424,73 @@ export class Engine {
     }
   }
 
-  private flushStore(): void {
+  /** Collects a checkpoint's chunks; the last one commits it with the partition's staged results. */
+  private onCheckpointChunk(p: Partition, m: CheckpointMessage): void {
+    if (m.i !== p.chunks.length) throw new Error(`checkpoint chunk ${m.i} after ${p.chunks.length}`); // programmer error
+    p.chunkBytes += m.bytes.byteLength;
+    if (p.chunkBytes > limits.checkpointBytesMax) throw new Error(`partition ${p.id}: checkpoint over ${limits.checkpointBytesMax} bytes`);
+    p.chunks.push(m.bytes.slice()); // the decoder's bytes are a view of the scratch buffer
+    if (m.i + 1 < m.n) return;
+    p.unwritten = { pos: m.pos, state: concatBytes(p.chunks, p.chunkBytes) };
+    p.chunks = [];
+    p.chunkBytes = 0;
+    this.commitCheckpoint(p);
+  }
+
+  /** Commits a partition's pending checkpoint; a failure (disk full, I/O) keeps it for the next try. */
+  private commitCheckpoint(p: Partition): void {
+    const ck = p.unwritten;
+    if (ck === null) return;
     try {
-      this.store.flush();
+      this.store.commit(p.id, { pos: ck.pos, state: ck.state, config: this.checkpointConfig });
+      p.unwritten = null;
       this.storeError = null;
+    } catch (e) {
+      this.storeError = (e as Error).message;
+      this.log.error("checkpoint commit failed; retrying", { partition: p.id, error: this.storeError });
+    }
+  }
+
+  private flushStore(): void {
+    for (const p of this.partitions) this.commitCheckpoint(p);
+    try {
+      this.store.flushSeries();
     } catch (e) {
       this.storeError = (e as Error).message;
       this.log.error("store flush failed", { error: this.storeError });
     }
   }
 
-  private restoreSeries(): void {
-    const rows = this.store.loadSeries();
-    if (rows.some((r) => r.partition !== partitionOf(r.key, this.cfg.partitions))) {
-      this.log.warn("partition count changed; series ids are reassigned", { partitions: this.cfg.partitions });
-      this.store.db.exec("DELETE FROM series");
-      return;
+  /** Deletes raw-log segments past WEIR_RETENTION_RAW that no partition's replay needs. */
+  private pruneRawLog(nowMs = Date.now()): void {
+    const cks = this.store.loadCheckpoints();
+    let keepFrom = Number.MAX_SAFE_INTEGER;
+    // Replay re-reads the record at a checkpoint's position (and skips it): its segment stays.
+    for (const p of this.partitions) keepFrom = Math.min(keepFrom, cks.get(p.id)?.pos ?? p.floorPos);
+    try {
+      const n = this.rawLog.prune({ olderThanMs: nowMs - this.cfg.rawRetentionMs, keepFrom: Math.max(0, keepFrom) });
+      if (n > 0) this.log.info("raw log segments pruned", { segments: n });
+    } catch (e) {
+      this.log.error("raw log prune failed", { error: (e as Error).message });
     }
-    for (const r of rows) this.registry.restore(r);
   }
 
+  /**
+   * Waits until every partition has recovered and runs. A partition that
+   * fails during recovery (a damaged log, a checkpoint that does not
+   * restore) would fail again on every retry: start-up stops and says why.
+   */
   private async waitRunning(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.supervisor.status().some((s) => s.state !== "running")) {
-      if (Date.now() > deadline) throw new Error(`partitions not running after ${timeoutMs} ms: ${this.notReady().join("; ")}`);
+    for (;;) {
+      const status = this.supervisor.status();
+      if (status.every((s) => s.state === "running")) return;
+      const down = status.find((s) => s.lastError !== undefined);
+      const why = down ? `${down.id}: ${down.lastError}` : Date.now() > deadline ? `partitions not running after ${timeoutMs} ms` : null;
+      if (why !== null) {
+        await this.stop();
+        throw new EngineStartError(`start-up failed: ${why}`);
+      }
       await Bun.sleep(10);
     }
   }
@@ -363,6 +509,17 @@ function boundedEvent(event: unknown): unknown {
     text = String(event); // e.g. a MessagePack body holding a BigInt
   }
   return text.length <= limits.deadletterEventCharsMax ? event : text.slice(0, limits.deadletterEventCharsMax) + "…";
+}
+
+function concatBytes(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const x of parts) {
+    out.set(x, off);
+    off += x.byteLength;
+  }
+  return out;
 }
 
 /** How often the fanout sends what is due (the per-client throttle is on top). */

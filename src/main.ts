@@ -4,7 +4,10 @@
  */
 import { ConfigError, loadConfig } from "./runtime/config.ts";
 import { createLog } from "./runtime/log.ts";
-import { startWeir } from "./server.ts";
+import { EngineStartError } from "./engine.ts";
+import { startWeir, type Weir } from "./server.ts";
+import { StoreError } from "./storage/db.ts";
+import { RawLogError } from "./storage/rawlog.ts";
 
 let cfg;
 try {
@@ -17,7 +20,18 @@ try {
   throw e;
 }
 const log = createLog(cfg.logLevel);
-const weir = await startWeir(cfg, log);
+let weir: Weir;
+try {
+  weir = await startWeir(cfg, log);
+} catch (e) {
+  // A damaged store or raw log is an operating error: say what and what to do, not a stack.
+  if (e instanceof StoreError || e instanceof RawLogError || e instanceof EngineStartError) {
+    console.error(`weir: ${e.message}`);
+    if (e instanceof StoreError) console.error("weir: 'bun run weir rebuild' moves the store aside and rebuilds it from the raw log");
+    process.exit(1);
+  }
+  throw e;
+}
 if (cfg.demo) console.error(`weir: dashboard at ${weir.url}/ (simulators on, ${cfg.demoRatePerSec} events/s)`);
 
 let stopping = false;

@@ -64,8 +64,9 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
     engine,
     async stop() {
       sims?.stop();
-      await server.stop(true);
+      // The engine first: while it drains and checkpoints, the server still answers ingest with 503 + Retry-After.
       await engine.stop();
+      await server.stop(true);
       reader.close();
     },
   };

@@ -60,7 +60,14 @@ describe("analytics over HTTP - dedupe, dead letters, top-k", () => {
       return [...m].map(([key, value]) => ({ key, value })).sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : 1));
     };
     let top: { items: Array<{ key: string; value: number }>; end: number } = { items: [], end: 0 };
-    await waitFor(async () => (top = (await get(w, "/api/v1/top?name=shop.purchase&by=page&k=3")).body).end === base + 40_000, 5000, "top over the closed window");
+    // Each partition commits its closed windows with its next checkpoint: wait until all 200 events are counted.
+    const counted = async () => {
+      const c = (await get(w, "/api/v1/top?name=shop.purchase&by=page&agg=count")).body as typeof top;
+      return c.end === base + 40_000 && c.items.reduce((n, i) => n + i.value, 0) === evs.length;
+    };
+    await waitFor(counted, 5000, "every partition's part of the closed window");
+    top = (await get(w, "/api/v1/top?name=shop.purchase&by=page&k=3")).body;
+    expect(top.end).toBe(base + 40_000);
     expect(top.items).toEqual(recount("sum").slice(0, 3));
     expect((await get(w, "/api/v1/top?name=shop.purchase&by=page&agg=count")).body.items).toEqual(recount("count"));
     expect((await get(w, "/api/v1/top?name=shop.purchase&by=page&agg=avg")).status).toBe(400);

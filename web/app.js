@@ -13,6 +13,8 @@ const ui = {
   backoffMaxMs: 30_000,
   topRefreshMs: 10_000,
   seriesRefreshMs: 30_000,
+  anomalySeriesMax: 500, // series whose live anomalies are kept for a chart opened later
+  anomaliesPerSeriesMax: 10,
 };
 // What a newcomer sees first: one chart for each simulator sensor.
 const defaultNames = ["sensor.temperature", "sensor.humidity", "sensor.pressure"];
@@ -30,6 +32,9 @@ const panels = createPanels({
 const token = new URLSearchParams(location.search).get("token");
 const known = new Map(); // series key -> trend class
 const charts = new Map(); // series key -> chart
+// Anomalies seen live, by series (oldest series first): a chart opened later shows them even
+// before the store has committed them (results reach the store with the next checkpoint).
+const liveAnomalies = new Map();
 let spec = null;
 let windowSec = 10;
 let userPicked = false;
@@ -56,6 +61,7 @@ function addChart(key) {
   const chart = createChart(els.charts, key, { onRemove: removeChart, onFocus: setFocus });
   charts.set(key, chart);
   chart.setTrend(known.get(key));
+  for (const a of liveAnomalies.get(key) ?? []) chart.addAnomaly(a);
   if (spec !== null) chart.backfill(spec);
   if (focusKey === null) setFocus(key);
   els.chartsEmpty.hidden = true;
@@ -214,6 +220,15 @@ function onHello(sock, m) {
   refreshTop();
 }
 
+function keepAnomaly(m) {
+  const list = liveAnomalies.get(m.series) ?? [];
+  liveAnomalies.delete(m.series); // re-inserted last: the map stays in order of the newest anomaly
+  list.push(m);
+  if (list.length > ui.anomaliesPerSeriesMax) list.shift();
+  liveAnomalies.set(m.series, list);
+  if (liveAnomalies.size > ui.anomalySeriesMax) liveAnomalies.delete(liveAnomalies.keys().next().value);
+}
+
 function handle(sock, m) {
   if (m.type === "window") {
     if (typeof m.series !== "string" || m.window !== spec) return;
@@ -222,7 +237,9 @@ function handle(sock, m) {
     panels.noteWindow(m);
     requestRender(renderPanels);
   } else if (m.type === "anomaly") {
-    if (typeof m.series === "string") charts.get(m.series)?.addAnomaly(m);
+    if (typeof m.series !== "string") return;
+    keepAnomaly(m);
+    charts.get(m.series)?.addAnomaly(m);
   } else if (m.type === "trend") {
     if (typeof m.series !== "string") return;
     known.set(m.series, m.class);

@@ -12,10 +12,10 @@
 import type { Encoder } from "@msgpack/msgpack";
 import { encodeEventBatch, eventBatchBytesMax } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
-import { seriesKey } from "../runtime/series.ts";
+import { partitionOf, seriesKey } from "../runtime/series.ts";
 import { newValidEvent, reasonOf, validateEvent, type RejectReason, type TimeBounds } from "./ingest-validate.ts";
 import type { DedupeSet } from "./dedupe.ts";
-import type { SeriesRegistry } from "./series-registry.ts";
+import type { SeriesInfo, SeriesRegistry } from "./series-registry.ts";
 
 export interface IngestError { index: number; error: string }
 export interface IngestOutcome {
@@ -34,6 +34,8 @@ export interface IngestOutcome {
 /** One partition's events of the current request, columnar. */
 class PartitionBuffer {
   n = 0;
+  /** Global series ids, for the series listing's latest value at commit. */
+  readonly gid = new Uint32Array(limits.eventsPerRequestMax);
   readonly sid = new Uint32Array(limits.eventsPerRequestMax);
   readonly ts = new Float64Array(limits.eventsPerRequestMax);
   readonly value = new Float64Array(limits.eventsPerRequestMax);
@@ -43,11 +45,16 @@ export class Ingest {
   private readonly buffers: PartitionBuffer[];
   private readonly ev = newValidEvent();
   private recvMs = 0;
-  /** Ids of the current request, remembered by commitIds() once the request is durable. */
+  /** Ids of the current request, remembered by commit() once the request is durable. */
   private ids: string[] = [];
+  /** Series the current request would introduce, registered by commit() in this order. */
+  private newSeries: SeriesInfo[] = [];
+  private readonly newIds = new Map<string, number>();
+  private readonly newLocals: number[];
 
   constructor(private readonly opts: { partitions: number; registry: SeriesRegistry; bounds: TimeBounds; dedupe: DedupeSet }) {
     this.buffers = Array.from({ length: opts.partitions }, () => new PartitionBuffer());
+    this.newLocals = new Array<number>(opts.partitions).fill(0);
   }
 
   /** Validates and routes one request's events; the previous request's buffers are discarded. */
@@ -56,6 +63,9 @@ export class Ingest {
     for (const b of this.buffers) b.n = 0;
     this.recvMs = recvMs;
     this.ids = [];
+    this.newSeries = [];
+    this.newIds.clear();
+    this.newLocals.fill(0);
     let idsOfRequest: Set<string> | undefined; // only requests that carry ids pay for it
     const out: IngestOutcome = { accepted: 0, duplicates: 0, rejected: 0, errors: [], reasons: {}, rejects: [] };
     const reg = this.opts.registry;
@@ -76,37 +86,71 @@ export class Ingest {
         idsOfRequest.add(ev.id);
       }
       const key = seriesKey(ev.name, ev.tags);
-      let id = reg.idOf(key);
-      if (id === undefined) {
-        id = reg.register(key, ev.name, ev.tags);
-        if (id < 0) {
-          reject(out, i, items[i], `series: limit of ${reg.seriesMax} series reached (WEIR_MAX_SERIES)`, "series_limit");
-          continue;
-        }
+      const id = reg.idOf(key) ?? this.newIds.get(key) ?? this.proposeSeries(key, ev.name, ev.tags);
+      if (id < 0) {
+        reject(out, i, items[i], `series: limit of ${reg.seriesMax} series reached (WEIR_MAX_SERIES)`, "series_limit");
+        continue;
       }
-      const b = this.buffers[reg.partitionOf(id)];
-      b.sid[b.n] = reg.localOf(id);
+      const known = id < reg.size;
+      const b = this.buffers[known ? reg.partitionOf(id) : this.newSeries[id - reg.size].partition];
+      b.gid[b.n] = id;
+      b.sid[b.n] = known ? reg.localOf(id) : this.newSeries[id - reg.size].local;
       b.ts[b.n] = ev.ts;
       b.value[b.n] = ev.value;
       b.n++;
       if (ev.id !== undefined) this.ids.push(ev.id);
-      if (!(ev.ts < reg.lastTs[id])) {
-        reg.lastTs[id] = ev.ts;
-        reg.lastValue[id] = ev.value;
-      }
       out.accepted++;
     }
     return out;
   }
 
   /**
-   * Remembers the current request's ids for de-duplication. Called only once
-   * the request is durable and pushed: a refused request must not make its
-   * retry look like a duplicate.
+   * Makes the current request's side effects real: registers the series it
+   * introduced (with the ids its batches already carry), remembers its ids
+   * for de-duplication and updates each series' latest value. Called only
+   * once the request is durable and pushed: a refused request must not add
+   * series, move a listed value, or make its retry look like a duplicate.
    */
-  commitIds(): void {
+  commit(): void {
+    const reg = this.opts.registry;
+    for (const s of this.newSeries) {
+      const id = reg.register(s.key, s.name, s.tags);
+      if (reg.partitionOf(id) !== s.partition || reg.localOf(id) !== s.local) throw new Error("series registered out of order"); // programmer error
+    }
     for (const id of this.ids) this.opts.dedupe.add(id, this.recvMs);
+    for (const b of this.buffers) {
+      for (let i = 0; i < b.n; i++) {
+        const id = b.gid[i];
+        if (!(b.ts[i] < reg.lastTs[id])) {
+          reg.lastTs[id] = b.ts[i];
+          reg.lastValue[id] = b.value[i];
+        }
+      }
+    }
+    this.newSeries = [];
     this.ids = [];
+  }
+
+  /** Series the current request introduces (for its raw-log record). */
+  get introducedSeries(): readonly SeriesInfo[] {
+    return this.newSeries;
+  }
+
+  /** Event ids the current request commits (for its raw-log record). */
+  get committedIds(): readonly string[] {
+    return this.ids;
+  }
+
+  /** A provisional global id for a series first seen in this request, or -1 past WEIR_MAX_SERIES. */
+  private proposeSeries(key: string, name: string, tags: Record<string, string> | undefined): number {
+    const reg = this.opts.registry;
+    if (reg.size + this.newSeries.length >= reg.seriesMax) return -1;
+    const partition = partitionOf(key, reg.partitions);
+    const local = reg.localCount(partition) + this.newLocals[partition]++;
+    const id = reg.size + this.newSeries.length;
+    this.newSeries.push({ key, name, tags: tags ? { ...tags } : {}, partition, local });
+    this.newIds.set(key, id);
+    return id;
   }
 
   /** Upper bounds of the ring messages each partition needs for the current request. */
@@ -126,11 +170,12 @@ export class Ingest {
    * The current request's messages for a partition, encoded one at a time
    * into the encoder's shared buffer: push each before taking the next.
    */
-  *encode(partition: number, enc: Encoder): Generator<Uint8Array> {
+  *encode(partition: number, enc: Encoder, pos: number): Generator<Uint8Array> {
     const b = this.buffers[partition];
     for (let off = 0; off < b.n; off += limits.batchEventsMax) {
       const n = Math.min(limits.batchEventsMax, b.n - off);
-      yield encodeEventBatch(enc, n, b.sid.subarray(off, off + n), b.ts.subarray(off, off + n), b.value.subarray(off, off + n), this.recvMs);
+      const last = off + n === b.n;
+      yield encodeEventBatch(enc, n, b.sid.subarray(off, off + n), b.ts.subarray(off, off + n), b.value.subarray(off, off + n), this.recvMs, pos, last);
     }
   }
 }

@@ -50,6 +50,11 @@ export class SeriesRegistry {
     this.add(s, false);
   }
 
+  /** Series in a partition so far: the next local id there. */
+  localCount(partition: number): number {
+    return this.byPartition[partition].length;
+  }
+
   partitionOf(id: number): number {
     return this.partitionOfId[id];
   }

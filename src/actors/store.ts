@@ -1,15 +1,18 @@
 /**
- * The store actor: the only writer of the SQLite file. Window results, new
- * series, dead letters, anomalies and trends queue here and are written in
- * one transaction per flush (every limits.storeFlushMs), so a closed window
- * is readable well within the 1 s the API promises. The window queue is
- * bounded: when it is full the engine stops draining the partitions' output
- * rings (backpressure up the pipe).
+ * The store actor: the only writer of the SQLite file. A partition's window
+ * results, anomalies and trends are staged here as they arrive and written
+ * in ONE transaction with that partition's checkpoint (its state and raw-log
+ * position), so after a crash the store holds exactly the results of the
+ * state it restores: replay recomputes the rest, and nothing is written
+ * twice. New series ride along with every transaction. The staged rows are
+ * bounded: when full the engine stops draining the output rings
+ * (backpressure up the pipe), and the workers checkpoint early past
+ * limits.checkpointRowsMax rows.
  *
  * @example
  *   const store = new Store(openStore(path));
- *   store.addWindow({ series: "cpu", window: "10s", start, end, count, ... });
- *   store.flush();
+ *   store.addWindow(0, { series: "cpu", window: "10s", start, end, count, ... });
+ *   store.commit(0, { pos: 4096, state: snapshotBytes, config }); // rows + checkpoint, atomically
  */
 import type { Database, Statement } from "bun:sqlite";
 import { limits } from "../runtime/limits.ts";
@@ -25,16 +28,29 @@ export interface AnomalyRecord {
   severity: string; source: string; baseline_n: number; baseline_from: number;
 }
 export interface TrendRecord { series: string; ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
+export interface Checkpoint { pos: number; state: Uint8Array; config: string }
+
+/** Test-only hooks at the commit boundaries (WEIR_CRASH_AT): before, mid (rows written, checkpoint not), after. */
+export interface CommitHooks { before?: () => void; mid?: () => void; after?: () => void }
+
+class Staged {
+  windows: WindowRecord[] = [];
+  anomalies: AnomalyRecord[] = [];
+  trends = new Map<string, TrendRecord>(); // latest per series; bounded by the series count
+  get rows(): number {
+    return this.windows.length + this.anomalies.length + this.trends.size;
+  }
+}
 
 export class Store {
-  private windows: WindowRecord[] = [];
+  private readonly staged: Staged[] = [];
   private series: SeriesInfo[] = [];
-  private anomalies: AnomalyRecord[] = [];
-  private trends = new Map<string, TrendRecord>(); // latest per series; bounded by the series count
-  private readonly writeAll: () => void;
+  private readonly commitTx: (p: number, c: Checkpoint) => void;
+  private readonly seriesTx: () => void;
   rowsWritten = 0;
 
-  constructor(readonly db: Database) {
+  constructor(readonly db: Database, partitions: number, private readonly hooks: CommitHooks = {}) {
+    for (let p = 0; p < partitions; p++) this.staged.push(new Staged());
     // Positional parameters: binding 14 named ones per row cost 1.5× the time here.
     const putWindow = db.prepare(
       `INSERT OR REPLACE INTO windows (series, window, start, "end", count, sum, min, max, avg, p50, p95, p99, first, last)
@@ -48,52 +64,94 @@ export class Store {
     const putTrend = db.prepare(
       `INSERT OR REPLACE INTO trends (series, ts, slope, r2, n, change, level, class) VALUES ($series, $ts, $slope, $r2, $n, $change, $level, $class)`,
     );
+    const putCheckpoint = db.prepare(
+      `INSERT OR REPLACE INTO checkpoints (partition, pos, state, config, committed_ms) VALUES (?, ?, ?, ?, ?)`,
+    );
     const run = (stmt: Statement, rows: readonly object[]) => {
       for (const r of rows) stmt.run(r as Record<string, string | number>);
     };
-    this.writeAll = db.transaction(() => {
+    const writeSeries = () => {
       for (const x of this.series) putSeries.run(x.key, x.name, JSON.stringify(x.tags), x.partition, x.local);
-      for (const r of this.windows) {
+    };
+    this.seriesTx = db.transaction(writeSeries);
+    this.commitTx = db.transaction((p: number, c: Checkpoint) => {
+      writeSeries();
+      const s = this.staged[p];
+      for (const r of s.windows) {
         putWindow.run(r.series, r.window, r.start, r.end, r.count, r.sum, r.min, r.max, r.avg, r.p50, r.p95, r.p99, r.first, r.last);
       }
-      run(putAnomaly, this.anomalies);
-      run(putTrend, [...this.trends.values()]);
+      run(putAnomaly, s.anomalies);
+      run(putTrend, [...s.trends.values()]);
+      this.hooks.mid?.();
+      putCheckpoint.run(p, c.pos, c.state, c.config, Date.now());
     });
   }
 
-  /** Whether the queue has room for more results (the engine stops draining rings when not). */
+  /** Whether staging has room for more results (the engine stops draining rings when not). */
   hasRoom(): boolean {
-    return this.windows.length < limits.storePendingRowsMax;
+    let n = 0;
+    for (const s of this.staged) n += s.windows.length;
+    return n < limits.storePendingRowsMax;
   }
 
-  get pending(): number {
-    return this.windows.length + this.series.length + this.anomalies.length + this.trends.size;
+  /** Rows staged for a partition (uncommitted). */
+  stagedRows(partition: number): number {
+    return this.staged[partition].rows;
   }
 
-  addWindow(r: WindowRecord): void {
-    this.windows.push(r);
+  addWindow(partition: number, r: WindowRecord): void {
+    this.staged[partition].windows.push(r);
   }
   addSeries(s: SeriesInfo): void {
     this.series.push(s);
   }
-  addAnomaly(a: AnomalyRecord): void {
-    this.anomalies.push(a);
+  addAnomaly(partition: number, a: AnomalyRecord): void {
+    this.staged[partition].anomalies.push(a);
   }
-  setTrend(t: TrendRecord): void {
-    this.trends.set(t.series, t);
+  setTrend(partition: number, t: TrendRecord): void {
+    this.staged[partition].trends.set(t.series, t);
   }
 
-  /** Writes everything queued in one transaction; on error the queue is kept for the next flush. */
-  flush(): number {
-    if (this.pending === 0) return 0;
-    this.writeAll();
-    const n = this.windows.length;
-    this.windows = [];
+  /**
+   * Writes a partition's staged rows, the pending series and its checkpoint
+   * in one transaction; on error nothing is written and the rows stay staged
+   * (the partition's next checkpoint covers them). Returns the windows written.
+   */
+  commit(partition: number, c: Checkpoint): number {
+    this.hooks.before?.();
+    this.commitTx(partition, c);
+    this.hooks.after?.();
+    const s = this.staged[partition];
+    const n = s.windows.length;
+    this.staged[partition] = new Staged();
     this.series = [];
-    this.anomalies = [];
-    this.trends.clear();
     this.rowsWritten += n;
     return n;
+  }
+
+  /** Drops a partition's uncommitted rows: its worker died, and its replay recomputes them. */
+  discard(partition: number): void {
+    this.staged[partition] = new Staged();
+  }
+
+  /** Writes new series now (their rows are also written with every commit). */
+  flushSeries(): void {
+    if (this.series.length === 0) return;
+    this.seriesTx();
+    this.series = [];
+  }
+
+  /** The last committed checkpoint of every partition that has one. */
+  loadCheckpoints(): Map<number, Checkpoint> {
+    const rows = this.db.query(`SELECT partition, pos, state, config FROM checkpoints`).all() as Array<
+      { partition: number; pos: number; state: Uint8Array; config: string }
+    >;
+    return new Map(rows.map((r) => [r.partition, { pos: r.pos, state: r.state, config: r.config }]));
+  }
+
+  /** Forgets every checkpoint (the partitioning or the window specs changed: their states no longer apply). */
+  dropCheckpoints(): void {
+    this.db.exec("DELETE FROM checkpoints");
   }
 
   /**

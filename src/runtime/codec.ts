@@ -3,8 +3,9 @@
  * Data travels as columnar batches (typed arrays as bin fields) so a batch
  * of thousands of events is one encode and one decode, not one per event.
  *
- *   { k: "ev",  n, recv, sid: bin(u32[n]), ts: bin(f64[n]), v: bin(f64[n]) }   events for a partition
- *   { k: "out", w, late, a, t }   a partition's results: window, late, anomaly and trend rows (partition-pipeline.ts)
+ *   { k: "ev",  n, recv, pos, last, sid: bin(u32[n]), ts: bin(f64[n]), v: bin(f64[n]) }   events for a partition
+ *   { k: "out", e, w, late, a, t }   a partition's results: window, late, anomaly and trend rows (partition-pipeline.ts)
+ *   { k: "ck",  e, pos, i, n, bytes }   chunk i of n of its checkpoint, after the results it covers
  *   { k: "sig", sig: "stop" | "checkpoint" | "tick", at: ms }                    signals
  *
  * @example
@@ -15,22 +16,30 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import type { PartitionOutput } from "../actors/partition-pipeline.ts";
 import type { EventBatch } from "../actors/window.ts";
 
-export interface EventBatchMessage { k: "ev"; n: number; recv: number; sid: Uint8Array; ts: Uint8Array; v: Uint8Array }
-export interface OutputMessage extends PartitionOutput { k: "out" }
+/** pos: the raw-log position of the request's record; last: the record's final batch for this partition. */
+export interface EventBatchMessage { k: "ev"; n: number; recv: number; pos: number; last: boolean; sid: Uint8Array; ts: Uint8Array; v: Uint8Array }
+/** e: the worker incarnation (epoch) that produced the message. */
+export interface OutputMessage extends PartitionOutput { k: "out"; e: number }
+/** Chunk i of n of a checkpoint: a PipelineSnapshot (MessagePack) covering the raw log up to record `pos`. */
+export interface CheckpointMessage { k: "ck"; e: number; pos: number; i: number; n: number; bytes: Uint8Array }
 export interface SignalMessage { k: "sig"; sig: "stop" | "checkpoint"; at: number }
 export type Message = EventBatchMessage | OutputMessage | SignalMessage;
 
 /** Bytes an event batch of n events needs at most once encoded (checked before pushing all-or-nothing). */
 export function eventBatchBytesMax(n: number): number {
-  return n * 20 + 96;
+  return n * 20 + 128; // columns, plus the envelope with pos and last
 }
 
 /** Encodes into the encoder's shared buffer: push the returned view before the next encode. */
-export function encodeEventBatch(enc: Encoder, n: number, sid: Uint32Array, ts: Float64Array, v: Float64Array, recvMs: number): Uint8Array {
+export function encodeEventBatch(
+  enc: Encoder, n: number, sid: Uint32Array, ts: Float64Array, v: Float64Array, recvMs: number, pos = -1, last = true,
+): Uint8Array {
   return enc.encodeSharedRef({
     k: "ev",
     n,
     recv: recvMs,
+    pos,
+    last,
     sid: new Uint8Array(sid.buffer, sid.byteOffset, n * 4),
     ts: new Uint8Array(ts.buffer, ts.byteOffset, n * 8),
     v: new Uint8Array(v.buffer, v.byteOffset, n * 8),

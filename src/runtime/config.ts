@@ -44,7 +44,22 @@ export interface Config {
   retentionMs: { windows: number; "1m": number; "1h": number };
   /** Test-only fault injection into workers (WEIR_FAILPOINTS=1). */
   failpoints: boolean;
+  /** Test-only: SIGKILL the process the n-th time it reaches a commit boundary (WEIR_CRASH_AT=point:n,…). */
+  crashAt: Record<string, number>;
+  /** fast: the raw log is written before a 202 (survives a process crash); durable: also fsync'd (survives power loss). */
+  durability: "fast" | "durable";
+  /** How often each partition commits its state with its results. */
+  checkpointIntervalMs: number;
+  /** How long raw-log segments are kept (never less than the de-duplication window). */
+  rawRetentionMs: number;
+  /** A raw-log segment is closed and a new one started after this long. */
+  rawSegmentMs: number;
+  /** Free disk space under the data directory below which ingest answers 503. */
+  diskReserveBytes: number;
 }
+
+/** Commit boundaries WEIR_CRASH_AT can stop the process at (test-only). */
+export const crashPoints = ["ingest.after-log", "store.before-commit", "checkpoint.mid", "store.after-commit"] as const;
 
 const duration = (min: number, max: number) =>
   z.string().transform((s, ctx) => {
@@ -111,6 +126,23 @@ const envSchema = z.object({
   WEIR_RETENTION_WINDOWS: duration(60_000, 3650 * 86400_000).default(2 * 86400_000),
   WEIR_RETENTION_1M: duration(60_000, 3650 * 86400_000).default(30 * 86400_000),
   WEIR_RETENTION_1H: duration(60_000, 3650 * 86400_000).default(400 * 86400_000),
+  WEIR_CRASH_AT: z.string().default("").transform((s, ctx) => {
+    const out: Record<string, number> = {};
+    for (const part of s.split(",").map((p) => p.trim()).filter(Boolean)) {
+      const m = /^([a-z.-]+):(\d+)$/.exec(part);
+      if (!m || !(crashPoints as readonly string[]).includes(m[1]) || Number(m[2]) < 1) {
+        ctx.addIssue({ code: "custom", message: `"${part.slice(0, 40)}" must be <${crashPoints.join("|")}>:<n ≥ 1>` });
+        return z.NEVER;
+      }
+      out[m[1]] = Number(m[2]);
+    }
+    return out;
+  }),
+  WEIR_DURABILITY: z.enum(["fast", "durable"]).default("fast"),
+  WEIR_CHECKPOINT_INTERVAL: duration(50, 600_000).default(1000),
+  WEIR_RETENTION_RAW: duration(60_000, 3650 * 86400_000).default(7 * 86400_000),
+  WEIR_RAW_SEGMENT: duration(1000, 86400_000).default(3600_000),
+  WEIR_DISK_RESERVE: byteSize.pipe(z.number().int().min(0).max(2 ** 50)).default(limits.diskReserveBytesDefault),
   WEIR_RING_BYTES: byteSize.pipe(z.number().int().min(limits.ringMessageBytesMax * 2).max(2 ** 30)).default(limits.ringBytesDefault),
 });
 
@@ -133,6 +165,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   } catch (e) {
     throw new ConfigError(`config WEIR_WINDOWS: ${(e as Error).message}`);
   }
+  if (v.WEIR_RETENTION_RAW < v.WEIR_DEDUPE_WINDOW) {
+    throw new ConfigError("config WEIR_RETENTION_RAW: must be at least WEIR_DEDUPE_WINDOW (ids are recovered from the raw log)");
+  }
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(v.WEIR_HOST) || v.WEIR_HOST.startsWith("127.");
   if (v.WEIR_TOKENS.length === 0 && !loopback) {
     throw new ConfigError(`config WEIR_HOST: "${v.WEIR_HOST}" is not loopback; set WEIR_TOKENS to serve beyond this machine`);
@@ -145,6 +180,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokens: v.WEIR_TOKENS, configFile: v.WEIR_CONFIG, demo: v.WEIR_DEMO, demoRatePerSec: v.WEIR_DEMO_RATE,
     logLevel: v.WEIR_LOG_LEVEL, ringBytes: v.WEIR_RING_BYTES, failpoints: v.WEIR_FAILPOINTS,
     retentionMs: { windows: v.WEIR_RETENTION_WINDOWS, "1m": v.WEIR_RETENTION_1M, "1h": v.WEIR_RETENTION_1H },
+    crashAt: v.WEIR_CRASH_AT, durability: v.WEIR_DURABILITY, checkpointIntervalMs: v.WEIR_CHECKPOINT_INTERVAL,
+    rawRetentionMs: v.WEIR_RETENTION_RAW, rawSegmentMs: v.WEIR_RAW_SEGMENT, diskReserveBytes: v.WEIR_DISK_RESERVE,
   };
 }
 

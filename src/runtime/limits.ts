@@ -58,7 +58,13 @@ export const limits = {
   rollupSizeMsMax: 24 * 3600 * 1000,
 
   // Store and queries.
-  storeFlushMs: 100,
+  storeFlushMs: 100, // new series are written this often (results go with their partition's checkpoint)
+  checkpointRowsMax: 50_000, // output rows after which a partition checkpoints before its interval
+  checkpointBytesMax: 1 << 30, // one partition's snapshot; past it the checkpoint is refused (the worker fails loudly)
+  diskReserveBytesDefault: 64 * 1024 * 1024, // WEIR_DISK_RESERVE: ingest answers 503 below this much free space
+  diskCheckMs: 250, // free space is read at most this often
+  diskRetryAfterSeconds: 5, // Retry-After when the disk is (nearly) full
+  recoveryTimeoutMs: 10 * 60_000, // start-up waits this long for every partition to replay its log
   storePruneMs: 60_000, // retention runs this often
   storePendingRowsMax: 200_000,
   deadlettersMax: 10_000, // entries listed at /api/v1/deadletters (in memory), oldest overwritten first
@@ -90,4 +96,5 @@ assert(limits.panesPerWindowMax * 2 <= limits.trendPanesPerSeriesMax, "a trend r
 assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "percentiles within 1 %");
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
+assert(limits.checkpointRowsMax * 2 <= limits.storePendingRowsMax, "both partitions' staged rows fit before backpressure");
 assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");

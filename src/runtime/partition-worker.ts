@@ -6,9 +6,11 @@
  * to ingest instead of growing a queue here.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { PartitionPipeline, type Rollup } from "../actors/partition-pipeline.ts";
+import { decodeIngestRecord, ingestRecordFormat } from "../actors/ingest-record.ts";
+import { PartitionPipeline, type PipelineSnapshot, type Rollup } from "../actors/partition-pipeline.ts";
+import { readRawLog } from "../storage/rawlog.ts";
 import type { WindowSpec } from "../actors/window-spec.ts";
-import { BatchColumns, type Message } from "./codec.ts";
+import { BatchColumns, type EventBatchMessage, type Message } from "./codec.ts";
 import { limits } from "./limits.ts";
 import { partitionStatSlots } from "./partition-worker-stats.ts";
 import { Ring } from "./ring.ts";
@@ -26,6 +28,18 @@ export interface PartitionData extends Record<string, unknown> {
   seriesMax: number;
   /** Test-only fault injection (WEIR_FAILPOINTS); off in production. */
   faults: boolean;
+  /** This incarnation's number: every output message carries it, so the engine can drop a dead one's. */
+  epoch: number;
+  /** The last committed checkpoint (MessagePack of a PipelineSnapshot), or null to start empty. */
+  checkpoint: Uint8Array | null;
+  /** The raw-log position (a record boundary) of the last record the checkpoint includes; -1 for none. */
+  checkpointPos: number;
+  /** Replay the raw log in (checkpointPos, replayTo); records from replayTo on are on the ring. */
+  replayTo: number;
+  rawDir: string;
+  checkpointIntervalMs: number;
+  /** Output rows after which a checkpoint is taken early (bounds what the engine holds uncommitted). */
+  checkpointRowsMax: number;
 }
 
 /** Rows per output message: keeps a message well under the ring's message bound. */
@@ -34,6 +48,8 @@ const outRowsPerMessageMax = 4096;
 const idleWaitMs = 20;
 /** Input messages handled before yielding to the event loop (control messages, timers). */
 const drainMessagesMax = 64;
+/** Snapshot bytes per checkpoint message: well under the ring's message bound. */
+const checkpointChunkBytes = limits.ringMessageBytesMax - 64 * 1024;
 
 const ctx = childContext<PartitionData>();
 const d = ctx.data;
@@ -47,26 +63,111 @@ const columns = new BatchColumns(limits.batchEventsMax);
 const scratch = new Uint8Array(inRing.messageBytesMax);
 let stopping = false;
 let paused = false; // failpoint "pause": beat but take no input, so tests can fill the ring
+/** The raw-log position of the last record fully handled (its last batch for this partition). */
+let lastPos = d.checkpointPos;
+/** Whether the last batch handled ended its record: checkpoints are taken only there. */
+let atBoundary = true;
+/** Input handled or output produced since the last checkpoint. */
+let dirty = false;
+let rowsSinceCheckpoint = 0;
+let nextCheckpointMs = Date.now() + d.checkpointIntervalMs;
 
 /** Pushes pending results; false while the output ring has no room (what did not fit stays pending). */
 function flushOut(): boolean {
   while (pipeline.pending > 0) {
     const out = pipeline.take(outRowsPerMessageMax);
-    if (!outRing.tryPush(enc.encodeSharedRef({ k: "out", ...out }))) {
+    if (!outRing.tryPush(enc.encodeSharedRef({ k: "out", e: d.epoch, ...out }))) {
       pipeline.putBack(out);
       return false;
     }
+    dirty = true;
+    rowsSinceCheckpoint += out.w.length + out.a.length + out.t.length + out.late.length;
   }
   return true;
 }
 
+/** Pushes all pending results, waiting for the engine to make room (replay and checkpoints must not skip any). */
+async function flushOutAll(): Promise<void> {
+  while (!flushOut()) {
+    ctx.heartbeat();
+    await Bun.sleep(1);
+  }
+}
+
+function handleBatch(m: EventBatchMessage, slot: number): void {
+  const batch = columns.view(m);
+  pipeline.handleBatch(batch);
+  Atomics.add(stats, slot, BigInt(batch.n));
+  dirty = true;
+  if (m.pos >= 0) {
+    atBoundary = m.last;
+    if (m.last) lastPos = m.pos;
+  }
+}
+
 function handle(bytes: Uint8Array): void {
   const m = dec.decode(bytes) as Message;
-  if (m.k === "ev") {
-    const batch = columns.view(m);
-    pipeline.handleBatch(batch);
-    Atomics.add(stats, partitionStatSlots.events, BigInt(batch.n));
+  // A record below replayTo was replayed from the log already (it may still be on the ring after a restart).
+  if (m.k === "ev" && !(m.pos >= 0 && m.pos < d.replayTo)) handleBatch(m, partitionStatSlots.events);
+}
+
+/** Restores the checkpoint and replays this partition's batches of the raw log after it, in order. */
+async function recover(): Promise<void> {
+  if (d.checkpoint !== null) pipeline.restore(dec.decode(d.checkpoint) as PipelineSnapshot);
+  if (d.replayTo <= 0) return;
+  const recordDec = new Decoder();
+  let lastSeen = -1; // the last record read: positions must be record boundaries
+  for (const rec of readRawLog(d.rawDir, Math.max(0, d.checkpointPos), d.replayTo)) {
+    if (rec.position <= d.checkpointPos) continue;
+    lastSeen = rec.position;
+    ctx.heartbeat();
+    if (rec.format !== ingestRecordFormat) continue;
+    const r = decodeIngestRecord(recordDec, rec.payload);
+    let ticked = false;
+    for (const [p, bytes] of r.b) {
+      if (p !== d.partition) continue;
+      // Ticks at the record's receive time: the quiet closes the live run had taken by the time it handled it.
+      if (!ticked) pipeline.tick(rec.recvMs);
+      ticked = true;
+      handleBatch(dec.decode(bytes) as EventBatchMessage, partitionStatSlots.replayed);
+      await flushOutAll();
+    }
+    if (ticked) await maybeCheckpoint(rec.recvMs, false);
   }
+  // Every record before replayTo is now reflected, this partition's or not: a checkpoint saying so
+  // spares the next recovery the same reading.
+  if (lastSeen > lastPos) {
+    lastPos = lastSeen;
+    atBoundary = true;
+    dirty = true;
+    await maybeCheckpoint(Date.now(), true);
+  }
+}
+
+/**
+ * Commits the pipeline's state once its output is all on the ring, at a
+ * record boundary, when due (interval or rows) or forced (shutdown). The
+ * snapshot travels in chunks after the results it covers; the engine
+ * writes both in one transaction.
+ */
+async function maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
+  if (!dirty || !atBoundary) return;
+  if (!force && nowMs < nextCheckpointMs && rowsSinceCheckpoint < d.checkpointRowsMax) return;
+  await flushOutAll();
+  const bytes = enc.encode(pipeline.snapshot());
+  const chunks = Math.max(1, Math.ceil(bytes.byteLength / checkpointChunkBytes));
+  for (let i = 0; i < chunks; i++) {
+    const part = bytes.subarray(i * checkpointChunkBytes, (i + 1) * checkpointChunkBytes);
+    const msg = enc.encodeSharedRef({ k: "ck", e: d.epoch, pos: lastPos, i, n: chunks, bytes: part });
+    while (!outRing.tryPush(msg)) {
+      ctx.heartbeat();
+      await Bun.sleep(1);
+    }
+  }
+  Atomics.add(stats, partitionStatSlots.checkpoints, 1n);
+  dirty = false;
+  rowsSinceCheckpoint = 0;
+  nextCheckpointMs = nowMs + d.checkpointIntervalMs;
 }
 
 function drain(): number {
@@ -91,7 +192,7 @@ async function run(): Promise<void> {
       pipeline.tick(now);
       nextTickMs = now + limits.workerTickMs;
     }
-    flushOut();
+    if (flushOut()) await maybeCheckpoint(now, false);
     if (stopping && inRing.isEmpty() && pipeline.pending === 0) break;
     if (!room || paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
     else if (handled === 0) {
@@ -102,6 +203,7 @@ async function run(): Promise<void> {
       await new Promise((r) => setImmediate(r));
     } else if (handled === drainMessagesMax) await new Promise((r) => setImmediate(r));
   }
+  await maybeCheckpoint(Date.now(), true);
   ctx.stopped();
 }
 
@@ -119,5 +221,6 @@ function fault(msg: { type?: string; mode?: string }): void {
   if (msg.mode === "exit") process.exit(3);
 }
 
+await recover();
 ctx.ready();
 void run();

@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS anomalies (
 );
 CREATE INDEX IF NOT EXISTS anomalies_ts ON anomalies (ts);
 CREATE INDEX IF NOT EXISTS anomalies_series ON anomalies (series, ts);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  partition INTEGER PRIMARY KEY, pos INTEGER NOT NULL, state BLOB NOT NULL,
+  config TEXT NOT NULL, committed_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS trends (
   series TEXT PRIMARY KEY, ts INTEGER NOT NULL, slope REAL NOT NULL, r2 REAL NOT NULL, n INTEGER NOT NULL,
   change REAL NOT NULL, level REAL NOT NULL, class TEXT NOT NULL

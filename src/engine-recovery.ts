@@ -1,0 +1,102 @@
+/**
+ * What the main thread restores at start-up, before any worker runs: the
+ * series registry (from the store, then from the raw-log records no
+ * checkpoint covers yet) and the de-duplication ids still inside
+ * WEIR_DEDUPE_WINDOW (from the raw log, which is kept at least that long).
+ * The workers restore their own state from their checkpoints and replay
+ * the log after them (partition-worker.ts).
+ *
+ * A store whose checkpoints were taken with other settings (partition
+ * count, window specs, lateness) cannot be continued: its checkpoints are
+ * dropped and the workers start empty at the log's end, with a warning.
+ *
+ * @example
+ *   const r = recoverEngineState({ store, registry, dedupe, rawDir, rawEnd: log.end, checkpointConfig, dedupeWindowMs, log });
+ *   r.floorPos // where replay starts for a partition without a checkpoint
+ */
+import { Decoder } from "@msgpack/msgpack";
+import type { DedupeSet } from "./actors/dedupe.ts";
+import { decodeIngestRecord, ingestRecordFormat, seriesInfoOf } from "./actors/ingest-record.ts";
+import type { SeriesRegistry } from "./actors/series-registry.ts";
+import type { Store } from "./actors/store.ts";
+import type { Log } from "./runtime/log.ts";
+import { partitionOf } from "./runtime/series.ts";
+import { readRawLog } from "./storage/rawlog.ts";
+
+export interface RecoveryInput {
+  store: Store;
+  registry: SeriesRegistry;
+  dedupe: DedupeSet;
+  rawDir: string;
+  rawEnd: number;
+  checkpointConfig: string;
+  dedupeWindowMs: number;
+  log: Log;
+  nowMs?: number;
+}
+
+export interface RecoveredState {
+  /** The last record covered for partitions without a checkpoint: -1 (replay the whole log), or the log's last record after a settings change. */
+  floorPos: number;
+  checkpoints: number;
+  seriesFromStore: number;
+  seriesFromLog: number;
+  idsFromLog: number;
+  recordsRead: number;
+}
+
+export function recoverEngineState(x: RecoveryInput): RecoveredState {
+  const out: RecoveredState = { floorPos: -1, checkpoints: 0, seriesFromStore: 0, seriesFromLog: 0, idsFromLog: 0, recordsRead: 0 };
+  const partitions = x.registry.partitions;
+  const rows = x.store.loadSeries();
+  const checkpoints = x.store.loadCheckpoints();
+  const movedSeries = rows.some((r) => r.partition !== partitionOf(r.key, partitions));
+  const otherSettings = [...checkpoints.values()].some((c) => c.config !== x.checkpointConfig);
+  if (movedSeries || otherSettings) {
+    x.log.warn("settings changed since the checkpoints were taken: open windows are dropped and the raw log is not replayed", {
+      partitions, checkpointConfig: x.checkpointConfig,
+    });
+    if (movedSeries) x.store.db.exec("DELETE FROM series");
+    x.store.dropCheckpoints();
+    out.floorPos = lastRecordPosition(x.rawDir, x.rawEnd);
+  }
+  if (!movedSeries) for (const r of rows) x.registry.restore(r);
+  out.seriesFromStore = x.registry.size;
+  const remaining = out.floorPos >= 0 ? new Map() : checkpoints;
+  out.checkpoints = remaining.size;
+  // Series are needed from every record some partition replays; ids from every record inside the window.
+  let seriesFrom = out.floorPos;
+  if (out.floorPos < 0) {
+    seriesFrom = Number.MAX_SAFE_INTEGER;
+    for (let p = 0; p < partitions; p++) seriesFrom = Math.min(seriesFrom, checkpoints.get(p)?.pos ?? -1);
+  }
+  const idsFromMs = (x.nowMs ?? Date.now()) - x.dedupeWindowMs;
+  const dec = new Decoder();
+  for (const rec of readRawLog(x.rawDir, 0, x.rawEnd)) {
+    const needSeries = rec.position > seriesFrom;
+    const needIds = rec.recvMs >= idsFromMs;
+    if ((!needSeries && !needIds) || rec.format !== ingestRecordFormat) continue;
+    out.recordsRead++;
+    const r = decodeIngestRecord(dec, rec.payload);
+    if (needSeries) {
+      for (const row of r.s) {
+        const info = seriesInfoOf(row);
+        if (x.registry.idOf(info.key) !== undefined) continue;
+        x.registry.restore(info);
+        x.store.addSeries(info); // the crash came before a commit wrote it
+        out.seriesFromLog++;
+      }
+    }
+    if (needIds) for (const id of r.ids) x.dedupe.add(id, rec.recvMs);
+    if (needIds) out.idsFromLog += r.ids.length;
+  }
+  x.log.info("recovered", { ...out });
+  return out;
+}
+
+/** The position of the last record before `end`, or -1 for an empty log. */
+function lastRecordPosition(rawDir: string, end: number): number {
+  let last = -1;
+  for (const rec of readRawLog(rawDir, 0, end)) last = rec.position;
+  return last;
+}
