@@ -48,7 +48,7 @@ function verify(cfg: Config): void {
   say("store ok");
 }
 
-function repairLog(cfg: Config): void {
+async function repairLog(cfg: Config): Promise<void> {
   const raw = join(cfg.dataDir, "raw");
   try {
     verifyRawLog(raw);
@@ -58,6 +58,15 @@ function repairLog(cfg: Config): void {
     if (position === undefined) throw e;
     truncateRawLogAt(raw, position);
     say(`raw log cut at position ${position} (${(e as Error).message})`);
+    // A checkpoint past the cut reflects records that are gone, and new records would reuse its positions:
+    // the store is rebuilt from what the log still holds.
+    const store = openStore(join(cfg.dataDir, "weir.db"));
+    const ahead = [...store.query("SELECT partition FROM checkpoints WHERE pos >= ?").all(position)].length;
+    store.close();
+    if (ahead > 0) {
+      say(`${ahead} partition checkpoint(s) lie past the cut: rebuilding the store from the log`);
+      await rebuild(cfg);
+    }
   }
 }
 
