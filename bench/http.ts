@@ -16,8 +16,8 @@ export interface HttpBenchResult { name: string; eventsPerSec: number; baselineE
 
 const loadScript = join(import.meta.dir, "fixtures/http-load.ts");
 
-async function runLoad(url: string, events: number, seconds: number, concurrency: number, time: "now" | "fast") {
-  const p = Bun.spawn(["bun", loadScript, url, String(events), "1000", String(concurrency), String(seconds), "1000", time], { stdout: "pipe", stderr: "inherit" });
+async function runLoad(url: string, events: number, seconds: number, concurrency: number, time: "now" | "fast", batch = 1000) {
+  const p = Bun.spawn(["bun", loadScript, url, String(events), String(batch), String(concurrency), String(seconds), "1000", time], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(p.stdout).text();
   await p.exited;
   return JSON.parse(out.trim().split("\n").pop()!) as { sent: number; accepted: number; refused: number; seconds: number; ackMsP50: number; ackMsP99: number };
@@ -27,7 +27,9 @@ async function runLoad(url: string, events: number, seconds: number, concurrency
  * `time: "now"` stamps events when sent (a live producer); `"fast"` runs
  * event time ~100× faster than the wall, so windows close ~100× as often.
  */
-export async function benchHttp(opts: { events?: number; seconds?: number; concurrency?: number; time?: "now" | "fast" } = {}): Promise<HttpBenchResult> {
+export async function benchHttp(opts: { events?: number; seconds?: number; concurrency?: number; time?: "now" | "fast"; durability?: "fast" | "durable"; batch?: number } = {}): Promise<HttpBenchResult> {
+  const durability = opts.durability ?? "fast";
+  const batch = opts.batch ?? 1000;
   const time = opts.time ?? "now";
   const events = opts.events ?? 10_000_000;
   const seconds = opts.seconds ?? 20;
@@ -40,13 +42,13 @@ export async function benchHttp(opts: { events?: number; seconds?: number; concu
       return Response.json({ accepted: parsed.length }, { status: 202 });
     },
   });
-  const base = await runLoad(`http://127.0.0.1:${bare.port}/`, events, seconds, concurrency, time);
+  const base = await runLoad(`http://127.0.0.1:${bare.port}/`, events, seconds, concurrency, time, batch);
   await bare.stop(true);
 
   const dir = mkdtempSync(join(tmpdir(), "weir-bench-http-"));
-  const w = await startWeir(loadConfig({ WEIR_PORT: "0", WEIR_DATA_DIR: dir, WEIR_LOG_LEVEL: "error" }), silentLog);
+  const w = await startWeir(loadConfig({ WEIR_PORT: "0", WEIR_DATA_DIR: dir, WEIR_LOG_LEVEL: "error", WEIR_DURABILITY: durability }), silentLog);
   const t0 = performance.now();
-  const r = await runLoad(`${w.url}/api/v1/events`, events, seconds, concurrency, time);
+  const r = await runLoad(`${w.url}/api/v1/events`, events, seconds, concurrency, time, batch);
   const processed = () => w.engine.processedEvents(0) + w.engine.processedEvents(1);
   const deadline = performance.now() + 30_000;
   while (processed() < r.accepted && performance.now() < deadline) await Bun.sleep(2);
@@ -59,10 +61,10 @@ export async function benchHttp(opts: { events?: number; seconds?: number; concu
   const eventsPerSec = done / elapsed;
   const baselineEventsPerSec = base.accepted / base.seconds;
   return {
-    name: `(d) HTTP JSON ingest, 1,000-event bodies, end to end, event time ${time === "now" ? "= send time" : "~100× the wall"}`,
+    name: `(d) HTTP JSON ingest, ${batch.toLocaleString("en")}-event bodies, end to end, event time ${time === "now" ? "= send time" : "~100× the wall"}${durability === "durable" ? ", WEIR_DURABILITY=durable" : ""}`,
     eventsPerSec, baselineEventsPerSec, ratio: eventsPerSec / baselineEventsPerSec,
     ackMsP50: r.ackMsP50, ackMsP99: r.ackMsP99,
-    notes: `${done} events through the window workers of ${r.accepted} accepted (${late} of them late) (${r.refused} refused with 503) in ${elapsed.toFixed(2)} s, ${concurrency} requests in flight; baseline = bare Bun.serve + JSON.parse`,
+    notes: `${done} events through the window workers of ${r.accepted} accepted (${late} of them late) (${r.refused} refused with 503) in ${elapsed.toFixed(2)} s, ${concurrency} requests in flight, ${durability} profile; baseline = bare Bun.serve + JSON.parse`,
   };
 }
 

@@ -16,7 +16,9 @@
  * Options (argv `--name=value`, or env KILL_BENCH_<NAME>): rate (events/s,
  * all generators), seconds (of traffic), generators, series (per generator),
  * batch (events per request), kill-every (seconds, ± 30 %), lateness
- * (ms), seed, json (also write the result there), keep (keep the data dir).
+ * (ms), seed, json (also write the result there), keep (keep the data dir),
+ * baseline (default 1: first the same traffic without kills, the same-run
+ * baseline; the ratio is acked events/s with kills over without).
  */
 import { strict as assert } from "node:assert";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -35,10 +37,12 @@ export interface KillBenchOptions {
   seed: number;
   json: string;
   keep: boolean;
+  /** Also run the same traffic without kills first, as the same-run baseline. */
+  baseline: boolean;
 }
 
 const defaults: KillBenchOptions = {
-  rate: 3_000, seconds: 75, generators: 4, series: 8, batch: 100, killEvery: 5, lateness: 5_000, seed: 1, json: "", keep: false,
+  rate: 3_000, seconds: 75, generators: 4, series: 8, batch: 100, killEvery: 5, lateness: 5_000, seed: 1, json: "", keep: false, baseline: true,
 };
 /** Bounds on what one invocation may ask for: its time, its kills and the harness's memory. */
 const bounds = { rateMax: 50_000, secondsMax: 600, generatorsMax: 32, seriesMax: 1_000, killEveryMin: 1, killsMax: 300 };
@@ -72,19 +76,32 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
   const durationMs = o.seconds * 1000;
   const killAtMs = periodicKillTimes(o.seed, o.killEvery * 1000, durationMs);
   assert(killAtMs.length <= bounds.killsMax, `over ${bounds.killsMax} kills`);
-  const dataDir = mkdtempSync(join(tmpdir(), "weir-bench-kill-"));
-  console.log(`kill bench: ${o.rate} events/s for ${o.seconds} s from ${o.generators} generators × ${o.series} series, ${o.batch} events/request, ${killAtMs.length} kills planned, seed ${o.seed}, data ${dataDir}`);
+  const scenario = (name: string, killAt: number[]) => {
+    const dataDir = mkdtempSync(join(tmpdir(), `weir-bench-${name}-`));
+    console.log(`${name}: ${o.rate} events/s for ${o.seconds} s from ${o.generators} generators × ${o.series} series, ${o.batch} events/request, ${killAt.length} kills planned, seed ${o.seed}, data ${dataDir}`);
+    return runScenario({
+      name, seed: o.seed, dataDir, generators: o.generators, seriesPerGenerator: o.series, eventsPerRequest: o.batch,
+      eventsPerSec: o.rate, durationMs, killAtMs: killAt, finalTerm: false, specsText: "10s,60s/10s", latenessMs: o.lateness,
+      progress: (line) => console.log(`  ${line}`),
+    }).then((r) => {
+      if ((r.report.ok && r.windowsComplete) && !o.keep) rmSync(dataDir, { recursive: true, force: true });
+      else console.log(`data kept in ${dataDir}`);
+      return r;
+    });
+  };
+  const base = o.baseline ? await scenario("no-kill-baseline", []) : null;
   const t0 = performance.now();
-  const r = await runScenario({
-    name: "kill-bench", seed: o.seed, dataDir, generators: o.generators, seriesPerGenerator: o.series, eventsPerRequest: o.batch,
-    eventsPerSec: o.rate, durationMs, killAtMs, finalTerm: false, specsText: "10s,60s/10s", latenessMs: o.lateness,
-    progress: (line) => console.log(`  ${line}`),
-  });
+  const r = await scenario("kill-bench", killAtMs);
   const wallS = (performance.now() - t0) / 1000;
+  const rate = (x: ScenarioResult) => x.report.acknowledged / (x.streamMs / 1000);
+  const baseline = base === null ? null : {
+    eventsPerSec: rate(base), ok: base.report.ok && base.windowsComplete, rssMaxBytes: base.rssMaxBytes, ratio: rate(r) / rate(base),
+  };
   console.log(summary(r, wallS));
-  if (o.json) writeFileSync(o.json, JSON.stringify({ at: new Date().toISOString(), options: o, machine: machine(), wallS, ...r, logTail: undefined }, null, 1));
-  if ((r.report.ok && r.windowsComplete) && !o.keep) rmSync(dataDir, { recursive: true, force: true });
-  else console.log(`data kept in ${dataDir}`);
+  if (baseline) {
+    console.log(`baseline           same traffic, no kills: ${baseline.eventsPerSec.toFixed(0)} events/s acked (${baseline.ok ? "PASS" : "FAIL"}), RSS max ${(baseline.rssMaxBytes / 2 ** 20).toFixed(1)} MiB; with kills / without = ${baseline.ratio.toFixed(2)}`);
+  }
+  if (o.json) writeFileSync(o.json, JSON.stringify({ at: new Date().toISOString(), options: o, machine: machine(), wallS, ...r, logTail: undefined, baseline }, null, 1));
   return r;
 }
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { benchAnomaly } from "./analytics-anomaly.ts";
 import type { BenchResult } from "./fixtures/result.ts";
 import { benchTrend } from "./analytics-trend.ts";
+import { benchDurability } from "./durability.ts";
 import { benchHttp } from "./http.ts";
 import { benchLiveLatency } from "./live.ts";
 import { benchIngestValidate } from "./ingest.ts";
@@ -18,7 +19,7 @@ import { benchWindow } from "./window.ts";
 
 type Row = BenchResult;
 
-const only = process.argv[2]; // e.g. "ring", "window", "analytics", "pipeline", "http", "ingest", "live"
+const only = process.argv[2]; // e.g. "ring", "window", "analytics", "pipeline", "http", "ingest", "durability", "live"; "kill" and "churn" run apart (bench/kill.ts, bench/churn.ts)
 const runs: Array<[string, () => Promise<Row>]> = [
   ["ring", () => benchRing() as Promise<Row>],
   ["window", () => benchWindow() as Promise<Row>],
@@ -30,6 +31,8 @@ const runs: Array<[string, () => Promise<Row>]> = [
   ["pipeline", () => benchPipelineJson()],
   ["http", () => benchHttp({ time: "now" })],
   ["http", () => benchHttp({ time: "fast" })],
+  ["durability", () => benchDurability({ batch: 1000 })],
+  ["durability", () => benchDurability({ batch: 10 })],
 ];
 
 const rows: Row[] = [];

@@ -40,6 +40,11 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
     Array.from({ length: engine.cfg.partitions }, (_, p) => [{ partition: String(p) }, engine.queueDepthBytes(p)]));
   m.gauge("weir_actor_restarts_total", "Worker restarts by the supervisor, by actor", () =>
     engine.supervisor.status().map((s) => [{ actor: s.id }, s.restarts]), "counter");
+  const perPartition = (f: (p: number) => number) => () =>
+    Array.from({ length: engine.cfg.partitions }, (_, p) => [{ partition: String(p) }, f(p)] as [Record<string, string>, number]);
+  m.gauge("weir_events_replayed_total", "Events replayed from the raw log into a partition's state (at start and after a worker restart)",
+    perPartition((p) => engine.replayedEvents(p)), "counter");
+  m.gauge("weir_checkpoints_total", "Checkpoints taken by a partition's workers", perPartition((p) => engine.checkpointsTaken(p)), "counter");
   m.gauge("weir_dedupe_ids", "Event ids held for de-duplication", () => engine.dedupe.size);
   m.gauge("weir_dedupe_evicted_total", "Ids forgotten before WEIR_DEDUPE_WINDOW passed because limits.dedupeIdsMax was reached", () => engine.dedupe.evicted, "counter");
   m.gauge("weir_deadletters", "Entries in the dead-letter list (newest limits.deadlettersMax kept)", () => engine.deadletters.size);

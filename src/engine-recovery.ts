@@ -21,7 +21,7 @@ import type { SeriesRegistry } from "./actors/series-registry.ts";
 import type { Store } from "./actors/store.ts";
 import type { Log } from "./runtime/log.ts";
 import { partitionOf } from "./runtime/series.ts";
-import { readRawLog } from "./storage/rawlog.ts";
+import { rawLogPositionBefore, readRawLog } from "./storage/rawlog.ts";
 
 export interface RecoveryInput {
   store: Store;
@@ -72,7 +72,9 @@ export function recoverEngineState(x: RecoveryInput): RecoveredState {
   }
   const idsFromMs = (x.nowMs ?? Date.now()) - x.dedupeWindowMs;
   const dec = new Decoder();
-  for (const rec of readRawLog(x.rawDir, 0, x.rawEnd)) {
+  // Segments older than both needs are not read at all.
+  const from = Math.min(Math.max(0, seriesFrom), rawLogPositionBefore(x.rawDir, idsFromMs));
+  for (const rec of readRawLog(x.rawDir, from, x.rawEnd)) {
     const needSeries = rec.position > seriesFrom;
     const needIds = rec.recvMs >= idsFromMs;
     if ((!needSeries && !needIds) || rec.format !== ingestRecordFormat) continue;

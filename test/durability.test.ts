@@ -77,6 +77,10 @@ describe("durability - checkpoints and the raw log across restarts", () => {
       w = await startTestWeir(env, crashed);
       try {
         expect(w.engine.replayedEvents(0)).toBe(8);
+        const metrics = await (await fetch(`${w.url}/metrics`)).text();
+        expect(metrics).toContain('weir_events_replayed_total{partition="0"} 8\n');
+        expect(metrics).toContain('weir_events_replayed_total{partition="1"} 0\n');
+        expect(metrics).toMatch(/weir_checkpoints_total\{partition="0"\} [1-9]/); // the one after replay, at least
         expect((await postEvents(w.url, JSON.stringify([{ name, value: 0, ts: base + 80_000 }]))).status).toBe(202);
         let rows: Array<Record<string, number>> = [];
         await waitFor(async () => (rows = await windowsOf(w, name, base, base + 1)).length === 1, 10_000, "window after replay");

@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, stat
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  RawLog, RawLogError, readRawLog, truncateRawLogAt, verifyRawLog, type DurabilityProfile, type RawLogRepair,
+  RawLog, RawLogError, rawLogPositionBefore, readRawLog, truncateRawLogAt, verifyRawLog, type DurabilityProfile, type RawLogRepair,
 } from "../src/storage/rawlog.ts";
 import { withTmpfs } from "./helpers/tmpfs.ts";
 
@@ -64,6 +64,41 @@ describe("rawlog - append and read", () => {
     expect([log.end, log.firstPosition()]).toEqual([0, 0]);
     expect(verifyRawLog(dir)).toEqual({ segments: 1, records: 0, bytes: 0 });
     log.close();
+  });
+});
+
+describe("rawlog - profiles", () => {
+  test("rawlog - durable syncs the segment before append returns, once per record; fast never does", () => {
+    for (const profile of ["fast", "durable"] as DurabilityProfile[]) {
+      const dir = freshDir();
+      const synced: number[] = [];
+      const log = new RawLog(dir, { profile, fsync: () => synced.push(statSync(join(dir, seg0)).size) });
+      log.append(1, 1, bytes("first"));
+      log.append(1, 2, bytes("second"));
+      log.close();
+      // The file size at each sync: the record it acknowledges is entirely written by then.
+      expect({ profile, synced }).toEqual({ profile, synced: profile === "durable" ? [recordBytes(5), recordBytes(5) + recordBytes(6)] : [] });
+    }
+  });
+
+  test("rawlog - durable: a failed fsync (EIO) is a failed append: cut back, not readable, the next append takes its place", () => {
+    const dir = freshDir();
+    let failNext = false;
+    const log = new RawLog(dir, {
+      profile: "durable",
+      fsync: () => {
+        if (failNext) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+      },
+    });
+    const p0 = log.append(1, 1, bytes("kept"));
+    failNext = true;
+    const err = thrown(() => log.append(1, 2, bytes("lost")));
+    expect([err.name, err.code]).toEqual(["RawLogError", "EIO"]);
+    failNext = false;
+    const p1 = log.append(1, 3, bytes("next"));
+    log.close();
+    expect(p1).toBe(recordBytes(4));
+    expect([...readRawLog(dir)].map((r) => [r.position, text(r.payload)])).toEqual([[p0, "kept"], [p1, "next"]]);
   });
 });
 
@@ -220,6 +255,18 @@ describe("rawlog - segments by size and time", () => {
     expect(readdirSync(dir).sort()).toEqual([seg0, segName(36), segName(72)]);
     expect(verifyRawLog(dir)).toEqual({ segments: 3, records: 5, bytes: 90, firstRecvMs: 5000, lastRecvMs: 7000 });
     expect([...readRawLog(dir, 18, 72)].map((r) => [r.position, r.recvMs])).toEqual([[18, 5999], [36, 6000], [54, 6999]]);
+  });
+
+  test("rawlog - rawLogPositionBefore: the start of the last segment whose first record is no newer than the time", () => {
+    const dir = freshDir();
+    const log = new RawLog(dir, { profile: "fast", segmentMs: 1000 });
+    expect([5000, 5999, 6000, 6999, 7000].map((t) => log.append(1, t, bytes("x")))).toEqual([0, 18, 36, 54, 72]);
+    log.close();
+    expect([4999, 5000, 5999, 6000, 6500, 7000, 99_999].map((t) => rawLogPositionBefore(dir, t))).toEqual([0, 0, 0, 36, 36, 72, 72]);
+    // Every record at or after the time is read from there: none is skipped.
+    for (const t of [5500, 6500, 7000]) {
+      expect([...readRawLog(dir, rawLogPositionBefore(dir, t))].filter((r) => r.recvMs >= t).length).toBe([5000, 5999, 6000, 6999, 7000].filter((x) => x >= t).length);
+    }
   });
 
   test("rawlog - a reopened segment keeps its age from its first record", () => {

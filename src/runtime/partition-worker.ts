@@ -134,14 +134,14 @@ async function recover(): Promise<void> {
     }
     if (ticked) await maybeCheckpoint(rec.recvMs, false);
   }
-  // Every record before replayTo is now reflected, this partition's or not: a checkpoint saying so
-  // spares the next recovery the same reading.
+  // Every record before replayTo is now reflected, this partition's or not: a checkpoint saying so,
+  // taken at once, spares the next recovery (a crash loop's included) the same reading.
   if (lastSeen > lastPos) {
     lastPos = lastSeen;
     atBoundary = true;
     dirty = true;
-    await maybeCheckpoint(Date.now(), true);
   }
+  if (lastSeen >= 0) await maybeCheckpoint(Date.now(), true);
 }
 
 /**

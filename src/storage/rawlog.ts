@@ -80,6 +80,8 @@ export interface RawLogOptions {
   segmentMs?: number;
   /** Called when opening the log cut a torn tail (a record whose append never returned). */
   onRepair?: (info: RawLogRepair) => void;
+  /** fsync(2) of an appended-to segment (`durable` only); tests pass one that counts or fails. */
+  fsync?: (fd: number) => void;
 }
 
 export interface RawLogSummary { segments: number; records: number; bytes: number; firstRecvMs?: number; lastRecvMs?: number }
@@ -149,7 +151,7 @@ export class RawLog {
       if (this.dirSyncPending) syncDir(this.dir);
       this.dirSyncPending = false;
       this.writeRecord(payload);
-      if (this.opts.profile === "durable") fsyncSync(this.fd);
+      if (this.opts.profile === "durable") (this.opts.fsync ?? fsyncSync)(this.fd);
     } catch (err) {
       this.cutBack(err, position);
     } finally {
@@ -291,6 +293,24 @@ export function* readRawLog(dir: string, from = 0, to = Number.POSITIVE_INFINITY
       off += n;
     }
   }
+}
+
+/**
+ * Where to start reading for every record received at or after `recvMs`:
+ * the start of the last segment whose first record is no newer, else 0.
+ * Reads one header per segment, so recovery skips old segments unread.
+ *
+ * @example
+ *   for (const rec of readRawLog(dir, rawLogPositionBefore(dir, Date.now() - 600_000))) ...
+ */
+export function rawLogPositionBefore(dir: string, recvMs: number): number {
+  let from = 0;
+  for (const seg of contiguousSegments(dir)) {
+    const first = firstRecvMsOf(seg.path);
+    if (first === undefined || first > recvMs) break;
+    from = seg.start;
+  }
+  return from;
 }
 
 /**
