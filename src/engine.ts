@@ -316,6 +316,7 @@ export class Engine {
       latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints, epoch: p.epoch,
       checkpoint: ck?.state ?? null, checkpointPos: ck?.pos ?? p.floorPos, replayTo: this.rawLog.end, rawDir: join(cfg.dataDir, "raw"),
       checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax,
+      heapBytesMax: cfg.workerHeapBytesMax,
     };
   }
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
 import { waitFor } from "./helpers/wait.ts";
 import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
+import { limits } from "../src/runtime/limits.ts";
 
 const ingestToken = "ingest-token-1";
 const readToken = "read-token-1";
@@ -117,6 +118,7 @@ describe("http - limits that need a roomy body", () => {
     const r = await postEvents(w.url, JSON.stringify({ name: "a" }));
     expect(r.status).toBe(503);
     expect(r.body).toEqual({ error: "overloaded: shutting down; nothing of this request was accepted" });
+    expect(r.headers.get("retry-after")).toBe(String(limits.retryAfterSeconds));
     await stopping;
     await w.stop();
   }, 30_000);

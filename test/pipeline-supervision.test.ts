@@ -69,3 +69,33 @@ describe("supervision - partition workers under the real pipeline", () => {
     expect((await postEvents(w.url, JSON.stringify({ name: seriesIn(1, "to.live"), value: 1 }))).status).toBe(202);
   }, 90_000);
 });
+
+describe("supervision - out of memory", () => {
+  test("supervision - a partition worker over WEIR_WORKER_HEAP_MAX is restarted from its checkpoint; its open window loses nothing", async () => {
+    // Lateness long enough that only the watermark closes the window: it must close in the new incarnation.
+    const w = await startTestWeir({ WEIR_FAILPOINTS: "1", WEIR_WORKER_HEAP_MAX: "64MiB", WEIR_LATENESS: "60s" });
+    try {
+      const name = seriesIn(0, "after.grow");
+      const at = Math.floor(Date.now() / 10_000) * 10_000 - 300_000;
+      const post = async (values: number[], offset: number) =>
+        expect((await postEvents(w.url, JSON.stringify(values.map((v, i) => ({ name, value: v, ts: at + offset + i }))))).status).toBe(202);
+      await post([10, 20], 5);
+      await waitFor(() => w.engine.processedEvents(0) === 2, 10_000, "the two events in partition 0");
+      w.engine.supervisor.post("partition-0", { type: "fault", mode: "grow" });
+      await waitFor(() => w.engine.supervisor.restartsTotal("partition-0") === 1, 20_000, "partition-0 restarted over its heap bound");
+      expect(w.engine.supervisor.status().find((c) => c.id === "partition-0")?.lastError).toMatch(/out of memory: heap \d+ MiB over WEIR_WORKER_HEAP_MAX 64 MiB$/);
+      await waitFor(() => w.engine.notReady().length === 0, 10_000, "ready again");
+      await post([1, 2, 3], 0);
+      expect((await postEvents(w.url, JSON.stringify([{ name, value: 0, ts: at + 80_000 }]))).status).toBe(202);
+      let rows: Array<Record<string, number>> = [];
+      await waitFor(async () => {
+        rows = (await (await fetch(`${w.url}/api/v1/windows?series=${name}&window=10s&from=${at}&to=${at + 1}`)).json()).windows;
+        return rows.length === 1;
+      }, 10_000, "the window stored");
+      expect(rows[0]).toMatchObject({ start: at, count: 5, sum: 36, min: 1, max: 20 });
+      expect(w.engine.supervisor.restartsTotal("partition-1")).toBe(0);
+    } finally {
+      await w.stop();
+    }
+  }, 40_000);
+});

@@ -56,6 +56,8 @@ export interface Config {
   rawSegmentMs: number;
   /** Free disk space under the data directory below which ingest answers 503. */
   diskReserveBytes: number;
+  /** A partition worker whose JS heap stays over this after a full GC fails, and is restarted from its checkpoint. */
+  workerHeapBytesMax: number;
 }
 
 /** Commit boundaries WEIR_CRASH_AT can stop the process at (test-only). */
@@ -143,6 +145,7 @@ const envSchema = z.object({
   WEIR_RETENTION_RAW: duration(60_000, 3650 * 86400_000).default(7 * 86400_000),
   WEIR_RAW_SEGMENT: duration(1000, 86400_000).default(3600_000),
   WEIR_DISK_RESERVE: byteSize.pipe(z.number().int().min(0).max(2 ** 50)).default(limits.diskReserveBytesDefault),
+  WEIR_WORKER_HEAP_MAX: byteSize.pipe(z.number().int().min(16 * 2 ** 20).max(2 ** 40)).default(limits.workerHeapBytesDefault),
   WEIR_RING_BYTES: byteSize.pipe(z.number().int().min(limits.ringMessageBytesMax * 2).max(2 ** 30)).default(limits.ringBytesDefault),
 });
 
@@ -182,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retentionMs: { windows: v.WEIR_RETENTION_WINDOWS, "1m": v.WEIR_RETENTION_1M, "1h": v.WEIR_RETENTION_1H },
     crashAt: v.WEIR_CRASH_AT, durability: v.WEIR_DURABILITY, checkpointIntervalMs: v.WEIR_CHECKPOINT_INTERVAL,
     rawRetentionMs: v.WEIR_RETENTION_RAW, rawSegmentMs: v.WEIR_RAW_SEGMENT, diskReserveBytes: v.WEIR_DISK_RESERVE,
+    workerHeapBytesMax: v.WEIR_WORKER_HEAP_MAX,
   };
 }
 

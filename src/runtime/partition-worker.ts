@@ -5,6 +5,7 @@
  * output ring is full it stops draining input, so backpressure travels up
  * to ingest instead of growing a queue here.
  */
+import { heapSize } from "bun:jsc";
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { decodeIngestRecord, ingestRecordFormat } from "../actors/ingest-record.ts";
 import { PartitionPipeline, type PipelineSnapshot, type Rollup } from "../actors/partition-pipeline.ts";
@@ -40,6 +41,8 @@ export interface PartitionData extends Record<string, unknown> {
   checkpointIntervalMs: number;
   /** Output rows after which a checkpoint is taken early (bounds what the engine holds uncommitted). */
   checkpointRowsMax: number;
+  /** JS heap bytes (after a full GC) past which the worker fails on purpose, to be restarted from its checkpoint. */
+  heapBytesMax: number;
 }
 
 /** Rows per output message: keeps a message well under the ring's message bound. */
@@ -181,6 +184,24 @@ function drain(): number {
   return handled;
 }
 
+/**
+ * Out of memory, on purpose and early: a heap over the bound after a full
+ * collection fails this worker (the supervisor restarts it from its
+ * checkpoint) before JSC's own out-of-memory can take the process down.
+ */
+let nextHeapCheckMs = 0;
+function checkHeap(nowMs: number): void {
+  if (nowMs < nextHeapCheckMs) return;
+  nextHeapCheckMs = nowMs + limits.workerHeapCheckMs;
+  if (heapSize() <= d.heapBytesMax) return;
+  Bun.gc(true);
+  const bytes = heapSize();
+  if (bytes <= d.heapBytesMax) return;
+  paused = true; // take no more input: this incarnation is done, its replacement replays from the checkpoint
+  const mib = (n: number) => (n / 2 ** 20).toFixed(0);
+  setTimeout(() => { throw new Error(`out of memory: heap ${mib(bytes)} MiB over WEIR_WORKER_HEAP_MAX ${mib(d.heapBytesMax)} MiB`); }, 0);
+}
+
 async function run(): Promise<void> {
   let nextTickMs = 0;
   for (;;) {
@@ -191,6 +212,7 @@ async function run(): Promise<void> {
     if (now >= nextTickMs) {
       pipeline.tick(now);
       nextTickMs = now + limits.workerTickMs;
+      checkHeap(now);
     }
     if (flushOut()) await maybeCheckpoint(now, false);
     if (stopping && inRing.isEmpty() && pipeline.pending === 0) break;
@@ -212,13 +234,23 @@ ctx.onControl((msg) => {
   else if (d.faults) fault(msg as { type?: string; mode?: string });
 });
 
-/** Failpoints for the tests: throw, hang (no more beats), exit, pause/resume intake. */
+/** Memory the "grow" failpoint holds: 8 MiB arrays, at most growChunksMax of them. */
+const grown: number[][] = [];
+const growChunksMax = 512;
+
+/** Failpoints for the tests: throw, hang (no more beats), exit, pause/resume intake, grow (allocate until the heap bound trips). */
 function fault(msg: { type?: string; mode?: string }): void {
   if (msg.type !== "fault") return;
   if (msg.mode === "pause" || msg.mode === "resume") paused = msg.mode === "pause";
   if (msg.mode === "throw") setTimeout(() => { throw new Error("failpoint: throw"); }, 0);
   if (msg.mode === "hang") for (;;) { /* spin: stops the heartbeat */ }
   if (msg.mode === "exit") process.exit(3);
+  if (msg.mode === "grow") {
+    const timer = setInterval(() => {
+      if (grown.length >= growChunksMax) clearInterval(timer);
+      else grown.push(new Array(2 ** 20).fill(grown.length + 0.5));
+    }, 5);
+  }
 }
 
 await recover();
