@@ -21,6 +21,7 @@ import type { SeriesRegistry } from "./actors/series-registry.ts";
 import type { Store } from "./actors/store.ts";
 import type { Log } from "./runtime/log.ts";
 import { partitionOf } from "./runtime/series.ts";
+import { StoreError } from "./storage/db.ts";
 import { rawLogPositionBefore, readRawLog } from "./storage/rawlog.ts";
 
 export interface RecoveryInput {
@@ -50,6 +51,15 @@ export function recoverEngineState(x: RecoveryInput): RecoveredState {
   const partitions = x.registry.partitions;
   const rows = x.store.loadSeries();
   const checkpoints = x.store.loadCheckpoints();
+  for (const [p, c] of checkpoints) {
+    if (c.pos < x.rawEnd) continue;
+    // New records would take positions the checkpoint already claims, and replay would skip them.
+    throw new StoreError(
+      `store: partition ${p}'s checkpoint is at raw-log position ${c.pos} but the raw log ends at ${x.rawEnd}: ` +
+      "the log lost its tail (a power loss under WEIR_DURABILITY=fast, or files removed); " +
+      "stop weir and run 'bun run weir rebuild' to rebuild the store from what the log holds",
+    );
+  }
   const movedSeries = rows.some((r) => r.partition !== partitionOf(r.key, partitions));
   const otherSettings = [...checkpoints.values()].some((c) => c.config !== x.checkpointConfig);
   if (movedSeries || otherSettings) {

@@ -141,10 +141,16 @@ export class Engine {
 
   static async start(cfg: Config, log: Log): Promise<Engine> {
     const e = new Engine(cfg, log);
-    e.recovered = recoverEngineState({
-      store: e.store, registry: e.registry, dedupe: e.dedupe, rawDir: join(cfg.dataDir, "raw"), rawEnd: e.rawLog.end,
-      checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log,
-    });
+    try {
+      e.recovered = recoverEngineState({
+        store: e.store, registry: e.registry, dedupe: e.dedupe, rawDir: join(cfg.dataDir, "raw"), rawEnd: e.rawLog.end,
+        checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log,
+      });
+    } catch (err) {
+      e.rawLog.close();
+      e.store.db.close();
+      throw err;
+    }
     for (const p of e.partitions) p.floorPos = e.recovered.floorPos;
     e.supervisor.onEvent((ev) => {
       if (ev.type === "failed") e.failed.add(ev.id);
@@ -322,8 +328,12 @@ export class Engine {
 
   private async drainOutput(p: Partition): Promise<void> {
     while (!this.drainsDone) {
-      if (!this.store.hasRoom()) {
-        await Bun.sleep(limits.storeFlushMs); // backpressure: the workers stop when their output ring fills
+      // Staging is bounded by the worker: it checkpoints after limits.checkpointRowsMax rows, at the next
+      // record boundary. Waiting here for room before its checkpoint arrived would deadlock; only a commit
+      // that failed (disk full, I/O) stops the drain, and the worker then stops at its full output ring.
+      if (p.unwritten !== null) {
+        await Bun.sleep(limits.storeFlushMs);
+        this.commitCheckpoint(p);
         continue;
       }
       if (!this.handleOutput(p, false)) await p.outRing.waitForDataAsync(limits.workerTickMs);

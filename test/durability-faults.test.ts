@@ -7,7 +7,7 @@
  * and `weir repair-log` cuts it there.
  */
 import { describe, expect, test } from "bun:test";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { partitionOf } from "../src/runtime/series.ts";
@@ -132,6 +132,41 @@ describe("durability - disk faults", () => {
       await waitFor(async () => (rows = await windowsOf(w, name, base)).length === 1, 10_000, "the window stored");
       // What the cut log still holds, once: the first request's event. The cut ones are gone, as repair-log says.
       expect(rows[0]).toMatchObject({ count: 1, sum: 1, min: 1, max: 1 });
+      await w.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test("durability - a raw log that lost its tail under a checkpoint (a power loss in fast) is named at start; rebuild makes the store match the log", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "weir-dur-"));
+    try {
+      const base = Math.floor(Date.now() / 10_000) * 10_000 - 300_000;
+      const name = seriesIn(0, "dur.tail");
+      let w = await startTestWeir(env, dir);
+      for (const v of [1, 2, 3]) expect((await postEvents(w.url, JSON.stringify([{ name, value: v, ts: base + v }]))).status).toBe(202);
+      await w.stop(); // the final checkpoint covers all three records
+      const raw = join(dir, "raw");
+      const positions = [...readRawLog(raw)].map((r) => r.position);
+      expect(positions).toHaveLength(3);
+      const seg = readdirSync(raw).filter((f) => f.endsWith(".log"))[0];
+      truncateSync(join(raw, seg), positions[1]); // what the disk kept of a log whose last writes never reached it
+
+      const err = await startTestWeir(env, dir).then(() => null, (e: Error) => e);
+      expect(err?.name).toBe("StoreError");
+      expect(err?.message).toBe(
+        `store: partition 0's checkpoint is at raw-log position ${positions[2]} but the raw log ends at ${positions[1]}: ` +
+        "the log lost its tail (a power loss under WEIR_DURABILITY=fast, or files removed); " +
+        "stop weir and run 'bun run weir rebuild' to rebuild the store from what the log holds",
+      );
+      const rebuild = Bun.spawnSync(["bun", "src/cli.ts", "rebuild"], { env: { ...process.env, WEIR_DATA_DIR: dir, WEIR_PARTITIONS: "2", WEIR_LATENESS: "60s" } });
+      expect(rebuild.stderr.toString()).toContain("weir: rebuilt");
+      expect(rebuild.exitCode).toBe(0);
+      w = await startTestWeir(env, dir);
+      expect((await postEvents(w.url, JSON.stringify([{ name, value: 0, ts: base + 80_000 }]))).status).toBe(202);
+      let rows: Array<Record<string, number>> = [];
+      await waitFor(async () => (rows = await windowsOf(w, name, base)).length === 1, 10_000, "the window stored");
+      expect(rows[0]).toMatchObject({ count: 1, sum: 1 });
       await w.stop();
     } finally {
       rmSync(dir, { recursive: true, force: true });

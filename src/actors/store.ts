@@ -87,13 +87,6 @@ export class Store {
     });
   }
 
-  /** Whether staging has room for more results (the engine stops draining rings when not). */
-  hasRoom(): boolean {
-    let n = 0;
-    for (const s of this.staged) n += s.windows.length;
-    return n < limits.storePendingRowsMax;
-  }
-
   /** Rows staged for a partition (uncommitted). */
   stagedRows(partition: number): number {
     return this.staged[partition].rows;

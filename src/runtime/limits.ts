@@ -68,7 +68,6 @@ export const limits = {
   diskRetryAfterSeconds: 5, // Retry-After when the disk is (nearly) full
   recoveryTimeoutMs: 10 * 60_000, // start-up waits this long for every partition to replay its log
   storePruneMs: 60_000, // retention runs this often
-  storePendingRowsMax: 200_000,
   deadlettersMax: 10_000, // entries listed at /api/v1/deadletters (in memory), oldest overwritten first
   deadletterEventCharsMax: 4096, // a rejected event larger than this as JSON is kept as its JSON, cut
   queryRowsMax: 10_000,
@@ -98,5 +97,4 @@ assert(limits.panesPerWindowMax * 2 <= limits.trendPanesPerSeriesMax, "a trend r
 assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "percentiles within 1 %");
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
-assert(limits.checkpointRowsMax * 2 <= limits.storePendingRowsMax, "both partitions' staged rows fit before backpressure");
 assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");
