@@ -46,6 +46,8 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
   if (cfg.demo) {
     sims = startSimulators({
       ratePerSec: cfg.demoRatePerSec,
+      // History only into a fresh data directory: into an old one it would arrive late, or twice.
+      backfillMs: engine.registry.size === 0 ? cfg.demoBackfillMs : 0,
       emit: (events) => {
         try {
           engine.ingestEvents(events, Date.now());

@@ -205,6 +205,24 @@ describe("sim", () => {
     sims.stop();
   });
 
+  test("sim - backfill: history at the same rate, one batch per simulated second, oldest first, then ticks go on without a gap", () => {
+    let clock = t0;
+    const batches: Array<{ ts: number; n: number }> = [];
+    const sims = startSimulators({
+      ratePerSec: 200, seed: 1, manual: true, now: () => clock, backfillMs: 60_000,
+      emit: (b) => void batches.push({ ts: b[0].ts, n: b.length }),
+    });
+    // 59 batches at t0 − 59 s … t0 − 1 s, 200 events each; the last second is the first tick's.
+    expect(batches.map((b) => b.ts)).toEqual(Array.from({ length: 59 }, (_, i) => t0 - 60_000 + (i + 1) * 1000));
+    expect(batches.every((b) => b.n === 200)).toBe(true);
+    clock += 100;
+    sims.tick();
+    expect(batches.at(-1)).toEqual({ ts: t0 + 100, n: 220 }); // 1.1 s since the last batch at 200 events/s
+    expect(sims.stats()).toEqual({ sent: 59 * 200 + 220, refused: 0 });
+    sims.stop();
+    expect(() => startSimulators({ ratePerSec: 1, manual: true, backfillMs: -1, emit: () => {} })).toThrow("backfillMs in [0,");
+  });
+
   test("sim - runner holds low rates with fractional carry-over", () => {
     let clock = t0;
     let total = 0;

@@ -38,6 +38,8 @@ export interface Config {
   configFile: string | undefined;
   demo: boolean;
   demoRatePerSec: number;
+  /** With WEIR_DEMO on a fresh data directory: history the simulators generate at start. */
+  demoBackfillMs: number;
   logLevel: LogLevel;
   ringBytes: number;
   /** How long stored windows are kept, by resolution: the configured specs, 1-minute and 1-hour rollups (and anomalies: as 1m). */
@@ -123,6 +125,7 @@ const envSchema = z.object({
   WEIR_CONFIG: z.string().min(1).optional(),
   WEIR_DEMO: boolText.default(false),
   WEIR_DEMO_RATE: intText(1, 1_000_000).default(200),
+  WEIR_DEMO_BACKFILL: duration(0, 24 * 3600_000).default(5 * 60_000),
   WEIR_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   WEIR_FAILPOINTS: boolText.default(false),
   WEIR_RETENTION_WINDOWS: duration(60_000, 3650 * 86400_000).default(2 * 86400_000),
@@ -180,7 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     windows, windowsText: v.WEIR_WINDOWS, latenessMs: v.WEIR_LATENESS, maxBodyBytes: v.WEIR_MAX_BODY,
     maxSeries: v.WEIR_MAX_SERIES, maxEventAgeMs: v.WEIR_MAX_EVENT_AGE, maxFutureSkewMs: v.WEIR_MAX_FUTURE_SKEW,
     dedupeWindowMs: v.WEIR_DEDUPE_WINDOW, queryTimeoutMs: v.WEIR_QUERY_TIMEOUT, natsUrl: v.WEIR_NATS_URL,
-    tokens: v.WEIR_TOKENS, configFile: v.WEIR_CONFIG, demo: v.WEIR_DEMO, demoRatePerSec: v.WEIR_DEMO_RATE,
+    tokens: v.WEIR_TOKENS, configFile: v.WEIR_CONFIG, demo: v.WEIR_DEMO, demoRatePerSec: v.WEIR_DEMO_RATE, demoBackfillMs: v.WEIR_DEMO_BACKFILL,
     logLevel: v.WEIR_LOG_LEVEL, ringBytes: v.WEIR_RING_BYTES, failpoints: v.WEIR_FAILPOINTS,
     retentionMs: { windows: v.WEIR_RETENTION_WINDOWS, "1m": v.WEIR_RETENTION_1M, "1h": v.WEIR_RETENTION_1H },
     crashAt: v.WEIR_CRASH_AT, durability: v.WEIR_DURABILITY, checkpointIntervalMs: v.WEIR_CHECKPOINT_INTERVAL,

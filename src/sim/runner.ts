@@ -25,6 +25,8 @@ export const simLimits = {
   eventsPerTickMax: 20_000,
   iotShareDefault: 0.5, // the rest is shop activity
   seedDefault: 1,
+  backfillMsMax: 24 * 3600_000, // history generated at start, at most a day
+  backfillStepMs: 1_000, // one batch per simulated second of history
 } as const;
 
 assert(simLimits.tickMsMin <= simLimits.tickMsDefault && simLimits.tickMsDefault <= simLimits.tickMsMax);
@@ -51,6 +53,12 @@ export interface SimulatorOptions {
   spikeProbability?: number;
   /** Do not start a timer; the caller drives `tick()` (tests, load harness). */
   manual?: boolean;
+  /**
+   * Before the first tick, generate this much history (ms before now) at the
+   * same rate, one batch per simulated second, so a fresh dashboard has
+   * closed windows, anomalies and trends at once. 0 (default): none.
+   */
+  backfillMs?: number;
 }
 
 export interface SimulatorStats {
@@ -82,6 +90,8 @@ export function startSimulators(opts: SimulatorOptions): Simulators {
   assert(opts.ratePerSec <= simLimits.ratePerSecMax, `ratePerSec at most ${simLimits.ratePerSecMax}`);
   assert(tickMs >= simLimits.tickMsMin && tickMs <= simLimits.tickMsMax, "tickMs in range");
   assert(iotShare >= 0 && iotShare <= 1, "iotShare in [0, 1]");
+  const backfillMs = opts.backfillMs ?? 0;
+  assert(backfillMs >= 0 && backfillMs <= simLimits.backfillMsMax, `backfillMs in [0, ${simLimits.backfillMsMax}]`);
 
   const now = opts.now ?? Date.now;
   const iot = createIotState({
@@ -101,15 +111,13 @@ export function startSimulators(opts: SimulatorOptions): Simulators {
   // 100 ms tick) and uneven ticks still average out to the target rate.
   let iotCredit = 0;
   let shopCredit = 0;
-  let lastMs = now();
+  let lastMs = Math.floor(now()) - backfillMs;
   let sent = 0;
   let refused = 0;
   let stopped = false;
 
-  const tick = (): number => {
-    if (stopped) return 0;
-    // Integer ms, as API.md requires of ts.
-    const nowMs = Math.floor(now());
+  /** Generates and emits the events due between the last call and `nowMs`. */
+  const emitUntil = (nowMs: number): number => {
     const elapsedMs = Math.max(0, nowMs - lastMs); // a clock stepping back emits nothing
     lastMs = nowMs;
     iotCredit = Math.min(iotCredit + elapsedMs * iotRatePerMs, iotCreditMax);
@@ -127,6 +135,12 @@ export function startSimulators(opts: SimulatorOptions): Simulators {
     else sent += batch.length;
     return batch.length;
   };
+  // Integer ms, as API.md requires of ts.
+  const tick = (): number => (stopped ? 0 : emitUntil(Math.floor(now())));
+
+  // History first, oldest first, so every series' events arrive in order.
+  const backfillEnd = lastMs + backfillMs;
+  for (let t = lastMs + simLimits.backfillStepMs; t < backfillEnd; t += simLimits.backfillStepMs) emitUntil(t);
 
   const timer = opts.manual ? undefined : setInterval(tick, tickMs);
   return {
