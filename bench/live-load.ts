@@ -1,11 +1,13 @@
 /**
  * The live path under load: weir runs as its own process; the HTTP load of
- * bench/http.ts (events stamped at send time, 1,000 series) runs twice from
- * another process — once with no live clients, once with `healthy` WebSocket
- * clients subscribed to every 10 s window plus `stalled` ones that never
- * read — and a third process holds the clients. Reported: the pipeline's
- * events/s with and without the clients (the baseline), delivery latency for
- * the healthy clients, the server's RSS and CPU per connected client.
+ * bench/http.ts (events stamped at send time, 1,000 series) runs three times
+ * from another process — with no live clients, then with `healthy` WebSocket
+ * clients subscribed to 10 s windows plus `stalled` ones that never read (a
+ * third process holds the clients), then with no clients again. Reported:
+ * the pipeline's events/s with the clients against the mean of the two runs
+ * without (the baseline; both are printed, so drift between them shows),
+ * delivery latency for the healthy clients, the server's RSS and CPU per
+ * connected client, and the CPU the clients' own process took.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -77,22 +79,31 @@ export async function benchLiveLoad(opts: { healthy?: number; stalled?: number; 
     const clients = Bun.spawn(["bun", join(root, "bench/fixtures/ws-clients.ts"), `ws://127.0.0.1:${port}/ws/live`, String(healthy), String(stalled), String(seconds), "2000", mode, perClient], { stdout: "pipe" });
     await Bun.sleep(3000); // connect and subscribe
     const connected = await procStat(server.pid);
+    const clientsBefore = await procStat(clients.pid);
     const withClients = await load(port, events);
     const after = await procStat(server.pid);
+    const clientsCpuSeconds = (await procStat(clients.pid)).cpuSeconds - clientsBefore.cpuSeconds;
     const report = JSON.parse((await new Response(clients.stdout).text()).trim().split("\n").pop()!);
+    await clients.exited;
+    // The baseline again, after the clients are gone: a server that has run longer (a bigger store,
+    // a warmer or fuller heap) may be slower or faster by itself; the ratio is taken against both runs' mean.
+    const withoutAgain = await load(port, events);
     const cpuWithout = beforeClients.cpuSeconds - idle.cpuSeconds;
     const cpuWith = after.cpuSeconds - connected.cpuSeconds;
     const idleRss = await rssPerClient(healthy + stalled);
     const eventsPerSec = withClients.accepted / withClients.seconds;
-    const baselineEventsPerSec = without.accepted / without.seconds;
+    const baselineBefore = without.accepted / without.seconds;
+    const baselineAfter = withoutAgain.accepted / withoutAgain.seconds;
+    const baselineEventsPerSec = (baselineBefore + baselineAfter) / 2;
     return {
       name: `live path: HTTP ingest with ${healthy} healthy clients (${perClient === "all" ? "every series" : `${perClient} series`} each, ${mode === "batch" ? "one frame per flush" : "one frame per message"}) + ${stalled} stalled`,
-      eventsPerSec, baselineEventsPerSec, ratio: eventsPerSec / baselineEventsPerSec,
+      eventsPerSec, baselineEventsPerSec, ratio: eventsPerSec / baselineEventsPerSec, baselineBefore, baselineAfter,
+      clientsProcessCpuSeconds: clientsCpuSeconds,
       deliveryP50Ms: report.p50Ms, deliveryP99Ms: report.p99Ms, deliveryMaxMs: report.maxMs, windowsReceived: report.received,
       clientsOpened: report.opened, stalledConnected: report.stalledConnected, closed1013: report.closed1013,
       rssPerClientBytes: idleRss,
       serverCpuSecondsWithout: cpuWithout, serverCpuSecondsWith: cpuWith,
-      notes: `${events} events each run (${without.seconds.toFixed(1)} s without clients, ${withClients.seconds.toFixed(1)} s with); baseline = the same load with no live clients; the clients' own process shares the 2 cores`,
+      notes: `${events} events each run (${without.seconds.toFixed(1)} s without clients, ${withClients.seconds.toFixed(1)} s with, ${withoutAgain.seconds.toFixed(1)} s without again); baseline = the mean of the same load with no live clients before and after; the clients' own process shares the 2 cores and used ${clientsCpuSeconds.toFixed(1)} s of CPU during the run with them`,
     };
   } finally {
     server.kill("SIGTERM");

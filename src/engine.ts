@@ -311,6 +311,7 @@ export class Engine {
    */
   private workerData(p: Partition): PartitionData {
     p.epoch++;
+    Atomics.store(p.stats, partitionStatSlots.owner, BigInt(p.epoch)); // the previous incarnation stops consuming
     this.store.discard(p.id);
     p.chunks = [];
     p.chunkBytes = 0;

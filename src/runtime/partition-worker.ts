@@ -74,10 +74,14 @@ let atBoundary = true;
 let dirty = false;
 let rowsSinceCheckpoint = 0;
 let nextCheckpointMs = Date.now() + d.checkpointIntervalMs;
+const myEpoch = BigInt(d.epoch);
+/** Whether a newer incarnation of this partition's worker was started: then this one must not touch the rings. */
+const superseded = () => Atomics.load(stats, partitionStatSlots.owner) !== myEpoch;
 
 /** Pushes pending results; false while the output ring has no room (what did not fit stays pending). */
 function flushOut(): boolean {
   while (pipeline.pending > 0) {
+    if (superseded()) return false; // the output ring has a new producer
     const out = pipeline.take(outRowsPerMessageMax);
     if (!outRing.tryPush(enc.encodeSharedRef({ k: "out", e: d.epoch, ...out }))) {
       pipeline.putBack(out);
@@ -162,7 +166,7 @@ async function maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
   for (let i = 0; i < chunks; i++) {
     const part = bytes.subarray(i * checkpointChunkBytes, (i + 1) * checkpointChunkBytes);
     const msg = enc.encodeSharedRef({ k: "ck", e: d.epoch, pos: lastPos, i, n: chunks, bytes: part });
-    while (!outRing.tryPush(msg)) {
+    while (superseded() || !outRing.tryPush(msg)) {
       ctx.heartbeat();
       await Bun.sleep(1);
     }
@@ -176,6 +180,10 @@ async function maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
 function drain(): number {
   let handled = 0;
   while (handled < drainMessagesMax && pipeline.pending < outRowsPerMessageMax * 4) {
+    if (superseded()) {
+      paused = true; // terminate() is on its way; take nothing more meanwhile
+      break;
+    }
     const len = inRing.popInto(scratch);
     if (len < 0) break;
     handle(scratch.subarray(0, len));
