@@ -45,6 +45,7 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
   m.gauge("weir_events_replayed_total", "Events replayed from the raw log into a partition's state (at start and after a worker restart)",
     perPartition((p) => engine.replayedEvents(p)), "counter");
   m.gauge("weir_checkpoints_total", "Checkpoints taken by a partition's workers", perPartition((p) => engine.checkpointsTaken(p)), "counter");
+  m.gauge("weir_raw_log_fsyncs_total", "fsync(2) calls on the raw log (WEIR_DURABILITY=durable: one per group of requests)", () => engine.rawLogSyncs, "counter");
   m.gauge("weir_dedupe_ids", "Event ids held for de-duplication", () => engine.dedupe.size);
   m.gauge("weir_dedupe_evicted_total", "Ids forgotten before WEIR_DEDUPE_WINDOW passed because limits.dedupeIdsMax was reached", () => engine.dedupe.evicted, "counter");
   m.gauge("weir_deadletters", "Entries in the dead-letter list (newest limits.deadlettersMax kept)", () => engine.deadletters.size);

@@ -5,10 +5,12 @@
  *
  * @example
  *   const engine = await Engine.start(loadConfig(), log);
- *   engine.ingestBytes(body, "json", Date.now()); // IngestOutcome, or throws
+ *   const out = engine.ingestBytes(body, "json", Date.now()); // or throws
+ *   await out.durable; // under WEIR_DURABILITY=durable: answer only after this
  *   await engine.stop();
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
+import { fsyncSync } from "node:fs";
 import { join } from "node:path";
 import { DeadLetters } from "./actors/deadletters.ts";
 import { DedupeSet } from "./actors/dedupe.ts";
@@ -51,6 +53,24 @@ export class EngineStartError extends Error {
 }
 export class TooLargeError extends Error {
   override name = "TooLargeError";
+}
+
+/**
+ * What ingest answers. Under WEIR_DURABILITY=durable, `durable` settles when
+ * the request's record is fsynced together with the others of its group
+ * (group commit): answer 202 only then; it rejects with an OverloadedError
+ * (503) if the sync failed, and then nothing of the request was kept.
+ */
+export type EngineOutcome = IngestOutcome & { durable?: Promise<void> };
+
+/** A request of the pending group commit: written to the raw log, not yet synced, pushed or answered. */
+interface GroupEntry {
+  /** None for a request of duplicates only, which waits for the group's verdict on their first copies. */
+  batches: Array<[number, Uint8Array]>;
+  outcome: IngestOutcome;
+  recvMs: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
 }
 
 export interface TrendView { ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
@@ -99,6 +119,13 @@ export class Engine {
   private drainsDone = false;
   /** What start-up recovered from the store and the raw log (for /metrics and the logs). */
   recovered: RecoveredState | null = null;
+  /** Durable profile: requests appended since the last fsync, answered together after one (group commit). */
+  private readonly group: GroupEntry[] = [];
+  /** Per partition, the byte lengths of the group's batches, in push order (for the room check). */
+  private readonly groupLengths: number[][];
+  private groupFrom = -1;
+  private groupDedupeMark = 0;
+  private groupScheduled = false;
   /** Partitions past their restart budget: requests with events for them get 503. */
   private readonly failed = new Set<string>();
   /** Result labels by spec index: the configured specs, then the rollups. */
@@ -118,6 +145,7 @@ export class Engine {
     this.rawLog = new RawLog(join(cfg.dataDir, "raw"), {
       profile: cfg.durability,
       segmentMs: cfg.rawSegmentMs,
+      fsync: (fd) => this.fsync(fd),
       onRepair: (r) => log.warn("raw log: torn tail cut (a record never acknowledged)", r),
     });
     this.disk = new DiskGuard(cfg.dataDir, { reserveBytes: cfg.diskReserveBytes, checkIntervalMs: limits.diskCheckMs });
@@ -135,6 +163,7 @@ export class Engine {
       stats: new BigInt64Array(new SharedArrayBuffer(8 * partitionStatSlots.count)),
       epoch: 0, chunks: [], chunkBytes: 0, unwritten: null, floorPos: -1,
     }));
+    this.groupLengths = this.partitions.map(() => []);
     this.metrics = createEngineMetrics(this);
     this.fanout.onDelivered = (ms) => this.metrics.e2eLatency.observe(ms / 1000);
   }
@@ -167,14 +196,14 @@ export class Engine {
   }
 
   /** Decodes, validates and makes durable one request body. Throws BodyError, TooLargeError or OverloadedError. */
-  ingestBytes(bytes: Uint8Array, format: BodyFormat, recvMs: number): IngestOutcome {
+  ingestBytes(bytes: Uint8Array, format: BodyFormat, recvMs: number): EngineOutcome {
     const items = decodeBody(bytes, format);
     if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`body: over ${limits.eventsPerRequestMax} events`);
     return this.ingestItems(items, recvMs, formatCode[format], bytes);
   }
 
   /** The simulators' entry: the same path, logged as JSON. */
-  ingestEvents(events: readonly object[], recvMs: number): IngestOutcome {
+  ingestEvents(events: readonly object[], recvMs: number): EngineOutcome {
     return this.ingestItems(events, recvMs, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
   }
 
@@ -207,6 +236,24 @@ export class Engine {
     return this.partitions[partition].inRing.usedBytes();
   }
 
+  /** fsync(2) calls on the raw log since start (durable profile: about one per group of requests). */
+  rawLogSyncs = 0;
+  private fsyncFault: Error | null = null;
+
+  private fsync(fd: number): void {
+    this.rawLogSyncs++;
+    const fault = this.fsyncFault;
+    this.fsyncFault = null;
+    if (fault !== null) throw fault;
+    fsyncSync(fd);
+  }
+
+  /** Failpoint (WEIR_FAILPOINTS=1): the next raw-log fsync fails with EIO. */
+  failNextFsync(): void {
+    if (!this.cfg.failpoints) throw new Error("failNextFsync needs WEIR_FAILPOINTS=1");
+    this.fsyncFault = Object.assign(new Error("EIO: i/o error, fsync (failpoint)"), { code: "EIO" });
+  }
+
   /** Events replayed from the raw log by the partition's workers since start. */
   replayedEvents(partition: number): number {
     return Number(Atomics.load(this.partitions[partition].stats, partitionStatSlots.replayed));
@@ -225,6 +272,7 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.commitGroup(); // the requests already written are answered before the workers drain
     await this.supervisor.stop(); // the output drains keep running: a final checkpoint needs ring room
     this.drainsDone = true;
     await Promise.all(this.drains);
@@ -241,7 +289,7 @@ export class Engine {
    * record to the raw log, then push its batches and commit its side effects.
    * Anything thrown before the append leaves no trace; the 202 follows.
    */
-  private ingestItems(items: readonly unknown[], recvMs: number, format: number, raw: Uint8Array): IngestOutcome {
+  private ingestItems(items: readonly unknown[], recvMs: number, format: number, raw: Uint8Array): EngineOutcome {
     if (this.stopping) throw new OverloadedError("shutting down", 503);
     const disk = this.disk.check();
     if (!disk.ok) {
@@ -249,14 +297,18 @@ export class Engine {
       throw new OverloadedError(disk.message, 503, limits.diskRetryAfterSeconds);
     }
     const outcome = this.ingest.accept(items, recvMs);
+    const grouped = this.cfg.durability === "durable";
     if (outcome.accepted === outcome.duplicates) {
+      // The first copy may be in the pending group: this answer must not come before that one's.
+      if (grouped && this.group.length > 0) return { ...outcome, durable: this.joinGroup({ batches: [], outcome, recvMs }) };
       this.answered(outcome, recvMs);
       return outcome; // nothing new to log or aggregate
     }
     for (const p of this.partitions) {
       if (this.ingest.eventsFor(p.id) === 0) continue;
       if (this.failed.has(`partition-${p.id}`)) throw new OverloadedError(`partition ${p.id} failed`, 503, 30);
-      if (!p.inRing.canPushAll(this.ingest.messageBytes(p.id))) {
+      const lengths = this.ingest.messageBytes(p.id);
+      if (!p.inRing.canPushAll(grouped ? [...this.groupLengths[p.id], ...lengths] : lengths)) {
         this.metrics.overloaded.inc();
         throw new OverloadedError(`partition ${p.id} queue full`, 503);
       }
@@ -270,14 +322,23 @@ export class Engine {
     const record = encodeIngestRecord(this.recordEnc, {
       f: format, raw, s: this.ingest.introducedSeries.map(seriesRowOf), ids: [...this.ingest.committedIds], b: batches,
     });
+    if (grouped && this.group.length === 0) {
+      this.groupFrom = pos;
+      this.groupDedupeMark = this.dedupe.mark();
+    }
     try {
-      if (this.rawLog.append(ingestRecordFormat, recvMs, record) !== pos) throw new Error("raw log moved under ingest"); // programmer error
+      if (this.rawLog.append(ingestRecordFormat, recvMs, record, !grouped) !== pos) throw new Error("raw log moved under ingest"); // programmer error
     } catch (e) {
       this.log.error("raw log append failed", { error: (e as Error).message });
       this.metrics.overloaded.inc();
       throw new OverloadedError(`raw log not writable: ${(e as Error).message}`, 503, limits.diskRetryAfterSeconds);
     }
     this.crash.reach("ingest.after-log");
+    if (grouped) {
+      this.ingest.commit(); // series and ids at once: the next request must see them
+      for (const [p, m] of batches) this.groupLengths[p].push(m.byteLength);
+      return { ...outcome, durable: this.joinGroup({ batches, outcome, recvMs }) };
+    }
     for (const [p, m] of batches) {
       if (!this.partitions[p].inRing.tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
     }
@@ -285,6 +346,48 @@ export class Engine {
     this.metrics.ingested.inc(outcome.accepted - outcome.duplicates);
     this.answered(outcome, recvMs);
     return outcome;
+  }
+
+  /** Adds a request to the pending group commit; resolves once the group is synced and the request's batches are on their rings. */
+  private joinGroup(entry: Omit<GroupEntry, "resolve" | "reject">): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => this.group.push({ ...entry, resolve, reject }));
+    if (this.group.length >= limits.groupCommitRequestsMax) this.commitGroup();
+    else if (!this.groupScheduled) {
+      this.groupScheduled = true;
+      setImmediate(() => this.commitGroup()); // after the requests this turn of the event loop brings
+    }
+    return done;
+  }
+
+  /**
+   * One fsync for every request of the group, then their batches go to the
+   * rings in log order and they are answered. A failed sync cuts their
+   * records off the log and forgets their ids: each gets a 503, nothing of
+   * it kept (the series they introduced stay registered).
+   */
+  private commitGroup(): void {
+    this.groupScheduled = false;
+    if (this.group.length === 0) return;
+    const entries = this.group.splice(0);
+    for (const l of this.groupLengths) l.length = 0;
+    try {
+      this.rawLog.sync(this.groupFrom);
+    } catch (e) {
+      this.dedupe.rollbackTo(this.groupDedupeMark);
+      this.metrics.overloaded.inc(entries.length);
+      this.log.error("raw log fsync failed; the group's requests are refused", { requests: entries.length, error: (e as Error).message });
+      const err = new OverloadedError(`raw log not durable: ${(e as Error).message}`, 503, limits.diskRetryAfterSeconds);
+      for (const g of entries) g.reject(err);
+      return;
+    }
+    for (const g of entries) {
+      for (const [p, m] of g.batches) {
+        if (!this.partitions[p].inRing.tryPush(m)) throw new Error("ring refused a message it had reserved room for"); // programmer error
+      }
+      if (g.batches.length > 0) this.metrics.ingested.inc(g.outcome.accepted - g.outcome.duplicates);
+      this.answered(g.outcome, g.recvMs);
+      g.resolve();
+    }
   }
 
   /** Counts and dead-letters what a request that is being answered (202 or 400) refused or found re-sent. */
@@ -321,7 +424,9 @@ export class Engine {
     return {
       partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows, rollups: this.rollups,
       latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints, epoch: p.epoch,
-      checkpoint: ck?.state ?? null, checkpointPos: ck?.pos ?? p.floorPos, replayTo: this.rawLog.end, rawDir: join(cfg.dataDir, "raw"),
+      checkpoint: ck?.state ?? null, checkpointPos: ck?.pos ?? p.floorPos,
+      // Records of a pending group commit are not durable yet: they reach the new worker on the ring, or never.
+      replayTo: this.group.length > 0 ? this.groupFrom : this.rawLog.end, rawDir: join(cfg.dataDir, "raw"),
       checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax,
       heapBytesMax: cfg.workerHeapBytesMax,
     };

@@ -50,7 +50,8 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
       backfillMs: engine.registry.size === 0 ? cfg.demoBackfillMs : 0,
       emit: (events) => {
         try {
-          engine.ingestEvents(events, Date.now());
+          // Under `durable` the group's verdict comes later; a refusal then is logged by the engine.
+          engine.ingestEvents(events, Date.now()).durable?.catch(() => {});
           return true;
         } catch {
           return false; // overloaded: the simulators count a refusal and go on

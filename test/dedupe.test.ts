@@ -13,6 +13,22 @@ describe("dedupe - ids within the horizon", () => {
     expect(d.size).toBe(0);
   });
 
+  test("dedupe - rollbackTo forgets exactly the ids added since the mark, across table growth", () => {
+    const d = new DedupeSet(600_000);
+    for (let i = 0; i < 1500; i++) d.add(`old-${i}`, 0);
+    const m = d.mark();
+    for (let i = 0; i < 3000; i++) d.add(`new-${i}`, 10); // grows the table and the FIFO past their first size
+    d.add("old-7", 10); // held already: not added again, so not rolled back either
+    d.rollbackTo(m);
+    expect(d.size).toBe(1500);
+    expect([d.has("old-0", 20), d.has("old-7", 20), d.has("old-1499", 20)]).toEqual([true, true, true]);
+    expect([d.has("new-0", 20), d.has("new-2999", 20)]).toEqual([false, false]);
+    d.add("new-0", 30); // and it can be added again
+    expect(d.has("new-0", 40)).toBe(true);
+    expect(d.has("old-0", 600_000)).toBe(false); // the survivors still expire on time
+    expect(d.has("new-0", 600_000)).toBe(true);
+  });
+
   test("dedupe - 200,000 ids with growth and expiry agree with a Set over the same horizon", () => {
     const d = new DedupeSet(10_000);
     const ref = new Map<string, number>();

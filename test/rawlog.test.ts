@@ -102,6 +102,53 @@ describe("rawlog - profiles", () => {
   });
 });
 
+describe("rawlog - group commit (sync)", () => {
+  test("rawlog - appends without sync become durable with one sync; a failed sync cuts them all off", () => {
+    const dir = freshDir();
+    let fail = false;
+    let syncs = 0;
+    const log = new RawLog(dir, {
+      profile: "durable",
+      fsync: () => {
+        syncs++;
+        if (fail) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+      },
+    });
+    const p0 = log.append(1, 1, bytes("a"), false);
+    log.append(1, 2, bytes("b"), false);
+    log.sync(p0);
+    expect(syncs).toBe(1);
+    const p2 = log.append(1, 3, bytes("c"), false);
+    log.append(1, 4, bytes("d"), false);
+    fail = true;
+    const err = thrown(() => log.sync(p2));
+    expect([err.code, err.position, log.end]).toEqual(["EIO", p2, p2]);
+    fail = false;
+    const p3 = log.append(1, 5, bytes("e"), false);
+    log.sync(p3);
+    log.close();
+    expect([...readRawLog(dir)].map((r) => text(r.payload))).toEqual(["a", "b", "e"]);
+  });
+
+  test("rawlog - a failed sync of appends that began in an earlier segment leaves the log refusing appends", () => {
+    const dir = freshDir();
+    let fail = false;
+    const log = new RawLog(dir, {
+      profile: "durable", segmentMs: 1000,
+      fsync: () => {
+        if (fail) throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+      },
+    });
+    const p0 = log.append(1, 1000, bytes("a"), false);
+    log.append(1, 2500, bytes("b"), false); // rolls: the old segment is synced as it closes
+    fail = true;
+    expect(thrown(() => log.sync(p0)).message).toMatch(/^raw log unusable: an fsync failed .* for appends that began before raw-\d+\.log; restart weir$/);
+    fail = false;
+    expect(thrown(() => log.append(1, 2600, bytes("c"))).message).toMatch(/^raw log unusable/);
+    log.close();
+  });
+});
+
 describe("rawlog - recovery at open", () => {
   const tails: [string, (whole: Buffer) => Buffer, number][] = [
     ["an incomplete final record", (w) => w.subarray(0, w.length - 3), recordBytes(6) - 3],

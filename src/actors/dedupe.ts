@@ -36,6 +36,8 @@ export class DedupeSet {
   private fifoExpiry = new Float64Array(512);
   private fifoHead = 0;
   private fifoLen = 0;
+  /** Ids added so far (never decreases but by rollbackTo): a mark for rollbackTo. */
+  private inserted = 0;
   evicted = 0;
 
   constructor(readonly horizonMs: number, readonly idsMax: number = limits.dedupeIdsMax) {}
@@ -64,6 +66,21 @@ export class DedupeSet {
     this.pushFifo(h, l, nowMs + this.horizonMs);
   }
 
+  /** A mark of the ids added so far. @example const m = d.mark(); d.add("a", now); d.rollbackTo(m); d.has("a", now) // false */
+  mark(): number {
+    return this.inserted;
+  }
+
+  /** Forgets the ids added since `mark`, newest first: their request was refused after all (a failed group commit). */
+  rollbackTo(mark: number): void {
+    while (this.inserted > mark && this.fifoLen > 0) {
+      const i = (this.fifoHead + this.fifoLen - 1) % this.fifoHi.length;
+      this.remove(this.fifoHi[i], this.fifoLo[i]);
+      this.fifoLen--;
+      this.inserted--;
+    }
+  }
+
   private expire(nowMs: number): void {
     while (this.fifoLen > 0 && this.fifoExpiry[this.fifoHead] <= nowMs) this.popFifo();
   }
@@ -87,6 +104,7 @@ export class DedupeSet {
     this.fifoLo[i] = l;
     this.fifoExpiry[i] = expiryMs;
     this.fifoLen++;
+    this.inserted++;
   }
 
   private find(h: number, l: number): number {

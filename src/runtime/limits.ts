@@ -61,6 +61,7 @@ export const limits = {
   storeFlushMs: 100, // new series are written this often (results go with their partition's checkpoint)
   checkpointRowsMax: 50_000, // output rows after which a partition checkpoints before its interval
   checkpointBytesMax: 1 << 30, // one partition's snapshot; past it the checkpoint is refused (the worker fails loudly)
+  groupCommitRequestsMax: 256, // durable profile: requests answered by one fsync at most (more wait for the next)
   workerHeapBytesDefault: 1024 * 1024 * 1024, // WEIR_WORKER_HEAP_MAX: a partition worker over it (after a full GC) is restarted
   workerHeapCheckMs: 250, // how often a partition worker reads its heap size
   diskReserveBytesDefault: 64 * 1024 * 1024, // WEIR_DISK_RESERVE: ingest answers 503 below this much free space

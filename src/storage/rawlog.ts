@@ -140,7 +140,7 @@ export class RawLog {
    * @example
    *   const pos = log.append(formatCode.json, Date.now(), body); // then answer 202
    */
-  append(format: number, recvMs: number, payload: Uint8Array): number {
+  append(format: number, recvMs: number, payload: Uint8Array, sync = this.opts.profile === "durable"): number {
     assert(this.fd >= 0, "raw log append after close");
     assert(payload.byteLength <= rawLogLimits.payloadBytesMax, "raw log payload longer than a u32 length allows");
     if (this.broken !== undefined) throw this.broken;
@@ -151,7 +151,7 @@ export class RawLog {
       if (this.dirSyncPending) syncDir(this.dir);
       this.dirSyncPending = false;
       this.writeRecord(payload);
-      if (this.opts.profile === "durable") (this.opts.fsync ?? fsyncSync)(this.fd);
+      if (sync) (this.opts.fsync ?? fsyncSync)(this.fd);
     } catch (err) {
       this.cutBack(err, position);
     } finally {
@@ -186,6 +186,36 @@ export class RawLog {
       deleted++;
     }
     return deleted;
+  }
+
+  /**
+   * For group commit (`durable`): appends made with `sync = false` since
+   * position `from` become durable together with one fsync. On failure they
+   * are cut off (when they are all in the current segment; else every later
+   * append throws too, as after a failed cut) and a RawLogError is thrown:
+   * none of them may be acknowledged.
+   *
+   * @example
+   *   const first = log.append(f, now, a, false); log.append(f, now, b, false);
+   *   log.sync(first); // then acknowledge both
+   */
+  sync(from: number): void {
+    assert(this.fd >= 0, "raw log sync after close");
+    if (this.broken !== undefined) throw this.broken;
+    try {
+      (this.opts.fsync ?? fsyncSync)(this.fd);
+    } catch (err) {
+      if (from < this.segmentStart) {
+        const segment = segmentName(this.segmentStart);
+        this.broken = new RawLogError(
+          `raw log unusable: an fsync failed (${describe(err)}) for appends that began before ${segment}; restart weir`,
+          { code: errnoCode(err), position: from, segment, cause: err },
+        );
+        throw this.broken;
+      }
+      this.segmentBytes = from - this.segmentStart;
+      this.cutBack(err, from);
+    }
   }
 
   close(): void {
@@ -237,6 +267,17 @@ export class RawLog {
   }
 
   private startSegment(start: number): void {
+    if (this.fd >= 0 && this.opts.profile === "durable") {
+      // Group commit syncs only the segment it appends to: what the old one got since its last sync goes now.
+      try {
+        (this.opts.fsync ?? fsyncSync)(this.fd);
+      } catch (err) {
+        const segment = segmentName(this.segmentStart);
+        this.broken = new RawLogError(`raw log unusable: the fsync closing ${segment} failed (${describe(err)}); restart weir`,
+          { code: errnoCode(err), position: this.end, segment, cause: err });
+        throw this.broken;
+      }
+    }
     let fd: number;
     try {
       fd = openSync(segmentPath(this.dir, start), "a");

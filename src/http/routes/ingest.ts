@@ -23,7 +23,7 @@ export function ingestRoutes(deps: AppDeps): Hono {
         throw new HttpError(415, "content-type: use application/json, application/x-ndjson, application/msgpack or text/plain");
       }
       const bytes = new Uint8Array(await c.req.arrayBuffer());
-      const outcome = ingestOrThrow(deps, bytes, format);
+      const outcome = await ingestOrThrow(deps, bytes, format);
       const body = { accepted: outcome.accepted, rejected: outcome.rejected, errors: outcome.errors };
       if (outcome.accepted === 0) return c.json({ error: "no event valid", errors: outcome.errors }, 400);
       return c.json(body, 202);
@@ -32,9 +32,12 @@ export function ingestRoutes(deps: AppDeps): Hono {
   return app;
 }
 
-function ingestOrThrow(deps: AppDeps, bytes: Uint8Array, format: NonNullable<ReturnType<typeof formatOf>>) {
+/** The outcome once it may be acknowledged (under `durable`, after its group's fsync); engine errors as HTTP errors. */
+async function ingestOrThrow(deps: AppDeps, bytes: Uint8Array, format: NonNullable<ReturnType<typeof formatOf>>) {
   try {
-    return deps.engine.ingestBytes(bytes, format, Date.now());
+    const outcome = deps.engine.ingestBytes(bytes, format, Date.now());
+    if (outcome.durable) await outcome.durable;
+    return outcome;
   } catch (e) {
     if (e instanceof BodyError) throw new HttpError(400, e.message);
     if (e instanceof TooLargeError) throw new HttpError(413, e.message);
