@@ -27,7 +27,7 @@ async function runLoad(url: string, events: number, seconds: number, concurrency
  * `time: "now"` stamps events when sent (a live producer); `"fast"` runs
  * event time ~100× faster than the wall, so windows close ~100× as often.
  */
-export async function benchHttp(opts: { events?: number; seconds?: number; concurrency?: number; time?: "now" | "fast"; durability?: "fast" | "durable"; batch?: number } = {}): Promise<HttpBenchResult> {
+export async function benchHttp(opts: { events?: number; seconds?: number; concurrency?: number; time?: "now" | "fast"; durability?: "fast" | "durable"; batch?: number; bareBaseline?: boolean } = {}): Promise<HttpBenchResult> {
   const durability = opts.durability ?? "fast";
   const batch = opts.batch ?? 1000;
   const time = opts.time ?? "now";
@@ -35,15 +35,16 @@ export async function benchHttp(opts: { events?: number; seconds?: number; concu
   const seconds = opts.seconds ?? 20;
   const concurrency = opts.concurrency ?? 8;
 
-  const bare = Bun.serve({
+  const bare = opts.bareBaseline === false ? null : Bun.serve({
     port: 0, hostname: "127.0.0.1", maxRequestBodySize: 16 * 2 ** 20,
     async fetch(req) {
       const parsed = JSON.parse(await req.text()) as unknown[];
       return Response.json({ accepted: parsed.length }, { status: 202 });
     },
   });
-  const base = await runLoad(`http://127.0.0.1:${bare.port}/`, events, seconds, concurrency, time, batch);
-  await bare.stop(true);
+  // Without the bare baseline (a caller that brings its own), the ratio below is NaN.
+  const base = bare === null ? { accepted: NaN, seconds: 1 } : await runLoad(`http://127.0.0.1:${bare.port}/`, events, seconds, concurrency, time, batch);
+  await bare?.stop(true);
 
   const dir = mkdtempSync(join(tmpdir(), "weir-bench-http-"));
   const w = await startWeir(loadConfig({ WEIR_PORT: "0", WEIR_DATA_DIR: dir, WEIR_LOG_LEVEL: "error", WEIR_DURABILITY: durability }), silentLog);
