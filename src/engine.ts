@@ -327,7 +327,8 @@ export class Engine {
       this.groupDedupeMark = this.dedupe.mark();
     }
     try {
-      if (this.rawLog.append(ingestRecordFormat, recvMs, record, !grouped) !== pos) throw new Error("raw log moved under ingest"); // programmer error
+      // Never synced here: `fast` does not sync, `durable` syncs once for the group (commitGroup).
+      if (this.rawLog.append(ingestRecordFormat, recvMs, record, false) !== pos) throw new Error("raw log moved under ingest"); // programmer error
     } catch (e) {
       this.log.error("raw log append failed", { error: (e as Error).message });
       this.metrics.overloaded.inc();

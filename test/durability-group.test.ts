@@ -55,6 +55,19 @@ describe("durability - durable profile, group commit", () => {
     }
   }, 30_000);
 
+  test("fast - the default profile never fsyncs the raw log and answers at once", async () => {
+    const w = await startTestWeir({ WEIR_LATENESS: "60s" });
+    try {
+      const name = seriesIn(0, "grp.fast");
+      const out = w.engine.ingestEvents([{ name, value: 1 }], Date.now());
+      expect([out.accepted, out.durable]).toEqual([1, undefined]);
+      expect((await postEvents(w.url, JSON.stringify([{ name, value: 2 }]))).status).toBe(202);
+      expect(w.engine.rawLogSyncs).toBe(0);
+    } finally {
+      await w.stop();
+    }
+  }, 30_000);
+
   test("durable - a failed fsync refuses the whole group (503 over HTTP), keeps nothing of it, and the retry counts once", async () => {
     const w = await startTestWeir(env);
     try {
