@@ -66,7 +66,7 @@ export async function benchLiveLoad(opts: { healthy?: number; stalled?: number; 
   const perClient = String(opts.seriesPerClient ?? 10);
   const healthy = opts.healthy ?? 900;
   const stalled = opts.stalled ?? 100;
-  const events = opts.events ?? 5_000_000;
+  const events = opts.events ?? 100_000_000; // each run is bounded by its 30 s, so it spans three 10 s window closes
   const dir = mkdtempSync(join(tmpdir(), "weir-bench-liveload-"));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const server = await startServer(dir, port);
