@@ -86,7 +86,16 @@ interface Partition {
   unwritten: { pos: number; state: Uint8Array } | null;
   /** Where replay starts when the store has no checkpoint for the partition: -1, or the log end after a config change. */
   floorPos: number;
+  /**
+   * Keys of the results pushed live since the last committed checkpoint. A
+   * restarted worker replays from that checkpoint and computes them again:
+   * they are stored, not pushed a second time. Bounded by liveSentMax.
+   */
+  liveSent: Set<string>;
 }
+
+/** A partition's uncommitted live results remembered at most (a checkpoint comes every checkpointRowsMax rows). */
+const liveSentMax = limits.checkpointRowsMax * 4;
 
 export class Engine {
   readonly registry: SeriesRegistry;
@@ -161,7 +170,7 @@ export class Engine {
       inRing: Ring.create(cfg.ringBytes),
       outRing: Ring.create(limits.outRingBytesDefault),
       stats: new BigInt64Array(new SharedArrayBuffer(8 * partitionStatSlots.count)),
-      epoch: 0, chunks: [], chunkBytes: 0, unwritten: null, floorPos: -1,
+      epoch: 0, chunks: [], chunkBytes: 0, unwritten: null, floorPos: -1, liveSent: new Set<string>(),
     }));
     this.groupLengths = this.partitions.map(() => []);
     this.metrics = createEngineMetrics(this);
@@ -480,6 +489,7 @@ export class Engine {
     const window = this.labels[spec];
     const r: WindowRecord = { series, window, start, end, count, sum, min, max, avg: sum / count, p50, p95, p99, first, last };
     this.store.addWindow(partition, r);
+    if (!this.firstLive(partition, `w|${window}|${series}|${start}`)) return;
     this.metrics.windowsEmitted.inc();
     // A window result is final: two windows of a series are two points, so only repeats of one window conflate.
     this.fanout.publish("windows", window, series, { type: "window", ...r }, closedMs, `${series}|${start}`);
@@ -493,6 +503,7 @@ export class Engine {
     const view: AnomalyView = { ts, value, z, mean, std, severity, source };
     this.openAnomalies.set(series, view);
     this.store.addAnomaly(partition, { series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs });
+    if (!this.firstLive(partition, `a|${series}|${ts}`)) return;
     const msg = { series, ...view, baselineN, baselineFromTs };
     this.fanout.publish("anomalies", undefined, series, { type: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
     this.fanout.publish("alerts", undefined, series, { type: "alert", kind: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
@@ -504,7 +515,17 @@ export class Engine {
     const view: TrendView = { ts: end, slope, r2, n, change, level, class: trendClasses[cls] };
     this.latestTrends.set(series, view);
     this.store.setTrend(partition, { series, ...view });
+    if (!this.firstLive(partition, `t|${series}|${end}`)) return;
     this.fanout.publish("trends", undefined, series, { type: "trend", series, ...view }, 0, series);
+  }
+
+  /** Whether a result is pushed live now: not when a replay after a worker restart computes it again. */
+  private firstLive(partition: number, key: string): boolean {
+    const sent = this.partitions[partition].liveSent;
+    if (sent.has(key)) return false;
+    if (sent.size >= liveSentMax) sent.clear(); // no checkpoint for that long: a repeat is then possible, a leak is not
+    sent.add(key);
+    return true;
   }
 
   private lastStats = { atMs: Date.now(), ingested: 0, windows: 0 };
@@ -562,6 +583,7 @@ export class Engine {
     try {
       this.store.commit(p.id, { pos: ck.pos, state: ck.state, config: this.checkpointConfig });
       p.unwritten = null;
+      p.liveSent.clear(); // what they were is committed now: no replay computes them again
       this.storeError = null;
     } catch (e) {
       this.storeError = (e as Error).message;

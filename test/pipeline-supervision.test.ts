@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { partitionOf } from "../src/runtime/series.ts";
+import { openReader } from "../src/storage/db.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
 
@@ -96,6 +100,62 @@ describe("supervision - out of memory", () => {
       expect(w.engine.supervisor.restartsTotal("partition-1")).toBe(0);
     } finally {
       await w.stop();
+    }
+  }, 40_000);
+});
+
+describe("supervision - live pushes across a worker restart", () => {
+  test("supervision - a restarted worker's replay is stored once and not pushed live a second time", async () => {
+    // No checkpoint by interval: the restarted worker replays every window the first one closed.
+    const dir = mkdtempSync(join(tmpdir(), "weir-relive-"));
+    const w = await startTestWeir({ WEIR_FAILPOINTS: "1", WEIR_LATENESS: "60s", WEIR_CHECKPOINT_INTERVAL: "10m" }, dir);
+    let stopped = false;
+    const live: Array<{ type: string; series?: string; start?: number; count?: number }> = [];
+    const ws = new WebSocket(w.url.replace("http", "ws") + "/ws/live");
+    try {
+      ws.onmessage = (m) => live.push(JSON.parse(String(m.data)));
+      await waitFor(() => live.length > 0, 5000, "hello");
+      ws.send(JSON.stringify({ op: "subscribe", topics: ["windows:10s:*"] }));
+      const base = Math.floor(Date.now() / 10_000) * 10_000 - 300_000;
+      const name = seriesIn(0, "relive.a");
+      const probe = seriesIn(1, "relive.p");
+      const windowsOf = (series: string) => live.filter((m) => m.type === "window" && m.series === series);
+      // The probe's window shows the subscription is in place.
+      await waitFor(async () => {
+        await postEvents(w.url, JSON.stringify([{ name: probe, value: 1, ts: base }, { name: probe, value: 1, ts: base + 80_000 }]));
+        return windowsOf(probe).length > 0;
+      }, 10_000, "the subscription in place");
+      // Three windows of `name` close and are pushed live.
+      const evs = [0, 10_000, 20_000].map((t, i) => ({ name, value: i + 1, ts: base + t + 1 }));
+      // The watermark (newest − 60 s) reaches base + 30 s: the three close, [base + 30 s, base + 40 s) stays open.
+      expect((await postEvents(w.url, JSON.stringify([...evs, { name, value: 9, ts: base + 90_000 }]))).status).toBe(202);
+      await waitFor(() => windowsOf(name).length === 3, 10_000, "three windows pushed live");
+      expect(w.engine.supervisor.post("partition-0", { type: "fault", mode: "throw" })).toBe(true);
+      await waitFor(() => w.engine.supervisor.restartsTotal("partition-0") === 1 && w.engine.notReady().length === 0, 10_000, "partition-0 back");
+      expect(w.engine.replayedEvents(0)).toBeGreaterThanOrEqual(4); // it did compute them again
+      // One more window closes after the restart: it, and only it, is pushed.
+      expect((await postEvents(w.url, JSON.stringify([{ name, value: 4, ts: base + 30_001 }, { name, value: 9, ts: base + 100_000 }]))).status).toBe(202);
+      await waitFor(() => windowsOf(name).some((m) => m.start === base + 30_000), 10_000, "the fourth window pushed");
+      expect(windowsOf(name).map((m) => [m.start, m.count])).toEqual([[base, 1], [base + 10_000, 1], [base + 20_000, 1], [base + 30_000, 1]]);
+      // The store has each once: the three the replay computed again (committed by the checkpoint after replay),
+      // and after the final checkpoint of a graceful stop, the fourth.
+      let stored: Array<{ start: number }> = [];
+      await waitFor(async () => {
+        const res = await fetch(`${w.url}/api/v1/windows?series=${encodeURIComponent(name)}&window=10s&from=${base}&to=${base + 40_000}`);
+        return (stored = (await res.json()).windows).length === 3;
+      }, 10_000, "three windows stored");
+      expect(stored.map((r) => r.start)).toEqual([base, base + 10_000, base + 20_000]);
+      ws.close();
+      await w.stop();
+      stopped = true;
+      const db = openReader(join(dir, "weir.db"));
+      const rows = db.query("SELECT start, count FROM windows WHERE series = ? AND window = '10s' ORDER BY start").all(name);
+      db.close();
+      expect(rows).toEqual([base, base + 10_000, base + 20_000, base + 30_000].map((start) => ({ start, count: 1 })));
+    } finally {
+      ws.close();
+      if (!stopped) await w.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 40_000);
 });
