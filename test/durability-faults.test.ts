@@ -10,19 +10,14 @@ import { describe, expect, test } from "bun:test";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { partitionOf } from "../src/runtime/series.ts";
 import { readRawLog } from "../src/storage/rawlog.ts";
 import { mountTmpfs } from "./helpers/tmpfs.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
+import { postEvents, seriesIn, startTestWeir, type TestWeir } from "./helpers/weir.ts";
 
 const mib = 1024 * 1024;
 /** Only the watermark closes windows here (no quiet closes mid-test); checkpoints often, so the store is busy too. */
 const env = { WEIR_LATENESS: "60s", WEIR_CHECKPOINT_INTERVAL: "100ms" };
-
-function seriesIn(partition: number, prefix: string): string {
-  for (let i = 0; ; i++) if (partitionOf(`${prefix}${i}`, 2) === partition) return `${prefix}${i}`;
-}
 
 async function windowsOf(w: TestWeir, series: string, from: number): Promise<Array<Record<string, number>>> {
   const res = await fetch(`${w.url}/api/v1/windows?series=${encodeURIComponent(series)}&window=10s&from=${from}&to=${from + 1}`);

@@ -7,15 +7,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { OverloadedError } from "../src/engine.ts";
-import { partitionOf } from "../src/runtime/series.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
+import { postEvents, seriesIn, startTestWeir, type TestWeir } from "./helpers/weir.ts";
 
 const env = { WEIR_DURABILITY: "durable", WEIR_LATENESS: "60s", WEIR_FAILPOINTS: "1" };
-
-function seriesIn(partition: number, prefix: string): string {
-  for (let i = 0; ; i++) if (partitionOf(`${prefix}${i}`, 2) === partition) return `${prefix}${i}`;
-}
 
 /** The stored 10 s window of `name` starting at `start`, once the watermark has closed it. */
 async function closedWindow(w: TestWeir, name: string, start: number): Promise<Record<string, number>> {

@@ -2,14 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { partitionOf } from "../src/runtime/series.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
-
-/** A series name whose key lands in the given partition (of 2). */
-function seriesIn(partition: number, prefix: string): string {
-  for (let i = 0; ; i++) if (partitionOf(`${prefix}${i}`, 2) === partition) return `${prefix}${i}`;
-}
+import { postEvents, seriesIn, startTestWeir, type TestWeir } from "./helpers/weir.ts";
 
 async function windowsOf(w: TestWeir, series: string, from: number, to: number): Promise<Array<Record<string, number>>> {
   const res = await fetch(`${w.url}/api/v1/windows?series=${encodeURIComponent(series)}&window=10s&from=${from}&to=${to}`);

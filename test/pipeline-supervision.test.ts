@@ -2,15 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { partitionOf } from "../src/runtime/series.ts";
 import { openReader } from "../src/storage/db.ts";
 import { waitFor } from "./helpers/wait.ts";
-import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
-
-/** A series name whose key lands in the given partition (of 2). */
-function seriesIn(partition: number, prefix: string): string {
-  for (let i = 0; ; i++) if (partitionOf(`${prefix}${i}`, 2) === partition) return `${prefix}${i}`;
-}
+import { postEvents, seriesIn, startTestWeir, type TestWeir } from "./helpers/weir.ts";
 
 /** Sends 3 events into one 10 s window of `name`, then one that passes the watermark; resolves the window read back. */
 async function windowRoundTrip(w: TestWeir, name: string, base: number) {

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/runtime/config.ts";
 import { silentLog } from "../../src/runtime/log.ts";
 import { startWeir, type Weir } from "../../src/server.ts";
+import { partitionOf } from "../../src/runtime/series.ts";
 
 export interface TestWeir extends Weir {
   dataDir: string;
@@ -37,4 +38,9 @@ export async function postEvents(url: string, body: BodyInit, contentType = "app
   const res = await fetch(`${url}/api/v1/events`, { method: "POST", body, headers: { "content-type": contentType, ...headers } });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text.length > 0 ? JSON.parse(text) : null };
+}
+
+/** The first series name `<prefix><i>` whose key lands in `partition` (of `partitions`, default 2). */
+export function seriesIn(partition: number, prefix: string, partitions = 2): string {
+  for (let i = 0; ; i++) if (partitionOf(`${prefix}${i}`, partitions) === partition) return `${prefix}${i}`;
 }
