@@ -56,6 +56,13 @@ describe("durability - kill -9 mid-stream", () => {
     expect(verdict(r)).toEqual(clean);
   }, testTimeoutMs);
 
+  test("durability - WEIR_DURABILITY=durable (group commit): three SIGKILLs and a SIGTERM, nothing lost or doubled, every window equal", async () => {
+    const r = await run("durable-kill3", { killAtMs: killTimes(seed + 7, 3, small.durationMs), finalTerm: true, seed: seed + 7, env: { WEIR_DURABILITY: "durable" } });
+    expect(r.report.acknowledged).toBeGreaterThan(2_500);
+    expect({ kills: r.kills, crashes: r.crashes.length, termExitCodes: r.termExitCodes }).toEqual({ kills: 3, crashes: 0, termExitCodes: [0] });
+    expect(verdict(r)).toEqual(clean);
+  }, testTimeoutMs);
+
   test("durability - a crash at each commit boundary (WEIR_CRASH_AT), then a restart without it: every window equal", async () => {
     // The n-th arrival at each point falls mid-stream: ~20 requests/s reach ingest.after-log; each partition commits about every second.
     const points = { "ingest.after-log": 100, "store.before-commit": 9, "checkpoint.mid": 9, "store.after-commit": 9 };
