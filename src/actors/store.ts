@@ -5,9 +5,10 @@
  * position), so after a crash the store holds exactly the results of the
  * state it restores: replay recomputes the rest, and nothing is written
  * twice. New series ride along with every transaction. The staged rows are
- * bounded: when full the engine stops draining the output rings
- * (backpressure up the pipe), and the workers checkpoint early past
- * limits.checkpointRowsMax rows.
+ * bounded by the workers, which checkpoint early past
+ * limits.checkpointRowsMax rows; while a commit fails (disk full, I/O) the
+ * engine stops draining that partition's output ring (backpressure up the
+ * pipe) and retries.
  *
  * @example
  *   const store = new Store(openStore(path));
@@ -15,7 +16,6 @@
  *   store.commit(0, { pos: 4096, state: snapshotBytes, config }); // rows + checkpoint, atomically
  */
 import type { Database, Statement } from "bun:sqlite";
-import { limits } from "../runtime/limits.ts";
 import type { SeriesInfo } from "./series-registry.ts";
 
 export interface WindowRecord {
@@ -37,9 +37,6 @@ class Staged {
   windows: WindowRecord[] = [];
   anomalies: AnomalyRecord[] = [];
   trends = new Map<string, TrendRecord>(); // latest per series; bounded by the series count
-  get rows(): number {
-    return this.windows.length + this.anomalies.length + this.trends.size;
-  }
 }
 
 export class Store {
@@ -85,11 +82,6 @@ export class Store {
       this.hooks.mid?.();
       putCheckpoint.run(p, c.pos, c.state, c.config, Date.now());
     });
-  }
-
-  /** Rows staged for a partition (uncommitted). */
-  stagedRows(partition: number): number {
-    return this.staged[partition].rows;
   }
 
   addWindow(partition: number, r: WindowRecord): void {
