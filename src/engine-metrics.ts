@@ -50,6 +50,8 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
   m.gauge("weir_dedupe_evicted_total", "Ids forgotten before WEIR_DEDUPE_WINDOW passed because limits.dedupeIdsMax was reached", () => engine.dedupe.evicted, "counter");
   m.gauge("weir_deadletters", "Entries in the dead-letter list (newest limits.deadlettersMax kept)", () => engine.deadletters.size);
   m.gauge("weir_ws_clients", "Live WebSocket and SSE clients", () => engine.fanout.size);
+  m.gauge("weir_ws_closed_total", "Live clients closed with 1013, by reason: slow (send buffer over its bound), full (too many clients)", () =>
+    Object.entries(engine.fanout.closed).map(([reason, n]) => [{ reason }, n] as [Record<string, string>, number]), "counter");
   m.gauge("process_resident_memory_bytes", "Resident set size", () => process.memoryUsage.rss());
   m.gauge("process_heap_bytes", "JavaScript heap in use", () => process.memoryUsage().heapUsed);
   return out;

@@ -55,10 +55,30 @@ describe("fanout - live subscriptions", () => {
     const fast = client();
     for (const c of [slow, fast]) f.handleOp(f.add(c.c), JSON.stringify({ op: "subscribe", topics: ["windows:10s:*"] }));
     f.publish("windows", "10s", "cpu", win("cpu", 1), 0);
+    expect(f.closed).toEqual({ slow: 0, full: 0 });
     f.flush(1000);
     expect(slow.closed()).toEqual([1013, "client too slow: send buffer over limit"]);
     expect(fast.sent.slice(1)).toEqual([win("cpu", 1)]);
     expect(f.size).toBe(1);
+    expect(f.closed).toEqual({ slow: 1, full: 0 }); // weir_ws_closed_total{reason="slow"}
+  });
+});
+
+describe("fanout - client bound", () => {
+  test("fanout - past limits.wsClientsMax a new client is closed with 1013 and counted; one leaving makes room", () => {
+    const f = new Fanout({ windows: ["10s"], version: "v" });
+    const ids = Array.from({ length: limits.wsClientsMax }, () => f.add(client().c));
+    expect(f.size).toBe(limits.wsClientsMax);
+    const extra = client();
+    expect(f.add(extra.c)).toBe(-1);
+    expect(extra.closed()).toEqual([1013, "too many live clients"]);
+    expect(extra.sent).toEqual([]);
+    expect(f.closed).toEqual({ slow: 0, full: 1 });
+    f.remove(ids[0]);
+    const next = client();
+    expect(f.add(next.c)).toBeGreaterThan(0);
+    expect(next.closed()).toBeUndefined();
+    expect(f.size).toBe(limits.wsClientsMax);
   });
 });
 

@@ -135,5 +135,6 @@ describe("pipeline - ingest over HTTP to stored and live windows", () => {
       "weir_e2e_latency_seconds_bucket", "process_resident_memory_bytes"]) expect(m).toContain(name);
     expect(m).toContain("weir_events_ingested_total 365");
     expect(m).toContain("weir_ws_clients 1");
+    expect(m).toContain('weir_ws_closed_total{reason="slow"} 0\nweir_ws_closed_total{reason="full"} 0\n');
   });
 });

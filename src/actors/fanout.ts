@@ -66,6 +66,8 @@ export class Fanout {
   private readonly patternIndex = new Map<string, Set<[ClientState, Subscription]>>();
   private publishSeq = 0;
   private nextId = 1;
+  /** Clients closed with 1013, by reason: `slow` (send buffer over its bound), `full` (past limits.wsClientsMax). */
+  readonly closed = { slow: 0, full: 0 };
   /** Observes delivery latency (ms) of window results, for weir_e2e_latency_seconds. */
   onDelivered: (latencyMs: number) => void = () => {};
 
@@ -82,6 +84,7 @@ export class Fanout {
   /** Registers a client and sends its hello; returns its id, or -1 (and closes it) past wsClientsMax. */
   add(client: LiveClient): number {
     if (this.clients.size >= limits.wsClientsMax) {
+      this.closed.full++;
       client.close(1013, "too many live clients");
       return -1;
     }
@@ -147,6 +150,7 @@ export class Fanout {
   /** Sends a client's pending updates; false (and the client closed with 1013) when its socket buffer is over the bound. */
   private flushClient(c: ClientState, nowMs: number): boolean {
     if (c.client.bufferedAmount() > limits.wsBackpressureBytesMax) {
+      this.closed.slow++;
       this.drop(c.id, c, "client too slow: send buffer over limit");
       return false;
     }
