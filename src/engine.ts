@@ -22,13 +22,14 @@ import { Ingest, type IngestOutcome } from "./actors/ingest.ts";
 import { decodeBody, formatCode, type BodyFormat } from "./actors/ingest-body.ts";
 import { encodeIngestRecord, ingestRecordFormat, seriesRowOf } from "./actors/ingest-record.ts";
 import { SeriesRegistry } from "./actors/series-registry.ts";
-import { Store, type WindowRecord } from "./actors/store.ts";
+import { type AnomalyRecord, Store, type WindowRecord } from "./actors/store.ts";
 import type { Config } from "./runtime/config.ts";
 import type { CheckpointMessage, OutputMessage } from "./runtime/codec.ts";
 import { CrashPoints } from "./runtime/crash-points.ts";
 import { limits } from "./runtime/limits.ts";
 import type { Log } from "./runtime/log.ts";
 import { createEngineMetrics, type EngineMetrics } from "./engine-metrics.ts";
+import { partitionOf } from "./runtime/series.ts";
 import { Ring } from "./runtime/ring.ts";
 import { partitionStatSlots } from "./runtime/partition-worker-stats.ts";
 import type { PartitionData } from "./runtime/partition-worker.ts";
@@ -214,6 +215,16 @@ export class Engine {
   /** The simulators' entry: the same path, logged as JSON. */
   ingestEvents(events: readonly object[], recvMs: number): EngineOutcome {
     return this.ingestItems(events, recvMs, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
+  }
+
+  /** Windows published but not yet committed that pass `keep` (Store.stagedWindows); with `series`, only its partition is read. */
+  uncommittedWindows(keep: (r: WindowRecord) => boolean, series?: string): WindowRecord[] {
+    return this.store.stagedWindows(keep, series === undefined ? undefined : partitionOf(series, this.cfg.partitions));
+  }
+
+  /** Anomalies published but not yet committed that pass `keep` (Store.stagedAnomalies). */
+  uncommittedAnomalies(keep: (a: AnomalyRecord) => boolean, series?: string): AnomalyRecord[] {
+    return this.store.stagedAnomalies(keep, series === undefined ? undefined : partitionOf(series, this.cfg.partitions));
   }
 
   /** Partitions and store, for /ready: an empty list means ready. */

@@ -36,16 +36,27 @@ test("newcomer - a fresh demo shows charts, KPIs, gauges and an alert within 10 
   weir = await startTestWeir({ WEIR_DEMO: "1" }); // a fresh data directory, everything else default
   await page.goto(`${weir.url}/`);
   const left = () => Math.max(1, promiseMs - (performance.now() - t0));
-  await page.waitForFunction(() => {
+  // What the page shows, condition by condition: the wait is on all of them, a timeout names the missing ones.
+  const seen = () => {
     const charts = [...document.querySelectorAll<HTMLElement>('[data-testid="chart"]')];
     const kpi = (id: string) => document.querySelector(`[data-kpi="${id}"] .kpi-value`)?.textContent ?? "–";
     const gauges = [...document.querySelectorAll('[data-testid="gauge"] .gauge-value')].map((g) => g.textContent ?? "");
-    return charts.length === 3 && charts.every((c) => Number(c.dataset.points) >= 2)
-      && Number(kpi("rate").replace(/\D/g, "")) > 0 && kpi("last") !== "–" && kpi("avg") !== "–"
-      && gauges.length >= 3 && gauges.every((g) => g !== "")
-      && document.querySelectorAll('[data-testid="alert-item"]').length >= 1
-      && document.querySelector('[data-testid="conn-state"]')?.getAttribute("data-state") === "live";
-  }, undefined, { timeout: left(), polling: 50 });
+    return {
+      "3 charts of ≥ 2 points": charts.length === 3 && charts.every((c) => Number(c.dataset.points) >= 2),
+      "events/s": Number(kpi("rate").replace(/\D/g, "")) > 0,
+      "latest and avg": kpi("last") !== "–" && kpi("avg") !== "–",
+      "3 gauges": gauges.length >= 3 && gauges.every((g) => g !== ""),
+      "an alert": document.querySelectorAll('[data-testid="alert-item"]').length >= 1,
+      "live": document.querySelector('[data-testid="conn-state"]')?.getAttribute("data-state") === "live",
+    };
+  };
+  try {
+    await page.waitForFunction((f) => Object.values((0, eval)(f)()).every(Boolean), seen.toString(), { timeout: left(), polling: 50 });
+  } catch (e) {
+    const state = await page.evaluate((f) => (0, eval)(f)(), seen.toString()).catch(() => ({}));
+    const missing = Object.entries(state).filter(([, ok]) => !ok).map(([what]) => what);
+    throw new Error(`not on screen ${promiseMs / 1000} s after start: ${missing.join(", ") || "(page did not answer)"}; ${(e as Error).message}`);
+  }
   console.log(`newcomer: charts, KPIs, gauges and an alert on screen ${((performance.now() - t0) / 1000).toFixed(1)} s after start`);
   expect(await page.textContent('[data-testid="window-spec"]')).toBe("window 10s");
   expect(consoleErrors).toEqual([]);

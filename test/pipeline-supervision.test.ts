@@ -131,20 +131,20 @@ describe("supervision - live pushes across a worker restart", () => {
       expect((await postEvents(w.url, JSON.stringify([{ name, value: 4, ts: base + 30_001 }, { name, value: 9, ts: base + 100_000 }]))).status).toBe(202);
       await waitFor(() => windowsOf(name).some((m) => m.start === base + 30_000), 10_000, "the fourth window pushed");
       expect(windowsOf(name).map((m) => [m.start, m.count])).toEqual([[base, 1], [base + 10_000, 1], [base + 20_000, 1], [base + 30_000, 1]]);
-      // The store has each once: the three the replay computed again (committed by the checkpoint after replay),
-      // and after the final checkpoint of a graceful stop, the fourth.
-      let stored: Array<{ start: number }> = [];
+      // REST answers each once: the three the replay computed again and the fourth (staged, or committed by then).
+      let stored: Array<{ start: number; count: number }> = [];
       await waitFor(async () => {
         const res = await fetch(`${w.url}/api/v1/windows?series=${encodeURIComponent(name)}&window=10s&from=${base}&to=${base + 40_000}`);
-        return (stored = (await res.json()).windows).length === 3;
-      }, 10_000, "three windows stored");
-      expect(stored.map((r) => r.start)).toEqual([base, base + 10_000, base + 20_000]);
+        return (stored = (await res.json()).windows).length === 4;
+      }, 10_000, "four windows answered");
+      expect(stored.map((r) => [r.start, r.count])).toEqual([[base, 1], [base + 10_000, 1], [base + 20_000, 1], [base + 30_000, 1]]);
       ws.close();
       await w.stop();
       stopped = true;
       const db = openReader(join(dir, "weir.db"));
       const rows = db.query("SELECT start, count FROM windows WHERE series = ? AND window = '10s' ORDER BY start").all(name);
       db.close();
+      // The file, after the final checkpoint of a graceful stop, holds each once.
       expect(rows).toEqual([base, base + 10_000, base + 20_000, base + 30_000].map((start) => ({ start, count: 1 })));
     } finally {
       ws.close();

@@ -114,6 +114,29 @@ export class Store {
     return n;
   }
 
+  /**
+   * Staged windows that pass `keep`, oldest first: results already pushed
+   * live but not yet in the file (they are written with the partition's next
+   * checkpoint). Readers merge them, so a client that subscribes and then
+   * back-fills sees no gap. With `partition`, only that partition's rows.
+   */
+  stagedWindows(keep: (r: WindowRecord) => boolean, partition?: number): WindowRecord[] {
+    return this.stagedRows((s) => s.windows, keep, partition);
+  }
+
+  /** Staged anomalies that pass `keep`, oldest first per partition (see stagedWindows). */
+  stagedAnomalies(keep: (a: AnomalyRecord) => boolean, partition?: number): AnomalyRecord[] {
+    return this.stagedRows((s) => s.anomalies, keep, partition);
+  }
+
+  private stagedRows<T>(rows: (s: Staged) => T[], keep: (r: T) => boolean, partition?: number): T[] {
+    const out: T[] = [];
+    const from = partition ?? 0;
+    const to = partition === undefined ? this.staged.length : partition + 1;
+    for (let p = from; p < to; p++) for (const r of rows(this.staged[p])) if (keep(r)) out.push(r);
+    return out;
+  }
+
   /** Drops a partition's uncommitted rows: its worker died, and its replay recomputes them. */
   discard(partition: number): void {
     this.staged[partition] = new Staged();

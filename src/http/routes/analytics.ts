@@ -4,11 +4,13 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
+import type { AnomalyRecord } from "../../actors/store.ts";
 import { limits } from "../../runtime/limits.ts";
 import { globToRegExp } from "../../runtime/series.ts";
 import type { AppDeps } from "../app.ts";
 import { requireRole } from "../auth.ts";
 import { intParam, parseQuery, timeParam } from "../params.ts";
+import { type AnomalyRow, latestWindows, mergeAnomalies, type TopRow } from "../staged-merge.ts";
 
 const limitParam = intParam(1, limits.queryRowsMax).default(100);
 const token = z.string().optional();
@@ -31,9 +33,15 @@ export function analyticsRoutes(deps: AppDeps): Hono {
     `SELECT series, ts, value, z, mean, std, severity, source, baseline_n AS baselineN, baseline_from AS baselineFromTs FROM anomalies
      WHERE ts >= ?1 AND (?2 IS NULL OR series = ?2) AND (?3 IS NULL OR severity = ?3) ORDER BY ts DESC, id DESC LIMIT ?4`,
   );
+  /** Stored and staged (published, not yet committed) anomalies, newest first. */
+  const anomalies = (since: number, series: string | undefined, sev: string | undefined, limit: number): AnomalyRow[] => {
+    const stored = anomalyStmt.all(since, series ?? null, sev ?? null, limit) as AnomalyRow[];
+    const keep = (a: AnomalyRecord) => a.ts >= since && (series === undefined || a.series === series) && (sev === undefined || a.severity === sev);
+    return mergeAnomalies(stored, deps.engine.uncommittedAnomalies(keep, series), limit);
+  };
   app.get("/api/v1/anomalies", read, (c) => {
     const q = parseQuery(anomalyQuery, c.req.query());
-    return c.json({ anomalies: anomalyStmt.all(q.since, q.series ?? null, q.severity ?? null, q.limit) });
+    return c.json({ anomalies: anomalies(q.since, q.series, q.severity, q.limit) });
   });
 
   const alertQuery = z.strictObject({ since: timeParam.default(0), state: z.enum(["pending", "firing", "resolved"]).optional(), limit: limitParam, token });
@@ -41,8 +49,7 @@ export function analyticsRoutes(deps: AppDeps): Hono {
     const q = parseQuery(alertQuery, c.req.query());
     // Anomaly alerts carry no state; a state filter selects rule transitions, of which there are none yet.
     if (q.state !== undefined) return c.json({ alerts: [] });
-    const rows = anomalyStmt.all(q.since, null, null, q.limit) as Array<Record<string, unknown>>;
-    return c.json({ alerts: rows.map((r) => ({ kind: "anomaly", ...r })) });
+    return c.json({ alerts: anomalies(q.since, undefined, undefined, q.limit).map((r) => ({ kind: "anomaly", ...r })) });
   });
 
   const trendQuery = z.strictObject({ match: z.string().min(1).max(512).default("*"), token });
@@ -70,7 +77,9 @@ export function analyticsRoutes(deps: AppDeps): Hono {
   );
   app.get("/api/v1/top", read, (c) => {
     const q = parseQuery(topQuery, c.req.query());
-    const rows = topStmt.all(q.window, q.name, q.name + "{", q.name + "|") as Array<{ series: string; sum: number; count: number; end: number }>;
+    const rows = latestWindows(topStmt.all(q.window, q.name, q.name + "{", q.name + "|") as TopRow[], deps.engine.uncommittedWindows(
+      (r) => r.window === q.window && (r.series === q.name || r.series.startsWith(`${q.name}{`)),
+    ));
     const groups = new Map<string, number>();
     for (const r of rows) {
       const id = deps.engine.registry.idOf(r.series);

@@ -11,6 +11,7 @@ import type { AppDeps } from "../app.ts";
 import { requireRole } from "../auth.ts";
 import { HttpError } from "../errors.ts";
 import { intParam, parseQuery, timeParam } from "../params.ts";
+import { mergeWindows, type WindowRow } from "../staged-merge.ts";
 
 const aggregates = ["count", "sum", "min", "max", "avg", "p50", "p95", "p99", "first", "last"] as const;
 
@@ -54,8 +55,10 @@ export function queryRoutes(deps: AppDeps): Hono {
   const windowsStmt = prepareWindows(deps.reader);
   app.get("/api/v1/windows", read, (c) => {
     const q = parseQuery(windowsQuery, c.req.query());
-    const rows = windowsStmt.all(q.series, q.window, q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER, q.limit) as Array<Record<string, number>>;
-    rows.reverse(); // newest `limit` in range, answered oldest first
+    const [from, to] = [q.from ?? 0, q.to ?? Number.MAX_SAFE_INTEGER];
+    const stored = windowsStmt.all(q.series, q.window, from, to, q.limit) as WindowRow[];
+    const staged = deps.engine.uncommittedWindows((r) => r.series === q.series && r.window === q.window && r.start >= from && r.start < to, q.series);
+    const rows = mergeWindows(stored, staged, q.limit); // newest `limit` in range, answered oldest first
     if (q.format === "rows") return c.json({ series: q.series, window: q.window, windows: rows });
     const cols: Record<string, unknown> = { series: q.series, window: q.window, start: rows.map((r) => r.start), end: rows.map((r) => r.end) };
     for (const a of aggregates) cols[a] = rows.map((r) => r[a]);

@@ -1,0 +1,71 @@
+/**
+ * Merges rows the store has committed with rows it holds staged (published
+ * live, written with the partition's next checkpoint), so every read answers
+ * with what a live subscriber has already seen. Without this, a dashboard
+ * that subscribes and then back-fills would miss up to one checkpoint
+ * interval of results: too late for the stream, too early for the file.
+ *
+ * @example
+ *   const rows = mergeWindows(sqlRowsNewestFirst, engine.uncommittedWindows(keep, series), limit); // oldest first
+ */
+import type { AnomalyRecord, WindowRecord } from "../actors/store.ts";
+
+export type WindowRow = Omit<WindowRecord, "series" | "window">;
+export interface AnomalyRow {
+  series: string; ts: number; value: number; z: number; mean: number; std: number;
+  severity: string; source: string; baselineN: number; baselineFromTs: number;
+}
+
+function windowRow(r: WindowRecord): WindowRow {
+  const { series: _s, window: _w, ...row } = r;
+  return row;
+}
+
+/**
+ * The newest `limit` windows of one series and spec, oldest first. `stored`
+ * is newest first (at most `limit`); a staged window replaces a stored one of
+ * the same start, as its commit would.
+ */
+export function mergeWindows(stored: readonly WindowRow[], staged: readonly WindowRecord[], limit: number): WindowRow[] {
+  if (staged.length === 0) return stored.slice(0, limit).reverse();
+  const byStart = new Map<number, WindowRow>();
+  for (const r of stored) byStart.set(r.start, r);
+  for (const r of staged) byStart.set(r.start, windowRow(r));
+  return [...byStart.values()].sort((a, b) => b.start - a.start).slice(0, limit).reverse();
+}
+
+export function anomalyRow(a: AnomalyRecord): AnomalyRow {
+  return {
+    series: a.series, ts: a.ts, value: a.value, z: a.z, mean: a.mean, std: a.std,
+    severity: a.severity, source: a.source, baselineN: a.baseline_n, baselineFromTs: a.baseline_from,
+  };
+}
+
+/**
+ * The newest `limit` anomalies, newest first. Ties on ts put staged ones
+ * first, newest staged first, as the store's `ORDER BY ts DESC, id DESC`
+ * will once they are written (across partitions the commit order decides).
+ */
+export function mergeAnomalies(stored: readonly AnomalyRow[], staged: readonly AnomalyRecord[], limit: number): AnomalyRow[] {
+  if (staged.length === 0) return stored.slice(0, limit);
+  const rows = staged.map(anomalyRow).reverse().concat(stored);
+  return rows.sort((a, b) => b.ts - a.ts).slice(0, limit); // stable: ties keep the order above
+}
+
+export interface TopRow { series: string; sum: number; count: number; end: number }
+
+/**
+ * The windows of the newest end among `stored` (all at the store's newest
+ * end) and `staged`, one per series (a staged one replaces a stored one).
+ * Partitions commit at different times, so the newest end may be partly
+ * stored and partly staged.
+ */
+export function latestWindows(stored: readonly TopRow[], staged: readonly WindowRecord[]): TopRow[] {
+  if (staged.length === 0) return [...stored];
+  let end = stored[0]?.end ?? -Infinity;
+  for (const r of staged) if (r.end > end) end = r.end;
+  const bySeries = new Map<string, TopRow>();
+  for (const r of stored) if (r.end === end) bySeries.set(r.series, r);
+  for (const r of staged) if (r.end === end) bySeries.set(r.series, { series: r.series, sum: r.sum, count: r.count, end: r.end });
+  return [...bySeries.values()];
+}
