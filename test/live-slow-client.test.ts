@@ -50,5 +50,6 @@ describe("live - a client that never reads", () => {
     await healthy.exited;
     expect(out.trim()).toBe(`count ${expected} close 0`);
     await waitFor(() => w.engine.fanout.size === 0, 10_000, "the stalled client dropped (and the healthy one gone)");
+    expect(w.engine.fanout.closed).toEqual({ slow: 1, full: 0 });
   }, 60_000);
 });

@@ -212,6 +212,8 @@ function onHello(sock, m) {
   spec = first;
   windowSec = parseSeconds(spec);
   els.spec.textContent = `window ${spec}`;
+  // One frame per flush (an array): fewer frames to parse, and the server builds it once for every page alike.
+  sock.send(JSON.stringify({ op: "throttle", ms: 100, batch: true }));
   sock.send(JSON.stringify({ op: "subscribe", topics: [`windows:${spec}:*`, "anomalies", "trends", "alerts"] }));
   setState("live");
   for (const c of charts.values()) c.backfill(spec); // fills any gap while we were away

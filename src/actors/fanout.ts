@@ -17,7 +17,8 @@ import { limits } from "../runtime/limits.ts";
 import { globToRegExp } from "../runtime/series.ts";
 
 export interface LiveClient {
-  send(text: string): void;
+  /** Queues one frame; false when the socket dropped it (Bun: its buffer is at backpressureLimit). */
+  send(text: string): boolean | void;
   /** Runs fn with the client's writes batched into as few syscalls as possible (Bun's ws.cork); optional. */
   cork?(fn: () => void): void;
   close(code: number, reason: string): void;
@@ -142,9 +143,33 @@ export class Fanout {
 
   /** Sends what is due; called by a timer every few ms. */
   flush(nowMs: number = (this.opts.now ?? Date.now)()): void {
+    this.lastFrame = null;
     for (const c of this.clients.values()) {
       if (c.pending.size > 0 && nowMs >= c.nextFlushMs) this.flushClient(c, nowMs);
     }
+    this.lastFrame = null; // frees the strings until the next pass
+  }
+
+  /**
+   * The last batch frame built in this flush pass and the messages in it.
+   * Clients with the same subscriptions and throttle are flushed in the same
+   * pass (one `nowMs` keeps them in step) and hold the same messages in the
+   * same order, so the next one reuses the frame rather than building its
+   * own: a frame of N clients' worth is built once.
+   */
+  private lastFrame: { jsons: string[]; frame: string } | null = null;
+  /** Batch frames built (not reused) since start. */
+  batchFramesBuilt = 0;
+
+  private batchFrame(c: ClientState): string {
+    const jsons: string[] = [];
+    for (const p of c.pending.values()) jsons.push(p.json);
+    const last = this.lastFrame;
+    if (last !== null && last.jsons.length === jsons.length && last.jsons.every((j, i) => j === jsons[i])) return last.frame;
+    const frame = "[" + jsons.join(",") + "]";
+    this.batchFramesBuilt++;
+    this.lastFrame = { jsons, frame };
+    return frame;
   }
 
   /** Sends a client's pending updates; false (and the client closed with 1013) when its socket buffer is over the bound. */
@@ -154,17 +179,24 @@ export class Fanout {
       this.drop(c.id, c, "client too slow: send buffer over limit");
       return false;
     }
+    // A socket at its buffer bound drops what it is given (Bun's send answers 0): the client is then
+    // closed as too slow, never left to miss messages quietly.
+    let dropped = false;
     const sendAll = () => {
-      let frame = "";
+      if (c.batch) dropped = c.client.send(this.batchFrame(c)) === false;
       for (const p of c.pending.values()) {
-        if (!c.batch) c.client.send(p.json);
-        else frame += (frame.length === 0 ? "[" : ",") + p.json;
-        if (p.closedMs > 0) this.onDelivered(nowMs - p.closedMs);
+        if (dropped) return;
+        if (!c.batch) dropped = c.client.send(p.json) === false;
+        if (p.closedMs > 0 && !dropped) this.onDelivered(nowMs - p.closedMs);
       }
-      if (c.batch) c.client.send(frame + "]");
     };
     if (c.client.cork) c.client.cork(sendAll);
     else sendAll();
+    if (dropped) {
+      this.closed.slow++;
+      this.drop(c.id, c, "client too slow: send buffer over limit");
+      return false;
+    }
     c.pending.clear();
     c.nextFlushMs = nowMs + c.throttleMs;
     return true;

@@ -20,7 +20,7 @@ export function liveRoutes(deps: AppDeps): Hono {
         onOpen(_e, ws) {
           const raw = ws.raw as ServerWebSocket<unknown>;
           id = fanout.add({
-            send: (text) => void raw.send(text),
+            send: (text) => raw.send(text) !== 0, // 0: dropped, the buffer being at backpressureLimit (never an empty frame here)
             cork: (fn) => void raw.cork(fn),
             close: (code, reason) => raw.close(code, reason),
             bufferedAmount: () => raw.getBufferedAmount(),
