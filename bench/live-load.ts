@@ -9,7 +9,7 @@
  * closed with 1013, the server's RSS and CPU per connected client, and the
  * CPU the clients' own process took.
  *
- *   bun bench/live-load.ts          (LIVE_LOAD_ROUNDS=4 pairs per case; 3 cases, about 25 minutes)
+ *   bun bench/live-load.ts          (LIVE_LOAD_ROUNDS=4 pairs per case; 3 cases, then the CPU per client at a held rate; about 20 minutes)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,8 +36,8 @@ async function procStat(pid: number): Promise<{ rssBytes: number; cpuSeconds: nu
   return { rssBytes: Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024, cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
 }
 
-async function load(port: number, events: number, time: "now" | "fast"): Promise<{ accepted: number; seconds: number }> {
-  const p = Bun.spawn(["bun", join(root, "bench/fixtures/http-load.ts"), `http://127.0.0.1:${port}/api/v1/events`, String(events), "1000", "8", "30", "1000", time], { stdout: "pipe" });
+async function load(port: number, events: number, time: "now" | "fast", rate = 0): Promise<{ accepted: number; seconds: number }> {
+  const p = Bun.spawn(["bun", join(root, "bench/fixtures/http-load.ts"), `http://127.0.0.1:${port}/api/v1/events`, String(events), "1000", "8", "30", "1000", time, String(rate)], { stdout: "pipe" });
   const out = await new Response(p.stdout).text();
   await p.exited;
   return JSON.parse(out.trim().split("\n").pop()!);
@@ -93,11 +93,16 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
  * clients ask for every window and their buffers pass the bound within the
  * run. Delivery latency is then not meaningful (window ends lie in the
  * past) and is not reported.
+ *
+ * With `rate` (events/s) the load is held at that rate instead of as fast as
+ * weir answers: both runs then do the same work, and the difference in
+ * weir's CPU is what the clients cost it (reported per client).
  */
 export async function benchLiveLoad(opts: {
   healthy?: number; stalled?: number; events?: number; batch?: boolean; seriesPerClient?: number | "all"; rounds?: number;
-  time?: "now" | "fast"; stalledSubscribe?: "same" | "all";
+  time?: "now" | "fast"; stalledSubscribe?: "same" | "all"; rate?: number;
 } = {}) {
+  const rate = opts.rate ?? 0;
   const mode = opts.batch === false ? "single" : "batch";
   const perClient = String(opts.seriesPerClient ?? 10);
   const healthy = opts.healthy ?? 900;
@@ -111,6 +116,7 @@ export async function benchLiveLoad(opts: {
   const cpuWith: number[] = [];
   const cpuWithout: number[] = [];
   const clientsCpu: number[] = [];
+  const secondsWith: number[] = [];
   const closedSlow: number[] = [];
   const healthyClosed: number[] = [];
   let report = { p50Ms: NaN, p99Ms: NaN, maxMs: NaN, received: 0, opened: 0, stalledConnected: 0 };
@@ -118,7 +124,7 @@ export async function benchLiveLoad(opts: {
     const bare = await freshServer();
     try {
       const before = await procStat(bare.pid);
-      const res = await load(bare.port, events, time);
+      const res = await load(bare.port, events, time, rate);
       cpuWithout.push((await procStat(bare.pid)).cpuSeconds - before.cpuSeconds);
       withoutRuns.push(res.accepted / res.seconds);
     } finally {
@@ -132,7 +138,8 @@ export async function benchLiveLoad(opts: {
       await Bun.sleep(3000); // connect and subscribe
       const before = await procStat(served.pid);
       const clientsBefore = await procStat(clients.pid);
-      const res = await load(served.port, events, time);
+      const res = await load(served.port, events, time, rate);
+      secondsWith.push(res.seconds);
       cpuWith.push((await procStat(served.pid)).cpuSeconds - before.cpuSeconds);
       clientsCpu.push((await procStat(clients.pid)).cpuSeconds - clientsBefore.cpuSeconds);
       withRuns.push(res.accepted / res.seconds);
@@ -163,11 +170,13 @@ export async function benchLiveLoad(opts: {
   const k = (xs: number[]) => xs.map((x) => `${(x / 1000).toFixed(0)} k`).join(", ");
   const live = time === "now";
   return {
-    name: `live path: HTTP ingest${live ? "" : " (event time ~100x the wall)"} with ${healthy} healthy clients (${perClient === "all" ? "every series" : `${perClient} series`} each, ${mode === "batch" ? "one frame per flush" : "one frame per message"}) + ${stalled} stalled (${stalledSubscribe === "all" ? "every window" : "same topics"})`,
+    name: `live path: HTTP ingest${rate > 0 ? ` held at ${rate / 1000} k events/s` : ""}${live ? "" : " (event time ~100x the wall)"} with ${healthy} healthy clients (${perClient === "all" ? "every series" : `${perClient} series`} each, ${mode === "batch" ? "one frame per flush" : "one frame per message"}) + ${stalled} stalled (${stalledSubscribe === "all" ? "every window" : "same topics"})`,
     eventsPerSec, baselineEventsPerSec, ratio: eventsPerSec / baselineEventsPerSec, withRuns, withoutRuns,
     deliveryP50Ms: live ? report.p50Ms : NaN, deliveryP99Ms: live ? report.p99Ms : NaN, deliveryMaxMs: live ? report.maxMs : NaN, windowsReceived: report.received,
     clientsOpened: report.opened, stalledConnected: report.stalledConnected, closedSlow, healthyClosed,
     rssPerClientBytes: idleRss, serverCpuSecondsWith: mean(cpuWith), serverCpuSecondsWithout: mean(cpuWithout), clientsProcessCpuSeconds: mean(clientsCpu),
+    // At a held rate both runs do the same ingest work: the extra CPU per second of load, per client, in ms.
+    serverCpuMsPerClientSecond: rate > 0 ? ((mean(cpuWith) - mean(cpuWithout)) / mean(secondsWith) / (healthy + stalled)) * 1000 : NaN,
     notes: `${rounds} rounds in ABBA order, every run on a fresh server; events/s without ${k(withoutRuns)}, with ${k(withRuns)}; ` +
       `clients closed with 1013 as too slow per run (weir_ws_closed_total): ${closedSlow.join(", ")} (healthy ones among them, as they saw it: ${healthyClosed.join(", ")}); ` +
       (live ? "delivery figures from the round with the worst p99; " : "") +
@@ -180,4 +189,6 @@ if (import.meta.main) {
   console.log(await benchLiveLoad({ seriesPerClient: 10, rounds }));
   console.log(await benchLiveLoad({ seriesPerClient: "all", rounds }));
   console.log(await benchLiveLoad({ seriesPerClient: 10, rounds, time: "fast", stalledSubscribe: "all" }));
+  // Weir's own CPU per client, at a load well inside what it sustains: both runs do the same ingest work.
+  console.log(await benchLiveLoad({ seriesPerClient: 10, rounds: 2, rate: 300_000 }));
 }
