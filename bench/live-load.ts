@@ -30,10 +30,20 @@ async function startServer(dir: string, port: number) {
   throw new Error("weir did not start");
 }
 
-async function procStat(pid: number): Promise<{ rssBytes: number; cpuSeconds: number }> {
+/** user + system CPU seconds of a /proc stat file (a process's or one thread's). */
+async function cpuOf(statPath: string): Promise<number> {
+  const stat = (await Bun.file(statPath).text()).split(") ")[1].split(" ");
+  return (Number(stat[11]) + Number(stat[12])) / 100;
+}
+
+/** RSS and CPU of a process, and the CPU of its main thread alone (weir's event loop: ingest, store, fan-out). */
+async function procStat(pid: number): Promise<{ rssBytes: number; cpuSeconds: number; mainThreadCpuSeconds: number }> {
   const status = await Bun.file(`/proc/${pid}/status`).text();
-  const stat = (await Bun.file(`/proc/${pid}/stat`).text()).split(") ")[1].split(" ");
-  return { rssBytes: Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024, cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100 };
+  return {
+    rssBytes: Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024,
+    cpuSeconds: await cpuOf(`/proc/${pid}/stat`),
+    mainThreadCpuSeconds: await cpuOf(`/proc/${pid}/task/${pid}/stat`),
+  };
 }
 
 async function load(port: number, events: number, time: "now" | "fast", rate = 0): Promise<{ accepted: number; seconds: number }> {
@@ -114,6 +124,8 @@ export async function benchLiveLoad(opts: {
   const withRuns: number[] = [];
   const withoutRuns: number[] = [];
   const cpuWith: number[] = [];
+  const mainCpuWith: number[] = [];
+  const mainCpuWithout: number[] = [];
   const cpuWithout: number[] = [];
   const clientsCpu: number[] = [];
   const secondsWith: number[] = [];
@@ -125,7 +137,9 @@ export async function benchLiveLoad(opts: {
     try {
       const before = await procStat(bare.pid);
       const res = await load(bare.port, events, time, rate);
-      cpuWithout.push((await procStat(bare.pid)).cpuSeconds - before.cpuSeconds);
+      const after = await procStat(bare.pid);
+      cpuWithout.push(after.cpuSeconds - before.cpuSeconds);
+      mainCpuWithout.push(after.mainThreadCpuSeconds - before.mainThreadCpuSeconds);
       withoutRuns.push(res.accepted / res.seconds);
     } finally {
       await bare.done();
@@ -140,7 +154,9 @@ export async function benchLiveLoad(opts: {
       const clientsBefore = await procStat(clients.pid);
       const res = await load(served.port, events, time, rate);
       secondsWith.push(res.seconds);
-      cpuWith.push((await procStat(served.pid)).cpuSeconds - before.cpuSeconds);
+      const after = await procStat(served.pid);
+      cpuWith.push(after.cpuSeconds - before.cpuSeconds);
+      mainCpuWith.push(after.mainThreadCpuSeconds - before.mainThreadCpuSeconds);
       clientsCpu.push((await procStat(clients.pid)).cpuSeconds - clientsBefore.cpuSeconds);
       withRuns.push(res.accepted / res.seconds);
       // A stalled client never reads the close frame, so the server's count is the one to trust.
@@ -174,6 +190,7 @@ export async function benchLiveLoad(opts: {
     eventsPerSec, baselineEventsPerSec, ratio: eventsPerSec / baselineEventsPerSec, withRuns, withoutRuns,
     deliveryP50Ms: live ? report.p50Ms : NaN, deliveryP99Ms: live ? report.p99Ms : NaN, deliveryMaxMs: live ? report.maxMs : NaN, windowsReceived: report.received,
     clientsOpened: report.opened, stalledConnected: report.stalledConnected, closedSlow, healthyClosed,
+    mainThreadCpuSecondsWith: mainCpuWith, mainThreadCpuSecondsWithout: mainCpuWithout,
     rssPerClientBytes: idleRss, serverCpuSecondsWith: mean(cpuWith), serverCpuSecondsWithout: mean(cpuWithout), clientsProcessCpuSeconds: mean(clientsCpu),
     // At a held rate both runs do the same ingest work: the extra CPU per second of load, per client, in ms.
     serverCpuMsPerClientSecond: rate > 0 ? ((mean(cpuWith) - mean(cpuWithout)) / mean(secondsWith) / (healthy + stalled)) * 1000 : NaN,
