@@ -28,12 +28,15 @@ export interface LiveClient {
 export type TopicKind = "windows" | "anomalies" | "trends" | "alerts" | "stats";
 /** `exact`: the series key when the pattern has no wildcard; `match`: its regex otherwise (undefined: everything). */
 interface Subscription { topic: string; kind: TopicKind; spec: string | undefined; match: RegExp | undefined; exact: string | undefined }
-interface Pending { json: string; closedMs: number }
+/** Shared by every client a result is queued to: never changed once made. */
+interface Pending { readonly json: string; readonly closedMs: number }
 interface ClientState {
   id: number;
   client: LiveClient;
   /** The publish() that last queued to this client: one queue per client per result. */
   stamp: number;
+  /** Removed (closed, or dropped as too slow); set by remove(). */
+  gone: boolean;
   subs: Subscription[];
   throttleMs: number;
   /** Opt-in: one frame per flush holding a JSON array of the messages, instead of one frame each. */
@@ -90,7 +93,7 @@ export class Fanout {
       return -1;
     }
     const id = this.nextId++;
-    this.clients.set(id, { id, client, stamp: 0, subs: [], throttleMs: fanoutDefaults.throttleMs, batch: false, nextFlushMs: 0, pending: new Map() });
+    this.clients.set(id, { id, client, stamp: 0, gone: false, subs: [], throttleMs: fanoutDefaults.throttleMs, batch: false, nextFlushMs: 0, pending: new Map() });
     client.send(JSON.stringify({ type: "hello", version: this.opts.version, windows: this.opts.windows }));
     return id;
   }
@@ -100,6 +103,7 @@ export class Fanout {
     if (!c) return;
     this.unindex(c, c.subs);
     this.clients.delete(id);
+    c.gone = true; // a publish under way (or a flush) that still holds it skips it
   }
 
   /** Subscribes a client to topics (the SSE route's query); returns the error naming the bad topic, or null. */
@@ -127,13 +131,14 @@ export class Fanout {
     const stamp = ++this.publishSeq;
     const at = kind + "|" + (spec ?? "");
     const pendingKey = at + "|" + conflateKey;
+    let entry: Pending | undefined; // one per result, shared by every client it is queued to
     const queue = (c: ClientState) => {
-      if (c.stamp === stamp || !this.clients.has(c.id)) return;
+      if (c.stamp === stamp || c.gone) return;
       c.stamp = stamp;
-      json ??= JSON.stringify(msg);
+      entry ??= { json: (json ??= JSON.stringify(msg)), closedMs };
       // A burst beyond the pending bound is sent at once, throttle or not; only a socket that cannot take it drops the client.
       if (c.pending.size >= limits.wsPendingPerClientMax && !this.flushClient(c, (this.opts.now ?? Date.now)())) return;
-      c.pending.set(pendingKey, { json, closedMs });
+      c.pending.set(pendingKey, entry);
     };
     const exact = this.exactIndex.get(at + "|" + series);
     if (exact) for (const c of exact) queue(c);

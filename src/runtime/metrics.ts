@@ -53,6 +53,7 @@ export class Gauge {
 }
 
 export class Histogram {
+  /** Observations per bucket, each in the first bucket that holds it (cumulated when read): observe stops there. */
   private readonly counts: Float64Array;
   private sum = 0;
   private total = 0;
@@ -60,19 +61,26 @@ export class Histogram {
     this.counts = new Float64Array(bounds.length);
   }
   observe(v: number): void {
-    for (let i = 0; i < this.bounds.length; i++) if (v <= this.bounds[i]) this.counts[i]++;
+    for (let i = 0; i < this.bounds.length; i++) {
+      if (v <= this.bounds[i]) {
+        this.counts[i]++;
+        break;
+      }
+    }
     this.sum += v;
     this.total++;
   }
   /** Nearest-rank quantile from the buckets' upper bounds (coarse; for stats pushes). */
   quantileUpperBound(q: number): number {
     const rank = Math.ceil(q * this.total);
-    for (let i = 0; i < this.bounds.length; i++) if (this.counts[i] >= rank) return this.bounds[i];
+    let below = 0;
+    for (let i = 0; i < this.bounds.length; i++) if ((below += this.counts[i]) >= rank) return this.bounds[i];
     return Infinity;
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
-    for (let i = 0; i < this.bounds.length; i++) out += `${this.name}_bucket{le="${this.bounds[i]}"} ${this.counts[i]}\n`;
+    let below = 0;
+    for (let i = 0; i < this.bounds.length; i++) out += `${this.name}_bucket{le="${this.bounds[i]}"} ${(below += this.counts[i])}\n`;
     out += `${this.name}_bucket{le="+Inf"} ${this.total}\n${this.name}_sum ${this.sum}\n${this.name}_count ${this.total}\n`;
     return out;
   }
