@@ -20,7 +20,9 @@ export function liveRoutes(deps: AppDeps): Hono {
         onOpen(_e, ws) {
           const raw = ws.raw as ServerWebSocket<unknown>;
           id = fanout.add({
-            send: (text) => raw.send(text) !== 0, // 0: dropped, the buffer being at backpressureLimit (never an empty frame here)
+            // 0: dropped, the buffer being at backpressureLimit (never an empty frame here); a socket already
+            // closing answers 0 too, and is not slow: its onClose removes it.
+            send: (text) => raw.send(text) !== 0 || raw.readyState !== 1,
             cork: (fn) => void raw.cork(fn),
             close: (code, reason) => raw.close(code, reason),
             bufferedAmount: () => raw.getBufferedAmount(),
