@@ -167,10 +167,19 @@ export class Fanout {
   batchFramesBuilt = 0;
 
   private batchFrame(c: ClientState): string {
-    const jsons: string[] = [];
-    for (const p of c.pending.values()) jsons.push(p.json);
     const last = this.lastFrame;
-    if (last !== null && last.jsons.length === jsons.length && last.jsons.every((j, i) => j === jsons[i])) return last.frame;
+    if (last !== null && last.jsons.length === c.pending.size) {
+      let i = 0;
+      let same = true;
+      for (const p of c.pending.values()) {
+        if (p.json !== last.jsons[i++]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return last.frame; // nothing allocated for a client like the one before
+    }
+    const jsons = Array.from(c.pending.values(), (p) => p.json);
     const frame = "[" + jsons.join(",") + "]";
     this.batchFramesBuilt++;
     this.lastFrame = { jsons, frame };
