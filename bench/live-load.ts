@@ -17,6 +17,18 @@ import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
 
+/**
+ * A port the kernel just handed out and released: taken from the kernel, not
+ * drawn at random (a random one may be an ephemeral port a client is using).
+ * Another process could take it before weir does; startServer then fails loudly.
+ */
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
 async function startServer(dir: string, port: number) {
   const p = Bun.spawn(["bun", join(root, "src/main.ts")], {
     env: { ...process.env, WEIR_PORT: String(port), WEIR_DATA_DIR: dir, WEIR_LOG_LEVEL: "error" }, stdout: "ignore", stderr: "inherit",
@@ -56,7 +68,7 @@ async function load(port: number, events: number, time: "now" | "fast", rate = 0
 /** RSS a connected, subscribed, idle client costs a fresh server (no load). */
 async function rssPerClient(n: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "weir-bench-rss-"));
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = freePort();
   const server = await startServer(dir, port);
   try {
     await Bun.sleep(1000);
@@ -76,7 +88,7 @@ async function rssPerClient(n: number): Promise<number> {
 /** A fresh weir on a fresh data directory for one run; stopped and removed by `done`. */
 async function freshServer() {
   const dir = mkdtempSync(join(tmpdir(), "weir-bench-liveload-"));
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = freePort();
   const server = await startServer(dir, port);
   return {
     port, pid: server.pid,
