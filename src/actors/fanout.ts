@@ -103,7 +103,7 @@ export class Fanout {
     if (!c) return;
     this.unindex(c, c.subs);
     this.clients.delete(id);
-    c.gone = true; // a publish under way (or a flush) that still holds it skips it
+    c.gone = true; // a publish under way never queues to it again
   }
 
   /** Subscribes a client to topics (the SSE route's query); returns the error naming the bad topic, or null. */
@@ -189,9 +189,7 @@ export class Fanout {
   /** Sends a client's pending updates; false (and the client closed with 1013) when its socket buffer is over the bound. */
   private flushClient(c: ClientState, nowMs: number): boolean {
     if (c.client.bufferedAmount() > limits.wsBackpressureBytesMax) {
-      this.closed.slow++;
-      this.drop(c.id, c, "client too slow: send buffer over limit");
-      return false;
+      return this.dropSlow(c);
     }
     // A socket at its buffer bound drops what it is given (Bun's send answers 0): the client is then
     // closed as too slow, never left to miss messages quietly.
@@ -207,13 +205,18 @@ export class Fanout {
     if (c.client.cork) c.client.cork(sendAll);
     else sendAll();
     if (dropped) {
-      this.closed.slow++;
-      this.drop(c.id, c, "client too slow: send buffer over limit");
-      return false;
+      return this.dropSlow(c);
     }
     c.pending.clear();
     c.nextFlushMs = nowMs + c.throttleMs;
     return true;
+  }
+
+  /** Closes a client that cannot keep up with 1013 and counts it; false, for flushClient's answer. */
+  private dropSlow(c: ClientState): false {
+    this.closed.slow++;
+    this.drop(c.id, c, "client too slow: send buffer over limit");
+    return false;
   }
 
   private drop(id: number, c: ClientState, reason: string): void {
