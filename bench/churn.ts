@@ -193,7 +193,7 @@ class Load {
     // A fresh array of event objects per request: the ingest API takes objects, as an HTTP body would give.
     const events = Array.from({ length: n }, (_, i) => ({ name: this.name, tags: { s: String((first + i) % this.seriesCount) }, value: i, ts: now }));
     try {
-      const out = this.engine.ingestEvents(events, now);
+      const out = this.engine.ingestEvents(events);
       if (out.accepted !== n || out.duplicates !== 0) throw new Error(`accepted ${out.accepted} of ${n}: ${JSON.stringify(out.errors)}`);
     } catch (e) {
       if (e instanceof OverloadedError) {

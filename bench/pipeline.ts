@@ -36,7 +36,7 @@ async function withEngine<T>(fn: (e: Engine) => Promise<T>): Promise<T> {
 /** Registers the bench's series through the normal path and returns their (partition, local id). */
 function registerSeries(engine: Engine, now: number): Array<[number, number]> {
   const evs = Array.from({ length: seriesCount }, (_, i) => ({ name: "bench.value", value: 0, ts: now - 3_600_000, tags: { s: String(i) } }));
-  engine.ingestEvents(evs, now);
+  engine.ingestEvents(evs);
   return evs.map((_, i) => {
     const id = engine.registry.idOf(`bench.value{s="${i}"}`)!;
     return [engine.registry.partitionOf(id), engine.registry.localOf(id)];
@@ -107,7 +107,7 @@ export async function benchPipelineJson(opts: { events?: number; seconds?: numbe
     const deadline = t0 + seconds * 1000;
     for (let i = 0; accepted < events && performance.now() < deadline; i++) {
       try {
-        accepted += engine.ingestBytes(bodies[i % 32], "json", Date.now()).accepted;
+        accepted += engine.ingestBytes(bodies[i % 32], "json").accepted;
       } catch {
         await Bun.sleep(1); // 503: the rings are full; leave the cores to the workers
       }

@@ -5,7 +5,7 @@
  *
  * @example
  *   const engine = await Engine.start(loadConfig(), log);
- *   const out = engine.ingestBytes(body, "json", Date.now()); // or throws
+ *   const out = engine.ingestBytes(body, "json"); // or throws
  *   await out.durable; // under WEIR_DURABILITY=durable: answer only after this
  *   await engine.stop();
  */
@@ -26,6 +26,7 @@ import { type AnomalyRecord, Store, type WindowRecord } from "./actors/store.ts"
 import type { Config } from "./runtime/config.ts";
 import type { CheckpointMessage, OutputMessage } from "./runtime/codec.ts";
 import { CrashPoints } from "./runtime/crash-points.ts";
+import { IngestClock } from "./runtime/ingest-clock.ts";
 import { limits } from "./runtime/limits.ts";
 import type { Log } from "./runtime/log.ts";
 import { createEngineMetrics, type EngineMetrics } from "./engine-metrics.ts";
@@ -119,6 +120,8 @@ export class Engine {
   private readonly disk: DiskGuard;
   private readonly crash: CrashPoints;
   private readonly recordEnc = new Encoder();
+  /** Receive times, shared with the workers: their quiet rule never passes a request still being admitted. */
+  private readonly clock = IngestClock.create();
   /** Identifies the settings a checkpoint was taken with: a state restores only under the same ones. */
   private readonly checkpointConfig: string;
   private readonly partitions: Partition[];
@@ -205,16 +208,20 @@ export class Engine {
     return e;
   }
 
-  /** Decodes, validates and makes durable one request body. Throws BodyError, TooLargeError or OverloadedError. */
-  ingestBytes(bytes: Uint8Array, format: BodyFormat, recvMs: number): EngineOutcome {
+  /**
+   * Decodes, validates and makes durable one request body, received now (the
+   * engine stamps it: see IngestClock). Throws BodyError, TooLargeError or
+   * OverloadedError.
+   */
+  ingestBytes(bytes: Uint8Array, format: BodyFormat): EngineOutcome {
     const items = decodeBody(bytes, format);
     if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`body: over ${limits.eventsPerRequestMax} events`);
-    return this.ingestItems(items, recvMs, formatCode[format], bytes);
+    return this.ingestItems(items, formatCode[format], bytes);
   }
 
   /** The simulators' entry: the same path, logged as JSON. */
-  ingestEvents(events: readonly object[], recvMs: number): EngineOutcome {
-    return this.ingestItems(events, recvMs, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
+  ingestEvents(events: readonly object[]): EngineOutcome {
+    return this.ingestItems(events, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
   }
 
   /** Windows published but not yet committed that pass `keep` (Store.stagedWindows); with `series`, only its partition is read. */
@@ -309,8 +316,18 @@ export class Engine {
    * record to the raw log, then push its batches and commit its side effects.
    * Anything thrown before the append leaves no trace; the 202 follows.
    */
-  private ingestItems(items: readonly unknown[], recvMs: number, format: number, raw: Uint8Array): EngineOutcome {
+  private ingestItems(items: readonly unknown[], format: number, raw: Uint8Array): EngineOutcome {
     if (this.stopping) throw new OverloadedError("shutting down", 503);
+    const recvMs = this.clock.stamp();
+    try {
+      return this.admit(items, recvMs, format, raw);
+    } finally {
+      // A pending group keeps the clock held at its first request until commitGroup pushes it.
+      if (this.group.length === 0) this.clock.idle();
+    }
+  }
+
+  private admit(items: readonly unknown[], recvMs: number, format: number, raw: Uint8Array): EngineOutcome {
     const disk = this.disk.check();
     if (!disk.ok) {
       this.metrics.overloaded.inc();
@@ -392,6 +409,14 @@ export class Engine {
     const entries = this.group.splice(0);
     for (const l of this.groupLengths) l.length = 0;
     try {
+      this.syncGroup(entries);
+    } finally {
+      this.clock.idle(); // the group's batches are on their rings, or it was refused
+    }
+  }
+
+  private syncGroup(entries: GroupEntry[]): void {
+    try {
       this.rawLog.sync(this.groupFrom);
     } catch (e) {
       this.dedupe.rollbackTo(this.groupDedupeMark);
@@ -449,7 +474,7 @@ export class Engine {
       // Records of a pending group commit are not durable yet: they reach the new worker on the ring, or never.
       replayTo: this.group.length > 0 ? this.groupFrom : this.rawLog.end, rawDir: join(cfg.dataDir, "raw"),
       checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax,
-      heapBytesMax: cfg.workerHeapBytesMax,
+      heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
     };
   }
 

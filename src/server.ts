@@ -51,7 +51,7 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
       emit: (events) => {
         try {
           // Under `durable` the group's verdict comes later; a refusal then is logged by the engine.
-          engine.ingestEvents(events, Date.now()).durable?.catch(() => {});
+          engine.ingestEvents(events).durable?.catch(() => {});
           return true;
         } catch {
           return false; // overloaded: the simulators count a refusal and go on

@@ -30,7 +30,7 @@ describe("durability - durable profile, group commit", () => {
       const base = Math.floor(Date.now() / 10_000) * 10_000 - 300_000;
       const name = seriesIn(0, "grp.a");
       const syncsBefore = w.engine.rawLogSyncs;
-      const outs = [1, 2, 3, 4, 5].map((v) => w.engine.ingestEvents([{ name, value: v, ts: base + v, id: `g-${v}` }], Date.now()));
+      const outs = [1, 2, 3, 4, 5].map((v) => w.engine.ingestEvents([{ name, value: v, ts: base + v, id: `g-${v}` }]));
       let settled = 0;
       for (const o of outs) void o.durable?.then(() => settled++);
       await Promise.resolve();
@@ -39,8 +39,8 @@ describe("durability - durable profile, group commit", () => {
       await Promise.all(outs.map((o) => o.durable));
       expect({ settled, syncs: w.engine.rawLogSyncs - syncsBefore }).toEqual({ settled: 5, syncs: 1 });
       // A re-sent id while its first copy waits for the group is answered with the group, and counted once.
-      const first = w.engine.ingestEvents([{ name, value: 6, ts: base + 6, id: "g-6" }], Date.now());
-      const again = w.engine.ingestEvents([{ name, value: 6, ts: base + 6, id: "g-6" }], Date.now());
+      const first = w.engine.ingestEvents([{ name, value: 6, ts: base + 6, id: "g-6" }]);
+      const again = w.engine.ingestEvents([{ name, value: 6, ts: base + 6, id: "g-6" }]);
       expect([first.durable !== undefined, again.durable !== undefined, again.duplicates]).toEqual([true, true, 1]);
       await Promise.all([first.durable, again.durable]);
       expect(await closedWindow(w, name, base)).toMatchObject({ count: 6, sum: 21, min: 1, max: 6 });
@@ -54,7 +54,7 @@ describe("durability - durable profile, group commit", () => {
     const w = await startTestWeir({ WEIR_LATENESS: "60s" });
     try {
       const name = seriesIn(0, "grp.fast");
-      const out = w.engine.ingestEvents([{ name, value: 1 }], Date.now());
+      const out = w.engine.ingestEvents([{ name, value: 1 }]);
       expect([out.accepted, out.durable]).toEqual([1, undefined]);
       expect((await postEvents(w.url, JSON.stringify([{ name, value: 2 }]))).status).toBe(202);
       expect(w.engine.rawLogSyncs).toBe(0);
@@ -68,12 +68,12 @@ describe("durability - durable profile, group commit", () => {
     try {
       const base = Math.floor(Date.now() / 10_000) * 10_000 - 300_000;
       const name = seriesIn(1, "grp.b");
-      const ok = w.engine.ingestEvents([{ name, value: 100, ts: base, id: "f-0" }], Date.now());
+      const ok = w.engine.ingestEvents([{ name, value: 100, ts: base, id: "f-0" }]);
       await ok.durable;
       const endBefore = (w.engine as unknown as { rawLog: { end: number } }).rawLog.end;
       const batch = (v: number) => [{ name, value: v, ts: base + v, id: `f-${v}` }];
       w.engine.failNextFsync();
-      const outs = [1, 2, 3].map((v) => w.engine.ingestEvents(batch(v), Date.now()));
+      const outs = [1, 2, 3].map((v) => w.engine.ingestEvents(batch(v)));
       const verdicts = await Promise.all(outs.map((o) => o.durable!.then(() => "202", (e: Error) => e)));
       for (const v of verdicts) {
         expect(v).toBeInstanceOf(OverloadedError);
@@ -82,7 +82,7 @@ describe("durability - durable profile, group commit", () => {
       }
       expect((w.engine as unknown as { rawLog: { end: number } }).rawLog.end).toBe(endBefore); // cut back off the log
       // The same ids again: not taken for duplicates, so counted, once.
-      const retry = [1, 2, 3].map((v) => w.engine.ingestEvents(batch(v), Date.now()));
+      const retry = [1, 2, 3].map((v) => w.engine.ingestEvents(batch(v)));
       expect(retry.map((o) => o.duplicates)).toEqual([0, 0, 0]);
       await Promise.all(retry.map((o) => o.durable));
       // Over HTTP a failed group is a 503 with Retry-After, and nothing of it is listed or counted.

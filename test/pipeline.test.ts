@@ -1,24 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
+import { recountWindow } from "./helpers/recount.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
 
 type Ev = { name: string; value: number; ts: number; tags: Record<string, string> };
 type Win = Record<string, number>;
-
-/** Independent recount of one window: exact aggregates and nearest-rank percentiles. */
-function recount(events: Ev[], start: number, end: number): Win | null {
-  const inside = events.filter((e) => e.ts >= start && e.ts < end);
-  if (inside.length === 0) return null;
-  const byTs = [...inside].sort((a, b) => a.ts - b.ts);
-  const sorted = inside.map((e) => e.value).sort((a, b) => a - b);
-  const rank = (q: number) => sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1];
-  const sum = sorted.reduce((a, b) => a + b, 0);
-  return {
-    start, end, count: inside.length, sum, min: sorted[0], max: sorted[sorted.length - 1], avg: sum / inside.length,
-    p50: rank(0.5), p95: rank(0.95), p99: rank(0.99), first: byTs[0].value, last: byTs[byTs.length - 1].value,
-  };
-}
+const recount = recountWindow;
 
 const formats = [
   { type: "json", ct: "application/json", body: (evs: Ev[]) => JSON.stringify(evs) },

@@ -41,8 +41,12 @@ describe("reads - staged results are answered before their checkpoint", () => {
     const pages = ["/a", "/b", "/c"];
     for (let i = 0; i < 90; i++) evs.push({ name: "rs.buy", value: 1 + (i % 7), ts: base + 10_000 + i * 100, tags: { page: pages[i % 3] } });
     expect((await postEvents(w.url, json(evs))).body).toEqual({ accepted: evs.length, rejected: 0, errors: [] });
+    // Ten minutes old, so the quiet rule would wait ten minutes and more for them: a reading of each series
+    // at the wall clock passes its watermark (no lateness) over all of their windows instead. Its own window stays open.
+    const now = Date.now();
+    const closers = [{ name: "rs.temp", value: 100, ts: now }, ...pages.map((page) => ({ name: "rs.buy", value: 1, ts: now, tags: { page } }))];
+    expect((await postEvents(w.url, json(closers))).status).toBe(202);
 
-    // Ten minutes old: with no lateness every window closes at the next tick, the series being quiet.
     const recount = new Map<number, { count: number; sum: number; min: number; max: number }>();
     for (const e of evs.filter((e) => e.name === "rs.temp")) {
       const start = Math.floor(e.ts / 10_000) * 10_000;

@@ -4,7 +4,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createWindowLogic, type WindowOutput, type WindowResult } from "../src/actors/window.ts";
 import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "../src/actors/window-spec.ts";
 import { limits } from "../src/runtime/limits.ts";
+import { float64Of, QuantileSketch } from "../src/sketch/quantile.ts";
 import { toBatch, type Event, type Fixture } from "./fixtures/windows/generate.ts";
+import { NaiveDelays } from "./helpers/delay-model.ts";
 
 const fixtureDir = new URL("./fixtures/windows/", import.meta.url).pathname;
 const fixtures: Fixture[] = readdirSync(fixtureDir)
@@ -35,12 +37,13 @@ function runFixture(fx: Fixture, restoreAt: ReadonlySet<number> = new Set()) {
 
 type RefEvent = { ts: number; v: number; seq: number };
 type RefWindow = { spec: number; end: number; events: RefEvent[] };
-type RefSeries = { maxTs: number; lastArrival: number; closedBefore: number; open: Map<string, RefWindow> };
+type RefSeries = { maxTs: number; closedBefore: number; open: Map<string, RefWindow> };
 
 function reference(fx: Fixture): WindowOutput[][] {
   const specs = parseWindowSpecs(fx.specs);
   const lateness = fx.latenessMs;
   const series = new Map<number, RefSeries>();
+  const delays = new NaiveDelays();
   let seq = 0;
   const close = (sid: number, s: RefSeries, c: number, out: WindowOutput[]) => {
     s.closedBefore = c;
@@ -56,14 +59,14 @@ function reference(fx: Fixture): WindowOutput[][] {
       // The quiet rule applied to every series, in sid order.
       for (const sid of [...series.keys()].sort((a, b) => a - b)) {
         const s = series.get(sid)!;
-        if (s.open.size > 0 && s.lastArrival + lateness <= step.tick) close(sid, s, Math.max(s.closedBefore, step.tick - lateness), out);
+        if (s.open.size > 0) close(sid, s, Math.max(s.closedBefore, step.tick - delays.delayOf(sid) - lateness), out);
       }
       return out;
     }
     for (const [sid, ts, v] of step.batch) {
-      if (!series.has(sid)) series.set(sid, { maxTs: -Infinity, lastArrival: -Infinity, closedBefore: -Infinity, open: new Map() });
+      if (!series.has(sid)) series.set(sid, { maxTs: -Infinity, closedBefore: -Infinity, open: new Map() });
       const s = series.get(sid)!;
-      s.lastArrival = Math.max(s.lastArrival, step.recvMs);
+      delays.observe(sid, ts, step.recvMs);
       // Of the windows holding ts, the earliest-ending one of a spec ends at the first slide boundary after ts.
       const firstEnd = Math.min(...specs.map((sp) => Math.floor(ts / sp.slideMs) * sp.slideMs + sp.slideMs));
       if (firstEnd <= s.closedBefore) {
@@ -172,11 +175,39 @@ describe("window", () => {
 
   test("window - fixtures cover the agreed cases", () => {
     const names = fixtures.map((f) => f.name);
-    for (const n of ["in-order", "out-of-order", "late", "quiet-close", "backfill", "sliding-panes", "big-window", "many-series"]) {
+    for (const n of ["in-order", "out-of-order", "late", "quiet-close", "backfill", "sliding-panes", "big-window", "many-series",
+      "delayed-steady", "delayed-jitter", "delayed-stops", "delayed-beside-realtime"]) {
       expect(names).toContain(n);
     }
     expect(windowsOf(fixture("big-window").expected).some((w) => w.count > 1000)).toBe(true);
     expect(fixture("late").expected.filter((o) => o.kind === "late").length).toBeGreaterThan(10);
+  });
+
+  test("window - producers behind the clock, in order per series, lose nothing; each series' last windows close after its own delay", () => {
+    for (const name of ["delayed-steady", "delayed-jitter", "delayed-stops", "delayed-beside-realtime"]) {
+      const fx = fixture(name);
+      expect(fx.expected.filter((o) => o.kind === "late")).toEqual([]);
+      const events = fx.steps.reduce((n, s) => n + ("batch" in s ? s.batch.length : 0), 0);
+      expect(windowsOf(fx.expected).filter((w) => w.spec === "10s").reduce((n, w) => n + w.count, 0)).toBe(events);
+    }
+    // When each series' last 10s window was emitted: the time of the step that emitted it.
+    const lastClose = (name: string, sid: number) => {
+      const fx = fixture(name);
+      const { perStep } = runFixture(fx);
+      let at = { end: 0, stepMs: 0 };
+      perStep.forEach((out, i) => {
+        const step = fx.steps[i];
+        for (const w of windowsOf(out)) if (w.sid === sid && w.spec === "10s") at = { end: w.end, stepMs: "tick" in step ? step.tick : step.recvMs };
+      });
+      return at.stepMs - at.end;
+    };
+    // Ticks come every 500 ms: a close due at end + d is seen at the first tick at or after it.
+    expect(lastClose("delayed-stops", 0)).toBeGreaterThanOrEqual(32_000);
+    expect(lastClose("delayed-stops", 0)).toBeLessThan(32_500);
+    expect(lastClose("delayed-beside-realtime", 0)).toBeGreaterThanOrEqual(2_020);
+    expect(lastClose("delayed-beside-realtime", 0)).toBeLessThan(2_520);
+    expect(lastClose("delayed-beside-realtime", 1)).toBeGreaterThanOrEqual(32_000);
+    expect(lastClose("delayed-beside-realtime", 1)).toBeLessThan(32_500);
   });
 
   test("window - a 60s/10s window equals the merge of the 10s panes inside it", () => {
@@ -203,35 +234,79 @@ describe("window", () => {
     expect(backfill.length).toBe(36); // 2,400 readings 150 ms apart: 360 s
   });
 
-  test("window - a quiet series closes at wall ≥ end + lateness, not before, and not while it sends", () => {
+  test("window - a quiet series closes at wall ≥ end + its own delay + lateness, not before, and not while it sends", () => {
     const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 2 });
     const st = logic.init();
     const out: WindowOutput[] = [];
     const emit = (o: WindowOutput) => out.push(o);
-    logic.handle(st, toBatch([[0, 3_000, 1], [1, 4_000, 2]], 5_000), emit);
-    logic.tick(st, 11_999, emit);
+    // Series 0 is real-time; series 1 arrives 7 s behind its event time. Each reading is its own batch, in arrival order.
+    const arrivals: Array<[sid: number, ts: number, recvMs: number]> = [];
+    for (let k = 1; k <= 9; k++) arrivals.push([0, k * 1000, k * 1000], [1, k * 1000, k * 1000 + 7000]);
+    arrivals.sort((a, b) => a[2] - b[2] || a[0] - b[0]);
+    const upTo = (ms: number) => {
+      while (arrivals.length > 0 && arrivals[0][2] <= ms) {
+        const [sid, ts, recv] = arrivals.shift()!;
+        logic.handle(st, toBatch([[sid, ts, sid]], recv), emit);
+      }
+      logic.tick(st, ms, emit);
+    };
+    upTo(11_999);
     expect(out).toEqual([]);
-    logic.handle(st, toBatch([[1, 5_000, 3]], 11_999), emit); // series 1 keeps sending, 7 s behind the wall
-    logic.tick(st, 12_000, emit);
-    expect(out.map((o) => [o.sid, o.kind])).toEqual([[0, "window"]]);
-    logic.tick(st, 13_998, emit);
+    upTo(12_000); // series 0: end 10 s + delay 0 + 2 s; series 1 is still sending its readings of that window
+    expect(out.map((o) => [o.sid, (o as WindowResult).count])).toEqual([[0, 9]]);
+    upTo(18_999);
     expect(out.length).toBe(1);
-    logic.tick(st, 13_999, emit); // series 1: last arrival 11,999 + 2,000
-    expect(out.map((o) => [o.sid, (o as WindowResult).count])).toEqual([[0, 1], [1, 2]]);
+    upTo(19_000); // series 1: end 10 s + its delay 7 s + 2 s
+    expect(out.map((o) => [o.sid, (o as WindowResult).count])).toEqual([[0, 9], [1, 9]]);
+    expect(logic.stats(st).late).toBe(0);
   });
 
-  test("window - a batch with an older recvMs does not move a series' last arrival back", () => {
+  test("window - until a series has sent delayWarmupEvents events, the quiet rule waits twice its largest delay", () => {
     const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1 });
     const st = logic.init();
     const out: WindowOutput[] = [];
-    logic.handle(st, toBatch([[0, 3_000, 1]], 1_000), (o) => out.push(o));
-    logic.handle(st, toBatch([[0, 3_200, 2]], 20_000), (o) => out.push(o));
-    logic.handle(st, toBatch([[0, 3_500, 3]], 5_000), (o) => out.push(o));
-    logic.tick(st, 12_000, (o) => out.push(o)); // quiet since 5,000 were it not for the batch of 20,000
-    logic.tick(st, 21_999, (o) => out.push(o));
+    logic.handle(st, toBatch([[0, 1_000, 1]], 21_000), (o) => out.push(o)); // 20 s behind, jitter unknown
+    logic.tick(st, 51_999, (o) => out.push(o));
     expect(out).toEqual([]);
-    logic.tick(st, 22_000, (o) => out.push(o));
-    expect(windowsOf(out).map((w) => w.count)).toEqual([3]);
+    logic.tick(st, 52_000, (o) => out.push(o)); // 10 s + 2 × 20 s + 2 s
+    expect(windowsOf(out).map((w) => w.count)).toEqual([1]);
+  });
+
+  test("window - a series' delay falls once its larger delays are two periods back, and its heap entry moves up", () => {
+    const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1, delayPeriodMs: 10_000 });
+    const st = logic.init();
+    const out: WindowOutput[] = [];
+    const emit = (o: WindowOutput) => out.push(o);
+    // Period [0, 10 s): 30 s behind. Period [40 s, 50 s): real-time, so the estimate is 30 + (30 − 0) = 60 s.
+    for (let k = 0; k < 10; k++) logic.handle(st, toBatch([[0, k * 1000, 1]], k * 1000 + 30_000), emit);
+    for (let k = 40; k < 50; k++) logic.handle(st, toBatch([[0, k * 1000, 2]], k * 1000), emit);
+    logic.tick(st, 49_500, emit); // [40 s, 50 s) is due at 50 + 60 + 2 s
+    expect(windowsOf(out).map((w) => w.end)).toEqual([10_000]); // closed by its own watermark
+    logic.handle(st, toBatch([[0, 50_500, 3]], 50_500), emit); // period [50 s, 60 s): the 30 s delays are two periods back
+    // Now due at 50 + 0 + 2 s: without the heap entry moving up, nothing would close before 112 s.
+    logic.tick(st, 51_999, emit);
+    expect(windowsOf(out).map((w) => w.end)).toEqual([10_000]);
+    logic.tick(st, 52_000, emit);
+    expect(windowsOf(out).map((w) => [w.end, w.count])).toEqual([[10_000, 10], [50_000, 10]]);
+  });
+
+  test("window - a version 2 snapshot (before delays) restores, its series' delay taken from last arrival − newest event time", () => {
+    const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1 });
+    const v2 = {
+      version: 2, specs: "10s=10000/10000", latenessMs: 2000, late: 0,
+      // sid, maxTs, lastArrivalMs, closedBefore, inHeap, paneCount: one series 5 s behind, one pane [0, 10 s).
+      series: Float64Array.of(0, 8_000, 13_000, 6_000, 1, 1),
+      panes: Float64Array.of(0, 2, 3, 1, 2, 1, 7_000, 2, 8_000),
+      sketches: [new QuantileSketch().snapshot()], heapDue: Float64Array.of(12_000), heapSid: Float64Array.of(0),
+      rollups: new Float64Array(0), rollupSketches: [],
+    };
+    v2.sketches[0] = (() => { const q = new QuantileSketch(); q.add(1); q.add(2); return q.snapshot(); })();
+    const st = logic.restore(decode(encode(v2)));
+    const out: WindowOutput[] = [];
+    logic.tick(st, 16_999, (o) => out.push(o));
+    expect(out).toEqual([]);
+    logic.tick(st, 17_000, (o) => out.push(o)); // 10 s + 5 s + 2 s, not the old rule's 12 s
+    expect(windowsOf(out).map((w) => [w.count, w.sum, w.first, w.last])).toEqual([[2, 3, 1, 2]]);
   });
 
   test("window - panes per series stay bounded: the oldest windows close early", () => {

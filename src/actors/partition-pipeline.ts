@@ -89,7 +89,14 @@ export class PartitionPipeline {
     return this.out.w.length + this.out.late.length + this.out.a.length + this.out.t.length;
   }
 
+  /**
+   * Takes a batch, after the quiet closes due by its receive time: so the
+   * live worker (which also ticks in between, never past a waiting batch's
+   * receive time) and a replay of the raw log (which ticks only here) take
+   * the same decisions before every batch.
+   */
   handleBatch(batch: EventBatch): void {
+    this.tick(batch.recvMs);
     this.closedMs = batch.recvMs;
     this.window.handle(this.ws, batch, this.onWindowOutput);
     this.anomaly.handle(this.as, batch, this.onAnomaly);
@@ -97,6 +104,7 @@ export class PartitionPipeline {
     this.afterWindows();
   }
 
+  /** The quiet rule at `nowMs`: never later than the receive time of a batch not yet handled. */
   tick(nowMs: number): void {
     this.closedMs = nowMs;
     this.window.tick(this.ws, nowMs, this.onWindowOutput);

@@ -12,8 +12,7 @@
  *   multiples of the slide.
  * - first / last: the value of the event with the smallest / largest ts in
  *   the window; on equal ts, the earliest / latest arrival.
- * - Watermark. Each series keeps maxTs (newest event time seen), lastArrival
- *   (largest batch recvMs of any of its events, late ones included) and
+ * - Watermark. Each series keeps maxTs (newest event time seen) and
  *   closedBefore: every window with end ≤ closedBefore is closed. After each
  *   accepted event, closedBefore = max(closedBefore, maxTs − lateness). The
  *   windows that this closes and that hold at least one event are emitted
@@ -23,15 +22,29 @@
  *   has closed (for specs with a slide equal to P, such as the defaults,
  *   simply paneEnd ≤ closedBefore). A late event changes no aggregate and no
  *   watermark; it is emitted as a LateEvent and counted.
- * - Quiet. In tick(now) only: a series with open panes whose lastArrival +
- *   lateness ≤ now gets closedBefore = max(closedBefore, now − lateness) and
- *   emits what that closes. Series wait in a min-heap keyed by
- *   due = max(lastArrival, nextEnd) + lateness, nextEnd being the first window
- *   end after closedBefore, so a tick pops exactly the series whose close
- *   would change something: the outcome is that of applying the rule to every
- *   series at every tick, without the scan. Entries are re-armed lazily (on
- *   pop the real due is recomputed and re-pushed if it moved); one entry per
- *   series at most, so the heap is bounded by seriesMax. Ties pop in sid order.
+ * - Delay. Each series estimates how far behind the wall clock it arrives
+ *   (src/actors/delay.ts: receive time − event time of its events, late ones
+ *   included, over its last one to two periods of event time, plus as much
+ *   again as that delay has varied). Until it has sent
+ *   limits.delayWarmupEvents events, its jitter is not known and it is
+ *   assumed to be as large as the delay itself: delay(s) = 2 × its largest
+ *   delay seen. It changes only when the series' events arrive.
+ * - Quiet. In tick(now) only: a series with open panes for which
+ *   now − delay − lateness ≥ nextEnd (the first window end after
+ *   closedBefore) gets closedBefore = now − delay − lateness and emits what
+ *   that closes. A series that keeps sending in order, as far behind the
+ *   clock as it has been, so never loses an event to this rule: its next
+ *   event time is ≥ its receive time − delay > now − delay − lateness. A
+ *   real-time series (delay ≈ 0) closes at end + lateness as it always did.
+ *   Series wait in a min-heap keyed by due = nextEnd + delay + lateness, so a
+ *   tick pops exactly the series whose close would change something: the
+ *   outcome is that of applying the rule to every series at every tick,
+ *   without the scan. Entries are re-armed lazily (on pop the real due is
+ *   recomputed and re-pushed if it moved later) and lowered in place when a
+ *   series' delay falls; one entry per series at most, so the heap is bounded
+ *   by seriesMax. Ties pop in sid order. The caller chooses `now`: the
+ *   partition worker never passes a time later than the receive time of a
+ *   batch still waiting for it (src/runtime/partition-worker.ts).
  * - Rollups (option `rollups`, e.g. 1m and 1h; see src/actors/rollup.ts for
  *   the aggregate and its memory). A rollup window is fed, one pane at a
  *   time, as the base windows inside it are emitted, and closes by the same
@@ -70,7 +83,7 @@
  *   const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1000 });
  *   const st = logic.init();
  *   logic.handle(st, { n: 1, sid: Uint32Array.of(0), ts: Float64Array.of(5), value: Float64Array.of(1), recvMs: 5 }, out);
- *   logic.tick(st, 12_000, out); // quiet: closes [0, 10000) and emits it
+ *   logic.tick(st, 12_000, out); // quiet (delay 0): closes [0, 10000) and emits it
  *   // With rollups: createWindowLogic({ ..., rollups: [{ label: "1m", sizeMs: 60_000 }] }) also emits
  *   // { spec: "1m", start: 0, end: 60000, ... } once closedBefore reaches 60000.
  */
@@ -78,6 +91,7 @@ import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
 import { limits } from "../runtime/limits.ts";
 import { float64Of, QuantileSketch, type SketchSnapshot } from "../sketch/quantile.ts";
+import { RecentDelay, recentDelayFields } from "./delay.ts";
 import { Aggregate, rollupBaseOf, rollupFields, RollupWindow, type RollupOption } from "./rollup.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
 
@@ -118,6 +132,8 @@ export interface WindowOptions {
   seriesMax: number;
   /** Downsampled windows merged from the base spec's, e.g. [{ label: "1m", sizeMs: 60_000 }]; none by default. */
   rollups?: RollupOption[];
+  /** The delay estimate's period (limits.delayPeriodMs unless a test sets it). */
+  delayPeriodMs?: number;
 }
 export interface WindowStats { series: number; openPanes: number; late: number }
 
@@ -133,7 +149,7 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
  * then option order), one sketch each.
  */
 export interface WindowSnapshot {
-  version: 2;
+  version: 3;
   specs: string;
   latenessMs: number;
   late: number;
@@ -146,8 +162,12 @@ export interface WindowSnapshot {
   rollupSketches: SketchSnapshot[];
 }
 
+/** A snapshot from before delays were kept (series rows of seriesFieldsV2, no delay). */
+export type WindowSnapshotV2 = Omit<WindowSnapshot, "version"> & { version: 2 };
+
 type Emit = (out: WindowOutput) => void;
-const seriesFields = 6; // sid, maxTs, lastArrivalMs, closedBefore, inHeap, paneCount
+const seriesFields = 6 + recentDelayFields; // sid, maxTs, closedBefore, inHeap, paneCount, seen, then the RecentDelay row
+const seriesFieldsV2 = 6; // sid, maxTs, lastArrivalMs, closedBefore, inHeap, paneCount
 const paneFields = 9; // start, count, sum, min, max, first, firstTs, last, lastTs
 const heapInitial = 64;
 const percentileQs = [0.5, 0.95, 0.99];
@@ -174,7 +194,10 @@ class Pane extends Aggregate {
 
 class Series {
   maxTs = -Infinity;
-  lastArrivalMs = -Infinity;
+  /** How far behind the wall this series arrives (own samples). */
+  readonly delay = new RecentDelay();
+  /** Events seen, counted up to limits.delayWarmupEvents. */
+  seen = 0;
   closedBefore = -Infinity;
   /** First window end (any spec) after closedBefore; crossing it is what closes windows. */
   nextEnd = -Infinity;
@@ -195,6 +218,11 @@ const noRollups: Array<RollupWindow | null> = [];
 /** Whether the series has a window that tick() may have to close. */
 function isOpen(s: Series): boolean {
   return s.panes.length > 0 || s.rollupsOpen > 0;
+}
+
+/** The delay the quiet rule waits for (see the module comment). */
+function delayOf(s: Series): number {
+  return s.seen < limits.delayWarmupEvents ? 2 * s.delay.maxMs : s.delay.ms;
 }
 
 /**
@@ -330,7 +358,7 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
     handle: (st, batch, emit) => w.handle(st, batch, emit),
     tick: (st, nowMs, emit) => w.tick(st, nowMs, emit),
     snapshot: (st) => w.snapshot(st),
-    restore: (snap) => w.restore(snap as WindowSnapshot),
+    restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV2),
     stats: (st) => ({ series: st.seriesCount, openPanes: st.openPanes, late: st.late }),
   };
 }
@@ -343,6 +371,7 @@ class Windows {
   private readonly paneMs: number;
   private readonly latenessMs: number;
   private readonly seriesMax: number;
+  private readonly delayPeriodMs: number;
   private readonly specsKey: string;
   /** The spec whose windows feed the rollups (−1: no rollups), and the rollups. */
   private readonly base: number;
@@ -364,6 +393,8 @@ class Windows {
     }
     this.latenessMs = latenessMs;
     this.seriesMax = seriesMax;
+    this.delayPeriodMs = opts.delayPeriodMs ?? limits.delayPeriodMs;
+    assert(this.delayPeriodMs > 0, "delay period > 0");
     const rollups = opts.rollups ?? [];
     this.base = rollupBaseOf(specs, rollups);
     this.rollupCount = rollups.length;
@@ -381,7 +412,7 @@ class Windows {
       const t = ts[i];
       const v = value[i];
       const s = all[sid[i]] ?? this.addSeries(st, sid[i]);
-      if (recvMs > s.lastArrivalMs) s.lastArrivalMs = recvMs;
+      this.observeDelay(st, s, t, recvMs);
       const p = s.head;
       if (p !== null && t >= p.start && t < p.end && p.end > s.closedBefore) p.add(t, v);
       else if (!this.place(st, s, t, v, emit)) continue;
@@ -398,21 +429,36 @@ class Windows {
     const heap = st.heap;
     while (heap.size > 0 && heap.topDue() <= nowMs) {
       const s = st.series[heap.pop()]!;
-      if (isOpen(s) && this.dueOf(s) <= nowMs) this.closeTo(st, s, nowMs - this.latenessMs, emit);
+      if (isOpen(s) && this.dueOf(s) <= nowMs) this.closeTo(st, s, nowMs - delayOf(s) - this.latenessMs, emit);
       // After a close, or if the entry was stale, the due lies after nowMs: this loop ends.
       if (isOpen(s)) heap.push(this.dueOf(s), s.sid);
       else s.inHeap = false;
     }
   }
 
-  /** When the quiet rule next closes something: after the next window end, or with no pane open, the first rollup end. */
+  /** When the quiet rule next closes something: the next window end (with no pane open, the first rollup end) + delay + lateness. */
   private dueOf(s: Series): number {
     let next = s.nextEnd;
+    // Nothing closed yet (a new series' first pane, before its watermark is set): the first window holding that pane.
+    if (next === -Infinity && s.panes.length > 0) next = this.firstEndHolding(s.panes[0].start);
     if (s.panes.length === 0) {
       next = Infinity;
       for (const w of s.rollups) if (w !== null && w.end < next) next = w.end;
     }
-    return Math.max(s.lastArrivalMs, next) + this.latenessMs;
+    return next + delayOf(s) + this.latenessMs;
+  }
+
+  /**
+   * Takes one event's arrival delay into its series' estimate. A series
+   * whose delay fell (its warm-up ended, or a period of larger delays left
+   * the estimate) is due earlier: its heap entry moves up. A rise needs
+   * nothing: the entry is re-armed when it pops.
+   */
+  private observeDelay(st: WindowState, s: Series, t: number, recvMs: number): void {
+    const before = delayOf(s);
+    s.delay.observe(recvMs - t, t, this.delayPeriodMs);
+    if (s.seen < limits.delayWarmupEvents) s.seen++;
+    if (s.inHeap && delayOf(s) < before) st.heap.lower(s.sid, this.dueOf(s));
   }
 
   private addSeries(st: WindowState, sid: number): Series {
@@ -633,7 +679,7 @@ class Windows {
     let r = 0;
     let q = 0;
     for (const s of list) {
-      series.set([s.sid, s.maxTs, s.lastArrivalMs, s.closedBefore, s.inHeap ? 1 : 0, s.panes.length], r);
+      series.set([s.sid, s.maxTs, s.closedBefore, s.inHeap ? 1 : 0, s.panes.length, s.seen, ...s.delay.row()], r);
       r += seriesFields;
       for (const p of s.panes) {
         panes.set([p.start, p.count, p.sum, p.min, p.max, p.first, p.firstTs, p.last, p.lastTs], q);
@@ -643,7 +689,7 @@ class Windows {
     }
     const heap = st.heap;
     return {
-      version: 2, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches,
+      version: 3, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches,
       heapDue: heap.due.slice(0, heap.size), heapSid: Float64Array.from(heap.sid.subarray(0, heap.size)),
       ...this.snapshotRollups(list),
     };
@@ -662,8 +708,9 @@ class Windows {
     return { rollups: Float64Array.from(rows), rollupSketches };
   }
 
-  restore(snap: WindowSnapshot): WindowState {
-    if (snap.version !== 2) throw new Error(`window snapshot: unknown version ${String(snap.version)}`);
+  /** Restores a snapshot() of this version, or of version 2 (before delays were kept: see restoreSeriesV2). */
+  restore(snap: WindowSnapshot | WindowSnapshotV2): WindowState {
+    if (snap.version !== 3 && snap.version !== 2) throw new Error(`window snapshot: unknown version ${String((snap as { version: unknown }).version)}`);
     if (snap.specs !== this.specsKey || snap.latenessMs !== this.latenessMs) {
       throw new Error(`window snapshot: taken with windows ${snap.specs} and lateness ${snap.latenessMs} ms, now ${this.specsKey} and ${this.latenessMs} ms`);
     }
@@ -671,23 +718,51 @@ class Windows {
     st.late = snap.late;
     const series = float64Of(snap.series);
     const panes = float64Of(snap.panes);
+    const v3 = snap.version === 3;
     let q = 0;
-    for (let r = 0; r < series.length; r += seriesFields) {
+    for (let r = 0; r < series.length; r += v3 ? seriesFields : seriesFieldsV2) {
       const s = this.addSeries(st, series[r]);
       s.maxTs = series[r + 1];
-      s.lastArrivalMs = series[r + 2];
-      s.inHeap = series[r + 4] === 1;
-      this.setClosedBefore(s, series[r + 3]);
-      for (let k = 0; k < series[r + 5]; k++, q++) s.panes.push(this.restorePane(panes, q, snap.sketches[q]));
+      const paneCount = v3 ? this.restoreSeriesV3(s, series, r) : this.restoreSeriesV2(s, series, r);
+      for (let k = 0; k < paneCount; k++, q++) s.panes.push(this.restorePane(panes, q, snap.sketches[q]));
       s.head = s.panes.length > 0 ? s.panes[s.panes.length - 1] : null;
       st.openPanes += s.panes.length;
     }
     assert(q === snap.sketches.length, "one sketch per pane");
-    const due = float64Of(snap.heapDue);
-    const sid = float64Of(snap.heapSid);
-    for (let i = 0; i < due.length; i++) st.heap.push(due[i], sid[i]);
     this.restoreRollups(st, float64Of(snap.rollups), snap.rollupSketches);
+    if (v3) {
+      const due = float64Of(snap.heapDue);
+      const sid = float64Of(snap.heapSid);
+      for (let i = 0; i < due.length; i++) st.heap.push(due[i], sid[i]);
+    } else {
+      // Version 2's dues were taken by the old rule: each is taken again by this one.
+      for (const s of st.series) if (s?.inHeap) st.heap.push(this.dueOf(s), s.sid);
+    }
     return st;
+  }
+
+  /** A version-3 series row (after sid and maxTs); returns its pane count. */
+  private restoreSeriesV3(s: Series, row: Float64Array, r: number): number {
+    this.setClosedBefore(s, row[r + 2]);
+    s.inHeap = row[r + 3] === 1;
+    s.seen = row[r + 5];
+    s.delay.fromRow(row, r + 6);
+    return row[r + 4];
+  }
+
+  /**
+   * A version-2 row (sid, maxTs, lastArrivalMs, closedBefore, inHeap,
+   * paneCount), from before delays were kept: the series' delay starts from
+   * its last arrival − its newest event time, the best sample it left, and it
+   * counts as warmed up. Its heap entry is re-armed on its first pop.
+   */
+  private restoreSeriesV2(s: Series, row: Float64Array, r: number): number {
+    const lastArrivalMs = row[r + 2];
+    if (Number.isFinite(lastArrivalMs) && Number.isFinite(s.maxTs)) s.delay.observe(lastArrivalMs - s.maxTs, s.maxTs, this.delayPeriodMs);
+    s.seen = limits.delayWarmupEvents;
+    this.setClosedBefore(s, row[r + 3]);
+    s.inHeap = row[r + 4] === 1;
+    return row[r + 5];
   }
 
   private restoreRollups(st: WindowState, rows: Float64Array, sketches: SketchSnapshot[]): void {

@@ -56,6 +56,8 @@ export const limits = {
   latenessMsDefault: 2000, // WEIR_LATENESS's default (config.ts); the trend actor's when not given one
   rollupsMax: 4, // downsampled resolutions merged from the base windows (the engine uses 1m and 1h)
   rollupSizeMsMax: 24 * 3600 * 1000,
+  delayPeriodMs: 5 * 60_000, // a series' arrival delay is estimated over its last one to two periods of this (src/actors/delay.ts)
+  delayWarmupEvents: 8, // until a series has sent this many events its jitter is unknown: the quiet rule waits 2 × its largest delay
 
   // Store and queries.
   storeFlushMs: 100, // new series are written this often (results go with their partition's checkpoint)

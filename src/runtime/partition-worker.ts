@@ -15,6 +15,7 @@ import { BatchColumns, type EventBatchMessage, type Message } from "./codec.ts";
 import { limits } from "./limits.ts";
 import { partitionStatSlots } from "./partition-worker-stats.ts";
 import { Ring } from "./ring.ts";
+import { IngestClock } from "./ingest-clock.ts";
 import { childContext, isStop } from "./worker-child.ts";
 
 export interface PartitionData extends Record<string, unknown> {
@@ -43,6 +44,8 @@ export interface PartitionData extends Record<string, unknown> {
   checkpointRowsMax: number;
   /** JS heap bytes (after a full GC) past which the worker fails on purpose, to be restarted from its checkpoint. */
   heapBytesMax: number;
+  /** The engine's IngestClock: the quiet rule's "now" never passes a request still being admitted. */
+  clockSab: SharedArrayBuffer;
 }
 
 /** Rows per output message: keeps a message well under the ring's message bound. */
@@ -59,6 +62,7 @@ const d = ctx.data;
 const stats = new BigInt64Array(d.statsSab);
 const inRing = Ring.attach(d.inSab);
 const outRing = Ring.attach(d.outSab);
+const clock = IngestClock.attach(d.clockSab);
 const pipeline = new PartitionPipeline({ specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax, rollups: d.rollups });
 const dec = new Decoder();
 const enc = new Encoder();
@@ -133,9 +137,8 @@ async function recover(): Promise<void> {
     let ticked = false;
     for (const [p, bytes] of r.b) {
       if (p !== d.partition) continue;
-      // Ticks at the record's receive time: the quiet closes the live run had taken by the time it handled it.
-      if (!ticked) pipeline.tick(rec.recvMs);
       ticked = true;
+      // handleBatch ticks at the batch's receive time first: the quiet closes the live run had taken by then.
       handleBatch(dec.decode(bytes) as EventBatchMessage, partitionStatSlots.replayed);
       await flushOutAll();
     }
@@ -216,12 +219,14 @@ async function run(): Promise<void> {
     ctx.heartbeat();
     const room = flushOut();
     const handled = room && !paused ? drain() : 0;
-    const now = Date.now();
-    if (now >= nextTickMs) {
+    const now = clock.now(); // read before the ring: see IngestClock
+    if (now >= nextTickMs && inRing.isEmpty()) {
+      // Only with nothing waiting: a waiting batch is ticked for at its receive time when it is handled, so a
+      // backlog, a full output ring or a paused intake never makes a series look quiet.
       pipeline.tick(now);
       nextTickMs = now + limits.workerTickMs;
-      checkHeap(now);
     }
+    checkHeap(Date.now());
     if (flushOut()) await maybeCheckpoint(now, false);
     if (stopping && inRing.isEmpty() && pipeline.pending === 0) break;
     if (!room || paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time

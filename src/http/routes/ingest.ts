@@ -35,7 +35,7 @@ export function ingestRoutes(deps: AppDeps): Hono {
 /** The outcome once it may be acknowledged (under `durable`, after its group's fsync); engine errors as HTTP errors. */
 async function ingestOrThrow(deps: AppDeps, bytes: Uint8Array, format: NonNullable<ReturnType<typeof formatOf>>) {
   try {
-    const outcome = deps.engine.ingestBytes(bytes, format, Date.now());
+    const outcome = deps.engine.ingestBytes(bytes, format);
     if (outcome.durable) await outcome.durable;
     return outcome;
   } catch (e) {
