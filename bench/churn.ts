@@ -123,7 +123,8 @@ function otherThreadsAdded(start: ChurnMark, end: ChurnMark): number {
   return added;
 }
 
-const liveWorkers = (engine: Engine) => engine.supervisor.status().filter((c) => c.threadId !== undefined).length;
+/** Worker threads that should be alive: the partitions' that run, and the store writer. */
+const liveWorkers = (engine: Engine) => engine.supervisor.status().filter((c) => c.threadId !== undefined).length + 1;
 
 /** Polls `cond` until it holds or `timeoutMs` passes; whether it held. */
 async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {

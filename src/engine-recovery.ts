@@ -17,15 +17,19 @@
 import { Decoder } from "@msgpack/msgpack";
 import type { DedupeSet } from "./actors/dedupe.ts";
 import { decodeIngestRecord, ingestRecordFormat, seriesInfoOf } from "./actors/ingest-record.ts";
-import type { SeriesRegistry } from "./actors/series-registry.ts";
-import type { Store } from "./actors/store.ts";
+import type { SeriesInfo, SeriesRegistry } from "./actors/series-registry.ts";
+import type { Database } from "bun:sqlite";
+import { loadCheckpoints, loadSeries } from "./actors/store.ts";
 import type { Log } from "./runtime/log.ts";
 import { partitionOf } from "./runtime/series.ts";
 import { StoreError } from "./storage/db.ts";
 import { rawLogPositionBefore, readRawLog } from "./storage/rawlog.ts";
 
 export interface RecoveryInput {
-  store: Store;
+  /** The store, read (and, after a settings change, cleared) before the store writer starts. */
+  db: Database;
+  /** Takes a series the raw log holds and the store does not: it is written with the next commit. */
+  addSeries: (s: SeriesInfo) => void;
   registry: SeriesRegistry;
   dedupe: DedupeSet;
   rawDir: string;
@@ -49,8 +53,8 @@ export interface RecoveredState {
 export function recoverEngineState(x: RecoveryInput): RecoveredState {
   const out: RecoveredState = { floorPos: -1, checkpoints: 0, seriesFromStore: 0, seriesFromLog: 0, idsFromLog: 0, recordsRead: 0 };
   const partitions = x.registry.partitions;
-  const rows = x.store.loadSeries();
-  const checkpoints = x.store.loadCheckpoints();
+  const rows = loadSeries(x.db);
+  const checkpoints = loadCheckpoints(x.db);
   for (const [p, c] of checkpoints) {
     if (c.pos < x.rawEnd) continue;
     // New records would take positions the checkpoint already claims, and replay would skip them.
@@ -66,8 +70,8 @@ export function recoverEngineState(x: RecoveryInput): RecoveredState {
     x.log.warn("settings changed since the checkpoints were taken: open windows are dropped and the raw log is not replayed", {
       partitions, checkpointConfig: x.checkpointConfig,
     });
-    if (movedSeries) x.store.db.exec("DELETE FROM series");
-    x.store.dropCheckpoints();
+    if (movedSeries) x.db.exec("DELETE FROM series");
+    x.db.exec("DELETE FROM checkpoints"); // their states no longer apply
     out.floorPos = lastRecordPosition(x.rawDir, x.rawEnd);
   }
   if (!movedSeries) for (const r of rows) x.registry.restore(r);
@@ -95,7 +99,7 @@ export function recoverEngineState(x: RecoveryInput): RecoveredState {
         const info = seriesInfoOf(row);
         if (x.registry.idOf(info.key) !== undefined) continue;
         x.registry.restore(info);
-        x.store.addSeries(info); // the crash came before a commit wrote it
+        x.addSeries(info); // the crash came before a commit wrote it
         out.seriesFromLog++;
       }
     }

@@ -22,7 +22,7 @@ import { Ingest, type IngestOutcome } from "./actors/ingest.ts";
 import { decodeBody, formatCode, type BodyFormat } from "./actors/ingest-body.ts";
 import { encodeIngestRecord, ingestRecordFormat, seriesRowOf } from "./actors/ingest-record.ts";
 import { SeriesRegistry } from "./actors/series-registry.ts";
-import { type AnomalyRecord, Store, type WindowRecord } from "./actors/store.ts";
+import { type AnomalyRecord, checkpointPositions, type CommitJob, loadCheckpoints, StagedResults, type WindowRecord } from "./actors/store.ts";
 import type { Config } from "./runtime/config.ts";
 import type { CheckpointMessage, OutputMessage } from "./runtime/codec.ts";
 import { CrashPoints } from "./runtime/crash-points.ts";
@@ -35,7 +35,9 @@ import { Ring } from "./runtime/ring.ts";
 import { partitionStatSlots } from "./runtime/partition-worker-stats.ts";
 import type { PartitionData } from "./runtime/partition-worker.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
+import type { Database } from "bun:sqlite";
 import { openStore } from "./storage/db.ts";
+import { StoreWriter } from "./storage/store-writer.ts";
 import { DiskGuard } from "./storage/disk-guard.ts";
 import { RawLog } from "./storage/rawlog.ts";
 import { recoverEngineState, type RecoveredState } from "./engine-recovery.ts";
@@ -82,10 +84,17 @@ interface Partition {
   id: number; inRing: Ring; outRing: Ring; stats: BigInt64Array;
   /** The worker incarnation whose output is current; a dead one's leftovers on the ring are dropped. */
   epoch: number;
-  /** Checkpoint chunks received so far (bounded by limits.checkpointBytesMax). */
-  chunks: Uint8Array[]; chunkBytes: number;
-  /** A checkpoint whose commit failed (disk full, I/O): retried until it or a newer one commits. */
+  /** The checkpoint being received: its bytes (sized by its first chunk, at most limits.checkpointBytesMax), chunks and bytes so far. */
+  ck: Uint8Array | null; ckChunks: number; ckBytes: number;
+  /** A checkpoint received and not yet sent to the store writer (one is in flight, at most one waits). */
   unwritten: { pos: number; state: Uint8Array } | null;
+  /**
+   * The commit on the store writer: its job (retried as it is until it is
+   * written: its rows are exactly those up to its checkpoint), its
+   * checkpoint (a restarted worker starts from it), and the keys of the
+   * live results it covers.
+   */
+  inflight: { job: CommitJob; ck: { pos: number; state: Uint8Array }; liveSent: Set<string> } | null;
   /** Where replay starts when the store has no checkpoint for the partition: -1, or the log end after a config change. */
   floorPos: number;
   /**
@@ -115,7 +124,10 @@ export class Engine {
   });
   private readonly ingest: Ingest;
   readonly dedupe: DedupeSet;
-  private readonly store: Store;
+  /** The main thread's connection: start-up recovery and reads of checkpoints; the store writer thread does every write after. */
+  private readonly db: Database;
+  private readonly staged: StagedResults;
+  private writer: StoreWriter | null = null;
   private readonly rawLog: RawLog;
   private readonly disk: DiskGuard;
   private readonly crash: CrashPoints;
@@ -149,12 +161,9 @@ export class Engine {
 
   private constructor(readonly cfg: Config, readonly log: Log) {
     this.crash = new CrashPoints(cfg.crashAt);
-    this.store = new Store(openStore(join(cfg.dataDir, "weir.db")), cfg.partitions, {
-      before: () => this.crash.reach("store.before-commit"),
-      mid: () => this.crash.reach("checkpoint.mid"),
-      after: () => this.crash.reach("store.after-commit"),
-    });
-    this.registry = new SeriesRegistry(cfg.partitions, cfg.maxSeries, (s) => this.store.addSeries(s));
+    this.db = openStore(join(cfg.dataDir, "weir.db"));
+    this.staged = new StagedResults(cfg.partitions);
+    this.registry = new SeriesRegistry(cfg.partitions, cfg.maxSeries, (s) => this.staged.addSeries(s));
     this.rawLog = new RawLog(join(cfg.dataDir, "raw"), {
       profile: cfg.durability,
       segmentMs: cfg.rawSegmentMs,
@@ -174,7 +183,7 @@ export class Engine {
       inRing: Ring.create(cfg.ringBytes),
       outRing: Ring.create(limits.outRingBytesDefault),
       stats: new BigInt64Array(new SharedArrayBuffer(8 * partitionStatSlots.count)),
-      epoch: 0, chunks: [], chunkBytes: 0, unwritten: null, floorPos: -1, liveSent: new Set<string>(),
+      epoch: 0, ck: null, ckChunks: 0, ckBytes: 0, unwritten: null, inflight: null, floorPos: -1, liveSent: new Set<string>(),
     }));
     this.groupLengths = this.partitions.map(() => []);
     this.metrics = createEngineMetrics(this);
@@ -185,12 +194,13 @@ export class Engine {
     const e = new Engine(cfg, log);
     try {
       e.recovered = recoverEngineState({
-        store: e.store, registry: e.registry, dedupe: e.dedupe, rawDir: join(cfg.dataDir, "raw"), rawEnd: e.rawLog.end,
-        checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log,
+        db: e.db, addSeries: (s) => e.staged.addSeries(s), registry: e.registry, dedupe: e.dedupe, rawDir: join(cfg.dataDir, "raw"),
+        rawEnd: e.rawLog.end, checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log,
       });
+      e.writer = await StoreWriter.start(join(cfg.dataDir, "weir.db"), cfg.crashAt);
     } catch (err) {
       e.rawLog.close();
-      e.store.db.close();
+      e.db.close();
       throw err;
     }
     for (const p of e.partitions) p.floorPos = e.recovered.floorPos;
@@ -224,14 +234,14 @@ export class Engine {
     return this.ingestItems(events, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
   }
 
-  /** Windows published but not yet committed that pass `keep` (Store.stagedWindows); with `series`, only its partition is read. */
+  /** Windows published but not yet committed that pass `keep` (StagedResults.stagedWindows); with `series`, only its partition is read. */
   uncommittedWindows(keep: (r: WindowRecord) => boolean, series?: string): WindowRecord[] {
-    return this.store.stagedWindows(keep, series === undefined ? undefined : partitionOf(series, this.cfg.partitions));
+    return this.staged.stagedWindows(keep, series === undefined ? undefined : partitionOf(series, this.cfg.partitions));
   }
 
-  /** Anomalies published but not yet committed that pass `keep` (Store.stagedAnomalies). */
+  /** Anomalies published but not yet committed that pass `keep` (StagedResults.stagedAnomalies). */
   uncommittedAnomalies(keep: (a: AnomalyRecord) => boolean, series?: string): AnomalyRecord[] {
-    return this.store.stagedAnomalies(keep, series === undefined ? undefined : partitionOf(series, this.cfg.partitions));
+    return this.staged.stagedAnomalies(keep, series === undefined ? undefined : partitionOf(series, this.cfg.partitions));
   }
 
   /** Partitions and store, for /ready: an empty list means ready. */
@@ -304,11 +314,27 @@ export class Engine {
     this.drainsDone = true;
     await Promise.all(this.drains);
     for (const p of this.partitions) this.handleOutput(p, true);
+    await this.settleCommits();
     for (const t of this.timers) clearInterval(t);
-    this.flushStore();
+    await this.writer!.writeSeries(this.staged.takeSeries()).catch((e: Error) => this.log.error("store: series not written at stop", { error: e.message }));
     this.fanout.flush(Number.MAX_SAFE_INTEGER);
     this.rawLog.close();
-    this.store.db.close();
+    await this.writer!.close();
+    this.db.close();
+  }
+
+  /** At stop: every partition's last checkpoint sent and answered (a failure now is not retried: the next start replays). */
+  private async settleCommits(): Promise<void> {
+    const deadline = Date.now() + limits.storeStopTimeoutMs;
+    for (;;) {
+      for (const p of this.partitions) this.commitCheckpoint(p);
+      if (this.partitions.every((p) => p.inflight === null && (p.unwritten === null || this.storeError !== null))) return;
+      if (Date.now() > deadline) {
+        this.log.error("store: commits still unanswered at stop; the next start replays them", { timeoutMs: limits.storeStopTimeoutMs });
+        return;
+      }
+      await Bun.sleep(5);
+    }
   }
 
   /**
@@ -461,11 +487,12 @@ export class Engine {
   private workerData(p: Partition): PartitionData {
     p.epoch++;
     Atomics.store(p.stats, partitionStatSlots.owner, BigInt(p.epoch)); // the previous incarnation stops consuming
-    this.store.discard(p.id);
-    p.chunks = [];
-    p.chunkBytes = 0;
+    this.staged.discard(p.id); // a commit in flight is not: the new worker starts from its checkpoint
+    p.ck = null;
+    p.ckChunks = 0;
+    p.ckBytes = 0;
     p.unwritten = null;
-    const ck = this.store.loadCheckpoints().get(p.id);
+    const ck = p.inflight?.ck ?? loadCheckpoints(this.db).get(p.id);
     const cfg = this.cfg;
     return {
       partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows, rollups: this.rollups,
@@ -489,6 +516,7 @@ export class Engine {
         continue;
       }
       if (!this.handleOutput(p, false)) await p.outRing.waitForDataAsync(limits.workerTickMs);
+      else await new Promise((r) => setImmediate(r)); // a turn for ingest and reads between rounds of a burst
     }
   }
 
@@ -498,7 +526,7 @@ export class Engine {
   /** Handles the output messages waiting on a partition's ring; false when there were none. */
   private handleOutput(p: Partition, all: boolean): boolean {
     let any = false;
-    for (let i = 0; all || i < 64; i++) {
+    for (let i = 0; all || i < limits.outMessagesPerTurnMax; i++) {
       const len = p.outRing.popInto(this.outScratch);
       if (len < 0) break;
       any = true;
@@ -524,7 +552,7 @@ export class Engine {
     const series = this.registry.keyOf(partition, sid);
     const window = this.labels[spec];
     const r: WindowRecord = { series, window, start, end, count, sum, min, max, avg: sum / count, p50, p95, p99, first, last };
-    this.store.addWindow(partition, r);
+    this.staged.addWindow(partition, r);
     if (!this.firstLive(partition, `w|${window}|${series}|${start}`)) return;
     this.metrics.windowsEmitted.inc();
     // A window result is final: two windows of a series are two points, so only repeats of one window conflate.
@@ -538,7 +566,7 @@ export class Engine {
     const source = anomalySources[src];
     const view: AnomalyView = { ts, value, z, mean, std, severity, source };
     this.openAnomalies.set(series, view);
-    this.store.addAnomaly(partition, { series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs });
+    this.staged.addAnomaly(partition, { series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs });
     if (!this.firstLive(partition, `a|${series}|${ts}`)) return;
     const msg = { series, ...view, baselineN, baselineFromTs };
     this.fanout.publish("anomalies", undefined, series, { type: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
@@ -550,15 +578,16 @@ export class Engine {
     const series = this.registry.keyOf(partition, sid);
     const view: TrendView = { ts: end, slope, r2, n, change, level, class: trendClasses[cls] };
     this.latestTrends.set(series, view);
-    this.store.setTrend(partition, { series, ...view });
+    this.staged.setTrend(partition, { series, ...view });
     if (!this.firstLive(partition, `t|${series}|${end}`)) return;
     this.fanout.publish("trends", undefined, series, { type: "trend", series, ...view }, 0, series);
   }
 
   /** Whether a result is pushed live now: not when a replay after a worker restart computes it again. */
   private firstLive(partition: number, key: string): boolean {
-    const sent = this.partitions[partition].liveSent;
-    if (sent.has(key)) return false;
+    const p = this.partitions[partition];
+    const sent = p.liveSent;
+    if (sent.has(key) || p.inflight?.liveSent.has(key)) return false;
     if (sent.size >= liveSentMax) sent.clear(); // no checkpoint for that long: a repeat is then possible, a leak is not
     sent.add(key);
     return true;
@@ -585,64 +614,95 @@ export class Engine {
     this.fanout.publish("stats", undefined, "", msg, 0, "stats");
   }
 
-  /** Applies the retention of each resolution (WEIR_RETENTION_*). */
-  prune(nowMs = Date.now()): number {
+  /** Applies the retention of each resolution (WEIR_RETENTION_*), on the store writer thread; resolves to the rows deleted. */
+  async prune(nowMs = Date.now()): Promise<number> {
     const r = this.cfg.retentionMs;
     const byLabel: Record<string, number> = {};
     for (const x of this.rollups) byLabel[x.label] = r[x.label as "1m" | "1h"];
     for (const w of this.cfg.windows) byLabel[w.label] = r.windows;
     try {
-      return this.store.prune(nowMs, byLabel, r["1m"]);
+      return await this.writer!.prune(nowMs, byLabel, r["1m"]);
     } catch (e) {
       this.log.error("store prune failed", { error: (e as Error).message });
       return 0;
     }
   }
 
-  /** Collects a checkpoint's chunks; the last one commits it with the partition's staged results. */
+  /**
+   * Collects a checkpoint's chunks into one buffer of its announced size (one
+   * copy out of the ring's scratch: a 100,000-series state is ~90 MB); the last
+   * chunk commits it with the partition's staged results.
+   */
   private onCheckpointChunk(p: Partition, m: CheckpointMessage): void {
-    if (m.i !== p.chunks.length) throw new Error(`checkpoint chunk ${m.i} after ${p.chunks.length}`); // programmer error
-    p.chunkBytes += m.bytes.byteLength;
-    if (p.chunkBytes > limits.checkpointBytesMax) throw new Error(`partition ${p.id}: checkpoint over ${limits.checkpointBytesMax} bytes`);
-    p.chunks.push(m.bytes.slice()); // the decoder's bytes are a view of the scratch buffer
+    if (m.i !== p.ckChunks) throw new Error(`checkpoint chunk ${m.i} after ${p.ckChunks}`); // programmer error
+    if (m.i === 0) {
+      if (m.total > limits.checkpointBytesMax) throw new Error(`partition ${p.id}: checkpoint over ${limits.checkpointBytesMax} bytes`);
+      p.ck = new Uint8Array(m.total);
+      p.ckBytes = 0;
+    }
+    if (p.ckBytes + m.bytes.byteLength > p.ck!.byteLength) throw new Error(`partition ${p.id}: checkpoint chunks over their total`); // programmer error
+    p.ck!.set(m.bytes, p.ckBytes); // the decoder's bytes are a view of the scratch buffer
+    p.ckBytes += m.bytes.byteLength;
+    p.ckChunks++;
     if (m.i + 1 < m.n) return;
-    p.unwritten = { pos: m.pos, state: concatBytes(p.chunks, p.chunkBytes) };
-    p.chunks = [];
-    p.chunkBytes = 0;
+    if (p.ckBytes !== p.ck!.byteLength) throw new Error(`partition ${p.id}: checkpoint of ${p.ckBytes} bytes, announced ${p.ck!.byteLength}`);
+    p.unwritten = { pos: m.pos, state: p.ck! };
+    p.ck = null;
+    p.ckChunks = 0;
     this.commitCheckpoint(p);
   }
 
-  /** Commits a partition's pending checkpoint; a failure (disk full, I/O) keeps it for the next try. */
+  /**
+   * Sends a partition's waiting checkpoint, with its staged results, to the
+   * store writer, unless one of its commits is in flight (then it waits for
+   * that one).
+   */
   private commitCheckpoint(p: Partition): void {
     const ck = p.unwritten;
-    if (ck === null) return;
-    try {
-      this.store.commit(p.id, { pos: ck.pos, state: ck.state, config: this.checkpointConfig });
-      p.unwritten = null;
-      p.liveSent.clear(); // what they were is committed now: no replay computes them again
+    if (ck === null || p.inflight !== null) return;
+    p.unwritten = null;
+    const job = this.staged.take(p.id, { pos: ck.pos, state: ck.state, config: this.checkpointConfig });
+    p.inflight = { job, ck, liveSent: p.liveSent };
+    p.liveSent = new Set();
+    this.sendCommit(p);
+  }
+
+  /** One try of the partition's commit in flight; a failure (disk full, I/O) tries the same job again, until stop. */
+  private sendCommit(p: Partition): void {
+    const f = p.inflight!;
+    this.writer!.commit(f.job).then(() => {
+      this.staged.settle(p.id);
+      p.inflight = null; // its live results are committed: no replay computes them again
       this.storeError = null;
-    } catch (e) {
-      this.storeError = (e as Error).message;
-      this.log.error("checkpoint commit failed; retrying", { partition: p.id, error: this.storeError });
-    }
+      this.commitCheckpoint(p); // one that waited goes now
+    }, (e: Error) => {
+      this.storeError = e.message;
+      this.log.error("checkpoint commit failed; retrying", { partition: p.id, error: e.message });
+      if (this.stopping) {
+        p.inflight = null;
+        return;
+      }
+      setTimeout(() => this.sendCommit(p), limits.storeFlushMs);
+    });
   }
 
   private flushStore(): void {
     for (const p of this.partitions) this.commitCheckpoint(p);
-    try {
-      this.store.flushSeries();
-    } catch (e) {
-      this.storeError = (e as Error).message;
-      this.log.error("store flush failed", { error: this.storeError });
-    }
+    const series = this.staged.takeSeries();
+    if (series.length === 0) return;
+    this.writer!.writeSeries(series).catch((e: Error) => {
+      this.staged.restoreSeries(series);
+      this.storeError = e.message;
+      this.log.error("store flush failed", { error: e.message });
+    });
   }
 
   /** Deletes raw-log segments past WEIR_RETENTION_RAW that no partition's replay needs. */
   private pruneRawLog(nowMs = Date.now()): void {
-    const cks = this.store.loadCheckpoints();
+    const cks = checkpointPositions(this.db);
     let keepFrom = Number.MAX_SAFE_INTEGER;
     // Replay re-reads the record at a checkpoint's position (and skips it): its segment stays.
-    for (const p of this.partitions) keepFrom = Math.min(keepFrom, cks.get(p.id)?.pos ?? p.floorPos);
+    for (const p of this.partitions) keepFrom = Math.min(keepFrom, cks.get(p.id) ?? p.floorPos);
     try {
       const n = this.rawLog.prune({ olderThanMs: nowMs - this.cfg.rawRetentionMs, keepFrom: Math.max(0, keepFrom) });
       if (n > 0) this.log.info("raw log segments pruned", { segments: n });
@@ -685,17 +745,6 @@ function boundedEvent(event: unknown): unknown {
     text = String(event); // e.g. a MessagePack body holding a BigInt
   }
   return text.length <= limits.deadletterEventCharsMax ? event : text.slice(0, limits.deadletterEventCharsMax) + "…";
-}
-
-function concatBytes(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const x of parts) {
-    out.set(x, off);
-    off += x.byteLength;
-  }
-  return out;
 }
 
 /** How often the fanout sends what is due (the per-client throttle is on top). */

@@ -5,6 +5,7 @@ import { createTrendLogic, type Trend, type TrendClass, type TrendOptions } from
 import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "../src/actors/window.ts";
 import { parseWindowSpecs } from "../src/actors/window-spec.ts";
 import { limits } from "../src/runtime/limits.ts";
+import { float64Of } from "../src/sketch/quantile.ts";
 import {
   delayEvery, type Event, goldenLatenessMs, goldenSpec, goldenStream, makeStream, type Shape, type StreamOptions, toBatches, trueSlope, truth,
 } from "./fixtures/trend/generate.ts";
@@ -281,6 +282,25 @@ describe("trend state", () => {
       for (let sid = 0; sid < mixed.shapes.length; sid++) expect(again.logic.latest(again.st, sid)).toEqual(whole.logic.latest(whole.st, sid));
       expect(encode(again.logic.snapshot(again.st))).toEqual(encode(whole.logic.snapshot(whole.st)));
     }
+  });
+
+  test("trend - a version 1 snapshot (every ring slot, used or not) restores to the same state", () => {
+    const { logic, st } = run(makeStream({ ...mixed, durationMs: 300_000 }).batches);
+    const v2 = logic.snapshot(st);
+    const rows = float64Of(v2.series);
+    const used = float64Of(v2.panes);
+    const R = logic.stats(st).panesPerSeries;
+    const series: number[] = [];
+    const rings: number[] = [];
+    for (let o = 0, u = 0; o < rows.length; o += 5) {
+      series.push(...rows.subarray(o, o + 4)); // version 1 rows: no count of used slots
+      const ring = Array.from({ length: R }, () => [-Infinity, 0, 0, 0, 0, 0, 0, 0]);
+      for (let j = 0; j < rows[o + 4]; j++, u += 8) ring[((used[u] % R) + R) % R] = [...used.subarray(u, u + 8)];
+      rings.push(...ring.flat());
+    }
+    const v1 = { ...v2, version: 1, series: Float64Array.from(series), panes: Float64Array.from(rings) };
+    const restored = logic.restore(decode(encode(v1)));
+    expect(encode(logic.snapshot(restored))).toEqual(encode(v2));
   });
 
   test("trend - restore refuses a snapshot of another window or lateness", () => {

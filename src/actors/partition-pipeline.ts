@@ -104,11 +104,16 @@ export class PartitionPipeline {
     this.afterWindows();
   }
 
-  /** The quiet rule at `nowMs`: never later than the receive time of a batch not yet handled. */
-  tick(nowMs: number): void {
+  /**
+   * The quiet rule at `nowMs`: never later than the receive time of a batch
+   * not yet handled. With `seriesMax`, closes at most that many series and
+   * answers false if more are due (call again before the next batch).
+   */
+  tick(nowMs: number, seriesMax = Infinity): boolean {
     this.closedMs = nowMs;
-    this.window.tick(this.ws, nowMs, this.onWindowOutput);
+    const done = this.window.tick(this.ws, nowMs, this.onWindowOutput, seriesMax);
     this.afterWindows();
+    return done;
   }
 
   /**
@@ -138,11 +143,6 @@ export class PartitionPipeline {
       return o;
     }
     return { w: o.w.splice(0, rowsMax), late: o.late.splice(0, rowsMax), a: o.a.splice(0, rowsMax), t: o.t.splice(0, rowsMax) };
-  }
-
-  /** Returns rows that take() handed out but that could not be shipped: they go first next time. */
-  putBack(o: PartitionOutput): void {
-    this.out = { w: [...o.w, ...this.out.w], late: [...o.late, ...this.out.late], a: [...o.a, ...this.out.a], t: [...o.t, ...this.out.t] };
   }
 
   /** Closed windows drive burst detection and trend fits once the whole batch is in every actor. */

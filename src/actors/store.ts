@@ -1,19 +1,25 @@
 /**
- * The store actor: the only writer of the SQLite file. A partition's window
- * results, anomalies and trends are staged here as they arrive and written
- * in ONE transaction with that partition's checkpoint (its state and raw-log
- * position), so after a crash the store holds exactly the results of the
- * state it restores: replay recomputes the rest, and nothing is written
- * twice. New series ride along with every transaction. The staged rows are
- * bounded by the workers, which checkpoint early past
- * limits.checkpointRowsMax rows; while a commit fails (disk full, I/O) the
- * engine stops draining that partition's output ring (backpressure up the
- * pipe) and retries.
+ * The store actor, in two halves. `StagedResults` lives on the main thread:
+ * a partition's window results, anomalies and trends are staged there as
+ * they arrive (readable at once, merged into REST answers) until its next
+ * checkpoint; `take()` hands them over as one CommitJob with that
+ * checkpoint. `StoreWrites` is the only writer of the SQLite file and runs on
+ * the store writer thread (src/storage/store-writer.ts): it writes a job's
+ * rows, the pending series and the checkpoint (state and raw-log position)
+ * in ONE transaction, so after a crash the store holds exactly the results
+ * of the state it restores: replay recomputes the rest, and nothing is
+ * written twice. The staged rows are bounded by the workers, which
+ * checkpoint early past limits.checkpointRowsMax rows, and by the engine,
+ * which keeps at most one job per partition in flight and one waiting;
+ * while a commit fails (disk full, I/O) the engine stops draining that
+ * partition's output ring (backpressure up the pipe) and retries.
  *
  * @example
- *   const store = new Store(openStore(path));
- *   store.addWindow(0, { series: "cpu", window: "10s", start, end, count, ... });
- *   store.commit(0, { pos: 4096, state: snapshotBytes, config }); // rows + checkpoint, atomically
+ *   const staged = new StagedResults(2);
+ *   staged.addWindow(0, { series: "cpu", window: "10s", start, end, count, ... });
+ *   const job = staged.take(0, { pos: 4096, state, config });  // main thread
+ *   new StoreWrites(db).commit(job);                            // writer thread: rows + checkpoint, atomically
+ *   staged.settle(0, true);                                     // main thread, once it is written
  */
 import type { Database, Statement } from "bun:sqlite";
 import type { SeriesInfo } from "./series-registry.ts";
@@ -30,6 +36,16 @@ export interface AnomalyRecord {
 export interface TrendRecord { series: string; ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
 export interface Checkpoint { pos: number; state: Uint8Array; config: string }
 
+/** What one commit writes: a partition's results up to its checkpoint, the series registered meanwhile, and the checkpoint. */
+export interface CommitJob {
+  partition: number;
+  checkpoint: Checkpoint;
+  windows: WindowRecord[];
+  anomalies: AnomalyRecord[];
+  trends: TrendRecord[];
+  series: SeriesInfo[];
+}
+
 /** Test-only hooks at the commit boundaries (WEIR_CRASH_AT): before, mid (rows written, checkpoint not), after. */
 export interface CommitHooks { before?: () => void; mid?: () => void; after?: () => void }
 
@@ -39,49 +55,18 @@ class Staged {
   trends = new Map<string, TrendRecord>(); // latest per series; bounded by the series count
 }
 
-export class Store {
+/** The main thread's half: results not yet in the file, per partition, and the series not yet written. */
+export class StagedResults {
   private readonly staged: Staged[] = [];
+  /** The rows of each partition's commit in flight: still answered by reads until it is written. */
+  private readonly committing: Array<Staged | null> = [];
   private series: SeriesInfo[] = [];
-  private readonly commitTx: (p: number, c: Checkpoint) => void;
-  private readonly seriesTx: () => void;
-  rowsWritten = 0;
 
-  constructor(readonly db: Database, partitions: number, private readonly hooks: CommitHooks = {}) {
-    for (let p = 0; p < partitions; p++) this.staged.push(new Staged());
-    // Positional parameters: binding 14 named ones per row cost 1.5× the time here.
-    const putWindow = db.prepare(
-      `INSERT OR REPLACE INTO windows (series, window, start, "end", count, sum, min, max, avg, p50, p95, p99, first, last)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const putSeries = db.prepare(`INSERT OR IGNORE INTO series (key, name, tags, partition, local) VALUES (?, ?, ?, ?, ?)`);
-    const putAnomaly = db.prepare(
-      `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from)
-       VALUES ($series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from)`,
-    );
-    const putTrend = db.prepare(
-      `INSERT OR REPLACE INTO trends (series, ts, slope, r2, n, change, level, class) VALUES ($series, $ts, $slope, $r2, $n, $change, $level, $class)`,
-    );
-    const putCheckpoint = db.prepare(
-      `INSERT OR REPLACE INTO checkpoints (partition, pos, state, config, committed_ms) VALUES (?, ?, ?, ?, ?)`,
-    );
-    const run = (stmt: Statement, rows: readonly object[]) => {
-      for (const r of rows) stmt.run(r as Record<string, string | number>);
-    };
-    const writeSeries = () => {
-      for (const x of this.series) putSeries.run(x.key, x.name, JSON.stringify(x.tags), x.partition, x.local);
-    };
-    this.seriesTx = db.transaction(writeSeries);
-    this.commitTx = db.transaction((p: number, c: Checkpoint) => {
-      writeSeries();
-      const s = this.staged[p];
-      for (const r of s.windows) {
-        putWindow.run(r.series, r.window, r.start, r.end, r.count, r.sum, r.min, r.max, r.avg, r.p50, r.p95, r.p99, r.first, r.last);
-      }
-      run(putAnomaly, s.anomalies);
-      run(putTrend, [...s.trends.values()]);
-      this.hooks.mid?.();
-      putCheckpoint.run(p, c.pos, c.state, c.config, Date.now());
-    });
+  constructor(partitions: number) {
+    for (let p = 0; p < partitions; p++) {
+      this.staged.push(new Staged());
+      this.committing.push(null);
+    }
   }
 
   addWindow(partition: number, r: WindowRecord): void {
@@ -97,28 +82,38 @@ export class Store {
     this.staged[partition].trends.set(t.series, t);
   }
 
-  /**
-   * Writes a partition's staged rows, the pending series and its checkpoint
-   * in one transaction; on error nothing is written and the rows stay staged
-   * (the partition's next checkpoint covers them). Returns the windows written.
-   */
-  commit(partition: number, c: Checkpoint): number {
-    this.hooks.before?.();
-    this.commitTx(partition, c);
-    this.hooks.after?.();
+  /** Hands a partition's staged rows and the pending series over as one job with its checkpoint; settle() once it is written. */
+  take(partition: number, checkpoint: Checkpoint): CommitJob {
+    if (this.committing[partition] !== null) throw new Error(`partition ${partition}: a commit is in flight already`); // programmer error
     const s = this.staged[partition];
-    const n = s.windows.length;
+    this.committing[partition] = s;
     this.staged[partition] = new Staged();
+    const series = this.takeSeries();
+    return { partition, checkpoint, windows: s.windows, anomalies: s.anomalies, trends: [...s.trends.values()], series };
+  }
+
+  /** The series registered since the last job: written with the next job, or alone by StoreWriter.writeSeries. */
+  takeSeries(): SeriesInfo[] {
+    const out = this.series;
     this.series = [];
-    this.rowsWritten += n;
-    return n;
+    return out;
+  }
+
+  /** After a job is written: its rows leave (a failed job is sent again as it is, its rows still answered meanwhile). */
+  settle(partition: number): void {
+    this.committing[partition] = null;
+  }
+
+  /** Series of a write or a job that failed: they go with the next one, in their order. */
+  restoreSeries(series: readonly SeriesInfo[]): void {
+    this.series = [...series, ...this.series];
   }
 
   /**
    * Staged windows that pass `keep`, oldest first: results already pushed
-   * live but not yet in the file (they are written with the partition's next
-   * checkpoint). Readers merge them, so a client that subscribes and then
-   * back-fills sees no gap. With `partition`, only that partition's rows.
+   * live but not yet in the file. Readers merge them, so a client that
+   * subscribes and then back-fills sees no gap. With `partition`, only that
+   * partition's rows.
    */
   stagedWindows(keep: (r: WindowRecord) => boolean, partition?: number): WindowRecord[] {
     return this.stagedRows((s) => s.windows, keep, partition);
@@ -133,39 +128,75 @@ export class Store {
     const out: T[] = [];
     const from = partition ?? 0;
     const to = partition === undefined ? this.staged.length : partition + 1;
-    for (let p = from; p < to; p++) for (const r of rows(this.staged[p])) if (keep(r)) out.push(r);
+    for (let p = from; p < to; p++) {
+      for (const s of [this.committing[p], this.staged[p]]) if (s !== null) for (const r of rows(s)) if (keep(r)) out.push(r);
+    }
     return out;
   }
 
-  /** Drops a partition's uncommitted rows: its worker died, and its replay recomputes them. */
+  /** Drops a partition's staged rows (not a commit in flight): its worker died, and its replay recomputes them. */
   discard(partition: number): void {
     this.staged[partition] = new Staged();
   }
+}
 
-  /** Writes new series now (their rows are also written with every commit). */
-  flushSeries(): void {
-    if (this.series.length === 0) return;
-    this.seriesTx();
-    this.series = [];
+/** The writer thread's half: the SQLite writes. */
+export class StoreWrites {
+  private readonly commitTx: (job: CommitJob) => void;
+  private readonly seriesTx: (series: readonly SeriesInfo[]) => void;
+  private readonly putSeries: Statement;
+
+  constructor(readonly db: Database, private readonly hooks: CommitHooks = {}) {
+    // Positional parameters: binding 14 named ones per row cost 1.5× the time here.
+    const putWindow = db.prepare(
+      `INSERT OR REPLACE INTO windows (series, window, start, "end", count, sum, min, max, avg, p50, p95, p99, first, last)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.putSeries = db.prepare(`INSERT OR IGNORE INTO series (key, name, tags, partition, local) VALUES (?, ?, ?, ?, ?)`);
+    const putAnomaly = db.prepare(
+      `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from)
+       VALUES ($series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from)`,
+    );
+    const putTrend = db.prepare(
+      `INSERT OR REPLACE INTO trends (series, ts, slope, r2, n, change, level, class) VALUES ($series, $ts, $slope, $r2, $n, $change, $level, $class)`,
+    );
+    const putCheckpoint = db.prepare(
+      `INSERT OR REPLACE INTO checkpoints (partition, pos, state, config, committed_ms) VALUES (?, ?, ?, ?, ?)`,
+    );
+    const run = (stmt: Statement, rows: readonly object[]) => {
+      for (const r of rows) stmt.run(r as Record<string, string | number>);
+    };
+    this.seriesTx = db.transaction((series: readonly SeriesInfo[]) => this.writeSeries(series));
+    this.commitTx = db.transaction((job: CommitJob) => {
+      this.writeSeries(job.series);
+      for (const r of job.windows) {
+        putWindow.run(r.series, r.window, r.start, r.end, r.count, r.sum, r.min, r.max, r.avg, r.p50, r.p95, r.p99, r.first, r.last);
+      }
+      run(putAnomaly, job.anomalies);
+      run(putTrend, job.trends);
+      this.hooks.mid?.();
+      const c = job.checkpoint;
+      putCheckpoint.run(job.partition, c.pos, c.state, c.config, Date.now());
+    });
   }
 
-  /** The last committed checkpoint of every partition that has one. */
-  loadCheckpoints(): Map<number, Checkpoint> {
-    const rows = this.db.query(`SELECT partition, pos, state, config FROM checkpoints`).all() as Array<
-      { partition: number; pos: number; state: Uint8Array; config: string }
-    >;
-    return new Map(rows.map((r) => [r.partition, { pos: r.pos, state: r.state, config: r.config }]));
+  /** Writes a job in one transaction; on error nothing of it is written. Returns the windows written. */
+  commit(job: CommitJob): number {
+    this.hooks.before?.();
+    this.commitTx(job);
+    this.hooks.after?.();
+    return job.windows.length;
   }
 
-  /** Forgets every checkpoint (the partitioning or the window specs changed: their states no longer apply). */
-  dropCheckpoints(): void {
-    this.db.exec("DELETE FROM checkpoints");
+  /** Writes series now (they are also written with every commit). */
+  flushSeries(series: readonly SeriesInfo[]): void {
+    if (series.length > 0) this.seriesTx(series);
   }
 
   /**
    * Deletes windows past their resolution's retention and anomalies past the
    * 1m retention; returns the rows deleted.
-   * @example store.prune(Date.now(), { "10s": 2 * 86400_000, "1m": 30 * 86400_000 }, 30 * 86400_000);
+   * @example writes.prune(Date.now(), { "10s": 2 * 86400_000, "1m": 30 * 86400_000 }, 30 * 86400_000);
    */
   prune(nowMs: number, retentionByLabel: Record<string, number>, anomaliesMs: number): number {
     let n = 0;
@@ -175,11 +206,29 @@ export class Store {
     return n;
   }
 
-  /** Series persisted earlier, in registration order per partition (for the registry at start-up). */
-  loadSeries(): SeriesInfo[] {
-    const rows = this.db.query(`SELECT key, name, tags, partition, local FROM series ORDER BY partition, local`).all() as Array<
-      { key: string; name: string; tags: string; partition: number; local: number }
-    >;
-    return rows.map((r) => ({ ...r, tags: JSON.parse(r.tags) as Record<string, string> }));
+  private writeSeries(series: readonly SeriesInfo[]): void {
+    for (const x of series) this.putSeries.run(x.key, x.name, JSON.stringify(x.tags), x.partition, x.local);
   }
+}
+
+/** The last committed checkpoint of every partition that has one (read on any connection). */
+export function loadCheckpoints(db: Database): Map<number, Checkpoint> {
+  const rows = db.query(`SELECT partition, pos, state, config FROM checkpoints`).all() as Array<
+    { partition: number; pos: number; state: Uint8Array; config: string }
+  >;
+  return new Map(rows.map((r) => [r.partition, { pos: r.pos, state: r.state, config: r.config }]));
+}
+
+/** The raw-log position of every partition's last committed checkpoint (without their states, which can be large). */
+export function checkpointPositions(db: Database): Map<number, number> {
+  const rows = db.query(`SELECT partition, pos FROM checkpoints`).all() as Array<{ partition: number; pos: number }>;
+  return new Map(rows.map((r) => [r.partition, r.pos]));
+}
+
+/** Series persisted earlier, in registration order per partition (for the registry at start-up). */
+export function loadSeries(db: Database): SeriesInfo[] {
+  const rows = db.query(`SELECT key, name, tags, partition, local FROM series ORDER BY partition, local`).all() as Array<
+    { key: string; name: string; tags: string; partition: number; local: number }
+  >;
+  return rows.map((r) => ({ ...r, tags: JSON.parse(r.tags) as Record<string, string> }));
 }

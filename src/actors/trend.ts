@@ -121,9 +121,15 @@ export interface TrendStats {
   panesPerSeries: number;
 }
 
-/** Plain data: one row per series (seriesFields), its ring (panesPerSeries · paneFields), its latest trend if any. */
+/**
+ * Plain data: one row per series (seriesFields, then how many of its ring's
+ * slots are used); those slots' panes in series order (a pane's index says its
+ * slot: index mod the ring's size); its latest trend if any. Version 1 held
+ * every slot, used or not: ~450 bytes a series, half of a checkpoint when
+ * series report seldom.
+ */
 export interface TrendSnapshot {
-  version: 1;
+  version: 2;
   spec: string;
   latenessMs: number;
   late: number;
@@ -131,6 +137,8 @@ export interface TrendSnapshot {
   panes: Float64Array | Uint8Array;
   latest: Float64Array | Uint8Array;
 }
+/** A snapshot from before only used slots were kept: panes holds every slot of every ring. */
+export type TrendSnapshotV1 = Omit<TrendSnapshot, "version"> & { version: 1 };
 
 export interface TrendLogic extends ActorLogic<TrendState, EventBatch, Trend> {
   /** The window actor closed [start, end) of series sid: fit it (and any earlier unfitted window) unless already fitted. */
@@ -148,6 +156,7 @@ const seriesCapacityInitial = 64;
 const seriesFields = 4; // sid, maxTs, closedBefore, newest pane index
 // Pane slot: index (start / slide; −Infinity when unused), n, Σx, Σx², ref (first value), Σu, Σu², Σxu.
 const paneFields = 8;
+
 const latestFields = 10; // sid, start, end, slope, intercept, r2, n, change, level, class code
 const classes: readonly TrendClass[] = ["unknown", "stable", "rising", "falling"];
 /** Time spread (Σ(x − x̄)², relative to Σx²) below which a window is one instant: no slope. */
@@ -183,7 +192,7 @@ export function createTrendLogic(opts: TrendOptions): TrendLogic {
     latest: (st, sid) => st.latest[sid] ?? null,
     stats: (st) => ({ series: st.seriesCount, late: st.late, panesPerSeries: t.ringPanes }),
     snapshot: (st) => t.snapshot(st),
-    restore: (snap) => t.restore(snap as TrendSnapshot),
+    restore: (snap) => t.restore(snap as TrendSnapshot | TrendSnapshotV1),
   };
 }
 
@@ -404,28 +413,37 @@ class Trends {
   }
 
   snapshot(st: TrendState): TrendSnapshot {
-    const span = this.ringPanes * paneFields;
-    const series = new Float64Array(st.seriesCount * seriesFields);
-    const panes = new Float64Array(st.seriesCount * span);
+    const R = this.ringPanes;
+    const series = new Float64Array(st.seriesCount * (seriesFields + 1));
+    let used = 0;
+    for (let o = 0; o < st.ring.length; o += paneFields) if (st.ring[o] !== -Infinity) used++;
+    const panes = new Float64Array(used * paneFields);
     const withLatest = st.latest.reduce((m, t) => (t === undefined ? m : m + 1), 0);
     const latest = new Float64Array(withLatest * latestFields);
     let r = 0;
     let q = 0;
+    let u = 0;
     for (let s = 0; s < st.capacity; s++) {
       if (st.known[s] === 0) continue;
-      series.set([s, st.maxTs[s], st.closedBefore[s], st.newest[s]], r * seriesFields);
-      panes.set(st.ring.subarray(s * span, (s + 1) * span), r * span);
+      const from = u;
+      for (let k = 0; k < R; k++) {
+        const o = (s * R + k) * paneFields;
+        if (st.ring[o] === -Infinity) continue;
+        panes.set(st.ring.subarray(o, o + paneFields), u);
+        u += paneFields;
+      }
+      series.set([s, st.maxTs[s], st.closedBefore[s], st.newest[s], (u - from) / paneFields], r * (seriesFields + 1));
       r++;
       const t = st.latest[s];
       if (t === undefined) continue;
       latest.set([s, t.start, t.end, t.slope, t.intercept, t.r2, t.n, t.change, t.level, classes.indexOf(t.class)], q);
       q += latestFields;
     }
-    return { version: 1, spec: this.specKey, latenessMs: this.latenessMs, late: st.late, series, panes, latest };
+    return { version: 2, spec: this.specKey, latenessMs: this.latenessMs, late: st.late, series, panes, latest };
   }
 
-  restore(snap: TrendSnapshot): TrendState {
-    if (snap.version !== 1) throw new Error(`trend snapshot: unknown version ${String(snap.version)}`);
+  restore(snap: TrendSnapshot | TrendSnapshotV1): TrendState {
+    if (snap.version !== 2 && snap.version !== 1) throw new Error(`trend snapshot: unknown version ${String((snap as { version: unknown }).version)}`);
     if (snap.spec !== this.specKey || snap.latenessMs !== this.latenessMs) {
       throw new Error(`trend snapshot: taken with window ${snap.spec} and lateness ${snap.latenessMs} ms, now ${this.specKey} and ${this.latenessMs} ms`);
     }
@@ -433,17 +451,27 @@ class Trends {
     st.late = snap.late;
     const series = float64Of(snap.series);
     const panes = float64Of(snap.panes);
-    const span = this.ringPanes * paneFields;
-    assert(panes.length === (series.length / seriesFields) * span, "one ring per series");
-    for (let r = 0; r * seriesFields < series.length; r++) {
-      const s = series[r * seriesFields];
+    const R = this.ringPanes;
+    const v1 = snap.version === 1;
+    const rowFields = v1 ? seriesFields : seriesFields + 1;
+    let u = 0;
+    for (let r = 0; r * rowFields < series.length; r++) {
+      const o = r * rowFields;
+      const s = series[o];
       this.addSeries(st, s);
-      st.maxTs[s] = series[r * seriesFields + 1];
-      st.closedBefore[s] = series[r * seriesFields + 2];
-      st.newest[s] = series[r * seriesFields + 3];
+      st.maxTs[s] = series[o + 1];
+      st.closedBefore[s] = series[o + 2];
+      st.newest[s] = series[o + 3];
       st.nextEnd[s] = (Math.floor(st.closedBefore[s] / this.slideMs) + 1) * this.slideMs;
-      st.ring.set(panes.subarray(r * span, (r + 1) * span), s * span);
+      const slots = v1 ? R : series[o + 4];
+      for (let j = 0; j < slots; j++, u += paneFields) {
+        const p = panes[u];
+        if (p === -Infinity) continue; // version 1: an unused slot
+        const k = ((p % R) + R) % R;
+        st.ring.set(panes.subarray(u, u + paneFields), (s * R + k) * paneFields);
+      }
     }
+    assert(u === panes.length, "every pane of the snapshot restored");
     const latest = float64Of(snap.latest);
     for (let q = 0; q < latest.length; q += latestFields) {
       const [s, start, end, slope, intercept, r2, n, change, level, cls] = latest.subarray(q, q + latestFields);

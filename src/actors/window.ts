@@ -138,7 +138,12 @@ export interface WindowOptions {
 export interface WindowStats { series: number; openPanes: number; late: number }
 
 export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowOutput> {
-  tick(state: WindowState, nowMs: number, emit: (out: WindowOutput) => void): void;
+  /**
+   * The quiet rule at nowMs. With `seriesMax`, closes at most that many due
+   * series and answers false if more are due: calling again (at nowMs or
+   * later) goes on exactly where it stopped, as one call would have.
+   */
+  tick(state: WindowState, nowMs: number, emit: (out: WindowOutput) => void, seriesMax?: number): boolean;
   snapshot(state: WindowState): WindowSnapshot;
   stats(state: WindowState): WindowStats;
 }
@@ -356,7 +361,7 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
   return {
     init: () => new WindowState(w.specCount, opts.seriesMax),
     handle: (st, batch, emit) => w.handle(st, batch, emit),
-    tick: (st, nowMs, emit) => w.tick(st, nowMs, emit),
+    tick: (st, nowMs, emit, seriesMax = Infinity) => w.tick(st, nowMs, emit, seriesMax),
     snapshot: (st) => w.snapshot(st),
     restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV2),
     stats: (st) => ({ series: st.seriesCount, openPanes: st.openPanes, late: st.late }),
@@ -425,15 +430,17 @@ class Windows {
     }
   }
 
-  tick(st: WindowState, nowMs: number, emit: Emit): void {
+  tick(st: WindowState, nowMs: number, emit: Emit, seriesMax: number): boolean {
     const heap = st.heap;
-    while (heap.size > 0 && heap.topDue() <= nowMs) {
+    for (let popped = 0; heap.size > 0 && heap.topDue() <= nowMs; popped++) {
+      if (popped === seriesMax) return false;
       const s = st.series[heap.pop()]!;
       if (isOpen(s) && this.dueOf(s) <= nowMs) this.closeTo(st, s, nowMs - delayOf(s) - this.latenessMs, emit);
       // After a close, or if the entry was stale, the due lies after nowMs: this loop ends.
       if (isOpen(s)) heap.push(this.dueOf(s), s.sid);
       else s.inHeap = false;
     }
+    return true;
   }
 
   /** When the quiet rule next closes something: the next window end (with no pane open, the first rollup end) + delay + lateness. */

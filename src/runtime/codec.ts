@@ -5,7 +5,7 @@
  *
  *   { k: "ev",  n, recv, pos, last, sid: bin(u32[n]), ts: bin(f64[n]), v: bin(f64[n]) }   events for a partition
  *   { k: "out", e, w, late, a, t }   a partition's results: window, late, anomaly and trend rows (partition-pipeline.ts)
- *   { k: "ck",  e, pos, i, n, bytes }   chunk i of n of its checkpoint, after the results it covers
+ *   { k: "ck",  e, pos, i, n, total, bytes }   chunk i of n of its checkpoint (total bytes), after the results it covers
  *   { k: "sig", sig: "stop" | "checkpoint" | "tick", at: ms }                    signals
  *
  * @example
@@ -20,8 +20,8 @@ import type { EventBatch } from "../actors/window.ts";
 export interface EventBatchMessage { k: "ev"; n: number; recv: number; pos: number; last: boolean; sid: Uint8Array; ts: Uint8Array; v: Uint8Array }
 /** e: the worker incarnation (epoch) that produced the message. */
 export interface OutputMessage extends PartitionOutput { k: "out"; e: number }
-/** Chunk i of n of a checkpoint: a PipelineSnapshot (MessagePack) covering the raw log up to record `pos`. */
-export interface CheckpointMessage { k: "ck"; e: number; pos: number; i: number; n: number; bytes: Uint8Array }
+/** Chunk i of n of a checkpoint of `total` bytes: a PipelineSnapshot (MessagePack) covering the raw log up to record `pos`. */
+export interface CheckpointMessage { k: "ck"; e: number; pos: number; i: number; n: number; total: number; bytes: Uint8Array }
 export interface SignalMessage { k: "sig"; sig: "stop" | "checkpoint"; at: number }
 export type Message = EventBatchMessage | OutputMessage | SignalMessage;
 

@@ -26,6 +26,7 @@ export const limits = {
   ringBytesDefault: 8 * 1024 * 1024,
   ringMessageBytesMax: 2 * 1024 * 1024,
   outRingBytesDefault: 4 * 1024 * 1024,
+  outMessagesPerTurnMax: 4, // a partition's output messages (≤ 4,096 rows each) the main thread takes per event-loop turn
   batchEventsMax: 16_384, // events in one columnar batch on a ring
   ringBytesMin: 64, // smallest data area Ring.create accepts (rounded up to a power of two)
   ringBytesMax: 1 << 30, // byte counters are int32 and compared mod 2^32
@@ -61,8 +62,12 @@ export const limits = {
 
   // Store and queries.
   storeFlushMs: 100, // new series are written this often (results go with their partition's checkpoint)
-  checkpointRowsMax: 50_000, // output rows after which a partition checkpoints before its interval
+  checkpointRowsMax: 50_000, // output rows after which a partition checkpoints before its interval (bounds a commit's rows)
+  checkpointBytesPerSecondMax: 8 * 1024 * 1024, // interval checkpoints of a partition snapshot this many bytes per second at most
+  storeCacheBytes: 64 * 1024 * 1024, // the writer connection's page cache: 3× faster inserts of a mass close than SQLite's 2 MB
+  tickSeriesMax: 5_000, // series one wall-clock tick closes before the worker flushes their results and goes on
   checkpointBytesMax: 1 << 30, // one partition's snapshot; past it the checkpoint is refused (the worker fails loudly)
+  storeStopTimeoutMs: 30_000, // at stop, how long the last commits may take on the store writer before they are left to replay
   groupCommitRequestsMax: 256, // durable profile: requests answered by one fsync at most (more wait for the next)
   workerHeapBytesDefault: 1024 * 1024 * 1024, // WEIR_WORKER_HEAP_MAX: a partition worker over it (after a full GC) is restarted
   workerHeapCheckMs: 250, // how often a partition worker reads its heap size
@@ -86,6 +91,7 @@ export const limits = {
   sseHeartbeatMs: 15_000, // comment line on a quiet Server-Sent Events stream
   statsIntervalMs: 1_000, // the stats topic's period
   fanoutRetainedMax: 20_000, // latest window per spec and series, for new subscribers
+  fanoutRetainedSlack: 2_000, // new series past fanoutRetainedMax before the least recently updated are evicted in one go
 } as const;
 
 assert(limits.ringMessageBytesMax * 2 <= limits.ringBytesDefault, "a ring holds at least two maximal messages");

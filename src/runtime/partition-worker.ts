@@ -78,23 +78,33 @@ let atBoundary = true;
 let dirty = false;
 let rowsSinceCheckpoint = 0;
 let nextCheckpointMs = Date.now() + d.checkpointIntervalMs;
+/** No interval checkpoint before this: a large state is snapshotted less often (limits.checkpointBytesPerSecondMax). */
+let pacedUntilMs = 0;
+/** An output message encoded but refused by the full ring: pushed as it is next time, not encoded again. */
+let held: Uint8Array | null = null;
+let heldRows = 0;
+/** A wall-clock tick that closed limits.tickSeriesMax series and has more due at tickAtMs: it goes on before more input. */
+let tickDone = true;
+let tickAtMs = 0;
 const myEpoch = BigInt(d.epoch);
 /** Whether a newer incarnation of this partition's worker was started: then this one must not touch the rings. */
 const superseded = () => Atomics.load(stats, partitionStatSlots.owner) !== myEpoch;
 
-/** Pushes pending results; false while the output ring has no room (what did not fit stays pending). */
+/** Pushes pending results; false while the output ring has no room (what did not fit is held for the next try). */
 function flushOut(): boolean {
-  while (pipeline.pending > 0) {
-    if (superseded()) return false; // the output ring has a new producer
-    const out = pipeline.take(outRowsPerMessageMax);
-    if (!outRing.tryPush(enc.encodeSharedRef({ k: "out", e: d.epoch, ...out }))) {
-      pipeline.putBack(out);
-      return false;
+  for (;;) {
+    if (held === null) {
+      if (pipeline.pending === 0) return true;
+      const out = pipeline.take(outRowsPerMessageMax);
+      held = enc.encode({ k: "out", e: d.epoch, ...out }); // its own copy: it may wait for room
+      heldRows = out.w.length + out.a.length + out.t.length + out.late.length;
     }
+    if (superseded()) return false; // the output ring has a new producer
+    if (!outRing.tryPush(held)) return false;
+    held = null;
     dirty = true;
-    rowsSinceCheckpoint += out.w.length + out.a.length + out.t.length + out.late.length;
+    rowsSinceCheckpoint += heldRows;
   }
-  return true;
 }
 
 /** Pushes all pending results, waiting for the engine to make room (replay and checkpoints must not skip any). */
@@ -155,20 +165,29 @@ async function recover(): Promise<void> {
 }
 
 /**
+ * Whether a checkpoint is due: forced (shutdown), past checkpointRowsMax
+ * rows (which bounds what the engine stages and writes in one commit), or at
+ * the interval once the previous snapshot's pacing has passed: 100,000 series
+ * snapshot to ~90 MB, which is not worth writing every second.
+ */
+function checkpointDue(nowMs: number, force: boolean): boolean {
+  if (force || rowsSinceCheckpoint >= d.checkpointRowsMax) return true;
+  return nowMs >= pacedUntilMs && nowMs >= nextCheckpointMs;
+}
+
+/**
  * Commits the pipeline's state once its output is all on the ring, at a
- * record boundary, when due (interval or rows) or forced (shutdown). The
- * snapshot travels in chunks after the results it covers; the engine
- * writes both in one transaction.
+ * record boundary, when due (checkpointDue). The snapshot travels in chunks
+ * after the results it covers; the engine writes both in one transaction.
  */
 async function maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
-  if (!dirty || !atBoundary) return;
-  if (!force && nowMs < nextCheckpointMs && rowsSinceCheckpoint < d.checkpointRowsMax) return;
+  if (!dirty || !atBoundary || !checkpointDue(nowMs, force)) return;
   await flushOutAll();
   const bytes = enc.encode(pipeline.snapshot());
   const chunks = Math.max(1, Math.ceil(bytes.byteLength / checkpointChunkBytes));
   for (let i = 0; i < chunks; i++) {
     const part = bytes.subarray(i * checkpointChunkBytes, (i + 1) * checkpointChunkBytes);
-    const msg = enc.encodeSharedRef({ k: "ck", e: d.epoch, pos: lastPos, i, n: chunks, bytes: part });
+    const msg = enc.encodeSharedRef({ k: "ck", e: d.epoch, pos: lastPos, i, n: chunks, total: bytes.byteLength, bytes: part });
     while (superseded() || !outRing.tryPush(msg)) {
       ctx.heartbeat();
       await Bun.sleep(1);
@@ -178,6 +197,7 @@ async function maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
   dirty = false;
   rowsSinceCheckpoint = 0;
   nextCheckpointMs = nowMs + d.checkpointIntervalMs;
+  pacedUntilMs = nowMs + (bytes.byteLength / limits.checkpointBytesPerSecondMax) * 1000;
 }
 
 function drain(): number {
@@ -218,18 +238,22 @@ async function run(): Promise<void> {
   for (;;) {
     ctx.heartbeat();
     const room = flushOut();
-    const handled = room && !paused ? drain() : 0;
+    // An unfinished tick goes on before any input: the next batch's own tick (handleBatch) then stays small.
+    const handled = room && !paused && tickDone ? drain() : 0;
     const now = clock.now(); // read before the ring: see IngestClock
-    if (now >= nextTickMs && inRing.isEmpty()) {
+    if (room && !tickDone) tickDone = pipeline.tick(tickAtMs, limits.tickSeriesMax);
+    else if (room && now >= nextTickMs && inRing.isEmpty()) {
       // Only with nothing waiting: a waiting batch is ticked for at its receive time when it is handled, so a
       // backlog, a full output ring or a paused intake never makes a series look quiet.
-      pipeline.tick(now);
+      tickAtMs = now;
+      tickDone = pipeline.tick(now, limits.tickSeriesMax);
       nextTickMs = now + limits.workerTickMs;
     }
     checkHeap(Date.now());
     if (flushOut()) await maybeCheckpoint(now, false);
-    if (stopping && inRing.isEmpty() && pipeline.pending === 0) break;
+    if (stopping && inRing.isEmpty() && pipeline.pending === 0 && held === null) break;
     if (!room || paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
+    else if (!tickDone) await new Promise((r) => setImmediate(r)); // a turn for control messages between tick slices
     else if (handled === 0) {
       // Blocking wait, then a turn of the event loop for control messages. Not
       // waitForDataAsync: in Bun 1.4.5 Atomics.waitAsync inside a worker never

@@ -9,6 +9,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { limits } from "../runtime/limits.ts";
 
 export class StoreError extends Error {
   override name = "StoreError";
@@ -48,6 +49,7 @@ export function openStore(path: string): Database {
   try {
     db = new Database(path, { create: true, strict: true });
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    db.exec(`PRAGMA cache_size = -${limits.storeCacheBytes / 1024};`); // negative: KiB
     db.exec(schema);
     const check = db.query("PRAGMA quick_check").get() as { quick_check: string };
     if (check.quick_check !== "ok") throw new Error(check.quick_check);

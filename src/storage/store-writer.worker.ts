@@ -1,0 +1,40 @@
+/**
+ * The store writer thread: the only connection that writes the SQLite file
+ * once the engine runs. It answers each request of store-writer.ts in order:
+ * a commit (StoreWrites.commit: one transaction), a series write, a retention
+ * prune, close. The test-only crash points of a commit (WEIR_CRASH_AT) fire
+ * here, between the same steps as before.
+ */
+import { workerData } from "node:worker_threads";
+import { StoreWrites } from "../actors/store.ts";
+import { CrashPoints } from "../runtime/crash-points.ts";
+import { openStore } from "./db.ts";
+import type { WriterReply, WriterRequest } from "./store-writer.ts";
+
+const { path, crashAt } = workerData as { path: string; crashAt: Record<string, number> };
+const crash = new CrashPoints(crashAt);
+const db = openStore(path);
+const writes = new StoreWrites(db, {
+  before: () => crash.reach("store.before-commit"),
+  mid: () => crash.reach("checkpoint.mid"),
+  after: () => crash.reach("store.after-commit"),
+});
+
+function handle(r: WriterRequest): number {
+  switch (r.k) {
+    case "commit": return writes.commit(r.job);
+    case "series": writes.flushSeries(r.series); return r.series.length;
+    case "prune": return writes.prune(r.nowMs, r.byLabel, r.anomaliesMs);
+    case "close": db.close(); return 0;
+  }
+}
+
+self.onmessage = (m: MessageEvent<WriterRequest>) => {
+  let reply: WriterReply;
+  try {
+    reply = { id: m.data.id, ok: true, value: handle(m.data) };
+  } catch (e) {
+    reply = { id: m.data.id, ok: false, error: (e as Error).message };
+  }
+  postMessage(reply);
+};
