@@ -417,7 +417,10 @@ class Windows {
       const t = ts[i];
       const v = value[i];
       const s = all[sid[i]] ?? this.addSeries(st, sid[i]);
-      this.observeDelay(st, s, t, recvMs);
+      // A delay inside what the series' current period has seen changes nothing: most events stop here.
+      const dl = s.delay;
+      const d = recvMs > t ? recvMs - t : 0;
+      if (t >= dl.periodEnd || d > dl.curMax || d < dl.curMin || s.seen < limits.delayWarmupEvents) this.observeDelay(st, s, t, d);
       const p = s.head;
       if (p !== null && t >= p.start && t < p.end && p.end > s.closedBefore) p.add(t, v);
       else if (!this.place(st, s, t, v, emit)) continue;
@@ -461,9 +464,9 @@ class Windows {
    * the estimate) is due earlier: its heap entry moves up. A rise needs
    * nothing: the entry is re-armed when it pops.
    */
-  private observeDelay(st: WindowState, s: Series, t: number, recvMs: number): void {
+  private observeDelay(st: WindowState, s: Series, t: number, delayMs: number): void {
     const before = delayOf(s);
-    s.delay.observe(recvMs - t, t, this.delayPeriodMs);
+    s.delay.observe(delayMs, t, this.delayPeriodMs);
     if (s.seen < limits.delayWarmupEvents) s.seen++;
     if (s.inHeap && delayOf(s) < before) st.heap.lower(s.sid, this.dueOf(s));
   }

@@ -40,6 +40,7 @@ export const limits = {
   restartsMax: 5, // within restartWindowMs, then the partition is failed
   restartWindowMs: 60_000,
   workerTickMs: 50,
+  backgroundThreadNice: 5, // partition workers and the store writer run this much nicer than the main thread (thread-priority.ts)
   supervisedChildrenMax: 256, // worker threads one supervisor watches (heartbeat slots)
   supervisorStopTimeoutMs: 5_000, // graceful stop, then terminate()
   childErrorCharsMax: 1_000, // a child's lastError / event reason is cut to this

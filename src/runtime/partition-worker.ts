@@ -16,6 +16,7 @@ import { limits } from "./limits.ts";
 import { partitionStatSlots } from "./partition-worker-stats.ts";
 import { Ring } from "./ring.ts";
 import { IngestClock } from "./ingest-clock.ts";
+import { lowerThreadPriority } from "./thread-priority.ts";
 import { childContext, isStop } from "./worker-child.ts";
 
 export interface PartitionData extends Record<string, unknown> {
@@ -57,6 +58,7 @@ const drainMessagesMax = 64;
 /** Snapshot bytes per checkpoint message: well under the ring's message bound. */
 const checkpointChunkBytes = limits.ringMessageBytesMax - 64 * 1024;
 
+lowerThreadPriority(limits.backgroundThreadNice);
 const ctx = childContext<PartitionData>();
 const d = ctx.data;
 const stats = new BigInt64Array(d.statsSab);

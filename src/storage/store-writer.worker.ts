@@ -8,9 +8,12 @@
 import { workerData } from "node:worker_threads";
 import { StoreWrites } from "../actors/store.ts";
 import { CrashPoints } from "../runtime/crash-points.ts";
+import { limits } from "../runtime/limits.ts";
+import { lowerThreadPriority } from "../runtime/thread-priority.ts";
 import { openStore } from "./db.ts";
 import type { WriterReply, WriterRequest } from "./store-writer.ts";
 
+lowerThreadPriority(limits.backgroundThreadNice);
 const { path, crashAt } = workerData as { path: string; crashAt: Record<string, number> };
 const crash = new CrashPoints(crashAt);
 const db = openStore(path);
