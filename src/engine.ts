@@ -630,7 +630,7 @@ export class Engine {
 
   /**
    * Collects a checkpoint's chunks into one buffer of its announced size (one
-   * copy out of the ring's scratch: a 100,000-series state is ~90 MB); the last
+   * copy out of the ring's scratch: a 50,000-series partition's state is ~25 MB); the last
    * chunk commits it with the partition's staged results.
    */
   private onCheckpointChunk(p: Partition, m: CheckpointMessage): void {

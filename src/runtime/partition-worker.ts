@@ -169,8 +169,8 @@ async function recover(): Promise<void> {
 /**
  * Whether a checkpoint is due: forced (shutdown), past checkpointRowsMax
  * rows (which bounds what the engine stages and writes in one commit), or at
- * the interval once the previous snapshot's pacing has passed: 100,000 series
- * snapshot to ~90 MB, which is not worth writing every second.
+ * the interval once the previous snapshot's pacing has passed: 50,000 series
+ * a partition snapshot to ~25 MB, which is not worth writing every second.
  */
 function checkpointDue(nowMs: number, force: boolean): boolean {
   if (force || rowsSinceCheckpoint >= d.checkpointRowsMax) return true;

@@ -41,11 +41,14 @@ export class StoreWriter {
     return w;
   }
 
-  /** Writes a partition's results, the series with them and its checkpoint in one transaction. The checkpoint's bytes are moved, not copied. */
+  /**
+   * Writes a partition's results, the series with them and its checkpoint in
+   * one transaction. The checkpoint's bytes are copied, not moved: the engine
+   * keeps them, since a worker restarted while the job is in flight starts
+   * from that checkpoint.
+   */
   commit(job: CommitJob): Promise<number> {
-    const state = job.checkpoint.state;
-    const transfer = state.byteOffset === 0 && state.byteLength === state.buffer.byteLength ? [state.buffer as ArrayBuffer] : [];
-    return this.request({ id: 0, k: "commit", job }, transfer);
+    return this.request({ id: 0, k: "commit", job });
   }
 
   writeSeries(series: SeriesInfo[]): Promise<number> {
@@ -65,12 +68,12 @@ export class StoreWriter {
     }
   }
 
-  private request(r: WriterRequest, transfer: Transferable[] = []): Promise<number> {
+  private request(r: WriterRequest): Promise<number> {
     if (this.failed !== null) return Promise.reject(this.failed);
     const id = this.nextId++;
     return new Promise<number>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...r, id }, transfer);
+      this.worker.postMessage({ ...r, id });
     });
   }
 
