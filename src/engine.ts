@@ -285,6 +285,17 @@ export class Engine {
     fsyncSync(fd);
   }
 
+  /** Failpoint (WEIR_FAILPOINTS=1): the store writer blocks before its next job until the returned function is called. */
+  holdStoreWriter(): () => void {
+    if (!this.cfg.failpoints) throw new Error("holdStoreWriter needs WEIR_FAILPOINTS=1");
+    return this.writer!.hold();
+  }
+
+  /** Whether a commit of the partition is on the store writer, not yet answered. */
+  commitInFlight(partition: number): boolean {
+    return this.partitions[partition].inflight !== null;
+  }
+
   /** Failpoint (WEIR_FAILPOINTS=1): the next raw-log fsync fails with EIO. */
   failNextFsync(): void {
     if (!this.cfg.failpoints) throw new Error("failNextFsync needs WEIR_FAILPOINTS=1");

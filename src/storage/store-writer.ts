@@ -19,7 +19,8 @@ export type WriterRequest =
   | { id: number; k: "commit"; job: CommitJob }
   | { id: number; k: "series"; series: SeriesInfo[] }
   | { id: number; k: "prune"; nowMs: number; byLabel: Record<string, number>; anomaliesMs: number }
-  | { id: number; k: "close" };
+  | { id: number; k: "close" }
+  | { id: number; k: "hold"; flag: SharedArrayBuffer };
 export type WriterReply = { id: number; ok: true; value: number } | { id: number; ok: false; error: string };
 
 export class StoreWriter {
@@ -57,6 +58,20 @@ export class StoreWriter {
 
   prune(nowMs: number, byLabel: Record<string, number>, anomaliesMs: number): Promise<number> {
     return this.request({ id: 0, k: "prune", nowMs, byLabel, anomaliesMs });
+  }
+
+  /**
+   * Failpoint (WEIR_FAILPOINTS=1, for tests): the writer blocks before its
+   * next job until the returned function is called, so a commit stays in
+   * flight as long as a test needs.
+   */
+  hold(): () => void {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    void this.request({ id: 0, k: "hold", flag: flag.buffer as SharedArrayBuffer });
+    return () => {
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+    };
   }
 
   /** Closes the database after the jobs sent before, then ends the thread. */

@@ -2,8 +2,8 @@
  * The store writer thread: the only connection that writes the SQLite file
  * once the engine runs. It answers each request of store-writer.ts in order:
  * a commit (StoreWrites.commit: one transaction), a series write, a retention
- * prune, close. The test-only crash points of a commit (WEIR_CRASH_AT) fire
- * here, between the same steps as before.
+ * prune, close, and a test's hold. The test-only crash points of a commit
+ * (WEIR_CRASH_AT) fire here, between the same steps as before.
  */
 import { workerData } from "node:worker_threads";
 import { StoreWrites } from "../actors/store.ts";
@@ -29,6 +29,7 @@ function handle(r: WriterRequest): number {
     case "series": writes.flushSeries(r.series); return r.series.length;
     case "prune": return writes.prune(r.nowMs, r.byLabel, r.anomaliesMs);
     case "close": db.close(); return 0;
+    case "hold": Atomics.wait(new Int32Array(r.flag), 0, 0); return 0; // a test's failpoint: released by StoreWriter.hold()
   }
 }
 
