@@ -13,7 +13,7 @@
 import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { Engine, EngineStartError } from "./engine.ts";
-import { ConfigError, loadConfig, type Config } from "./runtime/config.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLog } from "./runtime/log.ts";
 import { openStore, StoreError } from "./storage/db.ts";
 import { RawLog, RawLogError, truncateRawLogAt, verifyRawLog } from "./storage/rawlog.ts";

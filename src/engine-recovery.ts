@@ -4,7 +4,7 @@
  * checkpoint covers yet) and the de-duplication ids still inside
  * WEIR_DEDUPE_WINDOW (from the raw log, which is kept at least that long).
  * The workers restore their own state from their checkpoints and replay
- * the log after them (partition-worker.ts).
+ * the log after them (src/partition/worker.ts).
  *
  * A store whose checkpoints were taken with other settings (partition
  * count, window specs, lateness) cannot be continued: its checkpoints are

@@ -16,15 +16,15 @@ import { DeadLetters } from "./actors/deadletters.ts";
 import { DedupeSet } from "./actors/dedupe.ts";
 import { Fanout } from "./actors/fanout.ts";
 import {
-  anomalySources, resultLabels, rollupsFor, severities, trendClasses, type AnomalyRow, type Rollup, type TrendRow,
+  anomalySources, resultLabels, rollupsFor, severities, trendClasses, type AnomalyRow, type PartitionOutput, type Rollup, type TrendRow,
 } from "./actors/partition-pipeline.ts";
 import { Ingest, type IngestOutcome } from "./actors/ingest.ts";
 import { decodeBody, formatCode, type BodyFormat } from "./actors/ingest-body.ts";
 import { encodeIngestRecord, ingestRecordFormat, seriesRowOf } from "./actors/ingest-record.ts";
 import { SeriesRegistry } from "./actors/series-registry.ts";
 import { type AnomalyRecord, checkpointPositions, type CommitJob, loadCheckpoints, StagedResults, type WindowRecord } from "./actors/store.ts";
-import type { Config } from "./runtime/config.ts";
-import type { CheckpointMessage, OutputMessage } from "./runtime/codec.ts";
+import type { Config } from "./config.ts";
+import type { CheckpointMessage, OutputMessage as RingOutputMessage } from "./runtime/codec.ts";
 import { CrashPoints } from "./runtime/crash-points.ts";
 import { IngestClock } from "./runtime/ingest-clock.ts";
 import { limits } from "./runtime/limits.ts";
@@ -32,8 +32,8 @@ import type { Log } from "./runtime/log.ts";
 import { createEngineMetrics, type EngineMetrics } from "./engine-metrics.ts";
 import { partitionOf } from "./runtime/series.ts";
 import { Ring } from "./runtime/ring.ts";
-import { partitionStatSlots } from "./runtime/partition-worker-stats.ts";
-import type { PartitionData } from "./runtime/partition-worker.ts";
+import { partitionStatSlots } from "./partition/worker-stats.ts";
+import type { PartitionData } from "./partition/worker.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import type { Database } from "bun:sqlite";
 import { openStore } from "./storage/db.ts";
@@ -43,6 +43,9 @@ import { RawLog } from "./storage/rawlog.ts";
 import { recoverEngineState, type RecoveredState } from "./engine-recovery.ts";
 
 export const version = "0.1.0";
+
+/** A partition worker's output message: its result rows (partition-pipeline.ts) on the ring envelope. */
+type OutputMessage = RingOutputMessage<PartitionOutput>;
 
 /** Nothing of the request was accepted; answer 429/503 with Retry-After. */
 export class OverloadedError extends Error {
@@ -484,7 +487,7 @@ export class Engine {
     const cfg = this.cfg;
     this.supervisor.start({
       id: `partition-${p.id}`,
-      script: new URL("./runtime/partition-worker.ts", import.meta.url),
+      script: new URL("./partition/worker.ts", import.meta.url),
       data: () => this.workerData(p),
     });
   }

@@ -2,7 +2,7 @@
  * `bun run start`: weir from WEIR_* settings; SIGTERM/SIGINT stop it
  * gracefully (intake refused, rings drained, store flushed).
  */
-import { ConfigError, loadConfig } from "./runtime/config.ts";
+import { ConfigError, loadConfig } from "./config.ts";
 import { createLog } from "./runtime/log.ts";
 import { EngineStartError } from "./engine.ts";
 import { startWeir, type Weir } from "./server.ts";

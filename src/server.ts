@@ -11,7 +11,7 @@ import { websocket } from "hono/bun";
 import { join } from "node:path";
 import { Engine } from "./engine.ts";
 import { createApp } from "./http/app.ts";
-import type { Config } from "./runtime/config.ts";
+import type { Config } from "./config.ts";
 import { limits } from "./runtime/limits.ts";
 import type { Log } from "./runtime/log.ts";
 import { startSimulators, type Simulators } from "./sim/runner.ts";

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig } from "../src/runtime/config.ts";
+import { ConfigError, loadConfig } from "../src/config.ts";
 
 describe("config - WEIR_* validated at start-up", () => {
   test("config - defaults match API.md", () => {

@@ -44,7 +44,7 @@
  *   series' delay falls; one entry per series at most, so the heap is bounded
  *   by seriesMax. Ties pop in sid order. The caller chooses `now`: the
  *   partition worker never passes a time later than the receive time of a
- *   batch still waiting for it (src/runtime/partition-worker.ts).
+ *   batch still waiting for it (src/partition/worker.ts).
  * - Rollups (option `rollups`, e.g. 1m and 1h; see src/actors/rollup.ts for
  *   the aggregate and its memory). A rollup window is fed, one pane at a
  *   time, as the base windows inside it are emitted, and closes by the same
@@ -89,21 +89,14 @@
  */
 import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
+import type { EventBatch } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
 import { float64Of, QuantileSketch, type SketchSnapshot } from "../sketch/quantile.ts";
 import { RecentDelay, recentDelayFields } from "./delay.ts";
 import { Aggregate, rollupBaseOf, rollupFields, RollupWindow, type RollupOption } from "./rollup.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
 
-export interface EventBatch {
-  n: number;
-  /** Partition-local dense series id (0, 1, 2, … assigned by ingest). */
-  sid: Uint32Array;
-  ts: Float64Array;
-  value: Float64Array;
-  /** Wall ms when ingest accepted this batch. */
-  recvMs: number;
-}
+export type { EventBatch };
 
 export interface WindowResult {
   kind: "window";

@@ -8,7 +8,7 @@
 import type { Database } from "bun:sqlite";
 import { Hono } from "hono";
 import type { Engine } from "../engine.ts";
-import type { Config } from "../runtime/config.ts";
+import type { Config } from "../config.ts";
 import type { Log } from "../runtime/log.ts";
 import { HttpError } from "./errors.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";

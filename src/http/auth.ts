@@ -7,7 +7,7 @@
  *   app.post("/api/v1/events", requireRole(cfg.tokens, "ingest"), handler);
  */
 import type { MiddlewareHandler } from "hono";
-import type { Role, Token } from "../runtime/config.ts";
+import type { Role, Token } from "../config.ts";
 import { HttpError } from "./errors.ts";
 
 export function requireRole(tokens: readonly Token[], role: Role): MiddlewareHandler {

@@ -13,13 +13,22 @@
  *   const msg = decodeMessage(bytes); // { k: "ev", ... }
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import type { PartitionOutput } from "../actors/partition-pipeline.ts";
-import type { EventBatch } from "../actors/window.ts";
+
+/** A columnar batch of one partition's events, as the actors take it (BatchColumns.view). */
+export interface EventBatch {
+  n: number;
+  /** Partition-local dense series id (0, 1, 2, … assigned by ingest). */
+  sid: Uint32Array;
+  ts: Float64Array;
+  value: Float64Array;
+  /** Wall ms when ingest accepted this batch. */
+  recvMs: number;
+}
 
 /** pos: the raw-log position of the request's record; last: the record's final batch for this partition. */
 export interface EventBatchMessage { k: "ev"; n: number; recv: number; pos: number; last: boolean; sid: Uint8Array; ts: Uint8Array; v: Uint8Array }
-/** e: the worker incarnation (epoch) that produced the message. */
-export interface OutputMessage extends PartitionOutput { k: "out"; e: number }
+/** e: the worker incarnation (epoch) that produced the message; the rows are the partition's (PartitionOutput), opaque here. */
+export type OutputMessage<Rows extends object = Record<string, unknown>> = Rows & { k: "out"; e: number };
 /** Chunk i of n of a checkpoint of `total` bytes: a PipelineSnapshot (MessagePack) covering the raw log up to record `pos`. */
 export interface CheckpointMessage { k: "ck"; e: number; pos: number; i: number; n: number; total: number; bytes: Uint8Array }
 export interface SignalMessage { k: "sig"; sig: "stop" | "checkpoint"; at: number }

@@ -8,9 +8,9 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "../actors/window-spec.ts";
-import { limits } from "./limits.ts";
-import type { LogLevel } from "./log.ts";
+import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "./actors/window-spec.ts";
+import { limits } from "./runtime/limits.ts";
+import type { LogLevel } from "./runtime/log.ts";
 
 export class ConfigError extends Error {
   override name = "ConfigError";

@@ -11,13 +11,13 @@ import { decodeIngestRecord, ingestRecordFormat } from "../actors/ingest-record.
 import { PartitionPipeline, type PipelineSnapshot, type Rollup } from "../actors/partition-pipeline.ts";
 import { readRawLog } from "../storage/rawlog.ts";
 import type { WindowSpec } from "../actors/window-spec.ts";
-import { BatchColumns, type EventBatchMessage, type Message } from "./codec.ts";
-import { limits } from "./limits.ts";
-import { partitionStatSlots } from "./partition-worker-stats.ts";
-import { Ring } from "./ring.ts";
-import { IngestClock } from "./ingest-clock.ts";
-import { lowerThreadPriority } from "./thread-priority.ts";
-import { childContext, isStop } from "./worker-child.ts";
+import { BatchColumns, type EventBatchMessage, type Message } from "../runtime/codec.ts";
+import { limits } from "../runtime/limits.ts";
+import { partitionStatSlots } from "./worker-stats.ts";
+import { Ring } from "../runtime/ring.ts";
+import { IngestClock } from "../runtime/ingest-clock.ts";
+import { lowerThreadPriority } from "../runtime/thread-priority.ts";
+import { childContext, isStop } from "../runtime/worker-child.ts";
 
 export interface PartitionData extends Record<string, unknown> {
   partition: number;
