@@ -16,9 +16,10 @@ import { DeadLetters } from "./actors/deadletters.ts";
 import { DedupeSet } from "./actors/dedupe.ts";
 import { Fanout } from "./actors/fanout.ts";
 import {
-  anomalySources, resultLabels, rollupsFor, severities, trendClasses, type AnomalyRow, type PartitionOutput, type Rollup, type TrendRow,
+  resultLabels, rollupsFor, type Rollup,
 } from "./actors/partition-pipeline.ts";
 import { Ingest, type IngestOutcome } from "./actors/ingest.ts";
+import { anomalyRow, type AnomalyRow, type PartitionOutput, trendRow, type TrendRow, windowRow, type WindowRow } from "./actors/result-rows.ts";
 import { decodeBody, formatCode, type BodyFormat } from "./actors/ingest-body.ts";
 import { encodeIngestRecord, ingestRecordFormat, seriesRowOf } from "./actors/ingest-record.ts";
 import { SeriesRegistry } from "./actors/series-registry.ts";
@@ -561,8 +562,8 @@ export class Engine {
     return any;
   }
 
-  private publishWindow(partition: number, row: OutputMessage["w"][number]): void {
-    const [sid, spec, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs] = row as unknown as number[];
+  private publishWindow(partition: number, row: WindowRow): void {
+    const { sid, spec, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs } = windowRow.decode(row);
     const series = this.registry.keyOf(partition, sid);
     const window = this.labels[spec];
     const r: WindowRecord = { series, window, start, end, count, sum, min, max, avg: sum / count, p50, p95, p99, first, last };
@@ -574,10 +575,8 @@ export class Engine {
   }
 
   private publishAnomaly(partition: number, row: AnomalyRow): void {
-    const [sid, ts, value, z, mean, std, sev, src, baselineN, baselineFromTs, closedMs] = row;
+    const { sid, ts, value, z, mean, std, severity, source, baselineN, baselineFromTs, closedMs } = anomalyRow.decode(row);
     const series = this.registry.keyOf(partition, sid);
-    const severity = severities[sev];
-    const source = anomalySources[src];
     const view: AnomalyView = { ts, value, z, mean, std, severity, source };
     this.openAnomalies.set(series, view);
     this.staged.addAnomaly(partition, { series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs });
@@ -588,9 +587,9 @@ export class Engine {
   }
 
   private publishTrend(partition: number, row: TrendRow): void {
-    const [sid, end, , slope, , r2, n, change, level, cls] = row;
+    const { sid, end, slope, r2, n, change, level, class: cls } = trendRow.decode(row);
     const series = this.registry.keyOf(partition, sid);
-    const view: TrendView = { ts: end, slope, r2, n, change, level, class: trendClasses[cls] };
+    const view: TrendView = { ts: end, slope, r2, n, change, level, class: cls };
     this.latestTrends.set(series, view);
     this.staged.setTrend(partition, { series, ...view });
     if (!this.firstLive(partition, `t|${series}|${end}`)) return;

@@ -9,6 +9,7 @@
 import { describe, expect, test } from "bun:test";
 import { decode, encode } from "@msgpack/msgpack";
 import { defaultRollups, PartitionPipeline, type PartitionOutput, type PipelineSnapshot } from "../src/actors/partition-pipeline.ts";
+import { windowRow } from "../src/actors/result-rows.ts";
 import { parseWindowSpecs } from "../src/actors/window-spec.ts";
 import { toBatch, type Event } from "./fixtures/windows/generate.ts";
 import { mulberry32 } from "./helpers/prng.ts";
@@ -106,7 +107,7 @@ describe("pipeline - live and replay", () => {
       expect(results(b)).toEqual(ra);
       // Every event is in exactly one 10s window of its series.
       const events = batches.reduce((n, x) => n + x.events.length, 0);
-      const counted = a.flatMap((o) => o.w).filter((r) => r[1] === 0).reduce((n, r) => n + r[4], 0);
+      const counted = a.flatMap((o) => o.w.map(windowRow.decode)).filter((r) => r.spec === 0).reduce((n, r) => n + r.count, 0);
       expect(counted).toBe(events);
     });
 

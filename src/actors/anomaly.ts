@@ -124,6 +124,15 @@ export interface AnomalySnapshot {
   alerts: Anomaly[];
 }
 
+/**
+ * The one rule for an open anomaly (the series listing's and the actor's):
+ * the series' newest event time is still within the alert's cooldown.
+ * @example isAnomalyOpen(alert.ts, newestTs, anomalyDefaults.cooldownMs)
+ */
+export function isAnomalyOpen(anomalyTs: number, newestTs: number, cooldownMs: number): boolean {
+  return newestTs - anomalyTs < cooldownMs;
+}
+
 export interface AnomalyLogic extends ActorLogic<AnomalyState, EventBatch, Anomaly> {
   /**
    * Burst detection over a series' closed tumbling-window counts: called once per closed base window (e.g. 10 s) with its event count.
@@ -413,7 +422,7 @@ class Detector {
     if (sid >= st.capacity) return null;
     const o = sid * fields;
     const newest = Math.max(st.value.rows[o + MAXTS], st.count.rows[o + MAXTS]);
-    const isOpen = (a: Anomaly | undefined): a is Anomaly => a !== undefined && newest - a.ts < this.cooldownMs;
+    const isOpen = (a: Anomaly | undefined): a is Anomaly => a !== undefined && isAnomalyOpen(a.ts, newest, this.cooldownMs);
     const v = st.value.last[sid];
     const c = st.count.last[sid];
     if (isOpen(v) && isOpen(c)) return c.ts > v.ts ? c : v;

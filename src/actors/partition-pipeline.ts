@@ -15,22 +15,11 @@
  */
 import { createAnomalyLogic, type Anomaly } from "./anomaly.ts";
 import { createTrendLogic, type Trend } from "./trend.ts";
+import { anomalyRow, type PartitionOutput, trendRow, windowRow } from "./result-rows.ts";
 import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "./window.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
 
-/** [sid, specIndex, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs] */
-export type WindowRow = number[];
-/** [sid, ts, value] */
-export type LateRow = [number, number, number];
-/** [sid, ts, value, z, mean, std, severity (1 warning, 2 critical), source (0 value, 1 count), baselineN, baselineFromTs, closedMs] */
-export type AnomalyRow = number[];
-/** [sid, end, start, slope, intercept, r2, n, change, level, class (0 unknown, 1 stable, 2 rising, 3 falling)] */
-export type TrendRow = number[];
-export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[] }
-
-export const trendClasses = ["unknown", "stable", "rising", "falling"] as const;
-export const severities = ["", "warning", "critical"] as const;
-export const anomalySources = ["value", "count"] as const;
+export type { PartitionOutput };
 
 export interface Rollup { label: string; sizeMs: number }
 export const defaultRollups: Rollup[] = [{ label: "1m", sizeMs: 60_000 }, { label: "1h", sizeMs: 3_600_000 }];
@@ -160,14 +149,14 @@ export class PartitionPipeline {
       return;
     }
     this.closed.push(r);
-    this.out.w.push([r.sid, this.specIndex.get(r.spec)!, r.start, r.end, r.count, r.sum, r.min, r.max, r.p50, r.p95, r.p99, r.first, r.last, this.closedMs]);
+    this.out.w.push(windowRow.encode(r, this.specIndex.get(r.spec)!, this.closedMs));
   };
 
   private readonly onAnomaly = (a: Anomaly): void => {
-    this.out.a.push([a.sid, a.ts, a.value, a.z, a.mean, a.std, severities.indexOf(a.severity), anomalySources.indexOf(a.source), a.baselineN, a.baselineFromTs, this.closedMs]);
+    this.out.a.push(anomalyRow.encode(a, this.closedMs));
   };
 
   private readonly onTrend = (t: Trend): void => {
-    this.out.t.push([t.sid, t.end, t.start, t.slope, t.intercept, t.r2, t.n, t.change, t.level, trendClasses.indexOf(t.class)]);
+    this.out.t.push(trendRow.encode(t));
   };
 }

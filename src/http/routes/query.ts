@@ -4,7 +4,7 @@
 import type { Database, Statement } from "bun:sqlite";
 import { Hono } from "hono";
 import { z } from "zod";
-import { anomalyDefaults } from "../../actors/anomaly.ts";
+import { anomalyDefaults, isAnomalyOpen } from "../../actors/anomaly.ts";
 import { limits } from "../../runtime/limits.ts";
 import { globToRegExp } from "../../runtime/series.ts";
 import type { AppDeps } from "../app.ts";
@@ -35,9 +35,8 @@ export function queryRoutes(deps: AppDeps): Hono {
       if (!re.test(s.key)) continue;
       const ts = reg.lastTs[id];
       const trend = deps.engine.latestTrends.get(s.key)?.class ?? "unknown";
-      // Open: the series' newest event is still within the anomaly's cooldown (event time).
       const a = deps.engine.openAnomalies.get(s.key);
-      const anomaly = a !== undefined && ts - a.ts <= anomalyDefaults.cooldownMs ? a : null;
+      const anomaly = a !== undefined && isAnomalyOpen(a.ts, ts, anomalyDefaults.cooldownMs) ? a : null;
       series.push({ key: s.key, name: s.name, tags: s.tags, last: Number.isNaN(ts) ? null : { ts, value: reg.lastValue[id] }, trend, anomaly });
     }
     return c.json({ series });

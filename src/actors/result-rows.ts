@@ -1,0 +1,66 @@
+/**
+ * A partition's results as they travel on its output ring: plain number
+ * arrays (MessagePack packs them compactly, and a worker ships thousands per
+ * message). Each row type has its one encoder, used by the partition
+ * pipeline, and its one decoder, used by the engine: the positions live
+ * here and nowhere else.
+ *
+ * @example
+ *   const row = windowRow.encode(result, specIndex, closedMs); // worker
+ *   const w = windowRow.decode(row); // engine: { sid, spec, start, … }
+ */
+import type { Anomaly } from "./anomaly.ts";
+import type { Trend, TrendClass } from "./trend.ts";
+import type { WindowResult } from "./window.ts";
+
+export type WindowRow = number[];
+export type LateRow = [sid: number, ts: number, value: number];
+export type AnomalyRow = number[];
+export type TrendRow = number[];
+/** What one output message carries. */
+export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[] }
+
+export const trendClasses = ["unknown", "stable", "rising", "falling"] as const;
+export const severities = ["", "warning", "critical"] as const;
+export const anomalySources = ["value", "count"] as const;
+
+/** A closed window: its spec as an index into the result labels, and the wall time it closed at. */
+export interface WindowRowView {
+  sid: number; spec: number; start: number; end: number; count: number; sum: number; min: number; max: number;
+  p50: number; p95: number; p99: number; first: number; last: number; closedMs: number;
+}
+
+export const windowRow = {
+  encode: (r: WindowResult, spec: number, closedMs: number): WindowRow =>
+    [r.sid, spec, r.start, r.end, r.count, r.sum, r.min, r.max, r.p50, r.p95, r.p99, r.first, r.last, closedMs],
+  decode: (row: WindowRow): WindowRowView => {
+    const [sid, spec, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs] = row;
+    return { sid, spec, start, end, count, sum, min, max, p50, p95, p99, first, last, closedMs };
+  },
+};
+
+export interface AnomalyRowView {
+  sid: number; ts: number; value: number; z: number; mean: number; std: number;
+  severity: Anomaly["severity"]; source: Anomaly["source"]; baselineN: number; baselineFromTs: number; closedMs: number;
+}
+
+export const anomalyRow = {
+  encode: (a: Anomaly, closedMs: number): AnomalyRow =>
+    [a.sid, a.ts, a.value, a.z, a.mean, a.std, severities.indexOf(a.severity), anomalySources.indexOf(a.source), a.baselineN, a.baselineFromTs, closedMs],
+  decode: (row: AnomalyRow): AnomalyRowView => {
+    const [sid, ts, value, z, mean, std, sev, src, baselineN, baselineFromTs, closedMs] = row;
+    return { sid, ts, value, z, mean, std, severity: severities[sev] as Anomaly["severity"], source: anomalySources[src], baselineN, baselineFromTs, closedMs };
+  },
+};
+
+export interface TrendRowView {
+  sid: number; end: number; start: number; slope: number; intercept: number; r2: number; n: number; change: number; level: number; class: TrendClass;
+}
+
+export const trendRow = {
+  encode: (t: Trend): TrendRow => [t.sid, t.end, t.start, t.slope, t.intercept, t.r2, t.n, t.change, t.level, trendClasses.indexOf(t.class)],
+  decode: (row: TrendRow): TrendRowView => {
+    const [sid, end, start, slope, intercept, r2, n, change, level, cls] = row;
+    return { sid, end, start, slope, intercept, r2, n, change, level, class: trendClasses[cls] };
+  },
+};
