@@ -12,10 +12,11 @@
  */
 import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { Engine, EngineStartError } from "./engine.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { exitOnOperatingError } from "./cli-messages.ts";
+import { Engine } from "./engine.ts";
+import { loadConfig, type Config } from "./config.ts";
 import { createLog } from "./runtime/log.ts";
-import { openStore, StoreError } from "./storage/db.ts";
+import { openStore } from "./storage/db.ts";
 import { RawLog, RawLogError, truncateRawLogAt, verifyRawLog } from "./storage/rawlog.ts";
 
 const say = (line: string) => process.stderr.write(`weir: ${line}\n`);
@@ -81,9 +82,5 @@ if (!command) {
 try {
   await command(loadConfig());
 } catch (e) {
-  if (e instanceof ConfigError || e instanceof RawLogError || e instanceof StoreError || e instanceof EngineStartError) {
-    say(e.message);
-    process.exit(1);
-  }
-  throw e;
+  exitOnOperatingError(e);
 }

@@ -6,14 +6,18 @@
  * @example
  *   const cfg = loadConfig({ WEIR_PORT: "0", WEIR_PARTITIONS: "2" });
  */
+import { WeirError } from "./runtime/errors.ts";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "./actors/window-spec.ts";
 import { limits } from "./runtime/limits.ts";
 import type { LogLevel } from "./runtime/log.ts";
 
-export class ConfigError extends Error {
+export class ConfigError extends WeirError {
   override name = "ConfigError";
+  constructor(message: string) {
+    super("bad_config", message);
+  }
 }
 
 export interface Token { token: string; role: Role }

@@ -9,6 +9,7 @@
  *   await out.durable; // under WEIR_DURABILITY=durable: answer only after this
  *   await engine.stop();
  */
+import { WeirError } from "./runtime/errors.ts";
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { fsyncSync } from "node:fs";
 import { join } from "node:path";
@@ -49,18 +50,24 @@ export const version = "0.1.0";
 type OutputMessage = RingOutputMessage<PartitionOutput>;
 
 /** Nothing of the request was accepted; answer 429/503 with Retry-After. */
-export class OverloadedError extends Error {
+export class OverloadedError extends WeirError {
   override name = "OverloadedError";
   constructor(message: string, readonly status: 429 | 503 = 503, readonly retryAfterSeconds: number = limits.retryAfterSeconds) {
-    super(message);
+    super("overloaded", message);
   }
 }
 /** A partition could not recover at start-up; the message says which and why. */
-export class EngineStartError extends Error {
+export class EngineStartError extends WeirError {
   override name = "EngineStartError";
+  constructor(message: string) {
+    super("start_failed", message);
+  }
 }
-export class TooLargeError extends Error {
+export class TooLargeError extends WeirError {
   override name = "TooLargeError";
+  constructor(message: string) {
+    super("too_large", message);
+  }
 }
 
 /**

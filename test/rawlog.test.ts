@@ -93,7 +93,7 @@ describe("rawlog - profiles", () => {
     const p0 = log.append(1, 1, bytes("kept"));
     failNext = true;
     const err = thrown(() => log.append(1, 2, bytes("lost")));
-    expect([err.name, err.code]).toEqual(["RawLogError", "EIO"]);
+    expect([err.name, err.errno]).toEqual(["RawLogError", "EIO"]);
     failNext = false;
     const p1 = log.append(1, 3, bytes("next"));
     log.close();
@@ -122,7 +122,7 @@ describe("rawlog - group commit (sync)", () => {
     log.append(1, 4, bytes("d"), false);
     fail = true;
     const err = thrown(() => log.sync(p2));
-    expect([err.code, err.position, log.end]).toEqual(["EIO", p2, p2]);
+    expect([err.errno, err.position, log.end]).toEqual(["EIO", p2, p2]);
     fail = false;
     const p3 = log.append(1, 5, bytes("e"), false);
     log.sync(p3);
@@ -410,7 +410,7 @@ describe("rawlog - append failure on a full disk", () => {
           // The failing append went to the segment its position falls in (a roll needs no data blocks).
           const segments = Math.floor(acked.length / recordsPerSegment) + 1;
           const segment = segName((segments - 1) * recordsPerSegment * recordBytes(payloadBytes));
-          expect([failure!.name, failure!.code, failure!.position, failure!.segment]).toEqual(["RawLogError", "ENOSPC", end, segment]);
+          expect([failure!.name, failure!.errno, failure!.position, failure!.segment]).toEqual(["RawLogError", "ENOSPC", end, segment]);
           expect(failure!.message).toBe(`raw log append failed at position ${end} in ${segment}: ${(failure!.cause as Error).message}`);
           expect(log.end).toBe(end);
           expect(() => log.append(2, 5000, payload(0))).toThrow(RawLogError);

@@ -5,6 +5,7 @@
  * @example
  *   decodeBody(new TextEncoder().encode('{"name":"a"}'), "json") // [{ name: "a" }]
  */
+import { WeirError } from "../runtime/errors.ts";
 import { decode } from "@msgpack/msgpack";
 
 export type BodyFormat = "json" | "ndjson" | "msgpack";
@@ -13,8 +14,11 @@ export type BodyFormat = "json" | "ndjson" | "msgpack";
 export const formatCode: Record<BodyFormat, number> = { json: 1, ndjson: 2, msgpack: 3 };
 export const formatOfCode: Record<number, BodyFormat> = { 1: "json", 2: "ndjson", 3: "msgpack" };
 
-export class BodyError extends Error {
+export class BodyError extends WeirError {
   override name = "BodyError";
+  constructor(message: string) {
+    super("bad_body", message);
+  }
 }
 
 /** The body format of a Content-Type header, or null for an unsupported one (415). */

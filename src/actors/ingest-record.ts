@@ -16,6 +16,7 @@
  *   const bytes = encodeIngestRecord(enc, { f: 1, raw: body, s: [], ids: [], b: [[0, msg]] });
  *   const rec = decodeIngestRecord(dec, bytes); // same fields back
  */
+import { WeirError } from "../runtime/errors.ts";
 import type { Decoder, Encoder } from "@msgpack/msgpack";
 import type { SeriesInfo } from "./series-registry.ts";
 
@@ -37,8 +38,11 @@ export function encodeIngestRecord(enc: Encoder, r: IngestRecord): Uint8Array {
   return enc.encode({ v: 1, f: r.f, raw: r.raw, s: r.s, ids: r.ids, b: r.b });
 }
 
-export class IngestRecordError extends Error {
+export class IngestRecordError extends WeirError {
   override name = "IngestRecordError";
+  constructor(message: string) {
+    super("raw_record", message);
+  }
 }
 
 export function decodeIngestRecord(dec: Decoder, bytes: Uint8Array): IngestRecord {

@@ -10,7 +10,7 @@ import { Hono } from "hono";
 import type { Engine } from "../engine.ts";
 import type { Config } from "../config.ts";
 import type { Log } from "../runtime/log.ts";
-import { HttpError } from "./errors.ts";
+import { toHttpError } from "./errors.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
 import { liveRoutes } from "./routes/live.ts";
@@ -32,9 +32,10 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", queryRoutes(deps));
   app.notFound((c) => c.json({ error: `path: no such route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
-    if (err instanceof HttpError) {
-      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-      return c.json({ error: err.message, ...err.extra }, err.status);
+    const h = toHttpError(err);
+    if (h !== null) {
+      for (const [k, v] of Object.entries(h.headers)) c.header(k, v);
+      return c.json({ error: h.message, ...h.extra }, h.status);
     }
     deps.log.error("unhandled error", { path: c.req.path, error: err.message, stack: err.stack });
     return c.json({ error: "internal error" }, 500);

@@ -6,13 +6,17 @@
  *   const db = openStore("./data/weir.db");       // writer, creates the schema
  *   const r = openReader("./data/weir.db");       // queries
  */
+import { WeirError } from "../runtime/errors.ts";
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { limits } from "../runtime/limits.ts";
 
-export class StoreError extends Error {
+export class StoreError extends WeirError {
   override name = "StoreError";
+  constructor(message: string) {
+    super("store", message);
+  }
 }
 
 const schema = `

@@ -21,6 +21,7 @@
  *   const pos = log.append(1, Date.now(), body);
  *   for (const r of readRawLog("./data/raw", 0)) replay(r);
  */
+import { WeirError } from "../runtime/errors.ts";
 import { strict as assert } from "node:assert";
 import {
   closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, unlinkSync,
@@ -55,15 +56,16 @@ export interface RawLogErrorDetails { code?: string; position?: number; segment?
  * @example
  *   try { log.append(1, now, body); } catch (e) { if (e instanceof RawLogError) return c.json({ error: e.message }, 503); throw e; }
  */
-export class RawLogError extends Error {
+export class RawLogError extends WeirError {
   override name = "RawLogError";
-  readonly code?: string;
+  /** The operating system's error code (ENOSPC, EIO, …), when one caused it. */
+  readonly errno?: string;
   readonly position?: number;
   readonly segment?: string;
 
   constructor(message: string, details: RawLogErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.code = details.code;
+    super("raw_log", message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.errno = details.code;
     this.position = details.position;
     this.segment = details.segment;
   }

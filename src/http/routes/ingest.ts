@@ -4,8 +4,7 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { BodyError, formatOf } from "../../actors/ingest-body.ts";
-import { OverloadedError, TooLargeError } from "../../engine.ts";
+import { formatOf } from "../../actors/ingest-body.ts";
 import type { AppDeps } from "../app.ts";
 import { requireRole } from "../auth.ts";
 import { HttpError } from "../errors.ts";
@@ -32,18 +31,9 @@ export function ingestRoutes(deps: AppDeps): Hono {
   return app;
 }
 
-/** The outcome once it may be acknowledged (under `durable`, after its group's fsync); engine errors as HTTP errors. */
+/** The outcome once it may be acknowledged (under `durable`, after its group's fsync); the engine's errors reach app.onError. */
 async function ingestOrThrow(deps: AppDeps, bytes: Uint8Array, format: NonNullable<ReturnType<typeof formatOf>>) {
-  try {
-    const outcome = deps.engine.ingestBytes(bytes, format);
-    if (outcome.durable) await outcome.durable;
-    return outcome;
-  } catch (e) {
-    if (e instanceof BodyError) throw new HttpError(400, e.message);
-    if (e instanceof TooLargeError) throw new HttpError(413, e.message);
-    if (e instanceof OverloadedError) {
-      throw new HttpError(e.status, `overloaded: ${e.message}; nothing of this request was accepted`, {}, { "Retry-After": String(e.retryAfterSeconds) });
-    }
-    throw e;
-  }
+  const outcome = deps.engine.ingestBytes(bytes, format);
+  if (outcome.durable) await outcome.durable;
+  return outcome;
 }

@@ -1,0 +1,27 @@
+/**
+ * The base of every operating error weir raises — bad input, overload, bad
+ * settings, a damaged store or raw log — with a code that says which. It is
+ * mapped in two places only: to an HTTP status and JSON body
+ * (src/http/errors.ts) and to a message for a person at a terminal
+ * (src/cli-messages.ts). Programmer errors are not WeirErrors: they assert
+ * and crash, and the supervisor restarts the thread.
+ *
+ * @example
+ *   throw new BodyError("body: not JSON"); // a WeirError with code "bad_body"
+ *   if (e instanceof WeirError && e.code === "overloaded") ...
+ */
+export type WeirErrorCode =
+  | "bad_body" // a request body that cannot be read as events
+  | "too_large" // a body over its limits
+  | "overloaded" // nothing of the request was taken: retry later
+  | "bad_config" // a setting or the config file
+  | "store" // the SQLite store
+  | "raw_log" // the raw log
+  | "raw_record" // a record of the raw log that is not one weir wrote
+  | "start_failed"; // a partition could not recover at start-up
+
+export class WeirError extends Error {
+  constructor(readonly code: WeirErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
