@@ -3,7 +3,7 @@
  * last 120 s of event time (t0 = now − 120 s at the start of each run), cut
  * into 200 bodies of 5,000 consecutive events and sent by S concurrent
  * senders that take the next body from one shared counter
- * (bench/fixtures/ordered-bodies.ts, its own process). Up to S consecutive
+ * (bench/fixtures/vs-bodies.ts, its own process). Up to S consecutive
  * bodies are in flight, so they may be admitted out of order.
  *
  * The question: are the late events with 4 senders the reordering beyond
@@ -125,7 +125,7 @@ async function settle(weir: WeirProcess, accepted: number): Promise<Record<strin
 async function listedLate(weir: WeirProcess, predicted: Set<string>): Promise<{ listed: number; predicted: number }> {
   const res = await fetch(`${weir.url}/api/v1/deadletters?limit=${deadlettersListMax}`);
   const body = await res.json() as { deadletters: Array<{ reason: string; event: { name: string; ts: number; tags: { device: string } } }> };
-  const late = body.deadletters.filter((d) => d.reason === "late" && d.event.name === "load.ordered");
+  const late = body.deadletters.filter((d) => d.reason === "late" && d.event.name === "load.vs");
   const matched = late.filter((d) => predicted.has(`${d.event.tags.device.slice(1)}:${d.event.ts}`)).length;
   return { listed: late.length, predicted: matched };
 }
@@ -145,8 +145,8 @@ async function runOnce(cfg: (typeof configs)[number], round: number) {
   })();
   try {
     const t0 = Date.now() - spanMs;
-    const sent = await runFixture<Sent>([join(import.meta.dir, "fixtures/ordered-bodies.ts"), `${weir.url}/api/v1/events`, String(events), String(series),
-      String(spanMs), String(t0), String(bodyEvents), String(cfg.senders), String(senderSecondsMax)]).result;
+    const sent = await runFixture<Sent>([join(import.meta.dir, "fixtures/vs-bodies.ts"), `${weir.url}/api/v1/events`, "json", String(events), String(series),
+      String(spanMs), String(t0), String(bodyEvents), String(cfg.senders), String(senderSecondsMax), String(weir.pid)]).result;
     sampling = false;
     await sampler;
     const m = await settle(weir, sent.accepted);

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../src/runtime/config.ts";
+import { loadConfig } from "../src/config.ts";
 import { silentLog } from "../src/runtime/log.ts";
 import { startWeir } from "../src/server.ts";
 

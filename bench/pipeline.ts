@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Engine } from "../src/engine.ts";
 import { encodeEventBatch } from "../src/runtime/codec.ts";
-import { loadConfig } from "../src/runtime/config.ts";
+import { loadConfig } from "../src/config.ts";
 import { silentLog } from "../src/runtime/log.ts";
 import { aggregationBaseline } from "./window.ts";
 
