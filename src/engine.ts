@@ -35,7 +35,7 @@ import { createEngineMetrics, type EngineMetrics } from "./engine-metrics.ts";
 import { partitionOf } from "./runtime/series.ts";
 import { Ring } from "./runtime/ring.ts";
 import { partitionStatSlots } from "./partition/worker-stats.ts";
-import type { PartitionData } from "./partition/worker.ts";
+import type { PartitionData } from "./partition/partition-loop.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import type { Database } from "bun:sqlite";
 import { openStore } from "./storage/db.ts";

@@ -40,6 +40,6 @@ describe("dependencies", () => {
   });
 
   test("dependencies - the check sees imports: the partition worker's wiring does reach the actors", () => {
-    expect(violations("partition", ["partition", "runtime"]).some((v) => v.startsWith("partition/worker.ts → actors/"))).toBe(true);
+    expect(violations("partition", ["partition", "runtime"]).some((v) => v.startsWith("partition/partition-loop.ts → actors/"))).toBe(true);
   });
 });

@@ -1,0 +1,314 @@
+/**
+ * A partition's loop, as a class with what it touches injected (its rings,
+ * the ingest clock, the raw-log reader, the heartbeat, the heap reading): it
+ * drains its input ring (columnar event batches), runs the partition's
+ * actors (PartitionPipeline: window → anomaly → trend), and pushes their
+ * results to its output ring. When the output ring is full it stops draining
+ * input, so backpressure travels up to ingest instead of growing a queue
+ * here. The thread around it is src/partition/worker.ts; the test-only
+ * failpoints are src/partition/failpoints.ts, loaded only with
+ * WEIR_FAILPOINTS.
+ *
+ * @example
+ *   const loop = new PartitionLoop({ data, inRing, outRing, stats, clock, readLog, beat, heapBytes });
+ *   await loop.recover(); ready(); await loop.run(); // run() ends after stop() and a final checkpoint
+ */
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import { decodeIngestRecord, ingestRecordFormat } from "../actors/ingest-record.ts";
+import { PartitionPipeline, type PipelineSnapshot, type Rollup } from "../actors/partition-pipeline.ts";
+import type { WindowSpec } from "../actors/window-spec.ts";
+import { BatchColumns, type EventBatchMessage, type Message } from "../runtime/codec.ts";
+import { limits } from "../runtime/limits.ts";
+import type { Ring } from "../runtime/ring.ts";
+import type { RawRecord } from "../storage/rawlog.ts";
+import { partitionStatSlots } from "./worker-stats.ts";
+
+export interface PartitionData extends Record<string, unknown> {
+  partition: number;
+  inSab: SharedArrayBuffer;
+  outSab: SharedArrayBuffer;
+  /** BigInt64 slots the worker counts into: see partitionStatSlots. */
+  statsSab: SharedArrayBuffer;
+  specs: WindowSpec[];
+  rollups: Rollup[];
+  latenessMs: number;
+  seriesMax: number;
+  /** Test-only fault injection (WEIR_FAILPOINTS); off in production. */
+  faults: boolean;
+  /** This incarnation's number: every output message carries it, so the engine can drop a dead one's. */
+  epoch: number;
+  /** The last committed checkpoint (MessagePack of a PipelineSnapshot), or null to start empty. */
+  checkpoint: Uint8Array | null;
+  /** The raw-log position (a record boundary) of the last record the checkpoint includes; -1 for none. */
+  checkpointPos: number;
+  /** Replay the raw log in (checkpointPos, replayTo); records from replayTo on are on the ring. */
+  replayTo: number;
+  rawDir: string;
+  checkpointIntervalMs: number;
+  /** Output rows after which a checkpoint is taken early (bounds what the engine holds uncommitted). */
+  checkpointRowsMax: number;
+  /** JS heap bytes (after a full GC) past which the worker fails on purpose, to be restarted from its checkpoint. */
+  heapBytesMax: number;
+  /** The engine's IngestClock: the quiet rule's "now" never passes a request still being admitted. */
+  clockSab: SharedArrayBuffer;
+}
+
+/** What the loop runs on: handed in by the worker thread, or by a test. */
+export interface LoopDeps {
+  data: PartitionData;
+  inRing: Ring;
+  outRing: Ring;
+  /** BigInt64 slots shared with the engine: see partitionStatSlots. */
+  stats: BigInt64Array;
+  /** The quiet rule's "now" (IngestClock.now): never past a request still being admitted. */
+  clock: { now(): number };
+  /** The raw log's records in [from, to). */
+  readLog: (from: number, to: number) => Iterable<RawRecord>;
+  /** Tells the supervisor the thread is alive. */
+  beat: () => void;
+  /** The JS heap's size in bytes (bun:jsc heapSize). */
+  heapBytes: () => number;
+}
+
+/** Rows per output message: keeps a message well under the ring's message bound. */
+const outRowsPerMessageMax = 4096;
+/** Longest blocking wait for input before the event loop gets a turn (control messages wait at most this). */
+const idleWaitMs = 20;
+/** Input messages handled before yielding to the event loop (control messages, timers). */
+const drainMessagesMax = 64;
+/** Snapshot bytes per checkpoint message: well under the ring's message bound. */
+const checkpointChunkBytes = limits.ringMessageBytesMax - 64 * 1024;
+
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
+export class PartitionLoop {
+  private readonly d: PartitionData;
+  private readonly pipeline: PartitionPipeline;
+  private readonly dec = new Decoder();
+  private readonly enc = new Encoder();
+  private readonly columns = new BatchColumns(limits.batchEventsMax);
+  private readonly scratch: Uint8Array;
+  private readonly myEpoch: bigint;
+  private stopping = false;
+  /** Taking no input: a failpoint's pause, a superseded incarnation, or a heap over its bound. */
+  private paused = false;
+  /** The raw-log position of the last record fully handled (its last batch for this partition). */
+  private lastPos: number;
+  /** Whether the last batch handled ended its record: checkpoints are taken only there. */
+  private atBoundary = true;
+  /** Input handled or output produced since the last checkpoint. */
+  private dirty = false;
+  private rowsSinceCheckpoint = 0;
+  private nextCheckpointMs: number;
+  /** No interval checkpoint before this: a large state is snapshotted less often (limits.checkpointBytesPerSecondMax). */
+  private pacedUntilMs = 0;
+  /** An output message encoded but refused by the full ring: pushed as it is next time, not encoded again. */
+  private held: Uint8Array | null = null;
+  private heldRows = 0;
+  /** A wall-clock tick that closed limits.tickSeriesMax series and has more due at tickAtMs: it goes on before more input. */
+  private tickDone = true;
+  private tickAtMs = 0;
+  private nextHeapCheckMs = 0;
+
+  constructor(private readonly x: LoopDeps) {
+    const d = (this.d = x.data);
+    this.pipeline = new PartitionPipeline({ specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax, rollups: d.rollups });
+    this.scratch = new Uint8Array(x.inRing.messageBytesMax);
+    this.myEpoch = BigInt(d.epoch);
+    this.lastPos = d.checkpointPos;
+    this.nextCheckpointMs = Date.now() + d.checkpointIntervalMs;
+  }
+
+  /** Ends run() once the input ring is drained and the results are out, with a final checkpoint. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** Takes no input while paused (it still beats): how tests fill a ring. */
+  pause(on: boolean): void {
+    this.paused = on;
+  }
+
+  /** Whether a newer incarnation of this partition's worker was started: then this one must not touch the rings. */
+  private superseded(): boolean {
+    return Atomics.load(this.x.stats, partitionStatSlots.owner) !== this.myEpoch;
+  }
+
+  /** Pushes pending results; false while the output ring has no room (what did not fit is held for the next try). */
+  private flushOut(): boolean {
+    for (;;) {
+      if (this.held === null) {
+        if (this.pipeline.pending === 0) return true;
+        const out = this.pipeline.take(outRowsPerMessageMax);
+        this.held = this.enc.encode({ k: "out", e: this.d.epoch, ...out }); // its own copy: it may wait for room
+        this.heldRows = out.w.length + out.a.length + out.t.length + out.late.length;
+      }
+      if (this.superseded()) return false; // the output ring has a new producer
+      if (!this.x.outRing.tryPush(this.held)) return false;
+      this.held = null;
+      this.dirty = true;
+      this.rowsSinceCheckpoint += this.heldRows;
+    }
+  }
+
+  /** Pushes all pending results, waiting for the engine to make room (replay and checkpoints must not skip any). */
+  private async flushOutAll(): Promise<void> {
+    while (!this.flushOut()) {
+      this.x.beat();
+      await Bun.sleep(1);
+    }
+  }
+
+  private handleBatch(m: EventBatchMessage, slot: number): void {
+    const batch = this.columns.view(m);
+    this.pipeline.handleBatch(batch);
+    Atomics.add(this.x.stats, slot, BigInt(batch.n));
+    this.dirty = true;
+    if (m.pos >= 0) {
+      this.atBoundary = m.last;
+      if (m.last) this.lastPos = m.pos;
+    }
+  }
+
+  private handle(bytes: Uint8Array): void {
+    const m = this.dec.decode(bytes) as Message;
+    // A record below replayTo was replayed from the log already (it may still be on the ring after a restart).
+    if (m.k === "ev" && !(m.pos >= 0 && m.pos < this.d.replayTo)) this.handleBatch(m, partitionStatSlots.events);
+  }
+
+  /** Restores the checkpoint and replays this partition's batches of the raw log after it, in order. */
+  async recover(): Promise<void> {
+    const d = this.d;
+    if (d.checkpoint !== null) this.pipeline.restore(this.dec.decode(d.checkpoint) as PipelineSnapshot);
+    if (d.replayTo <= 0) return;
+    const recordDec = new Decoder();
+    let lastSeen = -1; // the last record read: positions must be record boundaries
+    for (const rec of this.x.readLog(Math.max(0, d.checkpointPos), d.replayTo)) {
+      if (rec.position <= d.checkpointPos) continue;
+      lastSeen = rec.position;
+      this.x.beat();
+      if (rec.format !== ingestRecordFormat) continue;
+      const r = decodeIngestRecord(recordDec, rec.payload);
+      let ticked = false;
+      for (const [p, bytes] of r.b) {
+        if (p !== d.partition) continue;
+        ticked = true;
+        // handleBatch ticks at the batch's receive time first: the quiet closes the live run had taken by then.
+        this.handleBatch(this.dec.decode(bytes) as EventBatchMessage, partitionStatSlots.replayed);
+        await this.flushOutAll();
+      }
+      if (ticked) await this.maybeCheckpoint(rec.recvMs, false);
+    }
+    // Every record before replayTo is now reflected, this partition's or not: a checkpoint saying so,
+    // taken at once, spares the next recovery (a crash loop's included) the same reading.
+    if (lastSeen > this.lastPos) {
+      this.lastPos = lastSeen;
+      this.atBoundary = true;
+      this.dirty = true;
+    }
+    if (lastSeen >= 0) await this.maybeCheckpoint(Date.now(), true);
+  }
+
+  /**
+   * Whether a checkpoint is due: forced (shutdown), past checkpointRowsMax
+   * rows (which bounds what the engine stages and writes in one commit), or at
+   * the interval once the previous snapshot's pacing has passed: 50,000 series
+   * a partition snapshot to ~25 MB, which is not worth writing every second.
+   */
+  private checkpointDue(nowMs: number, force: boolean): boolean {
+    if (force || this.rowsSinceCheckpoint >= this.d.checkpointRowsMax) return true;
+    return nowMs >= this.pacedUntilMs && nowMs >= this.nextCheckpointMs;
+  }
+
+  /**
+   * Commits the pipeline's state once its output is all on the ring, at a
+   * record boundary, when due (checkpointDue). The snapshot travels in chunks
+   * after the results it covers; the engine writes both in one transaction.
+   */
+  private async maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
+    if (!this.dirty || !this.atBoundary || !this.checkpointDue(nowMs, force)) return;
+    await this.flushOutAll();
+    const bytes = this.enc.encode(this.pipeline.snapshot());
+    const chunks = Math.max(1, Math.ceil(bytes.byteLength / checkpointChunkBytes));
+    for (let i = 0; i < chunks; i++) {
+      const part = bytes.subarray(i * checkpointChunkBytes, (i + 1) * checkpointChunkBytes);
+      const msg = this.enc.encodeSharedRef({ k: "ck", e: this.d.epoch, pos: this.lastPos, i, n: chunks, total: bytes.byteLength, bytes: part });
+      while (this.superseded() || !this.x.outRing.tryPush(msg)) {
+        this.x.beat();
+        await Bun.sleep(1);
+      }
+    }
+    Atomics.add(this.x.stats, partitionStatSlots.checkpoints, 1n);
+    this.dirty = false;
+    this.rowsSinceCheckpoint = 0;
+    this.nextCheckpointMs = nowMs + this.d.checkpointIntervalMs;
+    this.pacedUntilMs = nowMs + (bytes.byteLength / limits.checkpointBytesPerSecondMax) * 1000;
+  }
+
+  private drain(): number {
+    let handled = 0;
+    while (handled < drainMessagesMax && this.pipeline.pending < outRowsPerMessageMax * 4) {
+      if (this.superseded()) {
+        this.paused = true; // terminate() is on its way; take nothing more meanwhile
+        break;
+      }
+      const len = this.x.inRing.popInto(this.scratch);
+      if (len < 0) break;
+      this.handle(this.scratch.subarray(0, len));
+      handled++;
+    }
+    return handled;
+  }
+
+  /**
+   * Out of memory, on purpose and early: a heap over the bound after a full
+   * collection fails this worker (the supervisor restarts it from its
+   * checkpoint) before JSC's own out-of-memory can take the process down.
+   */
+  private checkHeap(nowMs: number): void {
+    if (nowMs < this.nextHeapCheckMs) return;
+    this.nextHeapCheckMs = nowMs + limits.workerHeapCheckMs;
+    const max = this.d.heapBytesMax;
+    if (this.x.heapBytes() <= max) return;
+    Bun.gc(true);
+    const bytes = this.x.heapBytes();
+    if (bytes <= max) return;
+    this.paused = true; // take no more input: this incarnation is done, its replacement replays from the checkpoint
+    const mib = (n: number) => (n / 2 ** 20).toFixed(0);
+    setTimeout(() => { throw new Error(`out of memory: heap ${mib(bytes)} MiB over WEIR_WORKER_HEAP_MAX ${mib(max)} MiB`); }, 0);
+  }
+
+  /** Runs until stop(): input, ticks, output and checkpoints; then a final checkpoint. */
+  async run(): Promise<void> {
+    const { inRing } = this.x;
+    let nextTickMs = 0;
+    for (;;) {
+      this.x.beat();
+      const room = this.flushOut();
+      // An unfinished tick goes on before any input: the next batch's own tick (handleBatch) then stays small.
+      const handled = room && !this.paused && this.tickDone ? this.drain() : 0;
+      const now = this.x.clock.now(); // read before the ring: see IngestClock
+      if (room && !this.tickDone) this.tickDone = this.pipeline.tick(this.tickAtMs, limits.tickSeriesMax);
+      else if (room && now >= nextTickMs && inRing.isEmpty()) {
+        // Only with nothing waiting: a waiting batch is ticked for at its receive time when it is handled, so a
+        // backlog, a full output ring or a paused intake never makes a series look quiet.
+        this.tickAtMs = now;
+        this.tickDone = this.pipeline.tick(now, limits.tickSeriesMax);
+        nextTickMs = now + limits.workerTickMs;
+      }
+      this.checkHeap(Date.now());
+      if (this.flushOut()) await this.maybeCheckpoint(now, false);
+      if (this.stopping && inRing.isEmpty() && this.pipeline.pending === 0 && this.held === null) break;
+      if (!room || this.paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
+      else if (!this.tickDone) await nextTurn(); // a turn for control messages between tick slices
+      else if (handled === 0) {
+        // Blocking wait, then a turn of the event loop for control messages. Not
+        // waitForDataAsync: in Bun 1.4.5 Atomics.waitAsync inside a worker never
+        // resolves, neither on notify nor on timeout (seen here).
+        inRing.waitForData(idleWaitMs);
+        await nextTurn();
+      } else if (handled === drainMessagesMax) await nextTurn();
+    }
+    await this.maybeCheckpoint(Date.now(), true);
+  }
+}
