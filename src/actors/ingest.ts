@@ -15,6 +15,7 @@ import { limits } from "../runtime/limits.ts";
 import { partitionOf, seriesKey } from "../runtime/series.ts";
 import { newValidEvent, reasonOf, validateEvent, type RejectReason, type TimeBounds } from "./ingest-validate.ts";
 import type { DedupeSet } from "./dedupe.ts";
+import { SeriesSignatures, signatureOf } from "./series-signatures.ts";
 import type { SeriesInfo, SeriesRegistry } from "./series-registry.ts";
 
 export interface IngestError { index: number; error: string }
@@ -50,10 +51,13 @@ export class Ingest {
   /** Series the current request would introduce, registered by commit() in this order. */
   private newSeries: SeriesInfo[] = [];
   private readonly newIds = new Map<string, number>();
+  /** Registered series by the signature of how producers write them (series-signatures.ts). */
+  readonly signatures: SeriesSignatures;
   private readonly newLocals: number[];
 
   constructor(private readonly opts: { partitions: number; registry: SeriesRegistry; bounds: TimeBounds; dedupe: DedupeSet }) {
     this.buffers = Array.from({ length: opts.partitions }, () => new PartitionBuffer());
+    this.signatures = new SeriesSignatures(opts.registry.seriesMax);
     this.newLocals = new Array<number>(opts.partitions).fill(0);
   }
 
@@ -85,8 +89,8 @@ export class Ingest {
         }
         idsOfRequest.add(ev.id);
       }
-      const key = seriesKey(ev.name, ev.tags);
-      const id = reg.idOf(key) ?? this.newIds.get(key) ?? this.proposeSeries(key, ev.name, ev.tags);
+      const sig = signatureOf(ev.name, ev.tags);
+      const id = (sig === null ? undefined : this.signatures.idOf(sig)) ?? this.idByKey(sig, ev.name, ev.tags);
       if (id < 0) {
         reject(out, i, items[i], `series: limit of ${reg.seriesMax} series reached (WEIR_MAX_SERIES)`, "series_limit");
         continue;
@@ -139,6 +143,17 @@ export class Ingest {
   /** Event ids the current request commits (for its raw-log record). */
   get committedIds(): readonly string[] {
     return this.ids;
+  }
+
+  /** The id of a series not found by its signature: by its key, remembered under the signature once registered; or a new one. */
+  private idByKey(sig: string | null, name: string, tags: Record<string, string> | undefined): number {
+    const key = seriesKey(name, tags);
+    const known = this.opts.registry.idOf(key);
+    if (known !== undefined) {
+      if (sig !== null) this.signatures.remember(sig, known);
+      return known;
+    }
+    return this.newIds.get(key) ?? this.proposeSeries(key, name, tags);
   }
 
   /** A provisional global id for a series first seen in this request, or -1 past WEIR_MAX_SERIES. */

@@ -20,6 +20,7 @@ export const limits = {
   eventsPerRequestMax: 100_000,
   errorsListedMax: 100, // per-request error list in a 202/400 body
   seriesMaxDefault: 100_000,
+  signaturesPerSeriesMax: 2, // ingest's signature → series id map holds this many per allowed series (tag orders); cleared when full
   retryAfterSeconds: 1,
 
   // Rings between threads.
