@@ -696,8 +696,9 @@ export class Engine {
       this.storeError = null;
       this.commitCheckpoint(p); // one that waited goes now
     }, (e: Error) => {
+      // Retried every storeFlushMs: said once per cause, not at every try.
+      if (this.storeError !== e.message) this.log.error("checkpoint commit failed; retrying", { partition: p.id, error: e.message });
       this.storeError = e.message;
-      this.log.error("checkpoint commit failed; retrying", { partition: p.id, error: e.message });
       if (this.stopping) {
         p.inflight = null;
         return;
@@ -706,14 +707,21 @@ export class Engine {
     });
   }
 
+  /** A series write on the store writer: at most one in flight, so a slow writer never piles up jobs. */
+  private seriesWriting = false;
+
   private flushStore(): void {
     for (const p of this.partitions) this.commitCheckpoint(p);
+    if (this.seriesWriting) return;
     const series = this.staged.takeSeries();
     if (series.length === 0) return;
+    this.seriesWriting = true;
     this.writer!.writeSeries(series).catch((e: Error) => {
       this.staged.restoreSeries(series);
+      if (this.storeError !== e.message) this.log.error("store flush failed", { error: e.message });
       this.storeError = e.message;
-      this.log.error("store flush failed", { error: e.message });
+    }).finally(() => {
+      this.seriesWriting = false;
     });
   }
 

@@ -19,7 +19,7 @@
  *   staged.addWindow(0, { series: "cpu", window: "10s", start, end, count, ... });
  *   const job = staged.take(0, { pos: 4096, state, config });  // main thread
  *   new StoreWrites(db).commit(job);                            // writer thread: rows + checkpoint, atomically
- *   staged.settle(0, true);                                     // main thread, once it is written
+ *   staged.settle(0);                                           // main thread, once it is written
  */
 import type { Database, Statement } from "bun:sqlite";
 import type { SeriesInfo } from "./series-registry.ts";
