@@ -19,7 +19,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Engine, OverloadedError } from "../src/engine.ts";
+import { Engine, OverloadedError } from "../src/engine/engine.ts";
 import { loadConfig } from "../src/config.ts";
 import { limits } from "../src/runtime/limits.ts";
 import { createLog } from "../src/runtime/log.ts";

@@ -11,7 +11,7 @@ import { Encoder } from "@msgpack/msgpack";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Engine } from "../src/engine.ts";
+import { Engine } from "../src/engine/engine.ts";
 import { encodeEventBatch } from "../src/runtime/codec.ts";
 import { loadConfig } from "../src/config.ts";
 import { silentLog } from "../src/runtime/log.ts";

@@ -13,7 +13,7 @@
 import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { exitOnOperatingError } from "./cli-messages.ts";
-import { Engine } from "./engine.ts";
+import { Engine } from "./engine/engine.ts";
 import { loadConfig, type Config } from "./config.ts";
 import { createLog } from "./runtime/log.ts";
 import { openStore } from "./storage/db.ts";

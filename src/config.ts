@@ -10,6 +10,7 @@ import { WeirError } from "./runtime/errors.ts";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "./actors/window-spec.ts";
+import { issueText } from "./runtime/issue-text.ts";
 import { limits } from "./runtime/limits.ts";
 import type { LogLevel } from "./runtime/log.ts";
 
@@ -165,8 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   for (const k of envKeys) if (env[k] !== undefined && env[k] !== "") merged[k] = env[k]!;
   const parsed = envSchema.safeParse(merged);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(`config ${String(issue.path[0])}: ${issue.message}`);
+    throw new ConfigError(`config ${issueText(parsed.error.issues[0], merged, "file")}`);
   }
   const v = parsed.data;
   let windows: WindowSpec[];

@@ -9,7 +9,7 @@
  */
 import { websocket } from "hono/bun";
 import { join } from "node:path";
-import { Engine } from "./engine.ts";
+import { Engine } from "./engine/engine.ts";
 import { createApp } from "./http/app.ts";
 import type { Config } from "./config.ts";
 import { limits } from "./runtime/limits.ts";
@@ -27,7 +27,7 @@ export interface Weir {
 export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
   const engine = await Engine.start(cfg, log);
   const reader = openReader(join(cfg.dataDir, "weir.db"));
-  const app = createApp({ engine, reader, cfg, log });
+  const app = createApp({ ingest: engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, cfg, log });
   const server = Bun.serve({
     hostname: cfg.host,
     port: cfg.port,

@@ -38,7 +38,7 @@ describe("analytics - anomalies, trends and rollups end to end", () => {
     const alerts = (await get(w, "/api/v1/alerts")).alerts;
     expect(alerts[0]).toMatchObject({ kind: "anomaly", series: "an.temp", ts: spikeTs, severity: "critical" });
     expect((await get(w, "/api/v1/alerts?state=firing")).alerts).toEqual([]);
-    expect(await get(w, "/api/v1/anomalies?severity=bad")).toEqual({ error: 'severity: Invalid option: expected one of "warning"|"critical"' });
+    expect(await get(w, "/api/v1/anomalies?severity=bad")).toEqual({ error: "severity: must be one of warning, critical" });
     await waitFor(() => live.some((m) => m.type === "anomaly" && m.ts === spikeTs) && live.some((m) => m.type === "alert" && m.ts === spikeTs), 5000, "anomaly and alert pushed");
     const series = (await get(w, "/api/v1/series?match=an.temp")).series[0];
     expect(series.anomaly).toMatchObject({ ts: spikeTs, severity: "critical" });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { IngestRecordError, ingestRecordFormat } from "../src/actors/ingest-record.ts";
 import { cliMessageOf } from "../src/cli-messages.ts";
 import { ConfigError } from "../src/config.ts";
-import { OverloadedError } from "../src/engine.ts";
+import { OverloadedError } from "../src/engine/engine.ts";
 import { StoreError } from "../src/storage/db.ts";
 import { RawLog } from "../src/storage/rawlog.ts";
 

@@ -39,6 +39,12 @@ describe("dependencies", () => {
     expect(violations("actors", ["actors", "runtime", "sketch"])).toEqual([]);
   });
 
+  test("dependencies - HTTP reaches the engine only through its ports (engine/ports.ts), never the engine's parts", () => {
+    const engineImports = [...violations("http", []), ...violations("http/routes", [])].filter((v) => v.includes("→ engine/"));
+    expect(engineImports.filter((v) => !v.endsWith("→ engine/ports.ts"))).toEqual([]);
+    expect(engineImports.length).toBeGreaterThan(0); // the check sees them: app.ts does import the ports
+  });
+
   test("dependencies - the check sees imports: the partition worker's wiring does reach the actors", () => {
     expect(violations("partition", ["partition", "runtime"]).some((v) => v.startsWith("partition/partition-loop.ts → actors/"))).toBe(true);
   });

@@ -6,7 +6,7 @@
  * their retry counts once.
  */
 import { describe, expect, test } from "bun:test";
-import { OverloadedError } from "../src/engine.ts";
+import { OverloadedError } from "../src/engine/engine.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { postEvents, seriesIn, startTestWeir, type TestWeir } from "./helpers/weir.ts";
 
@@ -70,7 +70,7 @@ describe("durability - durable profile, group commit", () => {
       const name = seriesIn(1, "grp.b");
       const ok = w.engine.ingestEvents([{ name, value: 100, ts: base, id: "f-0" }]);
       await ok.durable;
-      const endBefore = (w.engine as unknown as { rawLog: { end: number } }).rawLog.end;
+      const endBefore = w.engine.rawLogEnd;
       const batch = (v: number) => [{ name, value: v, ts: base + v, id: `f-${v}` }];
       w.engine.failNextFsync();
       const outs = [1, 2, 3].map((v) => w.engine.ingestEvents(batch(v)));
@@ -80,7 +80,7 @@ describe("durability - durable profile, group commit", () => {
         expect([(v as OverloadedError).status, (v as OverloadedError).retryAfterSeconds]).toEqual([503, 5]);
         expect((v as Error).message).toMatch(/^raw log not durable: raw log append failed at position \d+ in raw-\d+\.log: .*EIO/);
       }
-      expect((w.engine as unknown as { rawLog: { end: number } }).rawLog.end).toBe(endBefore); // cut back off the log
+      expect(w.engine.rawLogEnd).toBe(endBefore); // cut back off the log
       // The same ids again: not taken for duplicates, so counted, once.
       const retry = [1, 2, 3].map((v) => w.engine.ingestEvents(batch(v)));
       expect(retry.map((o) => o.duplicates)).toEqual([0, 0, 0]);

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AnomalyRecord, WindowRecord } from "../src/actors/store.ts";
 import { createPrng } from "../src/sim/prng.ts";
-import { type AnomalyRow, latestWindows, mergeAnomalies, mergeWindows, type WindowRow } from "../src/http/staged-merge.ts";
+import { type AnomalyRow, latestWindows, mergeAnomalies, mergeWindows, type WindowRow } from "../src/engine/staged-merge.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { postEvents, startTestWeir } from "./helpers/weir.ts";
 

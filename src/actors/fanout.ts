@@ -14,6 +14,7 @@
  */
 import { z } from "zod";
 import { limits } from "../runtime/limits.ts";
+import { issueText } from "../runtime/issue-text.ts";
 import { globToRegExp } from "../runtime/series.ts";
 
 export interface LiveClient {
@@ -256,8 +257,7 @@ export class Fanout {
     }
     const parsed = opSchema.safeParse(raw);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return `${issue.path.join(".") || "op"}: ${issue.message}`;
+      return issueText(parsed.error.issues[0], raw, "op");
     }
     const op = parsed.data;
     if (op.op === "throttle") {

@@ -2,12 +2,11 @@
  * createApp(deps) returns the Hono app: every route, one error mapping.
  *
  * @example
- *   const app = createApp({ engine, reader, cfg, log });
+ *   const app = createApp({ ingest: engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, cfg, log });
  *   Bun.serve({ fetch: app.fetch, websocket, port: 0 });
  */
-import type { Database } from "bun:sqlite";
 import { Hono } from "hono";
-import type { Engine } from "../engine.ts";
+import type { IngestPort, LivePort, OpsPort, ReadModel } from "../engine/ports.ts";
 import type { Config } from "../config.ts";
 import type { Log } from "../runtime/log.ts";
 import { toHttpError } from "./errors.ts";
@@ -19,7 +18,8 @@ import { queryRoutes } from "./routes/query.ts";
 import { staticRoutes } from "./routes/static.ts";
 import { streamRoutes } from "./routes/stream.ts";
 
-export interface AppDeps { engine: Engine; reader: Database; cfg: Config; log: Log }
+/** What the routes reach: the engine's narrow ports (engine/ports.ts), never the engine itself. */
+export interface AppDeps { ingest: IngestPort; read: ReadModel; live: LivePort; ops: OpsPort; cfg: Config; log: Log }
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();

@@ -6,14 +6,13 @@
  *   const q = parseQuery(windowsQuery, c.req.query()); // throws HttpError(400, "limit: ...")
  */
 import { z } from "zod";
+import { issueText } from "../runtime/issue-text.ts";
 import { HttpError } from "./errors.ts";
 
 export function parseQuery<T extends z.ZodType>(schema: T, query: Record<string, string>): z.infer<T> {
   const r = schema.safeParse(query);
   if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = issue.path.length > 0 ? issue.path.join(".") : "query";
-  throw new HttpError(400, `${field}: ${issue.message}`);
+  throw new HttpError(400, issueText(r.error.issues[0], query, "query"));
 }
 
 /** A whole number in [min, max] given as text. */

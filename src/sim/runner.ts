@@ -77,7 +77,7 @@ export interface Simulators {
  * Starts both simulators on a timer (unless `manual`).
  *
  * @example
- *   const sims = startSimulators({ ratePerSec: 1000, emit: (batch) => engine.tryIngest(batch) });
+ *   const sims = startSimulators({ ratePerSec: 1000, emit: (batch) => engine.ingestEvents(batch) });
  *   // … later
  *   sims.stats(); // { sent: 59_800, refused: 200 }
  *   sims.stop();

@@ -10,7 +10,7 @@ import { requireRole } from "../auth.ts";
 
 export function liveRoutes(deps: AppDeps): Hono {
   const app = new Hono();
-  const fanout = deps.engine.fanout;
+  const fanout = deps.live;
   app.get(
     "/ws/live",
     requireRole(deps.cfg.tokens, "read"),

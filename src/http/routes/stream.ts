@@ -16,7 +16,7 @@ const encoder = new TextEncoder();
 
 export function streamRoutes(deps: AppDeps): Hono {
   const app = new Hono();
-  const fanout = deps.engine.fanout;
+  const fanout = deps.live;
   app.get("/api/v1/stream", requireRole(deps.cfg.tokens, "read"), (c) => {
     const topics = c.req.queries("topic") ?? [];
     if (topics.length === 0) throw new HttpError(400, "topic: required (e.g. topic=windows:10s:*)");

@@ -1,9 +1,9 @@
 /**
  * The engine's Prometheus metrics (API.md "Operations"), named once here.
  */
-import type { IngestOutcome } from "./actors/ingest.ts";
+import type { IngestOutcome } from "../actors/ingest.ts";
 import type { Engine } from "./engine.ts";
-import { Metrics, type Counter, type Histogram } from "./runtime/metrics.ts";
+import { Metrics, type Counter, type Histogram } from "../runtime/metrics.ts";
 
 export interface EngineMetrics {
   registry: Metrics;

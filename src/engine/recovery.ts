@@ -15,15 +15,15 @@
  *   r.floorPos // where replay starts for a partition without a checkpoint
  */
 import { Decoder } from "@msgpack/msgpack";
-import type { DedupeSet } from "./actors/dedupe.ts";
-import { decodeIngestRecord, ingestRecordFormat, seriesInfoOf } from "./actors/ingest-record.ts";
-import type { SeriesInfo, SeriesRegistry } from "./actors/series-registry.ts";
+import type { DedupeSet } from "../actors/dedupe.ts";
+import { decodeIngestRecord, ingestRecordFormat, seriesInfoOf } from "../actors/ingest-record.ts";
+import type { SeriesInfo, SeriesRegistry } from "../actors/series-registry.ts";
 import type { Database } from "bun:sqlite";
-import { loadCheckpoints, loadSeries } from "./actors/store.ts";
-import type { Log } from "./runtime/log.ts";
-import { partitionOf } from "./runtime/series.ts";
-import { StoreError } from "./storage/db.ts";
-import { rawLogPositionBefore, readRawLog } from "./storage/rawlog.ts";
+import { loadCheckpoints, loadSeries } from "../actors/store.ts";
+import type { Log } from "../runtime/log.ts";
+import { partitionOf } from "../runtime/series.ts";
+import { StoreError } from "../storage/db.ts";
+import { rawLogPositionBefore, readRawLog } from "../storage/rawlog.ts";
 
 export interface RecoveryInput {
   /** The store, read (and, after a settings change, cleared) before the store writer starts. */

@@ -1,0 +1,334 @@
+/**
+ * The embedded engine: wires its parts under a supervisor and owns their
+ * lifecycle. The parts, each with one job:
+ * - the ingest path (ingest-path.ts): admission, raw log, routing to the
+ *   partitions' input rings;
+ * - the partition workers (src/partition/), one per partition, supervised;
+ * - the partition outputs (partition-outputs.ts): drain, decode, commit on
+ *   the store writer thread, live hand-off;
+ * - the read model (read-model.ts) that HTTP queries.
+ * One instance per process; HTTP reaches it through the ports (ports.ts).
+ *
+ * @example
+ *   const engine = await Engine.start(loadConfig(), log);
+ *   const out = engine.ingestBytes(body, "json"); // or throws
+ *   await out.durable; // under WEIR_DURABILITY=durable: answer only after this
+ *   await engine.stop();
+ */
+import type { Database } from "bun:sqlite";
+import { join } from "node:path";
+import { DeadLetters } from "../actors/deadletters.ts";
+import { DedupeSet } from "../actors/dedupe.ts";
+import { Fanout } from "../actors/fanout.ts";
+import type { BodyFormat } from "../actors/ingest-body.ts";
+import { resultLabels, rollupsFor, type Rollup } from "../actors/partition-pipeline.ts";
+import { SeriesRegistry } from "../actors/series-registry.ts";
+import { checkpointPositions, StagedResults } from "../actors/store.ts";
+import type { Config } from "../config.ts";
+import type { PartitionData } from "../partition/partition-loop.ts";
+import { partitionStatSlots } from "../partition/worker-stats.ts";
+import { IngestClock } from "../runtime/ingest-clock.ts";
+import { limits } from "../runtime/limits.ts";
+import type { Log } from "../runtime/log.ts";
+import { Supervisor } from "../runtime/supervisor.ts";
+import { openStore } from "../storage/db.ts";
+import { StoreWriter } from "../storage/store-writer.ts";
+import { EngineStartError } from "./errors.ts";
+import { type EngineOutcome, IngestPath } from "./ingest-path.ts";
+import { createEngineMetrics, type EngineMetrics } from "./metrics.ts";
+import { createPartitionSlot, PartitionOutputs, type PartitionSlot } from "./partition-outputs.ts";
+import type { IngestPort, OpsPort } from "./ports.ts";
+import { StoreReadModel } from "./read-model.ts";
+import { recoverEngineState, type RecoveredState } from "./recovery.ts";
+
+export { EngineStartError, OverloadedError, TooLargeError } from "./errors.ts";
+export type { EngineOutcome } from "./ingest-path.ts";
+
+export const version = "0.1.0";
+
+export class Engine implements IngestPort, OpsPort {
+  readonly registry: SeriesRegistry;
+  readonly fanout: Fanout;
+  readonly metrics: EngineMetrics;
+  readonly supervisor: Supervisor;
+  /** The newest rejected and late events (limits.deadlettersMax). */
+  readonly deadletters = new DeadLetters(limits.deadlettersMax, (id, ts, value) => {
+    const info = this.registry.info(id);
+    return { name: info.name, tags: info.tags, ts, value };
+  });
+  readonly dedupe: DedupeSet;
+  /** Result labels by spec index: the configured specs, then the rollups. */
+  readonly labels: string[];
+  /** What start-up recovered from the store and the raw log (for /metrics and the logs). */
+  recovered: RecoveredState | null = null;
+  private readonly path: IngestPath;
+  private readonly outputs: PartitionOutputs;
+  /** The main thread's connection: start-up recovery and reads of checkpoints; the store writer thread does every write after. */
+  private readonly db: Database;
+  private readonly staged: StagedResults;
+  private writer: StoreWriter | null = null;
+  /** Receive times, shared with the workers: their quiet rule never passes a request still being admitted. */
+  private readonly clock = IngestClock.create();
+  /** Identifies the settings a checkpoint was taken with: a state restores only under the same ones. */
+  private readonly checkpointConfig: string;
+  private readonly slots: PartitionSlot[];
+  private readonly rollups: Rollup[];
+  private readonly timers: Array<ReturnType<typeof setInterval>> = [];
+  private drains: Promise<void>[] = [];
+  private stopping = false;
+
+  private constructor(readonly cfg: Config, readonly log: Log) {
+    this.db = openStore(join(cfg.dataDir, "weir.db"));
+    this.staged = new StagedResults(cfg.partitions);
+    this.registry = new SeriesRegistry(cfg.partitions, cfg.maxSeries, (s) => this.staged.addSeries(s));
+    this.dedupe = new DedupeSet(cfg.dedupeWindowMs);
+    this.checkpointConfig = JSON.stringify({ partitions: cfg.partitions, windows: cfg.windowsText, latenessMs: cfg.latenessMs });
+    this.rollups = rollupsFor(cfg.windows);
+    this.labels = resultLabels(cfg.windows, this.rollups);
+    this.fanout = new Fanout({ windows: cfg.windows.map((w) => w.label), rollups: this.rollups.map((r) => r.label), version });
+    this.supervisor = new Supervisor({ log: (level, msg, fields) => log[level](msg, fields) });
+    this.slots = Array.from({ length: cfg.partitions }, (_, id) => createPartitionSlot(id, cfg.ringBytes));
+    this.metrics = createEngineMetrics(this);
+    this.fanout.onDelivered = (ms) => this.metrics.e2eLatency.observe(ms / 1000);
+    this.path = new IngestPath({
+      cfg, log, registry: this.registry, dedupe: this.dedupe, deadletters: this.deadletters, metrics: this.metrics,
+      rings: this.slots.map((s) => s.inRing), clock: this.clock,
+    });
+    this.outputs = new PartitionOutputs({
+      log, registry: this.registry, staged: this.staged, fanout: this.fanout, metrics: this.metrics, deadletters: this.deadletters,
+      labels: this.labels, checkpointConfig: this.checkpointConfig, db: this.db, writer: () => this.writer!,
+    });
+  }
+
+  static async start(cfg: Config, log: Log): Promise<Engine> {
+    const e = new Engine(cfg, log);
+    try {
+      e.recovered = recoverEngineState({
+        db: e.db, addSeries: (s) => e.staged.addSeries(s), registry: e.registry, dedupe: e.dedupe, rawDir: join(cfg.dataDir, "raw"),
+        rawEnd: e.path.rawLog.end, checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log,
+      });
+      e.writer = await StoreWriter.start(join(cfg.dataDir, "weir.db"), cfg.crashAt);
+    } catch (err) {
+      e.path.close();
+      e.db.close();
+      throw err;
+    }
+    for (const p of e.slots) p.floorPos = e.recovered.floorPos;
+    e.supervisor.onEvent((ev) => {
+      if (ev.type === "failed") e.path.markFailed(Number(ev.id.slice("partition-".length)));
+    });
+    for (const p of e.slots) e.startPartition(p);
+    e.drains = e.slots.map((p) => e.outputs.drain(p));
+    e.timers.push(setInterval(() => e.outputs.flushStore(e.slots), limits.storeFlushMs));
+    e.timers.push(setInterval(() => e.pruneRawLog(), limits.storePruneMs));
+    e.timers.push(setInterval(() => e.prune(), limits.storePruneMs));
+    e.timers.push(setInterval(() => e.publishStats(), limits.statsIntervalMs));
+    e.timers.push(setInterval(() => e.fanout.flush(), fanoutTickMs));
+    await e.waitRunning(limits.recoveryTimeoutMs);
+    return e;
+  }
+
+  /** IngestPort: see IngestPath.ingestBytes. */
+  ingestBytes(bytes: Uint8Array, format: BodyFormat): EngineOutcome {
+    return this.path.ingestBytes(bytes, format);
+  }
+
+  /** The simulators' entry: the same path, logged as JSON. */
+  ingestEvents(events: readonly object[]): EngineOutcome {
+    return this.path.ingestEvents(events);
+  }
+
+  /** The read model over the store, read through `reader` (a connection of the caller's: HTTP's). */
+  readModel(reader: Database): StoreReadModel {
+    return new StoreReadModel({
+      reader, registry: this.registry, staged: this.staged, latestTrends: this.outputs.latestTrends, openAnomalies: this.outputs.openAnomalies,
+      deadletters: this.deadletters, labels: this.labels, specs: this.cfg.windows.map((w) => w.label), partitions: this.cfg.partitions,
+    });
+  }
+
+  /** OpsPort: partitions, store and disk, for /ready; an empty list means ready. */
+  notReady(): string[] {
+    const out: string[] = [];
+    for (const s of this.supervisor.status()) if (s.state !== "running") out.push(`${s.id} is ${s.state}`);
+    if (this.outputs.storeError) out.push(`store: ${this.outputs.storeError}`);
+    const disk = this.path.diskCheck();
+    if (!disk.ok) out.push(disk.message);
+    if (this.stopping) out.push("shutting down");
+    return out;
+  }
+
+  /** OpsPort: /metrics. */
+  metricsText(): string {
+    return this.metrics.registry.render();
+  }
+
+  /** Events the partition's worker has aggregated since start. */
+  processedEvents(partition: number): number {
+    return Number(Atomics.load(this.slots[partition].stats, partitionStatSlots.events));
+  }
+
+  /** Events replayed from the raw log by the partition's workers since start. */
+  replayedEvents(partition: number): number {
+    return Number(Atomics.load(this.slots[partition].stats, partitionStatSlots.replayed));
+  }
+
+  /** Checkpoints the partition's workers have taken since start. */
+  checkpointsTaken(partition: number): number {
+    return Number(Atomics.load(this.slots[partition].stats, partitionStatSlots.checkpoints));
+  }
+
+  /**
+   * Pushes an already validated columnar batch (codec.encodeEventBatch, ids
+   * from the registry) to a partition, bypassing body parsing; false when its
+   * ring is full. For producers that hold batches already: the benches.
+   */
+  pushBatch(partition: number, bytes: Uint8Array): boolean {
+    return this.slots[partition].inRing.tryPush(bytes);
+  }
+
+  queueDepthBytes(partition: number): number {
+    return this.slots[partition].inRing.usedBytes();
+  }
+
+  /** The raw log's end: the position its next record takes. */
+  get rawLogEnd(): number {
+    return this.path.rawLog.end;
+  }
+
+  /** fsync(2) calls on the raw log since start (durable profile: about one per group of requests). */
+  get rawLogSyncs(): number {
+    return this.path.rawLogSyncs;
+  }
+
+  /** Failpoint (WEIR_FAILPOINTS=1): the store writer blocks before its next job until the returned function is called. */
+  holdStoreWriter(): () => void {
+    if (!this.cfg.failpoints) throw new Error("holdStoreWriter needs WEIR_FAILPOINTS=1");
+    return this.writer!.hold();
+  }
+
+  /** Whether a commit of the partition is on the store writer, not yet answered. */
+  commitInFlight(partition: number): boolean {
+    return this.slots[partition].inflight !== null;
+  }
+
+  /** Failpoint (WEIR_FAILPOINTS=1): the next raw-log fsync fails with EIO. */
+  failNextFsync(): void {
+    if (!this.cfg.failpoints) throw new Error("failNextFsync needs WEIR_FAILPOINTS=1");
+    this.path.failNextFsync();
+  }
+
+  /**
+   * Stops intake (503), lets the workers drain their rings and commit a
+   * final checkpoint, commits it, closes the store: the next start replays
+   * nothing.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.outputs.stop();
+    this.path.stop(); // the requests already written are answered before the workers drain
+    await this.supervisor.stop(); // the output drains keep running: a final checkpoint needs ring room
+    await this.outputs.finish(this.slots, this.drains);
+    await this.outputs.settleCommits(this.slots);
+    for (const t of this.timers) clearInterval(t);
+    await this.writer!.writeSeries(this.staged.takeSeries()).catch((e: Error) => this.log.error("store: series not written at stop", { error: e.message }));
+    this.fanout.flush(Number.MAX_SAFE_INTEGER);
+    this.path.close();
+    await this.writer!.close();
+    this.db.close();
+  }
+
+  /** Applies the retention of each resolution (WEIR_RETENTION_*), on the store writer thread; resolves to the rows deleted. */
+  async prune(nowMs = Date.now()): Promise<number> {
+    const r = this.cfg.retentionMs;
+    const byLabel: Record<string, number> = {};
+    for (const x of this.rollups) byLabel[x.label] = r[x.label as "1m" | "1h"];
+    for (const w of this.cfg.windows) byLabel[w.label] = r.windows;
+    try {
+      return await this.writer!.prune(nowMs, byLabel, r["1m"]);
+    } catch (e) {
+      this.log.error("store prune failed", { error: (e as Error).message });
+      return 0;
+    }
+  }
+
+  private startPartition(p: PartitionSlot): void {
+    this.supervisor.start({
+      id: `partition-${p.id}`,
+      script: new URL("../partition/worker.ts", import.meta.url),
+      data: () => this.workerData(p),
+    });
+  }
+
+  /** What a new incarnation of a partition's worker starts from: the last committed checkpoint and the raw log after it. */
+  private workerData(p: PartitionSlot): PartitionData {
+    const ck = this.outputs.beginIncarnation(p);
+    const cfg = this.cfg;
+    return {
+      partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows, rollups: this.rollups,
+      latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints, epoch: p.epoch,
+      checkpoint: ck?.state ?? null, checkpointPos: ck?.pos ?? p.floorPos,
+      replayTo: this.path.durableEnd, rawDir: join(cfg.dataDir, "raw"),
+      checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax,
+      heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
+    };
+  }
+
+  private lastStats = { atMs: Date.now(), ingested: 0, windows: 0 };
+
+  /** The `stats` topic: engine figures each second (rates over the last interval, totals since start). */
+  private publishStats(nowMs = Date.now()): void {
+    const m = this.metrics;
+    const ingested = m.ingested.get();
+    const windows = m.windowsEmitted.get();
+    const seconds = Math.max(0.001, (nowMs - this.lastStats.atMs) / 1000);
+    const msg = {
+      type: "stats", ts: nowMs,
+      eventsPerSec: (ingested - this.lastStats.ingested) / seconds,
+      windowsPerSec: (windows - this.lastStats.windows) / seconds,
+      queueDepthBytes: this.slots.map((p) => p.inRing.usedBytes()),
+      ingested, windows, late: m.late.get(), duplicates: m.duplicate.get(),
+      rejected: m.rejected.total(), series: this.registry.size, clients: this.fanout.size,
+      rssBytes: process.memoryUsage.rss(),
+    };
+    this.lastStats = { atMs: nowMs, ingested, windows };
+    this.fanout.publish("stats", undefined, "", msg, 0, "stats");
+  }
+
+  /** Deletes raw-log segments past WEIR_RETENTION_RAW that no partition's replay needs. */
+  private pruneRawLog(nowMs = Date.now()): void {
+    const cks = checkpointPositions(this.db);
+    let keepFrom = Number.MAX_SAFE_INTEGER;
+    // Replay re-reads the record at a checkpoint's position (and skips it): its segment stays.
+    for (const p of this.slots) keepFrom = Math.min(keepFrom, cks.get(p.id) ?? p.floorPos);
+    try {
+      const n = this.path.rawLog.prune({ olderThanMs: nowMs - this.cfg.rawRetentionMs, keepFrom: Math.max(0, keepFrom) });
+      if (n > 0) this.log.info("raw log segments pruned", { segments: n });
+    } catch (e) {
+      this.log.error("raw log prune failed", { error: (e as Error).message });
+    }
+  }
+
+  /**
+   * Waits until every partition has recovered and runs. A partition that
+   * fails during recovery (a damaged log, a checkpoint that does not
+   * restore) would fail again on every retry: start-up stops and says why.
+   */
+  private async waitRunning(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = this.supervisor.status();
+      if (status.every((s) => s.state === "running")) return;
+      const down = status.find((s) => s.lastError !== undefined);
+      const why = down ? `${down.id}: ${down.lastError}` : Date.now() > deadline ? `partitions not running after ${timeoutMs} ms` : null;
+      if (why !== null) {
+        await this.stop();
+        throw new EngineStartError(`start-up failed: ${why}`);
+      }
+      await Bun.sleep(10);
+    }
+  }
+}
+
+/** How often the fanout sends what is due (the per-client throttle is on top). */
+const fanoutTickMs = 20;

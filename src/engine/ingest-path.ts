@@ -1,0 +1,308 @@
+/**
+ * The ingest path: admission (disk, partitions, ring room), the raw log
+ * and routing to the partitions' input rings, all or nothing per request.
+ * Under WEIR_DURABILITY=durable, requests are appended, then answered
+ * together after one fsync (group commit).
+ *
+ * @example
+ *   const path = new IngestPath({ cfg, log, registry, dedupe, rings, ... });
+ *   const out = path.ingestBytes(body, "json"); // or throws
+ *   await out.durable; // durable profile: answer only after this
+ */
+import { Encoder } from "@msgpack/msgpack";
+import { fsyncSync } from "node:fs";
+import { join } from "node:path";
+import type { DeadLetters } from "../actors/deadletters.ts";
+import type { DedupeSet } from "../actors/dedupe.ts";
+import { decodeBody, formatCode, type BodyFormat } from "../actors/ingest-body.ts";
+import { encodeIngestRecord, ingestRecordFormat, seriesRowOf } from "../actors/ingest-record.ts";
+import { Ingest, type IngestOutcome } from "../actors/ingest.ts";
+import type { SeriesRegistry } from "../actors/series-registry.ts";
+import type { Config } from "../config.ts";
+import { CrashPoints } from "../runtime/crash-points.ts";
+import type { IngestClock } from "../runtime/ingest-clock.ts";
+import { limits } from "../runtime/limits.ts";
+import type { Log } from "../runtime/log.ts";
+import type { Ring } from "../runtime/ring.ts";
+import { type DiskCheck, DiskGuard } from "../storage/disk-guard.ts";
+import { RawLog } from "../storage/rawlog.ts";
+import { OverloadedError, TooLargeError } from "./errors.ts";
+import type { EngineMetrics } from "./metrics.ts";
+
+/**
+ * What ingest answers. Under WEIR_DURABILITY=durable, `durable` settles when
+ * the request's record is fsynced together with the others of its group
+ * (group commit): answer 202 only then; it rejects with an OverloadedError
+ * (503) if the sync failed, and then nothing of the request was kept.
+ */
+export type EngineOutcome = IngestOutcome & { durable?: Promise<void> };
+
+/** A request of the pending group commit: written to the raw log, not yet synced, pushed or answered. */
+interface GroupEntry {
+  /** None for a request of duplicates only, which waits for the group's verdict on their first copies. */
+  batches: Array<[number, Uint8Array]>;
+  outcome: IngestOutcome;
+  recvMs: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export interface IngestPathDeps {
+  cfg: Config;
+  log: Log;
+  registry: SeriesRegistry;
+  dedupe: DedupeSet;
+  deadletters: DeadLetters;
+  metrics: EngineMetrics;
+  /** Each partition's input ring, by partition id. */
+  rings: readonly Ring[];
+  /** Receive times, shared with the workers: their quiet rule never passes a request still being admitted. */
+  clock: IngestClock;
+}
+
+export class IngestPath {
+  readonly rawLog: RawLog;
+  /** fsync(2) calls on the raw log since start (durable profile: about one per group of requests). */
+  rawLogSyncs = 0;
+  private fsyncFault: Error | null = null;
+  private readonly ingest: Ingest;
+  private readonly disk: DiskGuard;
+  private readonly crash: CrashPoints;
+  private readonly recordEnc = new Encoder();
+  private readonly enc = new Encoder();
+  /** Durable profile: requests appended since the last fsync, answered together after one (group commit). */
+  private readonly group: GroupEntry[] = [];
+  /** Per partition, the byte lengths of the group's batches, in push order (for the room check). */
+  private readonly groupLengths: number[][];
+  private groupFrom = -1;
+  private groupDedupeMark = 0;
+  private groupScheduled = false;
+  /** Partitions past their restart budget: requests with events for them get 503. */
+  private readonly failed = new Set<number>();
+  private stopping = false;
+
+  constructor(private readonly d: IngestPathDeps) {
+    const cfg = d.cfg;
+    this.crash = new CrashPoints(cfg.crashAt);
+    this.rawLog = new RawLog(join(cfg.dataDir, "raw"), {
+      profile: cfg.durability,
+      segmentMs: cfg.rawSegmentMs,
+      fsync: (fd) => this.fsync(fd),
+      onRepair: (r) => d.log.warn("raw log: torn tail cut (a record never acknowledged)", r),
+    });
+    this.disk = new DiskGuard(cfg.dataDir, { reserveBytes: cfg.diskReserveBytes, checkIntervalMs: limits.diskCheckMs });
+    this.ingest = new Ingest({ partitions: cfg.partitions, registry: d.registry, bounds: cfg, dedupe: d.dedupe });
+    this.groupLengths = d.rings.map(() => []);
+  }
+
+  /**
+   * Decodes, validates and makes durable one request body, received now (the
+   * engine stamps it: see IngestClock). Throws BodyError, TooLargeError or
+   * OverloadedError.
+   */
+  ingestBytes(bytes: Uint8Array, format: BodyFormat): EngineOutcome {
+    const items = decodeBody(bytes, format);
+    if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`body: over ${limits.eventsPerRequestMax} events`);
+    return this.ingestItems(items, formatCode[format], bytes);
+  }
+
+  /** The simulators' entry: the same path, logged as JSON. */
+  ingestEvents(events: readonly object[]): EngineOutcome {
+    return this.ingestItems(events, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
+  }
+
+  /** A partition past its restart budget: its events are refused from now on. */
+  markFailed(partition: number): void {
+    this.failed.add(partition);
+  }
+
+  /** Where a new worker's replay ends: records of a pending group commit are not durable yet, they reach it on the ring or never. */
+  get durableEnd(): number {
+    return this.group.length > 0 ? this.groupFrom : this.rawLog.end;
+  }
+
+  /** The disk's state, for /ready. */
+  diskCheck(): DiskCheck {
+    return this.disk.check();
+  }
+
+  /** Failpoint: the next raw-log fsync fails with EIO. */
+  failNextFsync(): void {
+    this.fsyncFault = Object.assign(new Error("EIO: i/o error, fsync (failpoint)"), { code: "EIO" });
+  }
+
+  /** Refuses requests from now on (503) and answers the ones already written. */
+  stop(): void {
+    this.stopping = true;
+    this.commitGroup();
+  }
+
+  close(): void {
+    this.rawLog.close();
+  }
+
+  private fsync(fd: number): void {
+    this.rawLogSyncs++;
+    const fault = this.fsyncFault;
+    this.fsyncFault = null;
+    if (fault !== null) throw fault;
+    fsyncSync(fd);
+  }
+
+  /**
+   * All-or-nothing: validate, check ring room and disk, append the request's
+   * record to the raw log, then push its batches and commit its side effects.
+   * Anything thrown before the append leaves no trace; the 202 follows.
+   */
+  private ingestItems(items: readonly unknown[], format: number, raw: Uint8Array): EngineOutcome {
+    if (this.stopping) throw new OverloadedError("shutting down", 503);
+    const recvMs = this.d.clock.stamp();
+    try {
+      return this.admit(items, recvMs, format, raw);
+    } finally {
+      // A pending group keeps the clock held at its first request until commitGroup pushes it.
+      if (this.group.length === 0) this.d.clock.idle();
+    }
+  }
+
+  private admit(items: readonly unknown[], recvMs: number, format: number, raw: Uint8Array): EngineOutcome {
+    const disk = this.disk.check();
+    if (!disk.ok) {
+      this.d.metrics.overloaded.inc();
+      throw new OverloadedError(disk.message, 503, limits.diskRetryAfterSeconds);
+    }
+    const outcome = this.ingest.accept(items, recvMs);
+    const grouped = this.d.cfg.durability === "durable";
+    if (outcome.accepted === outcome.duplicates) {
+      // The first copy may be in the pending group: this answer must not come before that one's.
+      if (grouped && this.group.length > 0) return { ...outcome, durable: this.joinGroup({ batches: [], outcome, recvMs }) };
+      this.answered(outcome, recvMs);
+      return outcome; // nothing new to log or aggregate
+    }
+    this.checkRoom(grouped);
+    const pos = this.rawLog.end;
+    const batches: Array<[number, Uint8Array]> = [];
+    for (let p = 0; p < this.d.rings.length; p++) {
+      // A copy per message: the encoder's buffer is shared, and the record and the ring both take these bytes.
+      for (const m of this.ingest.encode(p, this.enc, pos)) batches.push([p, m.slice()]);
+    }
+    const record = encodeIngestRecord(this.recordEnc, {
+      f: format, raw, s: this.ingest.introducedSeries.map(seriesRowOf), ids: [...this.ingest.committedIds], b: batches,
+    });
+    if (grouped && this.group.length === 0) {
+      this.groupFrom = pos;
+      this.groupDedupeMark = this.d.dedupe.mark();
+    }
+    this.append(recvMs, record, pos);
+    this.crash.reach("ingest.after-log");
+    if (grouped) {
+      this.ingest.commit(); // series and ids at once: the next request must see them
+      for (const [p, m] of batches) this.groupLengths[p].push(m.byteLength);
+      return { ...outcome, durable: this.joinGroup({ batches, outcome, recvMs }) };
+    }
+    for (const [p, m] of batches) {
+      if (!this.d.rings[p].tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
+    }
+    this.ingest.commit();
+    this.d.metrics.ingested.inc(outcome.accepted - outcome.duplicates);
+    this.answered(outcome, recvMs);
+    return outcome;
+  }
+
+  /** Throws an OverloadedError unless every partition the request reaches runs and has ring room for it (and the pending group's). */
+  private checkRoom(grouped: boolean): void {
+    for (let p = 0; p < this.d.rings.length; p++) {
+      if (this.ingest.eventsFor(p) === 0) continue;
+      if (this.failed.has(p)) throw new OverloadedError(`partition ${p} failed`, 503, 30);
+      const lengths = this.ingest.messageBytes(p);
+      if (!this.d.rings[p].canPushAll(grouped ? [...this.groupLengths[p], ...lengths] : lengths)) {
+        this.d.metrics.overloaded.inc();
+        throw new OverloadedError(`partition ${p} queue full`, 503);
+      }
+    }
+  }
+
+  /** Appends the request's record at `pos`; never syncs (`fast` does not, `durable` syncs once for the group). */
+  private append(recvMs: number, record: Uint8Array, pos: number): void {
+    try {
+      if (this.rawLog.append(ingestRecordFormat, recvMs, record, false) !== pos) throw new Error("raw log moved under ingest"); // programmer error
+    } catch (e) {
+      this.d.log.error("raw log append failed", { error: (e as Error).message });
+      this.d.metrics.overloaded.inc();
+      throw new OverloadedError(`raw log not writable: ${(e as Error).message}`, 503, limits.diskRetryAfterSeconds);
+    }
+  }
+
+  /** Adds a request to the pending group commit; resolves once the group is synced and the request's batches are on their rings. */
+  private joinGroup(entry: Omit<GroupEntry, "resolve" | "reject">): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => this.group.push({ ...entry, resolve, reject }));
+    if (this.group.length >= limits.groupCommitRequestsMax) this.commitGroup();
+    else if (!this.groupScheduled) {
+      this.groupScheduled = true;
+      setImmediate(() => this.commitGroup()); // after the requests this turn of the event loop brings
+    }
+    return done;
+  }
+
+  /**
+   * One fsync for every request of the group, then their batches go to the
+   * rings in log order and they are answered. A failed sync cuts their
+   * records off the log and forgets their ids: each gets a 503, nothing of
+   * it kept (the series they introduced stay registered).
+   */
+  private commitGroup(): void {
+    this.groupScheduled = false;
+    if (this.group.length === 0) return;
+    const entries = this.group.splice(0);
+    for (const l of this.groupLengths) l.length = 0;
+    try {
+      this.syncGroup(entries);
+    } finally {
+      this.d.clock.idle(); // the group's batches are on their rings, or it was refused
+    }
+  }
+
+  private syncGroup(entries: GroupEntry[]): void {
+    try {
+      this.rawLog.sync(this.groupFrom);
+    } catch (e) {
+      this.d.dedupe.rollbackTo(this.groupDedupeMark);
+      this.d.metrics.overloaded.inc(entries.length);
+      this.d.log.error("raw log fsync failed; the group's requests are refused", { requests: entries.length, error: (e as Error).message });
+      const err = new OverloadedError(`raw log not durable: ${(e as Error).message}`, 503, limits.diskRetryAfterSeconds);
+      for (const g of entries) g.reject(err);
+      return;
+    }
+    for (const g of entries) {
+      for (const [p, m] of g.batches) {
+        if (!this.d.rings[p].tryPush(m)) throw new Error("ring refused a message it had reserved room for"); // programmer error
+      }
+      if (g.batches.length > 0) this.d.metrics.ingested.inc(g.outcome.accepted - g.outcome.duplicates);
+      this.answered(g.outcome, g.recvMs);
+      g.resolve();
+    }
+  }
+
+  /** Counts and dead-letters what a request that is being answered (202 or 400) refused or found re-sent. */
+  private answered(outcome: IngestOutcome, recvMs: number): void {
+    this.d.metrics.duplicate.inc(outcome.duplicates);
+    this.d.metrics.countRejects(outcome);
+    for (const r of outcome.rejects) this.d.deadletters.addRejected(recvMs, r.error, boundedEvent(r.event));
+  }
+
+}
+
+/**
+ * A rejected event as kept in the dead-letter list: itself when its JSON is
+ * small, else that JSON cut to limits.deadletterEventCharsMax (an invalid
+ * event can be as large as a body; the list must not hold megabytes each).
+ */
+function boundedEvent(event: unknown): unknown {
+  let text: string;
+  try {
+    text = JSON.stringify(event) ?? String(event);
+  } catch {
+    text = String(event); // e.g. a MessagePack body holding a BigInt
+  }
+  return text.length <= limits.deadletterEventCharsMax ? event : text.slice(0, limits.deadletterEventCharsMax) + "…";
+}

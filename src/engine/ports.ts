@@ -1,0 +1,29 @@
+/**
+ * The narrow interfaces HTTP reaches the engine through (DESIGN.md
+ * "Runtime"): ingest, the read model, live pushes and operations. Routes
+ * import these types and nothing else of the engine, so a route test can
+ * hand createApp() small stand-ins and call app.request() without threads
+ * or SQLite.
+ */
+import type { BodyFormat } from "../actors/ingest-body.ts";
+import type { Fanout } from "../actors/fanout.ts";
+import type { EngineOutcome } from "./ingest-path.ts";
+
+export type { ReadModel, SeriesEntry, TopAnswer, TopQuery } from "./read-model.ts";
+export type { EngineOutcome } from "./ingest-path.ts";
+
+/** Takes one request body; throws BodyError, TooLargeError or OverloadedError (mapped by http/errors.ts). */
+export interface IngestPort {
+  ingestBytes(bytes: Uint8Array, format: BodyFormat): EngineOutcome;
+}
+
+/** Live clients (WebSocket and SSE): the fan-out's client side. */
+export type LivePort = Pick<Fanout, "add" | "remove" | "handleOp" | "subscribe">;
+
+/** /ready and /metrics. */
+export interface OpsPort {
+  /** Why the engine is not ready; empty when it is. */
+  notReady(): string[];
+  /** The Prometheus text exposition. */
+  metricsText(): string;
+}

@@ -1,0 +1,148 @@
+/**
+ * The read model: what HTTP queries, behind one narrow interface. The
+ * engine's implementation answers from the store (SQLite, read through its
+ * own connection) merged with the results published and not yet committed,
+ * and from the main thread's latest trends, open anomalies and dead
+ * letters. Route tests can give createApp() any other implementation.
+ *
+ * @example
+ *   const read = new StoreReadModel({ reader, registry, staged, outputs, deadletters, labels, specs, partitions: 2 });
+ *   read.windows({ series: "cpu{host=a}", window: "10s", from: 0, to: Infinity, limit: 10 });
+ */
+import type { Database, Statement } from "bun:sqlite";
+import { anomalyDefaults, isAnomalyOpen } from "../actors/anomaly.ts";
+import type { DeadLetters } from "../actors/deadletters.ts";
+import type { SeriesRegistry } from "../actors/series-registry.ts";
+import type { AnomalyRecord, StagedResults } from "../actors/store.ts";
+import { limits } from "../runtime/limits.ts";
+import { partitionOf } from "../runtime/series.ts";
+import { type AnomalyRow, latestWindows, mergeAnomalies, mergeWindows, type TopRow, type WindowRow } from "./staged-merge.ts";
+import type { AnomalyView, TrendView } from "./partition-outputs.ts";
+
+export type { AnomalyRow, WindowRow } from "./staged-merge.ts";
+export type { AnomalyView, TrendView } from "./partition-outputs.ts";
+
+export interface SeriesEntry {
+  key: string; name: string; tags: Record<string, string>;
+  last: { ts: number; value: number } | null;
+  trend: string;
+  anomaly: AnomalyView | null;
+}
+
+export interface TopQuery { name: string; by: string; k: number; window: string; agg: "sum" | "count" }
+export interface TopAnswer { window: string; end: number | null; items: Array<{ key: string; value: number }> }
+
+export interface ReadModel {
+  /** Window labels that can be read: the configured specs, then the 1m and 1h rollups. */
+  readonly labels: readonly string[];
+  /** The configured window specs (the rollups excluded). */
+  readonly specs: readonly string[];
+  /** Known series whose key matches, in registration order, at most `limit`. */
+  series(match: RegExp, limit: number): SeriesEntry[];
+  /** A series' windows of one label starting in [from, to): the newest `limit`, oldest first. */
+  windows(q: { series: string; window: string; from: number; to: number; limit: number }): WindowRow[];
+  /** Anomalies at or after `since`, newest first. */
+  anomalies(q: { since: number; series?: string; severity?: string; limit: number }): AnomalyRow[];
+  /** The latest trend of each matching series, by key, at most limits.seriesListMax. */
+  trends(match: RegExp): Array<{ series: string } & TrendView>;
+  /** One name's series in the latest closed window, summed per value of a tag. */
+  top(q: TopQuery): TopAnswer;
+  /** The newest rejected and late events at or after `since`. */
+  deadletters(since: number, limit: number): unknown[];
+}
+
+export interface StoreReadModelDeps {
+  reader: Database;
+  registry: SeriesRegistry;
+  staged: StagedResults;
+  latestTrends: ReadonlyMap<string, TrendView>;
+  openAnomalies: ReadonlyMap<string, AnomalyView>;
+  deadletters: DeadLetters;
+  labels: readonly string[];
+  specs: readonly string[];
+  partitions: number;
+}
+
+export class StoreReadModel implements ReadModel {
+  readonly labels: readonly string[];
+  readonly specs: readonly string[];
+  private readonly windowsStmt: Statement;
+  private readonly anomalyStmt: Statement;
+  private readonly topStmt: Statement;
+
+  constructor(private readonly d: StoreReadModelDeps) {
+    this.labels = d.labels;
+    this.specs = d.specs;
+    this.windowsStmt = d.reader.prepare(
+      `SELECT start, "end", count, sum, min, max, avg, p50, p95, p99, first, last FROM windows
+       WHERE series = ? AND window = ? AND start >= ? AND start < ? ORDER BY start DESC LIMIT ?`,
+    );
+    this.anomalyStmt = d.reader.prepare(
+      `SELECT series, ts, value, z, mean, std, severity, source, baseline_n AS baselineN, baseline_from AS baselineFromTs FROM anomalies
+       WHERE ts >= ?1 AND (?2 IS NULL OR series = ?2) AND (?3 IS NULL OR severity = ?3) ORDER BY ts DESC, id DESC LIMIT ?4`,
+    );
+    // The series of one name sort between "name{" and "name|" ('|' follows '{'), plus the untagged "name".
+    this.topStmt = d.reader.prepare(
+      `WITH s AS (SELECT series, "end", sum, count FROM windows WHERE window = ?1 AND (series = ?2 OR (series >= ?3 AND series < ?4)))
+       SELECT series, sum, count, "end" FROM s WHERE "end" = (SELECT max("end") FROM s)`,
+    );
+  }
+
+  series(match: RegExp, limit: number): SeriesEntry[] {
+    const reg = this.d.registry;
+    const out: SeriesEntry[] = [];
+    for (let id = 0; id < reg.size && out.length < limit; id++) {
+      const s = reg.info(id);
+      if (!match.test(s.key)) continue;
+      const ts = reg.lastTs[id];
+      const trend = this.d.latestTrends.get(s.key)?.class ?? "unknown";
+      const a = this.d.openAnomalies.get(s.key);
+      const anomaly = a !== undefined && isAnomalyOpen(a.ts, ts, anomalyDefaults.cooldownMs) ? a : null;
+      out.push({ key: s.key, name: s.name, tags: s.tags, last: Number.isNaN(ts) ? null : { ts, value: reg.lastValue[id] }, trend, anomaly });
+    }
+    return out;
+  }
+
+  windows(q: { series: string; window: string; from: number; to: number; limit: number }): WindowRow[] {
+    const stored = this.windowsStmt.all(q.series, q.window, q.from, q.to, q.limit) as WindowRow[];
+    const staged = this.d.staged.stagedWindows(
+      (r) => r.series === q.series && r.window === q.window && r.start >= q.from && r.start < q.to,
+      partitionOf(q.series, this.d.partitions),
+    );
+    return mergeWindows(stored, staged, q.limit); // newest `limit` in range, answered oldest first
+  }
+
+  anomalies(q: { since: number; series?: string; severity?: string; limit: number }): AnomalyRow[] {
+    const stored = this.anomalyStmt.all(q.since, q.series ?? null, q.severity ?? null, q.limit) as AnomalyRow[];
+    const keep = (a: AnomalyRecord) =>
+      a.ts >= q.since && (q.series === undefined || a.series === q.series) && (q.severity === undefined || a.severity === q.severity);
+    const staged = this.d.staged.stagedAnomalies(keep, q.series === undefined ? undefined : partitionOf(q.series, this.d.partitions));
+    return mergeAnomalies(stored, staged, q.limit);
+  }
+
+  trends(match: RegExp): Array<{ series: string } & TrendView> {
+    const out = [];
+    for (const [series, t] of this.d.latestTrends) if (match.test(series)) out.push({ series, ...t });
+    out.sort((a, b) => (a.series < b.series ? -1 : 1));
+    return out.slice(0, limits.seriesListMax);
+  }
+
+  top(q: TopQuery): TopAnswer {
+    const stored = this.topStmt.all(q.window, q.name, q.name + "{", q.name + "|") as TopRow[];
+    const staged = this.d.staged.stagedWindows((r) => r.window === q.window && (r.series === q.name || r.series.startsWith(`${q.name}{`)));
+    const rows = latestWindows(stored, staged);
+    const groups = new Map<string, number>();
+    for (const r of rows) {
+      const id = this.d.registry.idOf(r.series);
+      const key = id === undefined ? undefined : this.d.registry.info(id).tags[q.by];
+      if (key === undefined) continue;
+      groups.set(key, (groups.get(key) ?? 0) + (q.agg === "sum" ? r.sum : r.count));
+    }
+    const items = [...groups].map(([key, value]) => ({ key, value })).sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : 1));
+    return { window: q.window, end: rows[0]?.end ?? null, items: items.slice(0, q.k) };
+  }
+
+  deadletters(since: number, limit: number): unknown[] {
+    return this.d.deadletters.list(since, limit);
+  }
+}
