@@ -8,6 +8,7 @@
  */
 import { WeirError } from "./runtime/errors.ts";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "./actors/window-spec.ts";
 import { issueText } from "./runtime/issue-text.ts";
@@ -65,6 +66,8 @@ export interface Config {
   diskReserveBytes: number;
   /** A partition worker whose JS heap stays over this after a full GC fails, and is restarted from its checkpoint. */
   workerHeapBytesMax: number;
+  /** Threads that parse and validate request bodies (0: the main thread does). */
+  ingestThreads: number;
 }
 
 /** Commit boundaries WEIR_CRASH_AT can stop the process at (test-only). */
@@ -154,6 +157,7 @@ const envSchema = z.object({
   WEIR_RAW_SEGMENT: duration(1000, 86400_000).default(3600_000),
   WEIR_DISK_RESERVE: byteSize.pipe(z.number().int().min(0).max(2 ** 50)).default(limits.diskReserveBytesDefault),
   WEIR_WORKER_HEAP_MAX: byteSize.pipe(z.number().int().min(16 * 2 ** 20).max(2 ** 40)).default(limits.workerHeapBytesDefault),
+  WEIR_INGEST_THREADS: z.union([z.literal("auto"), intText(0, limits.ingestThreadsMax)]).default("auto"),
   WEIR_RING_BYTES: byteSize.pipe(z.number().int().min(limits.ringMessageBytesMax * 2).max(2 ** 30)).default(limits.ringBytesDefault),
 });
 
@@ -193,7 +197,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     crashAt: v.WEIR_CRASH_AT, durability: v.WEIR_DURABILITY, checkpointIntervalMs: v.WEIR_CHECKPOINT_INTERVAL,
     rawRetentionMs: v.WEIR_RETENTION_RAW, rawSegmentMs: v.WEIR_RAW_SEGMENT, diskReserveBytes: v.WEIR_DISK_RESERVE,
     workerHeapBytesMax: v.WEIR_WORKER_HEAP_MAX,
+    ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
   };
+}
+
+/**
+ * WEIR_INGEST_THREADS=auto. On 2 cores none: measured there, weir already
+ * keeps both cores busy under load (its partition workers, the store
+ * writer and the JIT share them with the main thread), so moving parsing
+ * off the main thread raised neither throughput nor events per CPU-second
+ * (BENCHMARKS.md "Ingest threads"). With more cores, one per two beyond
+ * the first two: not measured on this machine.
+ */
+function autoIngestThreads(): number {
+  const cores = availableParallelism();
+  return cores <= 2 ? 0 : Math.min(limits.ingestThreadsMax, Math.floor((cores - 2) / 2));
 }
 
 /** The config file holds the same settings in lower case without the prefix: {"partitions": 4, "windows": "10s"}. */

@@ -49,15 +49,16 @@ async function run(name: string, o: Pick<ScenarioOptions, "killAtMs" | "finalTer
 }
 
 describe("durability - kill -9 mid-stream", () => {
-  test("durability - three SIGKILLs and a SIGTERM: no acknowledged event lost or doubled, every window equal", async () => {
-    const r = await run("kill3", { killAtMs: killTimes(seed, 3, small.durationMs), finalTerm: true });
+  // The two kill scenarios parse on ingest threads (WEIR_INGEST_THREADS), the crash points on the main thread.
+  test("durability - three SIGKILLs and a SIGTERM (2 ingest threads): no acknowledged event lost or doubled, every window equal", async () => {
+    const r = await run("kill3", { killAtMs: killTimes(seed, 3, small.durationMs), finalTerm: true, env: { WEIR_INGEST_THREADS: "2" } });
     expect(r.report.acknowledged).toBeGreaterThan(2_500);
     expect({ kills: r.kills, crashes: r.crashes.length, termExitCodes: r.termExitCodes }).toEqual({ kills: 3, crashes: 0, termExitCodes: [0] });
     expect(verdict(r)).toEqual(clean);
   }, testTimeoutMs);
 
-  test("durability - WEIR_DURABILITY=durable (group commit): three SIGKILLs and a SIGTERM, nothing lost or doubled, every window equal", async () => {
-    const r = await run("durable-kill3", { killAtMs: killTimes(seed + 7, 3, small.durationMs), finalTerm: true, seed: seed + 7, env: { WEIR_DURABILITY: "durable" } });
+  test("durability - WEIR_DURABILITY=durable (group commit, 1 ingest thread): three SIGKILLs and a SIGTERM, nothing lost or doubled, every window equal", async () => {
+    const r = await run("durable-kill3", { killAtMs: killTimes(seed + 7, 3, small.durationMs), finalTerm: true, seed: seed + 7, env: { WEIR_DURABILITY: "durable", WEIR_INGEST_THREADS: "1" } });
     expect(r.report.acknowledged).toBeGreaterThan(2_500);
     expect({ kills: r.kills, crashes: r.crashes.length, termExitCodes: r.termExitCodes }).toEqual({ kills: 3, crashes: 0, termExitCodes: [0] });
     expect(verdict(r)).toEqual(clean);

@@ -55,7 +55,7 @@ const json = (body: string) => ({ method: "POST", body, headers: { "content-type
 describe("http routes over stand-in ports (no threads, no SQLite)", () => {
   test("routes - POST /api/v1/events hands the body to the ingest port and answers 202 with its outcome", async () => {
     const seen: Array<[string, string]> = [];
-    const app = appWith({ ingestBytes: (bytes, format) => (seen.push([new TextDecoder().decode(bytes), format]), accepted(1)) });
+    const app = appWith({ ingestBytes: async (bytes, format) => (seen.push([new TextDecoder().decode(bytes), format]), accepted(1)) });
     const r = await app.request("/api/v1/events", json('{"name":"a"}'));
     expect([r.status, await r.json()]).toEqual([202, { accepted: 1, rejected: 0, errors: [] }]);
     expect(seen).toEqual([['{"name":"a"}', "json"]]);
@@ -63,10 +63,10 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
 
   test("routes - POST /api/v1/events: the port's BodyError is 400, OverloadedError 503 with Retry-After, a bad content type 415 before the port", async () => {
     let calls = 0;
-    const bad = appWith({ ingestBytes: () => { calls++; throw new BodyError("body: invalid JSON"); } });
+    const bad = appWith({ ingestBytes: async () => { calls++; throw new BodyError("body: invalid JSON"); } });
     const r400 = await bad.request("/api/v1/events", json("{nope"));
     expect([r400.status, await r400.json()]).toEqual([400, { error: "body: invalid JSON" }]);
-    const full = appWith({ ingestBytes: () => { calls++; throw new OverloadedError("partition 1 queue full", 503, 2); } });
+    const full = appWith({ ingestBytes: async () => { calls++; throw new OverloadedError("partition 1 queue full", 503, 2); } });
     const r503 = await full.request("/api/v1/events", json("[]"));
     expect([r503.status, r503.headers.get("retry-after"), await r503.json()])
       .toEqual([503, "2", { error: "overloaded: partition 1 queue full; nothing of this request was accepted" }]);
@@ -77,7 +77,7 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
 
   test("routes - GET /api/v1/windows passes the validated range to the read model; rows and columns", async () => {
     const asked: unknown[] = [];
-    const app = appWith({ ingestBytes: () => accepted(0) }, undefined, asked);
+    const app = appWith({ ingestBytes: async () => accepted(0) }, undefined, asked);
     const rows = await app.request("/api/v1/windows?series=cpu%7Bhost%3Da%7D&from=0&to=20000&limit=5");
     expect([rows.status, await rows.json()]).toEqual([200, { series: "cpu{host=a}", window: "10s", windows: [window10s(0, 4), window10s(10_000, 6)] }]);
     expect(asked).toEqual([{ windows: { series: "cpu{host=a}", window: "10s", from: 0, to: 20_000, limit: 5 } }]);
@@ -87,7 +87,7 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
 
   test("routes - GET /api/v1/windows rejected: an unknown window, from after to, a missing series, an unknown field (400 naming it; the read model not asked)", async () => {
     const asked: unknown[] = [];
-    const app = appWith({ ingestBytes: () => accepted(0) }, undefined, asked);
+    const app = appWith({ ingestBytes: async () => accepted(0) }, undefined, asked);
     const cases: Array<[string, string]> = [
       ["/api/v1/windows?series=s&window=5s", "window: must be one of 10s, 60s, 1m, 1h"],
       ["/api/v1/windows?series=s&from=10&to=5", "from: must not be after to"],
@@ -104,7 +104,7 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
   test("routes - series, top and dead letters answer what the read model gives; /ready and /metrics what the ops port says", async () => {
     const asked: unknown[] = [];
     let problems: string[] = [];
-    const app = appWith({ ingestBytes: () => accepted(0) }, { notReady: () => problems, metricsText: () => "weir_x 1\n" }, asked);
+    const app = appWith({ ingestBytes: async () => accepted(0) }, { notReady: () => problems, metricsText: () => "weir_x 1\n" }, asked);
     expect((await (await app.request("/api/v1/series?match=cpu*&limit=3")).json()).series.map((s: { key: string }) => s.key)).toEqual(["cpu{host=a}"]);
     expect(await (await app.request("/api/v1/top?name=cpu&by=region")).json()).toEqual({ window: "10s", end: 20_000, items: [{ key: "eu", value: 7 }] });
     expect((await app.request("/api/v1/top?name=cpu&by=region&window=1h")).status).toBe(400); // top reads the configured specs only

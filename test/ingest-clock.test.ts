@@ -2,19 +2,38 @@ import { describe, expect, test } from "bun:test";
 import { IngestClock } from "../src/runtime/ingest-clock.ts";
 
 describe("ingest clock", () => {
-  test("ingest clock - a worker's now is held back to the first receive time still in flight, and released by idle", async () => {
+  test("ingest clock - a worker's now is held back to the oldest receive time still in flight; requests released out of order", () => {
     const ingest = IngestClock.create();
     const worker = IngestClock.attach(ingest.sab);
     const before = Date.now();
     expect(worker.now()).toBeGreaterThanOrEqual(before);
+    const later = (t: number) => {
+      while (Date.now() <= t); // a millisecond's spin: the next stamp is then later
+      return ingest.stamp();
+    };
     const first = ingest.stamp();
-    await Bun.sleep(20);
-    const second = ingest.stamp(); // a second request while the first is in flight (a pending group commit)
-    expect(second).toBeGreaterThan(first);
-    expect(worker.now()).toBeLessThanOrEqual(first); // not past the older of the two
+    const second = later(first); // requests overlap: bodies on ingest threads, a pending group commit
+    const third = later(second);
+    expect([second > first, third > second, ingest.pending]).toEqual([true, true, 3]);
+    expect(worker.now()).toBeLessThanOrEqual(first); // not past the oldest
     expect(worker.now()).toBeGreaterThanOrEqual(before);
-    ingest.idle();
-    expect(worker.now()).toBeGreaterThanOrEqual(second);
+    ingest.release(second); // finished before the first: the first still holds the clock
+    expect(worker.now()).toBeLessThanOrEqual(first);
+    ingest.release(first);
+    expect(worker.now()).toBe(third); // the oldest left
+    ingest.release(third);
+    expect([ingest.pending, worker.now() >= third]).toEqual([0, true]);
+  });
+
+  test("ingest clock - stamps never go back, and equal stamps are released one at a time", () => {
+    const ingest = IngestClock.create();
+    const worker = IngestClock.attach(ingest.sab);
+    const stamps = Array.from({ length: 50 }, () => ingest.stamp()); // many within one millisecond
+    for (let i = 1; i < stamps.length; i++) expect(stamps[i]).toBeGreaterThanOrEqual(stamps[i - 1]);
+    for (let i = stamps.length - 1; i > 0; i--) ingest.release(stamps[i]);
+    expect([ingest.pending, worker.now()]).toEqual([1, stamps[0]]);
+    ingest.release(stamps[0]);
+    expect(ingest.pending).toBe(0);
   });
 
   test("ingest clock - the slot is seen from a worker thread", async () => {

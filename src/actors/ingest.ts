@@ -13,9 +13,10 @@ import type { Encoder } from "@msgpack/msgpack";
 import { encodeEventBatch, eventBatchBytesMax } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
 import { partitionOf, seriesKey } from "../runtime/series.ts";
-import { newValidEvent, reasonOf, validateEvent, type RejectReason, type TimeBounds } from "./ingest-validate.ts";
+import type { RejectReason, TimeBounds } from "./ingest-validate.ts";
 import type { DedupeSet } from "./dedupe.ts";
-import { SeriesSignatures, signatureOf } from "./series-signatures.ts";
+import { type BodySeries, type ParseReject, type ParsedEvents, parseEvents } from "./ingest-parse.ts";
+import { SeriesSignatures } from "./series-signatures.ts";
 import type { SeriesInfo, SeriesRegistry } from "./series-registry.ts";
 
 export interface IngestError { index: number; error: string }
@@ -44,7 +45,6 @@ class PartitionBuffer {
 
 export class Ingest {
   private readonly buffers: PartitionBuffer[];
-  private readonly ev = newValidEvent();
   private recvMs = 0;
   /** Ids of the current request, remembered by commit() once the request is durable. */
   private ids: string[] = [];
@@ -63,49 +63,67 @@ export class Ingest {
 
   /** Validates and routes one request's events; the previous request's buffers are discarded. */
   accept(items: readonly unknown[], recvMs: number): IngestOutcome {
-    if (items.length > limits.eventsPerRequestMax) throw new Error("caller must refuse requests over eventsPerRequestMax");
+    return this.acceptParsed(parseEvents(items, recvMs, this.opts.bounds), recvMs);
+  }
+
+  /**
+   * Routes a request's events validated by parseEvents (on this thread or an
+   * ingest worker): finds each distinct series' id, drops re-sent ids, sorts
+   * the events into one columnar batch per partition. The previous
+   * request's buffers are discarded.
+   */
+  acceptParsed(parsed: ParsedEvents, recvMs: number): IngestOutcome {
     for (const b of this.buffers) b.n = 0;
     this.recvMs = recvMs;
     this.ids = [];
     this.newSeries = [];
     this.newIds.clear();
     this.newLocals.fill(0);
-    let idsOfRequest: Set<string> | undefined; // only requests that carry ids pay for it
     const out: IngestOutcome = { accepted: 0, duplicates: 0, rejected: 0, errors: [], reasons: {}, rejects: [] };
+    const refused: ParseReject[] = [];
+    const seriesIds = this.idsOf(parsed.distinct);
+    let idsOfRequest: Set<string> | undefined; // only requests that carry ids pay for it
     const reg = this.opts.registry;
-    const ev = this.ev;
-    for (let i = 0; i < items.length; i++) {
-      const error = validateEvent(items[i], recvMs, this.opts.bounds, ev);
-      if (error !== null) {
-        reject(out, i, items[i], error, reasonOf(error));
-        continue;
-      }
-      if (ev.id !== undefined) {
+    for (let k = 0; k < parsed.n; k++) {
+      const eventId = parsed.ids?.[k];
+      if (eventId !== undefined) {
         idsOfRequest ??= new Set();
-        if (idsOfRequest.has(ev.id) || this.opts.dedupe.has(ev.id, recvMs)) {
+        if (idsOfRequest.has(eventId) || this.opts.dedupe.has(eventId, recvMs)) {
           out.accepted++;
           out.duplicates++;
           continue;
         }
-        idsOfRequest.add(ev.id);
+        idsOfRequest.add(eventId);
       }
-      const sig = signatureOf(ev.name, ev.tags);
-      const id = (sig === null ? undefined : this.signatures.idOf(sig)) ?? this.idByKey(sig, ev.name, ev.tags);
+      const id = seriesIds[parsed.series[k]];
       if (id < 0) {
-        reject(out, i, items[i], `series: limit of ${reg.seriesMax} series reached (WEIR_MAX_SERIES)`, "series_limit");
+        const d = parsed.distinct[parsed.series[k]];
+        const event = { name: d.name, ...(d.tags === undefined ? {} : { tags: d.tags }), ts: parsed.ts[k], value: parsed.value[k] };
+        refused.push({ index: parsed.index[k], event, error: `series: limit of ${reg.seriesMax} series reached (WEIR_MAX_SERIES)`, reason: "series_limit" });
         continue;
       }
       const known = id < reg.size;
       const b = this.buffers[known ? reg.partitionOf(id) : this.newSeries[id - reg.size].partition];
       b.gid[b.n] = id;
       b.sid[b.n] = known ? reg.localOf(id) : this.newSeries[id - reg.size].local;
-      b.ts[b.n] = ev.ts;
-      b.value[b.n] = ev.value;
+      b.ts[b.n] = parsed.ts[k];
+      b.value[b.n] = parsed.value[k];
       b.n++;
-      if (ev.id !== undefined) this.ids.push(ev.id);
+      if (eventId !== undefined) this.ids.push(eventId);
       out.accepted++;
     }
+    listRejects(out, parsed, refused);
     return out;
+  }
+
+  /** The id of each of a request's distinct series: by signature, else by key; a new series gets a provisional id, or -1 past WEIR_MAX_SERIES. */
+  private idsOf(distinct: readonly BodySeries[]): Int32Array {
+    const ids = new Int32Array(distinct.length); // per request, sized to its distinct series
+    for (let s = 0; s < distinct.length; s++) {
+      const d = distinct[s];
+      ids[s] = (d.sig === null ? undefined : this.signatures.idOf(d.sig)) ?? this.idByKey(d.sig, d.name, d.tags);
+    }
+    return ids;
   }
 
   /**
@@ -195,9 +213,16 @@ export class Ingest {
   }
 }
 
-function reject(out: IngestOutcome, index: number, event: unknown, error: string, reason: RejectReason): void {
-  out.rejected++;
-  out.reasons[reason] = (out.reasons[reason] ?? 0) + 1;
-  if (out.errors.length < limits.errorsListedMax) out.errors.push({ index, error });
-  out.rejects.push({ event, error });
+/**
+ * The request's refused events in body order: those parseEvents refused and
+ * those over the series limit (the latter as validated: name, tags, ts, value).
+ */
+function listRejects(out: IngestOutcome, parsed: ParsedEvents, refused: ParseReject[]): void {
+  const all = refused.length === 0 ? parsed.rejects : [...parsed.rejects, ...refused].sort((a, b) => a.index - b.index);
+  for (const r of all) {
+    out.rejected++;
+    out.reasons[r.reason] = (out.reasons[r.reason] ?? 0) + 1;
+    if (out.errors.length < limits.errorsListedMax) out.errors.push({ index: r.index, error: r.error });
+    out.rejects.push({ event: r.event, error: r.error });
+  }
 }

@@ -11,7 +11,7 @@
  *
  * @example
  *   const engine = await Engine.start(loadConfig(), log);
- *   const out = engine.ingestBytes(body, "json"); // or throws
+ *   const out = await engine.ingestBytes(body, "json"); // or throws
  *   await out.durable; // under WEIR_DURABILITY=durable: answer only after this
  *   await engine.stop();
  */
@@ -129,7 +129,7 @@ export class Engine implements IngestPort, OpsPort {
   }
 
   /** IngestPort: see IngestPath.ingestBytes. */
-  ingestBytes(bytes: Uint8Array, format: BodyFormat): EngineOutcome {
+  ingestBytes(bytes: Uint8Array, format: BodyFormat): Promise<EngineOutcome> {
     return this.path.ingestBytes(bytes, format);
   }
 

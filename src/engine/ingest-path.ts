@@ -6,7 +6,7 @@
  *
  * @example
  *   const path = new IngestPath({ cfg, log, registry, dedupe, rings, ... });
- *   const out = path.ingestBytes(body, "json"); // or throws
+ *   const out = await path.ingestBytes(body, "json"); // or throws
  *   await out.durable; // durable profile: answer only after this
  */
 import { Encoder } from "@msgpack/msgpack";
@@ -14,7 +14,8 @@ import { fsyncSync } from "node:fs";
 import { join } from "node:path";
 import type { DeadLetters } from "../actors/deadletters.ts";
 import type { DedupeSet } from "../actors/dedupe.ts";
-import { decodeBody, formatCode, type BodyFormat } from "../actors/ingest-body.ts";
+import { formatCode, type BodyFormat } from "../actors/ingest-body.ts";
+import { parseEvents, type ParsedEvents } from "../actors/ingest-parse.ts";
 import { encodeIngestRecord, ingestRecordFormat, seriesRowOf } from "../actors/ingest-record.ts";
 import { Ingest, type IngestOutcome } from "../actors/ingest.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
@@ -26,7 +27,9 @@ import type { Log } from "../runtime/log.ts";
 import type { Ring } from "../runtime/ring.ts";
 import { type DiskCheck, DiskGuard } from "../storage/disk-guard.ts";
 import { RawLog } from "../storage/rawlog.ts";
-import { OverloadedError, TooLargeError } from "./errors.ts";
+import { parseBody } from "../ingest/parse-body.ts";
+import { ParsePool } from "../ingest/parse-pool.ts";
+import { OverloadedError } from "./errors.ts";
 import type { EngineMetrics } from "./metrics.ts";
 
 /**
@@ -66,6 +69,8 @@ export class IngestPath {
   rawLogSyncs = 0;
   private fsyncFault: Error | null = null;
   private readonly ingest: Ingest;
+  /** The ingest threads that parse bodies (WEIR_INGEST_THREADS), or null: parsed here. */
+  private readonly pool: ParsePool | null;
   private readonly disk: DiskGuard;
   private readonly crash: CrashPoints;
   private readonly recordEnc = new Encoder();
@@ -93,22 +98,52 @@ export class IngestPath {
     this.disk = new DiskGuard(cfg.dataDir, { reserveBytes: cfg.diskReserveBytes, checkIntervalMs: limits.diskCheckMs });
     this.ingest = new Ingest({ partitions: cfg.partitions, registry: d.registry, bounds: cfg, dedupe: d.dedupe });
     this.groupLengths = d.rings.map(() => []);
+    this.pool = cfg.ingestThreads > 0 ? ParsePool.start(cfg.ingestThreads, cfg, d.log) : null;
   }
 
   /**
    * Decodes, validates and makes durable one request body, received now (the
-   * engine stamps it: see IngestClock). Throws BodyError, TooLargeError or
-   * OverloadedError.
+   * engine stamps it: see IngestClock). The body is parsed on an ingest
+   * thread (WEIR_INGEST_THREADS; with 0, here), the rest happens here.
+   * Rejects with BodyError, TooLargeError or OverloadedError. The body's
+   * buffer may move to an ingest thread: the caller must not use it after.
    */
-  ingestBytes(bytes: Uint8Array, format: BodyFormat): EngineOutcome {
-    const items = decodeBody(bytes, format);
-    if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`body: over ${limits.eventsPerRequestMax} events`);
-    return this.ingestItems(items, formatCode[format], bytes);
+  async ingestBytes(bytes: Uint8Array, format: BodyFormat): Promise<EngineOutcome> {
+    if (this.stopping) throw new OverloadedError("shutting down", 503);
+    const recvMs = this.d.clock.stamp();
+    let held = false;
+    try {
+      let parsed: ParsedEvents;
+      let raw = bytes;
+      if (this.pool === null) parsed = parseBody(bytes, format, recvMs, this.d.cfg);
+      else ({ parsed, bytes: raw } = await this.pool.parse(bytes, format, recvMs).catch((e: Error) => this.refused(e)));
+      if (this.stopping) throw new OverloadedError("shutting down", 503); // stopped while the body was parsed
+      const out = this.admit(parsed, recvMs, formatCode[format], raw);
+      held = out.durable !== undefined; // its group releases its receive time
+      return out;
+    } finally {
+      if (!held) this.d.clock.release(recvMs);
+    }
   }
 
-  /** The simulators' entry: the same path, logged as JSON. */
+  /** The simulators' entry: the same path, on this thread, logged as JSON. */
   ingestEvents(events: readonly object[]): EngineOutcome {
-    return this.ingestItems(events, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
+    if (this.stopping) throw new OverloadedError("shutting down", 503);
+    const recvMs = this.d.clock.stamp();
+    let held = false;
+    try {
+      const out = this.admit(parseEvents(events, recvMs, this.d.cfg), recvMs, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
+      held = out.durable !== undefined;
+      return out;
+    } finally {
+      if (!held) this.d.clock.release(recvMs);
+    }
+  }
+
+  /** Counts a request the ingest threads refused (busy, or their thread died) before rethrowing it. */
+  private refused(e: Error): never {
+    if (e instanceof OverloadedError) this.d.metrics.overloaded.inc();
+    throw e;
   }
 
   /** A partition past its restart budget: its events are refused from now on. */
@@ -135,9 +170,11 @@ export class IngestPath {
   stop(): void {
     this.stopping = true;
     this.commitGroup();
+    this.pool?.close();
   }
 
   close(): void {
+    this.pool?.close();
     this.rawLog.close();
   }
 
@@ -150,28 +187,17 @@ export class IngestPath {
   }
 
   /**
-   * All-or-nothing: validate, check ring room and disk, append the request's
+   * All-or-nothing: check disk, route, check ring room, append the request's
    * record to the raw log, then push its batches and commit its side effects.
    * Anything thrown before the append leaves no trace; the 202 follows.
    */
-  private ingestItems(items: readonly unknown[], format: number, raw: Uint8Array): EngineOutcome {
-    if (this.stopping) throw new OverloadedError("shutting down", 503);
-    const recvMs = this.d.clock.stamp();
-    try {
-      return this.admit(items, recvMs, format, raw);
-    } finally {
-      // A pending group keeps the clock held at its first request until commitGroup pushes it.
-      if (this.group.length === 0) this.d.clock.idle();
-    }
-  }
-
-  private admit(items: readonly unknown[], recvMs: number, format: number, raw: Uint8Array): EngineOutcome {
+  private admit(parsed: ParsedEvents, recvMs: number, format: number, raw: Uint8Array): EngineOutcome {
     const disk = this.disk.check();
     if (!disk.ok) {
       this.d.metrics.overloaded.inc();
       throw new OverloadedError(disk.message, 503, limits.diskRetryAfterSeconds);
     }
-    const outcome = this.ingest.accept(items, recvMs);
+    const outcome = this.ingest.acceptParsed(parsed, recvMs);
     const grouped = this.d.cfg.durability === "durable";
     if (outcome.accepted === outcome.duplicates) {
       // The first copy may be in the pending group: this answer must not come before that one's.
@@ -258,7 +284,7 @@ export class IngestPath {
     try {
       this.syncGroup(entries);
     } finally {
-      this.d.clock.idle(); // the group's batches are on their rings, or it was refused
+      for (const g of entries) this.d.clock.release(g.recvMs); // the group's batches are on their rings, or it was refused
     }
   }
 

@@ -12,9 +12,9 @@ import type { EngineOutcome } from "./ingest-path.ts";
 export type { ReadModel, SeriesEntry, TopAnswer, TopQuery } from "./read-model.ts";
 export type { EngineOutcome } from "./ingest-path.ts";
 
-/** Takes one request body; throws BodyError, TooLargeError or OverloadedError (mapped by http/errors.ts). */
+/** Takes one request body; rejects with BodyError, TooLargeError or OverloadedError (mapped by http/errors.ts). */
 export interface IngestPort {
-  ingestBytes(bytes: Uint8Array, format: BodyFormat): EngineOutcome;
+  ingestBytes(bytes: Uint8Array, format: BodyFormat): Promise<EngineOutcome>;
 }
 
 /** Live clients (WebSocket and SSE): the fan-out's client side. */

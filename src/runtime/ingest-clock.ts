@@ -4,13 +4,15 @@
  *
  * Ingest stamps each request's receive time with stamp(), which first
  * publishes "a request is in flight since at most now" in a shared slot;
- * the slot is cleared with idle() once every stamped request's batches are
- * on the rings (or refused). A worker asks now(): the wall clock, held back
+ * each request is released once its batches are on the rings (or it was
+ * refused), and the slot then holds the oldest receive time still in
+ * flight, or nothing. Requests overlap (bodies parse on ingest threads, the
+ * durable profile's group waits for its fsync) and finish out of order. A worker asks now(): the wall clock, held back
  * to that slot. It reads the wall clock before the slot, and checks its
  * input ring only after both, so any batch stamped before its reading is
  * either announced by the slot or already on the ring:
  *
- *   ingest: slot ← t0 = Date.now(); recv = Date.now() (≥ t0); …push…; slot ← idle
+ *   ingest: slot ← t0 = Date.now() (if none in flight); recv = Date.now() (≥ t0); …push…; slot ← oldest recv in flight, or idle
  *   worker: n = Date.now(); f = slot; ring empty? → tick(min(n, f))
  *
  * If the worker read the slot before ingest wrote it, ingest's t0 and recv
@@ -19,7 +21,7 @@
  *
  * @example
  *   const clock = IngestClock.create();          // engine
- *   const recvMs = clock.stamp(); …; clock.idle();
+ *   const recvMs = clock.stamp(); …; clock.release(recvMs);
  *   const w = IngestClock.attach(clock.sab);      // worker
  *   const nowMs = w.now(); if (ring.isEmpty()) pipeline.tick(nowMs);
  */
@@ -29,7 +31,12 @@ const idleSlot = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class IngestClock {
   private readonly slot: BigInt64Array;
-  private inFlight = false;
+  /** Receive times stamped and not yet released, in stamp order (nondecreasing: see stamp()). */
+  private readonly held: number[] = [];
+  private head = 0;
+  /** Released receive times still behind the head (requests finish out of order). */
+  private readonly released = new Map<number, number>();
+  private last = 0;
 
   private constructor(readonly sab: SharedArrayBuffer) {
     this.slot = new BigInt64Array(sab);
@@ -45,19 +52,41 @@ export class IngestClock {
     return new IngestClock(sab);
   }
 
-  /** Ingest: a receive time for a request, announced to the workers before it is taken. */
+  /**
+   * Ingest: a receive time for a request, announced to the workers before it
+   * is taken; release() it once the request's batches are on the rings or it
+   * was refused. Never earlier than the previous one (a wall clock stepped
+   * back does not reorder requests).
+   */
   stamp(): number {
-    if (!this.inFlight) {
-      Atomics.store(this.slot, 0, BigInt(Date.now()));
-      this.inFlight = true;
-    }
-    return Date.now();
+    if (this.pending === 0) Atomics.store(this.slot, 0, BigInt(Date.now()));
+    const recvMs = Math.max(Date.now(), this.last);
+    this.last = recvMs;
+    this.held.push(recvMs);
+    return recvMs;
   }
 
-  /** Ingest: every stamped request's batches are on the rings, or refused. */
-  idle(): void {
-    this.inFlight = false;
-    Atomics.store(this.slot, 0, idleSlot);
+  /** Ingest: a stamped request's batches are on the rings, or it was refused; the slot moves to the oldest still held. */
+  release(recvMs: number): void {
+    this.released.set(recvMs, (this.released.get(recvMs) ?? 0) + 1);
+    for (;;) {
+      const t = this.held[this.head];
+      const n = t === undefined ? 0 : this.released.get(t) ?? 0;
+      if (n === 0) break;
+      if (n === 1) this.released.delete(t);
+      else this.released.set(t, n - 1);
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.held.length) {
+      this.held.splice(0, this.head); // bounded by the requests in flight (the ingest threads' and the group commit's bounds)
+      this.head = 0;
+    }
+    Atomics.store(this.slot, 0, this.pending === 0 ? idleSlot : BigInt(this.held[this.head]));
+  }
+
+  /** Requests stamped and not yet released. */
+  get pending(): number {
+    return this.held.length - this.head;
   }
 
   /** Worker: the wall clock, but not past the oldest receive time still in flight. */

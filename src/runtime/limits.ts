@@ -70,6 +70,9 @@ export const limits = {
   tickSeriesMax: 5_000, // series one wall-clock tick closes before the worker flushes their results and goes on
   checkpointBytesMax: 1 << 30, // one partition's snapshot; past it the checkpoint is refused (the worker fails loudly)
   storeStopTimeoutMs: 30_000, // at stop, how long the last commits may take on the store writer before they are left to replay
+  parseInFlightPerThreadMax: 16, // request bodies waiting on one ingest thread at most (parse-pool.ts); more are 503
+  parseInFlightBytesMax: 256 * 2 ** 20, // bytes of bodies waiting on the ingest threads at most
+  ingestThreadsMax: 64,
   groupCommitRequestsMax: 256, // durable profile: requests answered by one fsync at most (more wait for the next)
   workerHeapBytesDefault: 1024 * 1024 * 1024, // WEIR_WORKER_HEAP_MAX: a partition worker over it (after a full GC) is restarted
   workerHeapCheckMs: 250, // how often a partition worker reads its heap size

@@ -33,7 +33,7 @@ export function ingestRoutes(deps: AppDeps): Hono {
 
 /** The outcome once it may be acknowledged (under `durable`, after its group's fsync); the engine's errors reach app.onError. */
 async function ingestOrThrow(deps: AppDeps, bytes: Uint8Array, format: NonNullable<ReturnType<typeof formatOf>>) {
-  const outcome = deps.ingest.ingestBytes(bytes, format);
+  const outcome = await deps.ingest.ingestBytes(bytes, format);
   if (outcome.durable) await outcome.durable;
   return outcome;
 }

@@ -1,0 +1,29 @@
+/**
+ * An ingest worker thread: parses and validates request bodies handed over
+ * by the main thread (parse-pool.ts) and hands back their events columnar,
+ * with the body itself (both moved, not copied). It holds no state between
+ * requests: a failed one answers its error's code and message.
+ */
+import { workerData } from "node:worker_threads";
+import type { TimeBounds } from "../actors/ingest-validate.ts";
+import { WeirError } from "../runtime/errors.ts";
+import { parseBody } from "./parse-body.ts";
+import type { ParseReply, ParseRequest } from "./parse-pool.ts";
+
+/** Answers one request as parse-pool.ts expects (exported for a test's worker that wraps it). */
+export function answer(m: ParseRequest, bounds: TimeBounds): void {
+  const { id, bytes, format, recvMs } = m;
+  let reply: ParseReply;
+  try {
+    const parsed = parseBody(bytes, format, recvMs, bounds);
+    reply = { id, ok: true, parsed, bytes };
+    postMessage(reply, { transfer: [bytes.buffer, parsed.index.buffer, parsed.ts.buffer, parsed.value.buffer, parsed.series.buffer] as Transferable[] });
+  } catch (e) {
+    const code = e instanceof WeirError ? e.code : "internal";
+    reply = { id, ok: false, code, message: (e as Error).message };
+    postMessage(reply);
+  }
+}
+
+const { bounds } = workerData as { bounds: TimeBounds };
+self.onmessage = (m: MessageEvent<ParseRequest>) => answer(m.data, bounds);
