@@ -11,7 +11,7 @@ describe("ingest - event validation per API.md", () => {
   test("ingest - a full valid event is read as sent; value defaults to 1 and ts to receive time", () => {
     const out = newValidEvent();
     expect(validateEvent({ name: "sensor.temperature", value: 21.5, ts: now - 5, tags: { device: "dev-1" }, id: "evt-1", props: { fw: "2.1" } }, now, bounds, out)).toBeNull();
-    expect(out).toEqual({ name: "sensor.temperature", value: 21.5, ts: now - 5, tags: { device: "dev-1" }, id: "evt-1" });
+    expect(out).toEqual({ name: "sensor.temperature", value: 21.5, ts: now - 5, tags: { device: "dev-1" }, id: "evt-1", props: { fw: "2.1" } });
     expect(validateEvent({ name: "clicks" }, now, bounds, out)).toBeNull();
     expect(out).toMatchObject({ value: 1, ts: now });
     expect(validateEvent({ name: "a", ts: new Date(now - 1000).toISOString() }, now, bounds, out)).toBeNull();

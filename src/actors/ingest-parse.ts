@@ -34,6 +34,8 @@ export interface ParsedEvents {
   distinct: BodySeries[];
   /** Each valid event's id, or undefined; null when no event carries one. */
   ids: Array<string | undefined> | null;
+  /** Each valid event's props, or undefined; null when no event carries them. */
+  props: Array<Record<string, unknown> | undefined> | null;
   rejects: ParseReject[];
 }
 
@@ -44,7 +46,7 @@ export function parseEvents(items: readonly unknown[], recvMs: number, bounds: T
   // Allocated per request, sized to it: the arrays cross threads (transferred), so they cannot be pooled.
   const out: ParsedEvents = {
     n: 0, index: new Uint32Array(count), ts: new Float64Array(count), value: new Float64Array(count), series: new Uint32Array(count),
-    distinct: [], ids: null, rejects: [],
+    distinct: [], ids: null, props: null, rejects: [],
   };
   const bySig = new Map<string, number>();
   const ev = newValidEvent();
@@ -69,6 +71,10 @@ export function parseEvents(items: readonly unknown[], recvMs: number, bounds: T
     if (ev.id !== undefined) {
       out.ids ??= new Array<string | undefined>(count);
       out.ids[k] = ev.id;
+    }
+    if (ev.props !== undefined) {
+      out.props ??= new Array<Record<string, unknown> | undefined>(count);
+      out.props[k] = ev.props;
     }
   }
   return out;

@@ -1,20 +1,25 @@
 /**
  * The raw-log record of one accepted request: what replay needs to feed the
- * partitions exactly what they were fed, and what the raw zone keeps.
+ * partitions exactly what they were fed, and what the raw zone keeps. Each
+ * event is in it once:
  *
- *   { v: 1, f: body format code, raw: bin (the request body as received),
+ *   { v: 2,
  *     s: [[key, name, tags, partition, local], …]   series this request introduced,
- *     ids: [id, …]                                  event ids committed for de-duplication,
- *     b: [[partition, bin], …] }                    the ring messages, byte for byte
+ *     b: [[partition, bin], …]                      the ring messages, byte for byte (series, ts, value per event),
+ *     x: [[partition, index, id, props], …] }       the id and props of the events that carry one (null for the other)
  *
- * Replay decodes `b` instead of re-validating `raw`: validation depends on
+ * Replay decodes `b` instead of re-validating a body: validation depends on
  * the series registry and the de-duplication set as they were, so the
- * routed batches are the only exact record of what was accepted. `raw` is
- * the raw zone (props included) for analysts and exports.
+ * routed batches are the only exact record of what was accepted. An event
+ * of the raw zone is its batch row (its series' name and tags from `s` or
+ * the store) plus its id and props: `index` counts the partition's events
+ * of the record across its messages. The ids de-duplication remembers are
+ * those of `x`. Version 1 records held the whole body as received (`raw`),
+ * a second copy of every event, and the ids as a list; they are still read.
  *
  * @example
- *   const bytes = encodeIngestRecord(enc, { f: 1, raw: body, s: [], ids: [], b: [[0, msg]] });
- *   const rec = decodeIngestRecord(dec, bytes); // same fields back
+ *   const bytes = encodeIngestRecord(enc, { s: [], b: [[0, msg]], x: [[0, 0, "id-1", null]] });
+ *   decodeIngestRecord(dec, bytes).ids // ["id-1"]
  */
 import { WeirError } from "../runtime/errors.ts";
 import type { Decoder, Encoder } from "@msgpack/msgpack";
@@ -26,16 +31,22 @@ export const ingestRecordFormat = 16;
 /** [key, name, tags, partition, local] */
 export type SeriesRow = [string, string, Record<string, string>, number, number];
 
+/** [partition, index among the partition's events of the record, id, props] of an event with an id or props. */
+export type ExtraRow = [number, number, string | null, Record<string, unknown> | null];
+
 export interface IngestRecord {
-  f: number;
-  raw: Uint8Array;
   s: SeriesRow[];
-  ids: string[];
   b: Array<[number, Uint8Array]>;
+  x: ExtraRow[];
+}
+
+/** A record as read: also the ids it committed for de-duplication, in order. */
+export interface ReadIngestRecord extends IngestRecord {
+  ids: string[];
 }
 
 export function encodeIngestRecord(enc: Encoder, r: IngestRecord): Uint8Array {
-  return enc.encode({ v: 1, f: r.f, raw: r.raw, s: r.s, ids: r.ids, b: r.b });
+  return enc.encode({ v: 2, s: r.s, b: r.b, x: r.x });
 }
 
 export class IngestRecordError extends WeirError {
@@ -45,12 +56,21 @@ export class IngestRecordError extends WeirError {
   }
 }
 
-export function decodeIngestRecord(dec: Decoder, bytes: Uint8Array): IngestRecord {
-  const r = dec.decode(bytes) as IngestRecord & { v?: number };
-  if (r === null || typeof r !== "object" || r.v !== 1 || !Array.isArray(r.b) || !Array.isArray(r.s) || !Array.isArray(r.ids)) {
-    throw new IngestRecordError("raw log: not a version-1 ingest record");
+export function decodeIngestRecord(dec: Decoder, bytes: Uint8Array): ReadIngestRecord {
+  const r = dec.decode(bytes) as Partial<ReadIngestRecord> & { v?: number };
+  if (r === null || typeof r !== "object" || !Array.isArray(r.b) || !Array.isArray(r.s)) throw notARecord();
+  if (r.v === 2 && Array.isArray(r.x)) {
+    const ids: string[] = [];
+    for (const row of r.x) if (row[2] !== null) ids.push(row[2]);
+    return { s: r.s, b: r.b, x: r.x, ids };
   }
-  return r;
+  // Version 1 kept the body (`raw`) and the ids as a list; the raw zone reads neither props nor ids from it.
+  if (r.v === 1 && Array.isArray(r.ids)) return { s: r.s, b: r.b, x: [], ids: r.ids };
+  throw notARecord();
+}
+
+function notARecord(): IngestRecordError {
+  return new IngestRecordError("raw log: not a version-1 or version-2 ingest record");
 }
 
 export function seriesRowOf(s: SeriesInfo): SeriesRow {

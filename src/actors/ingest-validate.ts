@@ -22,10 +22,11 @@ export interface ValidEvent {
   ts: number;
   tags: Record<string, string> | undefined;
   id: string | undefined;
+  props: Record<string, unknown> | undefined;
 }
 
 export function newValidEvent(): ValidEvent {
-  return { name: "", value: 0, ts: 0, tags: undefined, id: undefined };
+  return { name: "", value: 0, ts: 0, tags: undefined, id: undefined, props: undefined };
 }
 
 /** Why an event was refused, for weir_events_rejected_total{reason}. */
@@ -67,6 +68,7 @@ export function validateEvent(raw: unknown, recvMs: number, bounds: TimeBounds, 
   out.ts = ts;
   out.tags = ev.tags as Record<string, string> | undefined;
   out.id = id as string | undefined;
+  out.props = ev.props as Record<string, unknown> | undefined;
   return null;
 }
 

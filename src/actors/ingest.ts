@@ -41,6 +41,8 @@ class PartitionBuffer {
   readonly sid = new Uint32Array(limits.eventsPerRequestMax);
   readonly ts = new Float64Array(limits.eventsPerRequestMax);
   readonly value = new Float64Array(limits.eventsPerRequestMax);
+  /** [index in this partition's events, id, props] of the events that carry an id or props (most carry neither). */
+  extras: Array<[number, string | null, Record<string, unknown> | null]> = [];
 }
 
 export class Ingest {
@@ -73,7 +75,10 @@ export class Ingest {
    * request's buffers are discarded.
    */
   acceptParsed(parsed: ParsedEvents, recvMs: number): IngestOutcome {
-    for (const b of this.buffers) b.n = 0;
+    for (const b of this.buffers) {
+      b.n = 0;
+      if (b.extras.length > 0) b.extras = [];
+    }
     this.recvMs = recvMs;
     this.ids = [];
     this.newSeries = [];
@@ -108,6 +113,8 @@ export class Ingest {
       b.sid[b.n] = known ? reg.localOf(id) : this.newSeries[id - reg.size].local;
       b.ts[b.n] = parsed.ts[k];
       b.value[b.n] = parsed.value[k];
+      const props = parsed.props?.[k];
+      if (props !== undefined || eventId !== undefined) b.extras.push([b.n, eventId ?? null, props ?? null]);
       b.n++;
       if (eventId !== undefined) this.ids.push(eventId);
       out.accepted++;
@@ -158,11 +165,6 @@ export class Ingest {
     return this.newSeries;
   }
 
-  /** Event ids the current request commits (for its raw-log record). */
-  get committedIds(): readonly string[] {
-    return this.ids;
-  }
-
   /** The id of a series not found by its signature: by its key, remembered under the signature once registered; or a new one. */
   private idByKey(sig: string | null, name: string, tags: Record<string, string> | undefined): number {
     const key = seriesKey(name, tags);
@@ -193,6 +195,11 @@ export class Ingest {
       sizes.push(eventBatchBytesMax(Math.min(left, limits.batchEventsMax)));
     }
     return sizes;
+  }
+
+  /** The current request's ids and props for a partition: [index among its events, id, props], for its raw-log record. */
+  extrasFor(partition: number): ReadonlyArray<[number, string | null, Record<string, unknown> | null]> {
+    return this.buffers[partition].extras;
   }
 
   eventsFor(partition: number): number {

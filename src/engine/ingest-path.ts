@@ -14,9 +14,9 @@ import { fsyncSync } from "node:fs";
 import { join } from "node:path";
 import type { DeadLetters } from "../actors/deadletters.ts";
 import type { DedupeSet } from "../actors/dedupe.ts";
-import { formatCode, type BodyFormat } from "../actors/ingest-body.ts";
+import type { BodyFormat } from "../actors/ingest-body.ts";
 import { parseEvents, type ParsedEvents } from "../actors/ingest-parse.ts";
-import { encodeIngestRecord, ingestRecordFormat, seriesRowOf } from "../actors/ingest-record.ts";
+import { encodeIngestRecord, ingestRecordFormat, type ExtraRow, seriesRowOf } from "../actors/ingest-record.ts";
 import { Ingest, type IngestOutcome } from "../actors/ingest.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
 import type { Config } from "../config.ts";
@@ -113,12 +113,11 @@ export class IngestPath {
     const recvMs = this.d.clock.stamp();
     let held = false;
     try {
-      let parsed: ParsedEvents;
-      let raw = bytes;
-      if (this.pool === null) parsed = parseBody(bytes, format, recvMs, this.d.cfg);
-      else ({ parsed, bytes: raw } = await this.pool.parse(bytes, format, recvMs).catch((e: Error) => this.refused(e)));
+      const parsed = this.pool === null
+        ? parseBody(bytes, format, recvMs, this.d.cfg)
+        : await this.pool.parse(bytes, format, recvMs).catch((e: Error) => this.refused(e));
       if (this.stopping) throw new OverloadedError("shutting down", 503); // stopped while the body was parsed
-      const out = this.admit(parsed, recvMs, formatCode[format], raw);
+      const out = this.admit(parsed, recvMs);
       held = out.durable !== undefined; // its group releases its receive time
       return out;
     } finally {
@@ -132,7 +131,7 @@ export class IngestPath {
     const recvMs = this.d.clock.stamp();
     let held = false;
     try {
-      const out = this.admit(parseEvents(events, recvMs, this.d.cfg), recvMs, formatCode.json, new TextEncoder().encode(JSON.stringify(events)));
+      const out = this.admit(parseEvents(events, recvMs, this.d.cfg), recvMs);
       held = out.durable !== undefined;
       return out;
     } finally {
@@ -191,7 +190,7 @@ export class IngestPath {
    * record to the raw log, then push its batches and commit its side effects.
    * Anything thrown before the append leaves no trace; the 202 follows.
    */
-  private admit(parsed: ParsedEvents, recvMs: number, format: number, raw: Uint8Array): EngineOutcome {
+  private admit(parsed: ParsedEvents, recvMs: number): EngineOutcome {
     const disk = this.disk.check();
     if (!disk.ok) {
       this.d.metrics.overloaded.inc();
@@ -208,12 +207,14 @@ export class IngestPath {
     this.checkRoom(grouped);
     const pos = this.rawLog.end;
     const batches: Array<[number, Uint8Array]> = [];
+    const extras: ExtraRow[] = [];
     for (let p = 0; p < this.d.rings.length; p++) {
       // A copy per message: the encoder's buffer is shared, and the record and the ring both take these bytes.
       for (const m of this.ingest.encode(p, this.enc, pos)) batches.push([p, m.slice()]);
+      for (const [i, id, props] of this.ingest.extrasFor(p)) extras.push([p, i, id, props]);
     }
     const record = encodeIngestRecord(this.recordEnc, {
-      f: format, raw, s: this.ingest.introducedSeries.map(seriesRowOf), ids: [...this.ingest.committedIds], b: batches,
+      s: this.ingest.introducedSeries.map(seriesRowOf), b: batches, x: extras,
     });
     if (grouped && this.group.length === 0) {
       this.groupFrom = pos;

@@ -2,7 +2,7 @@
  * The ingest worker threads (WEIR_INGEST_THREADS): request bodies are
  * decoded, parsed and validated off the main thread. A body moves to a
  * worker (transferred, not copied), its events come back columnar
- * (ingest-parse.ts) with the body, which the raw log then takes. Series
+ * (ingest-parse.ts), their arrays moved too. Series
  * ids, de-duplication, the raw log and the rings stay on the main thread:
  * one writer keeps one order of the log, which replay, exactly-once and
  * group commit rely on (README "How it works" gives the measured reason).
@@ -15,7 +15,7 @@
  *
  * @example
  *   const pool = ParsePool.start(2, { maxEventAgeMs, maxFutureSkewMs }, log);
- *   const { parsed, bytes } = await pool.parse(body, "json", recvMs);
+ *   const parsed = await pool.parse(body, "json", recvMs);
  *   pool.close();
  */
 import type { BodyFormat } from "../actors/ingest-body.ts";
@@ -28,10 +28,10 @@ import type { Log } from "../runtime/log.ts";
 
 export interface ParseRequest { id: number; bytes: Uint8Array; format: BodyFormat; recvMs: number }
 export type ParseReply =
-  | { id: number; ok: true; parsed: ParsedEvents; bytes: Uint8Array }
+  | { id: number; ok: true; parsed: ParsedEvents }
   | { id: number; ok: false; code: string; message: string };
 
-interface Waiting { resolve: (r: { parsed: ParsedEvents; bytes: Uint8Array }) => void; reject: (e: Error) => void; bytes: number }
+interface Waiting { resolve: (r: ParsedEvents) => void; reject: (e: Error) => void; bytes: number }
 
 interface Thread { worker: Worker; waiting: Map<number, Waiting> }
 
@@ -64,11 +64,10 @@ export class ParsePool {
 
   /**
    * Parses a body on the least busy worker. The body's buffer moves there
-   * and back: the caller must use the returned `bytes`, not its own.
-   * Rejects with BodyError, TooLargeError, or OverloadedError (the pool full
+   * (the caller must not use it after). Rejects with BodyError, TooLargeError, or OverloadedError (the pool full
    * or its worker dead: nothing of the request was taken).
    */
-  parse(bytes: Uint8Array, format: BodyFormat, recvMs: number): Promise<{ parsed: ParsedEvents; bytes: Uint8Array }> {
+  parse(bytes: Uint8Array, format: BodyFormat, recvMs: number): Promise<ParsedEvents> {
     if (this.closed) return Promise.reject(new OverloadedError("shutting down", 503));
     const t = this.leastBusy();
     if (t.waiting.size >= limits.parseInFlightPerThreadMax || this.inFlightBytes + bytes.byteLength > limits.parseInFlightBytesMax) {
@@ -112,7 +111,7 @@ export class ParsePool {
     if (w === undefined) return;
     t.waiting.delete(reply.id);
     this.inFlightBytes -= w.bytes;
-    if (reply.ok) w.resolve({ parsed: reply.parsed, bytes: reply.bytes });
+    if (reply.ok) w.resolve(reply.parsed);
     else w.reject(errorOf(reply.code, reply.message));
   }
 

@@ -1,7 +1,7 @@
 /**
  * An ingest worker thread: parses and validates request bodies handed over
- * by the main thread (parse-pool.ts) and hands back their events columnar,
- * with the body itself (both moved, not copied). It holds no state between
+ * by the main thread (parse-pool.ts) and hands back their events columnar
+ * (moved, not copied). It holds no state between
  * requests: a failed one answers its error's code and message.
  */
 import { workerData } from "node:worker_threads";
@@ -16,8 +16,8 @@ export function answer(m: ParseRequest, bounds: TimeBounds): void {
   let reply: ParseReply;
   try {
     const parsed = parseBody(bytes, format, recvMs, bounds);
-    reply = { id, ok: true, parsed, bytes };
-    postMessage(reply, { transfer: [bytes.buffer, parsed.index.buffer, parsed.ts.buffer, parsed.value.buffer, parsed.series.buffer] as Transferable[] });
+    reply = { id, ok: true, parsed };
+    postMessage(reply, { transfer: [parsed.index.buffer, parsed.ts.buffer, parsed.value.buffer, parsed.series.buffer] as Transferable[] });
   } catch (e) {
     const code = e instanceof WeirError ? e.code : "internal";
     reply = { id, ok: false, code, message: (e as Error).message };
