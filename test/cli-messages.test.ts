@@ -37,7 +37,7 @@ describe("cli messages", () => {
       });
       const [code, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()]);
       expect(code).toBe(1);
-      expect(stderr).toContain("weir: raw log: not a version-1 ingest record");
+      expect(stderr).toContain("weir: raw log: not a version-1 or version-2 ingest record");
       expect(stderr).toContain("weir: 'bun run weir verify'");
       expect(stderr).not.toMatch(/^\s+at /m);
     } finally {
