@@ -10,6 +10,16 @@
  *   [start, end) of a spec is the merge of the panes inside it; sliding
  *   windows are merged from panes, never re-scanned. Window ends are
  *   multiples of the slide.
+ * - Sliding. Count, sum, min and max are folded over a window's panes in
+ *   order (a slid float sum would round differently), first / last come from
+ *   its first / last pane. Its quantiles, when it spans several panes and
+ *   more than limits.sketchExactMax values, come from the series' pane run
+ *   for that spec (slideTo): the merge of the last emitted window's panes,
+ *   slid as the next window closes (the panes that left go out, the new ones
+ *   come in), so about two sketch merges a slide instead of one per pane. A
+ *   run answers bit for bit as merging the panes would (SlidingMerge in
+ *   src/sketch/quantile.ts); a window whose values span too many buckets to
+ *   sum unfolded, or a smaller one, is merged from its panes directly.
  * - first / last: the value of the event with the smallest / largest ts in
  *   the window; on equal ts, the earliest / latest arrival.
  * - Watermark. Each series keeps maxTs (newest event time seen) and
@@ -66,18 +76,27 @@
  *   per rollup (no panes: a 1h rollup costs what a 1m one does). If it would
  *   exceed limits.panesPerSeriesMax (only with a lateness far above the
  *   window sizes), every window holding its oldest pane is closed early.
+ *   A pane run per sliding spec, only while that spec's windows hold more
+ *   than sketchExactMax values: the window's raw values (8 bytes each, at
+ *   most sketchMergeExactPartsMax × sketchExactMax of them) or its bins
+ *   (about one pane sketch's worth). Measured on bench/window.ts's streams:
+ *   3.3 KB a series at 300 raw values a window, 4.1 KB with lognormal values
+ *   binned, 17 KB with values across zero (two stores). A run goes back to a
+ *   pool once its panes are dropped, so a quiet or light series holds none.
  * - A backfill (a series whose events start an hour ago, sent in order)
  *   advances only its own watermark; its windows close as its maxTs passes
  *   them and are exact. Other series are unaffected.
  * - Deterministic: the same batches and ticks give the same output.
  *   snapshot() is plain data (typed arrays as bins) and restore() continues
- *   identically, heap and sketches included. emit must not call back into
+ *   identically, heap and sketches included. Pane runs are derived from the
+ *   panes and not in the snapshot: after restore() each is built again from
+ *   the panes of the next window that needs it. emit must not call back into
  *   the logic.
  *
  * handle() allocates nothing per event: the newest pane is checked first
- * (O(1)); panes and rollup windows come from pools; only window results and
- * late events are new objects. Rollups cost nothing per event: they are only
- * touched when a base window closes.
+ * (O(1)); panes, rollup windows and pane runs come from pools; only window
+ * results and late events are new objects. Rollups and pane runs cost
+ * nothing per event: they are only touched when a window closes.
  *
  * @example
  *   const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2000, seriesMax: 1000 });
@@ -91,7 +110,7 @@ import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
 import type { EventBatch } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
-import { float64Of, QuantileSketch, type SketchSnapshot } from "../sketch/quantile.ts";
+import { float64Of, QuantileSketch, SlidingMerge, type SketchSnapshot } from "../sketch/quantile.ts";
 import { RecentDelay, recentDelayFields } from "./delay.ts";
 import { Aggregate, rollupBaseOf, rollupFields, RollupWindow, type RollupOption } from "./rollup.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
@@ -190,6 +209,19 @@ class Pane extends Aggregate {
   }
 }
 
+/**
+ * The quantile merge of the panes of one spec's last emitted window
+ * [from, to), slid forward to the next window as it closes. Every pane in
+ * it is frozen (an event for it would be late), and no pane can appear in
+ * [from, to) later, so it stays the merge of exactly the series' panes there;
+ * a pane that is dropped leaves it first (from moves past it).
+ */
+class PaneRun {
+  from = 0;
+  to = 0;
+  readonly merge = new SlidingMerge();
+}
+
 class Series {
   maxTs = -Infinity;
   /** How far behind the wall this series arrives (own samples). */
@@ -206,6 +238,8 @@ class Series {
   /** The open window of each rollup (option order), null when none is open. */
   readonly rollups: Array<RollupWindow | null>;
   rollupsOpen = 0;
+  /** Per spec, the merge of its last emitted window's panes (see slideTo); null until a sliding window needs one. */
+  runs: Array<PaneRun | null> | null = null;
   constructor(readonly sid: number, rollupCount: number) {
     this.rollups = rollupCount === 0 ? noRollups : new Array<RollupWindow | null>(rollupCount).fill(null);
   }
@@ -329,6 +363,8 @@ export class WindowState {
   readonly freePanes: Pane[] = [];
   /** Rollup windows emitted, reused likewise; never more than the peak of open ones. */
   readonly freeRollups: RollupWindow[] = [];
+  /** Pane runs released, reused likewise; never more than the peak in use (at most one per series and sliding spec). */
+  readonly freeRuns: PaneRun[] = [];
   /** p50, p95, p99 of the window being emitted. */
   readonly percentiles = new Float64Array(percentileQs.length);
   /** The pane sketches of the window being emitted, and room to merge them. */
@@ -623,23 +659,90 @@ class Windows {
     let sum = 0;
     let min = Infinity;
     let max = -Infinity;
+    let exact = true;
+    // Folded over every pane in order: a sum slid by adding and subtracting would round differently.
+    // A few operations a pane; the sketches are what cost.
     while (m < panes.length && panes[m].start < end) {
       const p = panes[m++];
       count += p.count;
       sum += p.sum;
       if (p.min < min) min = p.min;
       if (p.max > max) max = p.max;
+      if (!p.sketch.isExact) exact = false;
     }
-    const parts = st.parts;
-    for (let k = i; k < m; k++) parts[k - i] = panes[k].sketch;
     const q = st.percentiles;
-    QuantileSketch.quantilesOfMerge(parts, m - i, percentileQs, q, st.scratch);
+    // One pane, or at most sketchExactMax values (a cheap merge): merged here. A larger window slides.
+    if (m - i > 1 && count > limits.sketchExactMax && this.slideTo(st, s, j, end, i, m, exact)) {
+      s.runs![j]!.merge.quantiles(percentileQs, q, min, max);
+    } else {
+      const parts = st.parts;
+      for (let k = i; k < m; k++) parts[k - i] = panes[k].sketch;
+      QuantileSketch.quantilesOfMerge(parts, m - i, percentileQs, q, st.scratch);
+    }
     emit({
       kind: "window", sid: s.sid, spec: this.labels[j], start: end - this.sizes[j], end,
       count, sum, min, max, avg: sum / count,
       p50: q[0], p95: q[1], p99: q[2],
       first: panes[i].first, last: panes[m - 1].last,
     });
+  }
+
+  /**
+   * Moves spec j's pane run to the window [end − size, end), panes i..m−1:
+   * the panes before the window leave it oldest first, the new ones join.
+   * About two sketch merges a slide; every pane again only when the run is
+   * new (a first window, a gap, a restore) or changes form (exact when
+   * quantilesOfMerge would merge these panes exactly, else counts). False
+   * when the counts would not fit unfolded: the run is released and the
+   * caller merges the panes itself.
+   */
+  private slideTo(st: WindowState, s: Series, j: number, end: number, i: number, m: number, exact: boolean): boolean {
+    const from = end - this.sizes[j];
+    const form = exact && m - i <= limits.sketchMergeExactPartsMax;
+    const runs = s.runs ?? (s.runs = new Array<PaneRun | null>(this.specCount).fill(null)); // once per series
+    let run = runs[j];
+    if (run === null) {
+      run = st.freeRuns.pop() ?? new PaneRun(); // a new one only while the pool is empty
+      run.to = -Infinity;
+      runs[j] = run;
+    }
+    if (run.to <= from || run.merge.exact !== form) {
+      run.merge.reset(form);
+      run.from = run.to = from;
+    }
+    assert(run.from <= from && run.to <= end, "pane runs only slide forward");
+    const panes = s.panes;
+    let k = i;
+    while (k > 0 && panes[k - 1].start >= run.from) k--;
+    for (; k < i; k++) run.merge.remove(panes[k].sketch);
+    k = i;
+    while (k < m && panes[k].start < run.to) k++; // already in the run
+    for (; k < m; k++) {
+      if (!run.merge.add(panes[k].sketch)) {
+        this.releaseRun(st, s, j);
+        return false;
+      }
+    }
+    run.from = from;
+    run.to = end;
+    return true;
+  }
+
+  /** A pane about to be dropped leaves the runs holding it, as their oldest; an emptied run goes back to the pool. */
+  private leaveRuns(st: WindowState, s: Series, p: Pane): void {
+    const runs = s.runs!;
+    for (let j = 0; j < this.specCount; j++) {
+      const run = runs[j];
+      if (run === null || p.start < run.from || p.start >= run.to) continue;
+      run.merge.remove(p.sketch);
+      run.from = p.start + this.paneMs;
+      if (run.merge.count === 0) this.releaseRun(st, s, j);
+    }
+  }
+
+  private releaseRun(st: WindowState, s: Series, j: number): void {
+    st.freeRuns.push(s.runs![j]!);
+    s.runs![j] = null;
   }
 
   /** Drops the panes no open window holds: start < min over specs of (first open end − size). */
@@ -652,7 +755,10 @@ class Windows {
     }
     const panes = s.panes;
     let k = 0;
-    while (k < panes.length && panes[k].start < keepFrom) st.freePanes.push(panes[k++]);
+    while (k < panes.length && panes[k].start < keepFrom) {
+      if (s.runs !== null) this.leaveRuns(st, s, panes[k]);
+      st.freePanes.push(panes[k++]);
+    }
     if (k === 0) return;
     // Shift in place rather than splice(), which would allocate the removed list.
     for (let m = k; m < panes.length; m++) panes[m - k] = panes[m];
