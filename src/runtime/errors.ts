@@ -18,7 +18,9 @@ export type WeirErrorCode =
   | "store" // the SQLite store
   | "raw_log" // the raw log
   | "raw_record" // a record of the raw log that is not one weir wrote
-  | "start_failed"; // a partition could not recover at start-up
+  | "start_failed" // a partition could not recover at start-up
+  | "nats_unavailable" // NATS cannot be reached now: retry later
+  | "nats_stream"; // a JetStream stream weir needs exists with other settings, or cannot be made as asked
 
 export class WeirError extends Error {
   constructor(readonly code: WeirErrorCode, message: string, options?: ErrorOptions) {

@@ -97,6 +97,16 @@ export const limits = {
   statsIntervalMs: 1_000, // the stats topic's period
   fanoutRetainedMax: 20_000, // latest window per spec and series, for new subscribers
   fanoutRetainedSlack: 2_000, // new series past fanoutRetainedMax before the least recently updated are evicted in one go
+
+  // NATS (src/nats/).
+  natsConnectTimeoutMs: 5_000, // the handshake with a server, per attempt
+  natsReconnectWaitMs: 250, // between attempts to one server: a NATS that returns is found within this (plus jitter)
+  natsReconnectJitterMs: 100, // so several weir processes do not dial in step
+  natsPingIntervalMs: 5_000, // a half-open link (no RST, e.g. a dead host) is noticed after natsPingsOutstandingMax of these
+  natsPingsOutstandingMax: 2,
+  natsApiTimeoutMs: 5_000, // a JetStream API request (stream info, add) before it fails
+  natsIngestDuplicateWindowMsDefault: 2 * 60_000, // JetStream's own default: Nats-Msg-Id de-duplicated this long by the stream
+  natsIngestMaxAgeMsDefault: 7 * 86_400_000, // WEIR_MAX_EVENT_AGE's default: an event older than that is rejected anyway
 } as const;
 
 assert(limits.ringMessageBytesMax * 2 <= limits.ringBytesDefault, "a ring holds at least two maximal messages");
@@ -112,3 +122,6 @@ assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "per
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
 assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");
+assert(limits.natsReconnectWaitMs + limits.natsReconnectJitterMs <= 1_000, "a returning NATS is found within a second");
+assert(limits.natsPingIntervalMs * limits.natsPingsOutstandingMax <= 60_000, "a dead NATS link is noticed within a minute");
+assert(limits.natsIngestDuplicateWindowMsDefault <= limits.natsIngestMaxAgeMsDefault, "JetStream refuses a duplicate window longer than max_age");
