@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { decode, encode } from "@msgpack/msgpack";
-import { QuantileSketch, type SketchSnapshot } from "../src/sketch/quantile.ts";
+import { QuantileSketch, type SketchColumns, sketchCount, type SketchSnapshot } from "../src/sketch/quantile.ts";
 import { limits } from "../src/runtime/limits.ts";
 import { mulberry32 as prng } from "./helpers/prng.ts";
 
@@ -199,5 +199,25 @@ describe("sketch", () => {
     }
     const whole = sketchOf(values.map((v, k) => (k % 2 ? v : v * 1e6)));
     for (const p of permilles) expect(merged.quantile(p / 1000)).toBe(whole.quantile(p / 1000));
+  });
+
+  test("sketch - many sketches as two columns: exact, binned on both sides of zero, empty; the same answers after MessagePack; malformed columns throw", () => {
+    const rnd = prng(7);
+    const sketches: QuantileSketch[] = [];
+    for (const n of [0, 1, 5, 100, 101, 5000]) {
+      for (const spread of [1, 1e6]) {
+        const s = new QuantileSketch();
+        for (let i = 0; i < n; i++) s.add((rnd() - 0.3) * spread * (i % 7 === 0 ? 0 : 1));
+        sketches.push(s);
+      }
+    }
+    const back = QuantileSketch.fromColumns(decode(encode(QuantileSketch.columnsOf(sketches))) as SketchColumns);
+    const qs = [0, 0.01, 0.5, 0.95, 0.99, 1];
+    expect(back.map((s) => [s.count, ...qs.map((q) => s.quantile(q))])).toEqual(sketches.map((s) => [s.count, ...qs.map((q) => s.quantile(q))]));
+    expect(back.map((s) => s.snapshot())).toEqual(sketches.map((s) => s.snapshot()));
+    expect(sketchCount(QuantileSketch.columnsOf(sketches))).toBe(sketches.length);
+    const c = QuantileSketch.columnsOf(sketches);
+    expect(() => QuantileSketch.fromColumns({ head: c.head, values: (c.values as Float64Array).subarray(1) })).toThrow(/QuantileSketch: malformed/);
+    expect(() => QuantileSketch.fromColumns({ head: (c.head as Float64Array).subarray(1), values: c.values })).toThrow(/QuantileSketch: malformed/);
   });
 });

@@ -309,6 +309,32 @@ describe("window", () => {
     expect(windowsOf(out).map((w) => [w.count, w.sum, w.first, w.last])).toEqual([[2, 3, 1, 2]]);
   });
 
+  test("window - a version 3 snapshot (a sketch object each) restores and continues exactly as the version 4 one (sketch columns)", () => {
+    for (const name of ["many-series", "sliding-panes", "big-window"]) {
+      const fx = fixture(name);
+      const cut = Math.floor(fx.steps.length / 2);
+      const { snapshot } = runFixture({ ...fx, steps: fx.steps.slice(0, cut) });
+      expect(snapshot.version).toBe(4);
+      const v3 = {
+        ...snapshot, version: 3,
+        sketches: QuantileSketch.fromColumns(snapshot.sketches).map((q) => q.snapshot()),
+        rollupSketches: QuantileSketch.fromColumns(snapshot.rollupSketches).map((q) => q.snapshot()),
+      };
+      const outputs = [snapshot, v3].map((snap) => {
+        const logic = createWindowLogic({ specs: parseWindowSpecs(fx.specs), latenessMs: fx.latenessMs, seriesMax: fx.seriesMax });
+        const st = logic.restore(decode(encode(snap)));
+        const out: WindowOutput[] = [];
+        for (const step of fx.steps.slice(cut)) {
+          if ("tick" in step) logic.tick(st, step.tick, (o) => out.push(o));
+          else logic.handle(st, toBatch(step.batch, step.recvMs), (o) => out.push(o));
+        }
+        return out;
+      });
+      expect([name, outputs[0].length > 0]).toEqual([name, true]);
+      expect(outputs[1]).toEqual(outputs[0]);
+    }
+  });
+
   test("window - panes per series stay bounded: the oldest windows close early", () => {
     const logic = createWindowLogic({ specs: parseWindowSpecs("10ms"), latenessMs: 1e9, seriesMax: 1 });
     const st = logic.init();

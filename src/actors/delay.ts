@@ -54,12 +54,18 @@ export class RecentDelay {
     this.ms = 2 * max - min;
   }
 
-  /** Plain numbers for a snapshot: [curMax, curMin, prevMax, prevMin, periodEnd, ms, maxMs]. */
-  row(): number[] {
-    return [this.curMax, this.curMin, this.prevMax, this.prevMin, this.periodEnd, this.ms, this.maxMs];
+  /** Writes its numbers for a snapshot into `out` from `o`: curMax, curMin, prevMax, prevMin, periodEnd, ms, maxMs. */
+  writeRow(out: { [i: number]: number }, o: number): void {
+    out[o] = this.curMax;
+    out[o + 1] = this.curMin;
+    out[o + 2] = this.prevMax;
+    out[o + 3] = this.prevMin;
+    out[o + 4] = this.periodEnd;
+    out[o + 5] = this.ms;
+    out[o + 6] = this.maxMs;
   }
 
-  /** Restores from row() values starting at `o`. */
+  /** Restores from writeRow()'s numbers starting at `o`. */
   fromRow(r: ArrayLike<number>, o: number): this {
     this.curMax = r[o];
     this.curMin = r[o + 1];
@@ -72,5 +78,5 @@ export class RecentDelay {
   }
 }
 
-/** Numbers RecentDelay.row() holds. */
+/** Numbers RecentDelay.writeRow() writes. */
 export const recentDelayFields = 7;

@@ -110,7 +110,7 @@ import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
 import type { EventBatch } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
-import { float64Of, QuantileSketch, SlidingMerge, type SketchSnapshot } from "../sketch/quantile.ts";
+import { float64Of, QuantileSketch, type SketchColumns, SlidingMerge, type SketchSnapshot } from "../sketch/quantile.ts";
 import { RecentDelay, recentDelayFields } from "./delay.ts";
 import { Aggregate, rollupBaseOf, rollupFields, RollupWindow, type RollupOption } from "./rollup.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
@@ -163,24 +163,30 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
 /**
  * Plain data: one row of seriesFields per series, paneFields per pane (series
  * order), one sketch per pane; rollupFields per open rollup window (series,
- * then option order), one sketch each.
+ * then option order), one sketch each. The sketches travel as columns
+ * (SketchColumns): a checkpoint of 3,500 sketches encodes two bins, not
+ * 3,500 objects (version 3 had one object per sketch; it still restores).
  */
 export interface WindowSnapshot {
-  version: 3;
+  version: 4;
   specs: string;
   latenessMs: number;
   late: number;
   series: Float64Array | Uint8Array;
   panes: Float64Array | Uint8Array;
-  sketches: SketchSnapshot[];
+  sketches: SketchColumns;
   heapDue: Float64Array | Uint8Array;
   heapSid: Float64Array | Uint8Array;
   rollups: Float64Array | Uint8Array;
-  rollupSketches: SketchSnapshot[];
+  rollupSketches: SketchColumns;
 }
 
+/** Version 3: the same, with one object per sketch. */
+export type WindowSnapshotV3 = Omit<WindowSnapshot, "version" | "sketches" | "rollupSketches"> & {
+  version: 3; sketches: SketchSnapshot[]; rollupSketches: SketchSnapshot[];
+};
 /** A snapshot from before delays were kept (series rows of seriesFieldsV2, no delay). */
-export type WindowSnapshotV2 = Omit<WindowSnapshot, "version"> & { version: 2 };
+export type WindowSnapshotV2 = Omit<WindowSnapshotV3, "version"> & { version: 2 };
 
 type Emit = (out: WindowOutput) => void;
 const seriesFields = 6 + recentDelayFields; // sid, maxTs, closedBefore, inHeap, paneCount, seen, then the RecentDelay row
@@ -392,7 +398,7 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
     handle: (st, batch, emit) => w.handle(st, batch, emit),
     tick: (st, nowMs, emit, seriesMax = Infinity) => w.tick(st, nowMs, emit, seriesMax),
     snapshot: (st) => w.snapshot(st),
-    restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV2),
+    restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2),
     stats: (st) => ({ series: st.seriesCount, openPanes: st.openPanes, late: st.late }),
   };
 }
@@ -784,42 +790,57 @@ class Windows {
     const list = st.series.filter((s): s is Series => s !== undefined);
     const series = new Float64Array(list.length * seriesFields);
     const panes = new Float64Array(st.openPanes * paneFields);
-    const sketches: SketchSnapshot[] = [];
+    const sketches: QuantileSketch[] = [];
     let r = 0;
     let q = 0;
+    // Field by field: an array literal per row, then set(), cost more than the rows' own data.
     for (const s of list) {
-      series.set([s.sid, s.maxTs, s.closedBefore, s.inHeap ? 1 : 0, s.panes.length, s.seen, ...s.delay.row()], r);
+      series[r] = s.sid;
+      series[r + 1] = s.maxTs;
+      series[r + 2] = s.closedBefore;
+      series[r + 3] = s.inHeap ? 1 : 0;
+      series[r + 4] = s.panes.length;
+      series[r + 5] = s.seen;
+      s.delay.writeRow(series, r + 6);
       r += seriesFields;
       for (const p of s.panes) {
-        panes.set([p.start, p.count, p.sum, p.min, p.max, p.first, p.firstTs, p.last, p.lastTs], q);
+        panes[q] = p.start;
+        panes[q + 1] = p.count;
+        panes[q + 2] = p.sum;
+        panes[q + 3] = p.min;
+        panes[q + 4] = p.max;
+        panes[q + 5] = p.first;
+        panes[q + 6] = p.firstTs;
+        panes[q + 7] = p.last;
+        panes[q + 8] = p.lastTs;
         q += paneFields;
-        sketches.push(p.sketch.snapshot());
+        sketches.push(p.sketch);
       }
     }
     const heap = st.heap;
     return {
-      version: 3, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches,
+      version: 4, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches: QuantileSketch.columnsOf(sketches),
       heapDue: heap.due.slice(0, heap.size), heapSid: Float64Array.from(heap.sid.subarray(0, heap.size)),
       ...this.snapshotRollups(list),
     };
   }
 
-  private snapshotRollups(list: Series[]): { rollups: Float64Array; rollupSketches: SketchSnapshot[] } {
+  private snapshotRollups(list: Series[]): { rollups: Float64Array; rollupSketches: SketchColumns } {
     const rows: number[] = [];
-    const rollupSketches: SketchSnapshot[] = [];
+    const sketches: QuantileSketch[] = [];
     for (const s of list) {
       s.rollups.forEach((w, r) => {
         if (w === null) return;
         rows.push(s.sid, r, ...w.row());
-        rollupSketches.push(w.sketch.snapshot());
+        sketches.push(w.sketch);
       });
     }
-    return { rollups: Float64Array.from(rows), rollupSketches };
+    return { rollups: Float64Array.from(rows), rollupSketches: QuantileSketch.columnsOf(sketches) };
   }
 
-  /** Restores a snapshot() of this version, or of version 2 (before delays were kept: see restoreSeriesV2). */
-  restore(snap: WindowSnapshot | WindowSnapshotV2): WindowState {
-    if (snap.version !== 3 && snap.version !== 2) throw new Error(`window snapshot: unknown version ${String((snap as { version: unknown }).version)}`);
+  /** Restores a snapshot() of this version, of version 3 (a sketch object each), or of version 2 (before delays were kept: see restoreSeriesV2). */
+  restore(snap: WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2): WindowState {
+    if (snap.version !== 4 && snap.version !== 3 && snap.version !== 2) throw new Error(`window snapshot: unknown version ${String((snap as { version: unknown }).version)}`);
     if (snap.specs !== this.specsKey || snap.latenessMs !== this.latenessMs) {
       throw new Error(`window snapshot: taken with windows ${snap.specs} and lateness ${snap.latenessMs} ms, now ${this.specsKey} and ${this.latenessMs} ms`);
     }
@@ -827,18 +848,19 @@ class Windows {
     st.late = snap.late;
     const series = float64Of(snap.series);
     const panes = float64Of(snap.panes);
-    const v3 = snap.version === 3;
+    const v3 = snap.version !== 2; // series rows with the delay (versions 3 and 4)
+    const sketches = restoreSketches(snap.sketches);
     let q = 0;
     for (let r = 0; r < series.length; r += v3 ? seriesFields : seriesFieldsV2) {
       const s = this.addSeries(st, series[r]);
       s.maxTs = series[r + 1];
       const paneCount = v3 ? this.restoreSeriesV3(s, series, r) : this.restoreSeriesV2(s, series, r);
-      for (let k = 0; k < paneCount; k++, q++) s.panes.push(this.restorePane(panes, q, snap.sketches[q]));
+      for (let k = 0; k < paneCount; k++, q++) s.panes.push(this.restorePane(panes, q, sketches[q]));
       s.head = s.panes.length > 0 ? s.panes[s.panes.length - 1] : null;
       st.openPanes += s.panes.length;
     }
-    assert(q === snap.sketches.length, "one sketch per pane");
-    this.restoreRollups(st, float64Of(snap.rollups), snap.rollupSketches);
+    assert(q === sketches.length, "one sketch per pane");
+    this.restoreRollups(st, float64Of(snap.rollups), restoreSketches(snap.rollupSketches));
     if (v3) {
       const due = float64Of(snap.heapDue);
       const sid = float64Of(snap.heapSid);
@@ -850,7 +872,7 @@ class Windows {
     return st;
   }
 
-  /** A version-3 series row (after sid and maxTs); returns its pane count. */
+  /** A version-3 (or 4) series row (after sid and maxTs); returns its pane count. */
   private restoreSeriesV3(s: Series, row: Float64Array, r: number): number {
     this.setClosedBefore(s, row[r + 2]);
     s.inHeap = row[r + 3] === 1;
@@ -874,24 +896,29 @@ class Windows {
     return row[r + 5];
   }
 
-  private restoreRollups(st: WindowState, rows: Float64Array, sketches: SketchSnapshot[]): void {
+  private restoreRollups(st: WindowState, rows: Float64Array, sketches: QuantileSketch[]): void {
     assert(rows.length === sketches.length * rollupFields, "one sketch per rollup window");
     for (let k = 0; k < sketches.length; k++) {
       const o = k * rollupFields;
       const s = st.series[rows[o]]!;
       const w = new RollupWindow();
-      w.fromRow(rows.subarray(o + 2, o + rollupFields), QuantileSketch.restore(sketches[k]));
+      w.fromRow(rows.subarray(o + 2, o + rollupFields), sketches[k]);
       s.rollups[rows[o + 1]] = w;
       s.rollupsOpen++;
     }
   }
 
-  private restorePane(rows: Float64Array, q: number, sketch: SketchSnapshot): Pane {
+  private restorePane(rows: Float64Array, q: number, sketch: QuantileSketch): Pane {
     const p = new Pane();
     const o = q * paneFields;
     p.reset(rows[o], rows[o] + this.paneMs);
     [p.count, p.sum, p.min, p.max, p.first, p.firstTs, p.last, p.lastTs] = rows.subarray(o + 1, o + paneFields);
-    p.sketch = QuantileSketch.restore(sketch);
+    p.sketch = sketch;
     return p;
   }
+}
+
+/** The sketches of a snapshot: columns (version 4) or one object each (versions 2 and 3). */
+function restoreSketches(x: SketchColumns | SketchSnapshot[]): QuantileSketch[] {
+  return Array.isArray(x) ? x.map((s) => QuantileSketch.restore(s)) : QuantileSketch.fromColumns(x);
 }

@@ -66,6 +66,24 @@ export interface SketchSnapshot {
 export interface StoreSnapshot { lo: number; bins: Float64Array | Uint8Array }
 
 /**
+ * Many sketches as plain data in two columns: `head` holds sketchHeadFields
+ * numbers per sketch (n, min, max, zero, raw length or −1 when binned, the
+ * negative store's lowest key and length, the positive store's), `values`
+ * their raw values or bins back to back, in that order.
+ */
+export interface SketchColumns { head: Float64Array | Uint8Array; values: Float64Array | Uint8Array }
+export const sketchHeadFields = 9;
+
+/** Sketches held by columns. */
+export function sketchCount(c: SketchColumns): number {
+  return c.head.byteLength / 8 / sketchHeadFields;
+}
+
+function storeLength(store: BinStore): number {
+  return store.lo > store.hi ? 0 : store.hi - store.lo + 1;
+}
+
+/**
  * A Float64Array from a snapshot column: a Float64Array (copied) or the bytes
  * MessagePack decodes it to (copied, since a decoded bin may sit at an
  * unaligned offset). Byte order is the platform's, as on the wire.
@@ -503,6 +521,70 @@ export class QuantileSketch {
       neg: this.exact ? null : this.neg.snapshot(),
       pos: this.exact ? null : this.pos.snapshot(),
     };
+  }
+
+  /**
+   * Many sketches as two columns (see SketchColumns), so a checkpoint
+   * encodes two bins instead of one object per sketch: 3,500 sketches a
+   * checkpoint of a 500-series partition in the side by side's shape.
+   * @example const c = QuantileSketch.columnsOf(sketches); QuantileSketch.fromColumns(c)[0].quantile(0.5);
+   */
+  static columnsOf(sketches: readonly QuantileSketch[]): SketchColumns {
+    let total = 0;
+    for (const s of sketches) total += s.exact ? s.n : storeLength(s.neg) + storeLength(s.pos);
+    const head = new Float64Array(sketches.length * sketchHeadFields);
+    const values = new Float64Array(total);
+    let v = 0;
+    for (let k = 0; k < sketches.length; k++) {
+      const s = sketches[k];
+      const o = k * sketchHeadFields;
+      head[o] = s.n;
+      head[o + 1] = s.min;
+      head[o + 2] = s.max;
+      head[o + 3] = s.zero;
+      if (s.exact) {
+        head[o + 4] = s.n;
+        const raw = s.raw;
+        for (let i = 0; i < s.n; i++) values[v++] = raw[i]; // a loop: set() of a subarray costs more for these few values
+        continue;
+      }
+      head[o + 4] = -1;
+      for (const [store, at] of [[s.neg, o + 5], [s.pos, o + 7]] as const) {
+        const len = storeLength(store);
+        head[at] = len === 0 ? 0 : store.lo;
+        head[at + 1] = len;
+        const bins = store.bins;
+        for (let i = store.lo - store.offset, end = i + len; i < end; i++) values[v++] = bins[i];
+      }
+    }
+    return { head, values };
+  }
+
+  /** The sketches of columnsOf(), in order; throws on columns that do not add up. */
+  static fromColumns(c: SketchColumns): QuantileSketch[] {
+    const head = float64Of(c.head);
+    const values = float64Of(c.values);
+    if (head.length % sketchHeadFields !== 0) throw new Error("QuantileSketch: malformed sketch columns");
+    const out: QuantileSketch[] = [];
+    let v = 0;
+    for (let o = 0; o < head.length; o += sketchHeadFields) {
+      const rawLen = head[o + 4];
+      const snap: SketchSnapshot = { n: head[o], min: head[o + 1], max: head[o + 2], zero: head[o + 3], raw: null, neg: null, pos: null };
+      if (rawLen >= 0) {
+        snap.raw = values.subarray(v, v + rawLen);
+        v += rawLen;
+      } else {
+        for (const [at, side] of [[o + 5, "neg"], [o + 7, "pos"]] as const) {
+          const len = head[at + 1];
+          if (len > 0) snap[side] = { lo: head[at], bins: values.subarray(v, v + len) };
+          v += len;
+        }
+      }
+      if (v > values.length) throw new Error("QuantileSketch: malformed sketch columns");
+      out.push(QuantileSketch.restore(snap));
+    }
+    if (v !== values.length) throw new Error("QuantileSketch: malformed sketch columns");
+    return out;
   }
 
   /** @example const s = QuantileSketch.restore(decode(encode(sketch.snapshot())) as SketchSnapshot); */
