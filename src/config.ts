@@ -68,6 +68,9 @@ export interface Config {
   workerHeapBytesMax: number;
   /** Threads that parse and validate request bodies (0: the main thread does). */
   ingestThreads: number;
+  /** NATS mode: stream WEIR_INGEST's duplicate window (Nats-Msg-Id) and max age, when weir creates it. */
+  natsDuplicateWindowMs: number;
+  natsMaxAgeMs: number;
 }
 
 /** Commit boundaries WEIR_CRASH_AT can stop the process at (test-only). */
@@ -129,6 +132,8 @@ const envSchema = z.object({
   WEIR_DEDUPE_WINDOW: duration(0, 86400_000).default(10 * 60_000),
   WEIR_QUERY_TIMEOUT: duration(100, 600_000).default(5000),
   WEIR_NATS_URL: z.string().url().optional(),
+  WEIR_NATS_DUPLICATE_WINDOW: duration(1, 7 * 86_400_000).default(limits.natsIngestDuplicateWindowMsDefault),
+  WEIR_NATS_MAX_AGE: duration(60_000, 3650 * 86_400_000).default(limits.natsIngestMaxAgeMsDefault),
   WEIR_TOKENS: tokensText.default([]),
   WEIR_CONFIG: z.string().min(1).optional(),
   WEIR_DEMO: boolText.default(false),
@@ -198,6 +203,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rawRetentionMs: v.WEIR_RETENTION_RAW, rawSegmentMs: v.WEIR_RAW_SEGMENT, diskReserveBytes: v.WEIR_DISK_RESERVE,
     workerHeapBytesMax: v.WEIR_WORKER_HEAP_MAX,
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
+    natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
   };
 }
 

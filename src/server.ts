@@ -10,6 +10,7 @@
 import { websocket } from "hono/bun";
 import { join } from "node:path";
 import { Engine } from "./engine/engine.ts";
+import { type NatsMode, startNatsMode } from "./nats/nats-mode.ts";
 import { createApp } from "./http/app.ts";
 import type { Config } from "./config.ts";
 import { limits } from "./runtime/limits.ts";
@@ -21,13 +22,22 @@ export interface Weir {
   url: string;
   port: number;
   engine: Engine;
+  /** NATS mode's parts, when WEIR_NATS_URL is set. */
+  nats?: NatsMode;
   stop(): Promise<void>;
 }
 
 export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
   const engine = await Engine.start(cfg, log);
+  let nats: NatsMode | undefined;
+  try {
+    if (cfg.natsUrl !== undefined) nats = await startNatsMode(engine, cfg, log);
+  } catch (e) {
+    await engine.stop();
+    throw e;
+  }
   const reader = openReader(join(cfg.dataDir, "weir.db"));
-  const app = createApp({ ingest: engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, cfg, log });
+  const app = createApp({ ingest: nats?.ingest ?? engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, cfg, log });
   const server = Bun.serve({
     hostname: cfg.host,
     port: cfg.port,
@@ -65,10 +75,13 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
     url,
     port: server.port!,
     engine,
+    nats,
     async stop() {
       sims?.stop();
+      await nats?.stopConsumer();
       // The engine first: while it drains and checkpoints, the server still answers ingest with 503 + Retry-After.
       await engine.stop();
+      await nats?.close(); // after the final checkpoints: their messages' acknowledgements go out first
       await server.stop(true);
       reader.close();
     },

@@ -13,6 +13,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startNatsServer } from "./helpers/nats-server.ts";
 import { formatReport } from "./ledger/checker.ts";
 import { killTimes, runScenario, type ScenarioOptions, type ScenarioResult } from "./ledger/scenario.ts";
 
@@ -62,6 +63,18 @@ describe("durability - kill -9 mid-stream", () => {
     expect(r.report.acknowledged).toBeGreaterThan(2_500);
     expect({ kills: r.kills, crashes: r.crashes.length, termExitCodes: r.termExitCodes }).toEqual({ kills: 3, crashes: 0, termExitCodes: [0] });
     expect(verdict(r)).toEqual(clean);
+  }, testTimeoutMs);
+
+  test("durability - NATS mode (HTTP through JetStream, 202 once it has stored the body): three SIGKILLs and a SIGTERM, nothing lost or doubled", async () => {
+    const nats = await startNatsServer();
+    try {
+      const r = await run("nats-kill3", { killAtMs: killTimes(seed + 13, 3, small.durationMs), finalTerm: true, seed: seed + 13, env: { WEIR_NATS_URL: nats.url } });
+      expect(r.report.acknowledged).toBeGreaterThan(2_500);
+      expect({ kills: r.kills, crashes: r.crashes.length, termExitCodes: r.termExitCodes }).toEqual({ kills: 3, crashes: 0, termExitCodes: [0] });
+      expect(verdict(r)).toEqual(clean);
+    } finally {
+      await nats.stop();
+    }
   }, testTimeoutMs);
 
   test("durability - a crash at each commit boundary (WEIR_CRASH_AT), then a restart without it: every window equal", async () => {

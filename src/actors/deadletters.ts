@@ -14,7 +14,8 @@
  *   dl.addRejected(Date.now(), "name: required string", { value: 1 });
  *   dl.list(0, 100); // [{ ts, reason, event }] newest first
  */
-export interface DeadLetter { ts: number; reason: string; event: unknown }
+/** `source`: where a rejected event came from when not from an HTTP request, e.g. { nats: { stream, seq } }. */
+export interface DeadLetter { ts: number; reason: string; event: unknown; source?: Record<string, unknown> }
 
 const lateReason = "late";
 
@@ -26,6 +27,7 @@ export class DeadLetters {
   /** The reason of a rejected entry, or null for a late one. */
   private readonly reasons: Array<string | null>;
   private readonly events: unknown[];
+  private readonly sources: Array<Record<string, unknown> | undefined>;
   private next = 0;
   private count = 0;
 
@@ -36,6 +38,7 @@ export class DeadLetters {
     this.lateValue = new Float64Array(max);
     this.reasons = new Array(max).fill(null);
     this.events = new Array(max).fill(undefined);
+    this.sources = new Array(max).fill(undefined);
   }
 
   get size(): number {
@@ -46,15 +49,17 @@ export class DeadLetters {
     const i = this.slot(atMs);
     this.reasons[i] = null;
     this.events[i] = undefined;
+    this.sources[i] = undefined;
     this.lateId[i] = seriesId;
     this.lateTs[i] = ts;
     this.lateValue[i] = value;
   }
 
-  addRejected(atMs: number, reason: string, event: unknown): void {
+  addRejected(atMs: number, reason: string, event: unknown, source?: Record<string, unknown>): void {
     const i = this.slot(atMs);
     this.reasons[i] = reason;
     this.events[i] = event;
+    this.sources[i] = source;
   }
 
   /** Entries with ts ≥ since, newest first, at most `limit`. */
@@ -66,7 +71,7 @@ export class DeadLetters {
       const reason = this.reasons[i];
       out.push(reason === null
         ? { ts: this.ts[i], reason: lateReason, event: this.describeLate(this.lateId[i], this.lateTs[i], this.lateValue[i]) }
-        : { ts: this.ts[i], reason, event: this.events[i] });
+        : { ts: this.ts[i], reason, event: this.events[i], ...(this.sources[i] === undefined ? {} : { source: this.sources[i] }) });
     }
     return out;
   }

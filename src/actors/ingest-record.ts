@@ -6,7 +6,9 @@
  *   { v: 2,
  *     s: [[key, name, tags, partition, local], …]   series this request introduced,
  *     b: [[partition, bin], …]                      the ring messages, byte for byte (series, ts, value per event),
- *     x: [[partition, index, id, props], …] }       the id and props of the events that carry one (null for the other)
+ *     x: [[partition, index, id, props], …],        the id and props of the events that carry one (null for the other)
+ *     o: [key, …] }                                 where the request came from, when it can come again (optional):
+ *                                                   a NATS message's stream sequence and Nats-Msg-Id
  *
  * Replay decodes `b` instead of re-validating a body: validation depends on
  * the series registry and the de-duplication set as they were, so the
@@ -14,7 +16,7 @@
  * of the raw zone is its batch row (its series' name and tags from `s` or
  * the store) plus its id and props: `index` counts the partition's events
  * of the record across its messages. The ids de-duplication remembers are
- * those of `x`. Version 1 records held the whole body as received (`raw`),
+ * those of `x` and the origin keys of `o`. Version 1 records held the whole body as received (`raw`),
  * a second copy of every event, and the ids as a list; they are still read.
  *
  * @example
@@ -38,6 +40,8 @@ export interface IngestRecord {
   s: SeriesRow[];
   b: Array<[number, Uint8Array]>;
   x: ExtraRow[];
+  /** Origin keys (de-duplicated like event ids): a redelivered message is not logged twice. */
+  o?: string[];
 }
 
 /** A record as read: also the ids it committed for de-duplication, in order. */
@@ -46,7 +50,7 @@ export interface ReadIngestRecord extends IngestRecord {
 }
 
 export function encodeIngestRecord(enc: Encoder, r: IngestRecord): Uint8Array {
-  return enc.encode({ v: 2, s: r.s, b: r.b, x: r.x });
+  return enc.encode(r.o !== undefined && r.o.length > 0 ? { v: 2, s: r.s, b: r.b, x: r.x, o: r.o } : { v: 2, s: r.s, b: r.b, x: r.x });
 }
 
 export class IngestRecordError extends WeirError {
@@ -62,7 +66,8 @@ export function decodeIngestRecord(dec: Decoder, bytes: Uint8Array): ReadIngestR
   if (r.v === 2 && Array.isArray(r.x)) {
     const ids: string[] = [];
     for (const row of r.x) if (row[2] !== null) ids.push(row[2]);
-    return { s: r.s, b: r.b, x: r.x, ids };
+    if (Array.isArray(r.o)) ids.push(...r.o);
+    return { s: r.s, b: r.b, x: r.x, ...(Array.isArray(r.o) ? { o: r.o } : {}), ids };
   }
   // Version 1 kept the body (`raw`) and the ids as a list; the raw zone reads neither props nor ids from it.
   if (r.v === 1 && Array.isArray(r.ids)) return { s: r.s, b: r.b, x: [], ids: r.ids };

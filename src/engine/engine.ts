@@ -23,7 +23,7 @@ import { Fanout } from "../actors/fanout.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import { resultLabels, rollupsFor, type Rollup } from "../actors/partition-pipeline.ts";
 import { SeriesRegistry } from "../actors/series-registry.ts";
-import { checkpointPositions, StagedResults } from "../actors/store.ts";
+import { checkpointPositions, loadCheckpoints, StagedResults } from "../actors/store.ts";
 import type { Config } from "../config.ts";
 import type { PartitionData } from "../partition/partition-loop.ts";
 import { partitionStatSlots } from "../partition/worker-stats.ts";
@@ -34,15 +34,16 @@ import { Supervisor } from "../runtime/supervisor.ts";
 import { openStore } from "../storage/db.ts";
 import { StoreWriter } from "../storage/store-writer.ts";
 import { EngineStartError } from "./errors.ts";
-import { type EngineOutcome, IngestPath } from "./ingest-path.ts";
+import { CommitWatch } from "./commit-watch.ts";
+import { type EngineOutcome, IngestPath, type MessageOrigin } from "./ingest-path.ts";
 import { createEngineMetrics, type EngineMetrics } from "./metrics.ts";
-import { createPartitionSlot, PartitionOutputs, type PartitionSlot } from "./partition-outputs.ts";
+import { createPartitionSlot, PartitionOutputs, type PartitionSlot, type ResultSink } from "./partition-outputs.ts";
 import type { IngestPort, OpsPort } from "./ports.ts";
 import { StoreReadModel } from "./read-model.ts";
 import { recoverEngineState, type RecoveredState } from "./recovery.ts";
 
 export { EngineStartError, OverloadedError, TooLargeError } from "./errors.ts";
-export type { EngineOutcome } from "./ingest-path.ts";
+export type { EngineOutcome, MessageOrigin } from "./ingest-path.ts";
 
 export const version = "0.1.0";
 
@@ -76,6 +77,9 @@ export class Engine implements IngestPort, OpsPort {
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private drains: Promise<void>[] = [];
   private stopping = false;
+  /** When a record's effect is committed in every partition it reached (set once recovery has read the checkpoints). */
+  private commits: CommitWatch | null = null;
+  private readonly readiness: Array<() => string | null> = [];
 
   private constructor(readonly cfg: Config, readonly log: Log) {
     this.db = openStore(join(cfg.dataDir, "weir.db"));
@@ -97,6 +101,7 @@ export class Engine implements IngestPort, OpsPort {
     this.outputs = new PartitionOutputs({
       log, registry: this.registry, staged: this.staged, fanout: this.fanout, metrics: this.metrics, deadletters: this.deadletters,
       labels: this.labels, checkpointConfig: this.checkpointConfig, db: this.db, writer: () => this.writer!,
+      onCommitted: (p, pos) => this.commits?.committed(p, pos),
     });
   }
 
@@ -114,6 +119,7 @@ export class Engine implements IngestPort, OpsPort {
       throw err;
     }
     for (const p of e.slots) p.floorPos = e.recovered.floorPos;
+    e.commits = new CommitWatch(cfg.partitions, loadCheckpoints(e.db));
     e.supervisor.onEvent((ev) => {
       if (ev.type === "failed") e.path.markFailed(Number(ev.id.slice("partition-".length)));
     });
@@ -138,6 +144,21 @@ export class Engine implements IngestPort, OpsPort {
     return this.path.ingestEvents(events);
   }
 
+  /** A message that may come again (NATS): see IngestPath.ingestMessage. */
+  ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
+    return this.path.ingestMessage(bytes, format, origin);
+  }
+
+  /** Calls `done` once a logged record's effect is in a committed checkpoint of every partition it reached (CommitWatch). */
+  whenCommitted(logged: { position: number; partitions: readonly number[] }, done: () => void): void {
+    this.commits!.whenCommitted(logged.position, logged.partitions, done);
+  }
+
+  /** Records waiting for their commit (NATS messages not yet acknowledged). */
+  get commitsWaiting(): number {
+    return this.commits?.size ?? 0;
+  }
+
   /** The read model over the store, read through `reader` (a connection of the caller's: HTTP's). */
   readModel(reader: Database): StoreReadModel {
     return new StoreReadModel({
@@ -146,9 +167,23 @@ export class Engine implements IngestPort, OpsPort {
     });
   }
 
-  /** OpsPort: partitions, store and disk, for /ready; an empty list means ready. */
+  /** Adds a check to /ready (NATS: its connection): it answers why it is not ready, or null. */
+  addReadinessCheck(check: () => string | null): void {
+    this.readiness.push(check);
+  }
+
+  /** Sends every result first published live to `sink` as well (NATS: weir.out.*). */
+  setResultSink(sink: ResultSink | null): void {
+    this.outputs.sink = sink;
+  }
+
+  /** OpsPort: partitions, store, disk and the added checks, for /ready; an empty list means ready. */
   notReady(): string[] {
     const out: string[] = [];
+    for (const check of this.readiness) {
+      const why = check();
+      if (why !== null) out.push(why);
+    }
     for (const s of this.supervisor.status()) if (s.state !== "running") out.push(`${s.id} is ${s.state}`);
     if (this.outputs.storeError) out.push(`store: ${this.outputs.storeError}`);
     const disk = this.path.diskCheck();

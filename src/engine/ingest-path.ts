@@ -38,7 +38,20 @@ import type { EngineMetrics } from "./metrics.ts";
  * (group commit): answer 202 only then; it rejects with an OverloadedError
  * (503) if the sync failed, and then nothing of the request was kept.
  */
-export type EngineOutcome = IngestOutcome & { durable?: Promise<void> };
+export type EngineOutcome = IngestOutcome & {
+  durable?: Promise<void>;
+  /** The raw-log position of the request's record, and the partitions its batches went to (none written: absent). */
+  logged?: { position: number; partitions: number[] };
+};
+
+/**
+ * Where a request came from when it can come again (a NATS message is
+ * redelivered until acknowledged): its keys are de-duplicated like event
+ * ids and written into its record, so it is logged once. `eventTimeMs`:
+ * when it was first received upstream (HTTP in NATS mode), the default
+ * event time and the reference of the age bounds.
+ */
+export interface MessageOrigin { keys: string[]; eventTimeMs?: number; source?: Record<string, unknown> }
 
 /** A request of the pending group commit: written to the raw log, not yet synced, pushed or answered. */
 interface GroupEntry {
@@ -46,6 +59,7 @@ interface GroupEntry {
   batches: Array<[number, Uint8Array]>;
   outcome: IngestOutcome;
   recvMs: number;
+  source?: Record<string, unknown>;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -125,6 +139,29 @@ export class IngestPath {
     }
   }
 
+  /**
+   * A message that may come again (NATS): ingestBytes, unless one of its
+   * origin keys is known, when nothing is taken and `known` is true.
+   */
+  async ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
+    if (this.stopping) throw new OverloadedError("shutting down", 503);
+    const recvMs = this.d.clock.stamp();
+    let held = false;
+    try {
+      if (origin.keys.some((k) => this.d.dedupe.has(k, recvMs))) return { ...emptyOutcome(), known: true };
+      const eventTimeMs = origin.eventTimeMs ?? recvMs;
+      const parsed = this.pool === null
+        ? parseBody(bytes, format, eventTimeMs, this.d.cfg)
+        : await this.pool.parse(bytes, format, eventTimeMs).catch((e: Error) => this.refused(e));
+      if (this.stopping) throw new OverloadedError("shutting down", 503);
+      const out = this.admit(parsed, recvMs, origin.keys, origin.source);
+      held = out.durable !== undefined;
+      return { ...out, known: false };
+    } finally {
+      if (!held) this.d.clock.release(recvMs);
+    }
+  }
+
   /** The simulators' entry: the same path, on this thread, logged as JSON. */
   ingestEvents(events: readonly object[]): EngineOutcome {
     if (this.stopping) throw new OverloadedError("shutting down", 503);
@@ -190,7 +227,7 @@ export class IngestPath {
    * record to the raw log, then push its batches and commit its side effects.
    * Anything thrown before the append leaves no trace; the 202 follows.
    */
-  private admit(parsed: ParsedEvents, recvMs: number): EngineOutcome {
+  private admit(parsed: ParsedEvents, recvMs: number, origins: string[] = [], source?: Record<string, unknown>): EngineOutcome {
     const disk = this.disk.check();
     if (!disk.ok) {
       this.d.metrics.overloaded.inc();
@@ -200,8 +237,8 @@ export class IngestPath {
     const grouped = this.d.cfg.durability === "durable";
     if (outcome.accepted === outcome.duplicates) {
       // The first copy may be in the pending group: this answer must not come before that one's.
-      if (grouped && this.group.length > 0) return { ...outcome, durable: this.joinGroup({ batches: [], outcome, recvMs }) };
-      this.answered(outcome, recvMs);
+      if (grouped && this.group.length > 0) return { ...outcome, durable: this.joinGroup({ batches: [], outcome, recvMs, source }) };
+      this.answered(outcome, recvMs, source);
       return outcome; // nothing new to log or aggregate
     }
     this.checkRoom(grouped);
@@ -214,7 +251,7 @@ export class IngestPath {
       for (const [i, id, props] of this.ingest.extrasFor(p)) extras.push([p, i, id, props]);
     }
     const record = encodeIngestRecord(this.recordEnc, {
-      s: this.ingest.introducedSeries.map(seriesRowOf), b: batches, x: extras,
+      s: this.ingest.introducedSeries.map(seriesRowOf), b: batches, x: extras, o: origins,
     });
     if (grouped && this.group.length === 0) {
       this.groupFrom = pos;
@@ -222,18 +259,20 @@ export class IngestPath {
     }
     this.append(recvMs, record, pos);
     this.crash.reach("ingest.after-log");
+    for (const k of origins) this.d.dedupe.add(k, recvMs);
+    const logged = { position: pos, partitions: [...new Set(batches.map(([p]) => p))] };
     if (grouped) {
       this.ingest.commit(); // series and ids at once: the next request must see them
       for (const [p, m] of batches) this.groupLengths[p].push(m.byteLength);
-      return { ...outcome, durable: this.joinGroup({ batches, outcome, recvMs }) };
+      return { ...outcome, logged, durable: this.joinGroup({ batches, outcome, recvMs, source }) };
     }
     for (const [p, m] of batches) {
       if (!this.d.rings[p].tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
     }
     this.ingest.commit();
     this.d.metrics.ingested.inc(outcome.accepted - outcome.duplicates);
-    this.answered(outcome, recvMs);
-    return outcome;
+    this.answered(outcome, recvMs, source);
+    return { ...outcome, logged };
   }
 
   /** Throws an OverloadedError unless every partition the request reaches runs and has ring room for it (and the pending group's). */
@@ -305,16 +344,16 @@ export class IngestPath {
         if (!this.d.rings[p].tryPush(m)) throw new Error("ring refused a message it had reserved room for"); // programmer error
       }
       if (g.batches.length > 0) this.d.metrics.ingested.inc(g.outcome.accepted - g.outcome.duplicates);
-      this.answered(g.outcome, g.recvMs);
+      this.answered(g.outcome, g.recvMs, g.source);
       g.resolve();
     }
   }
 
   /** Counts and dead-letters what a request that is being answered (202 or 400) refused or found re-sent. */
-  private answered(outcome: IngestOutcome, recvMs: number): void {
+  private answered(outcome: IngestOutcome, recvMs: number, source?: Record<string, unknown>): void {
     this.d.metrics.duplicate.inc(outcome.duplicates);
     this.d.metrics.countRejects(outcome);
-    for (const r of outcome.rejects) this.d.deadletters.addRejected(recvMs, r.error, boundedEvent(r.event));
+    for (const r of outcome.rejects) this.d.deadletters.addRejected(recvMs, r.error, boundedEvent(r.event), source);
   }
 
 }
@@ -332,4 +371,8 @@ function boundedEvent(event: unknown): unknown {
     text = String(event); // e.g. a MessagePack body holding a BigInt
   }
   return text.length <= limits.deadletterEventCharsMax ? event : text.slice(0, limits.deadletterEventCharsMax) + "…";
+}
+
+function emptyOutcome(): IngestOutcome {
+  return { accepted: 0, duplicates: 0, rejected: 0, errors: [], reasons: {}, rejects: [] };
 }

@@ -30,6 +30,17 @@ type OutputMessage = RingOutputMessage<PartitionOutput>;
 export interface TrendView { ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
 export interface AnomalyView { ts: number; value: number; z: number; mean: number; std: number; severity: string; source: string }
 
+/**
+ * Where results go besides the live clients (NATS: weir.out.*), each once
+ * per process as it is first published live; `id` is the same for a result
+ * recomputed after a restart (a Nats-Msg-Id, so an output stream stores it once).
+ */
+export interface ResultSink {
+  window(label: string, id: string, result: WindowRecord): void;
+  anomaly(id: string, anomaly: Record<string, unknown>): void;
+  trend(id: string, trend: Record<string, unknown>): void;
+}
+
 /** What the main thread holds of one partition: its rings, its workers' counters, and its commits. */
 export interface PartitionSlot {
   id: number; inRing: Ring; outRing: Ring; stats: BigInt64Array;
@@ -83,6 +94,8 @@ export interface PartitionOutputsDeps {
   /** The main thread's store connection, for the last committed checkpoint. */
   db: Database;
   writer: () => StoreWriter;
+  /** A partition's checkpoint at `pos` is committed (the commit watch: NATS acknowledgements). */
+  onCommitted: (partition: number, pos: number) => void;
 }
 
 export class PartitionOutputs {
@@ -92,6 +105,8 @@ export class PartitionOutputs {
   readonly openAnomalies = new Map<string, AnomalyView>();
   /** The last store failure, until a commit succeeds (for /ready). */
   storeError: string | null = null;
+  /** Results out (NATS), when set. */
+  sink: ResultSink | null = null;
   /** Set once the workers are stopped: the drains end. */
   private drainsDone = false;
   private stopping = false;
@@ -181,6 +196,7 @@ export class PartitionOutputs {
     this.d.metrics.windowsEmitted.inc();
     // A window result is final: two windows of a series are two points, so only repeats of one window conflate.
     this.d.fanout.publish("windows", window, series, { type: "window", ...r }, closedMs, `${series}|${start}`);
+    this.sink?.window(window, `w|${window}|${series}|${start}`, r);
   }
 
   private publishAnomaly(p: PartitionSlot, row: AnomalyRow): void {
@@ -193,6 +209,7 @@ export class PartitionOutputs {
     const msg = { series, ...view, baselineN, baselineFromTs };
     this.d.fanout.publish("anomalies", undefined, series, { type: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
     this.d.fanout.publish("alerts", undefined, series, { type: "alert", kind: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
+    this.sink?.anomaly(`a|${series}|${ts}`, msg);
   }
 
   private publishTrend(p: PartitionSlot, row: TrendRow): void {
@@ -203,6 +220,7 @@ export class PartitionOutputs {
     this.d.staged.setTrend(p.id, { series, ...view });
     if (!firstLive(p, `t|${series}|${end}`)) return;
     this.d.fanout.publish("trends", undefined, series, { type: "trend", series, ...view }, 0, series);
+    this.sink?.trend(`t|${series}|${end}`, { series, ...view });
   }
 
   /**
@@ -251,6 +269,7 @@ export class PartitionOutputs {
       this.d.staged.settle(p.id);
       p.inflight = null; // its live results are committed: no replay computes them again
       this.storeError = null;
+      this.d.onCommitted(p.id, f.ck.pos);
       this.commitCheckpoint(p); // one that waited goes now
     }, (e: Error) => {
       // Retried every storeFlushMs: said once per cause, not at every try.

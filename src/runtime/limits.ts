@@ -107,6 +107,12 @@ export const limits = {
   natsApiTimeoutMs: 5_000, // a JetStream API request (stream info, add) before it fails
   natsIngestDuplicateWindowMsDefault: 2 * 60_000, // JetStream's own default: Nats-Msg-Id de-duplicated this long by the stream
   natsIngestMaxAgeMsDefault: 7 * 86_400_000, // WEIR_MAX_EVENT_AGE's default: an event older than that is rejected anyway
+  natsAckPendingMax: 10_000, // messages taken and not yet acknowledged (their checkpoint not committed): JetStream stops delivering past it
+  natsPullBatchMax: 256, // messages one pull asks for
+  natsMaxDeliver: 10, // deliveries of one message at most (a transient failure is retried this often)
+  natsAckWaitMs: 60_000, // a message not acknowledged this long after delivery comes again
+  natsRetryDelayMsMax: 5_000, // back-off of a message that failed transiently (doubling from 100 ms)
+  natsPublishTimeoutMs: 2_000, // HTTP ingest in NATS mode: JetStream's acknowledgement of a publish, else 503
 } as const;
 
 assert(limits.ringMessageBytesMax * 2 <= limits.ringBytesDefault, "a ring holds at least two maximal messages");
@@ -125,3 +131,4 @@ assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop wait
 assert(limits.natsReconnectWaitMs + limits.natsReconnectJitterMs <= 1_000, "a returning NATS is found within a second");
 assert(limits.natsPingIntervalMs * limits.natsPingsOutstandingMax <= 60_000, "a dead NATS link is noticed within a minute");
 assert(limits.natsIngestDuplicateWindowMsDefault <= limits.natsIngestMaxAgeMsDefault, "JetStream refuses a duplicate window longer than max_age");
+assert(limits.natsAckWaitMs >= 10 * limits.storeFlushMs, "a message is not redelivered while its checkpoint is normally on its way");

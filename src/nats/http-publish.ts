@@ -1,0 +1,51 @@
+/**
+ * HTTP ingest in NATS mode (API.md "Ingest": 202 once JetStream has
+ * acknowledged): a body is validated here for the answer (its counts, its
+ * errors, 400 when no event is valid), then published whole to
+ * `weir.ingest.http` with its Content-Type and receive time, and answered
+ * once JetStream has stored it. The consumer (ingest-consumer.ts) takes it
+ * like any producer's message, validating it again against the same
+ * receive time, so the answer and what is aggregated agree. While NATS is
+ * away the answer is 503 + Retry-After, within limits.natsPublishTimeoutMs.
+ *
+ * @example createApp({ ingest: new NatsHttpIngest(link, js, cfg), ... })
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
+import type { BodyFormat } from "../actors/ingest-body.ts";
+import type { TimeBounds } from "../actors/ingest-validate.ts";
+import { OverloadedError } from "../engine/errors.ts";
+import type { EngineOutcome, IngestPort } from "../engine/ports.ts";
+import { parseBody } from "../ingest/parse-body.ts";
+import { limits } from "../runtime/limits.ts";
+import type { NatsLink } from "./connection.ts";
+import { recvMsHeader } from "./ingest-consumer.ts";
+import { ingestSubject } from "./subjects.ts";
+
+const contentTypes: Record<BodyFormat, string> = { json: "application/json", ndjson: "application/x-ndjson", msgpack: "application/msgpack" };
+const httpSubject = ingestSubject("http");
+
+export class NatsHttpIngest implements IngestPort {
+  constructor(private readonly link: NatsLink, private readonly js: JetStreamClient, private readonly bounds: TimeBounds) {}
+
+  async ingestBytes(bytes: Uint8Array, format: BodyFormat): Promise<EngineOutcome> {
+    const recvMs = Date.now();
+    const parsed = parseBody(bytes, format, recvMs, this.bounds); // BodyError, TooLargeError: 400, 413
+    const rejected = parsed.rejects.length;
+    const outcome: EngineOutcome = {
+      accepted: parsed.n, duplicates: 0, rejected, reasons: {}, rejects: [],
+      errors: parsed.rejects.slice(0, limits.errorsListedMax).map((r) => ({ index: r.index, error: r.error })),
+    };
+    if (parsed.n === 0) return outcome; // 400: nothing to publish
+    if (!this.link.connected()) throw new OverloadedError(`nats: not connected to ${this.link.url}`, 503, limits.retryAfterSeconds);
+    const h = headers();
+    h.set("Content-Type", contentTypes[format]);
+    h.set(recvMsHeader, String(recvMs));
+    try {
+      await this.js.publish(httpSubject, bytes, { headers: h, timeout: limits.natsPublishTimeoutMs });
+    } catch (e) {
+      throw new OverloadedError(`nats: publish not acknowledged: ${(e as Error).message}`, 503, limits.retryAfterSeconds);
+    }
+    return outcome;
+  }
+}

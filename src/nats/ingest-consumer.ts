@@ -1,0 +1,154 @@
+/**
+ * Ingest from JetStream: a durable pull consumer on stream WEIR_INGEST,
+ * whose messages (JSON or MessagePack, one event or an array) take the same
+ * path as HTTP bodies. A message is acknowledged only once the checkpoints
+ * of every partition its events reached are committed (commit-then-ack);
+ * until then JetStream holds it, and a crash gets it redelivered.
+ *
+ * - Malformed (not JSON or MessagePack) or with no valid event: terminated
+ *   (`term()`: never redelivered; nats-server 2.9 ignores a reason, so the
+ *   reason is in weir's dead-letter list, with the stream sequence).
+ * - Redelivered after its record was logged (a crash, a slow commit): known
+ *   by its stream sequence or Nats-Msg-Id (de-duplicated like event ids,
+ *   and written in its record, so known after a restart too): nothing is
+ *   taken again; it is acknowledged, its record being in the raw log.
+ * - Full (a ring, the disk): the consumer stops taking messages and tries
+ *   the same one again with back-off; JetStream holds the rest.
+ * - Any other failure: `nak` with back-off (100 ms doubling to
+ *   limits.natsRetryDelayMsMax), at most limits.natsMaxDeliver deliveries.
+ *
+ * @example
+ *   const c = await startIngestConsumer({ js, jsm, port: engine, log, stream: "WEIR_INGEST" });
+ *   await c.stop();
+ */
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import { BodyError, type BodyFormat, formatOf } from "../actors/ingest-body.ts";
+import { OverloadedError, TooLargeError } from "../engine/errors.ts";
+import type { EngineOutcome, MessageOrigin } from "../engine/ingest-path.ts";
+import { limits } from "../runtime/limits.ts";
+import type { Log } from "../runtime/log.ts";
+import { asUnavailable } from "./errors.ts";
+
+/** What the consumer needs of the engine. */
+export interface NatsIngestPort {
+  ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }>;
+  whenCommitted(logged: { position: number; partitions: readonly number[] }, done: () => void): void;
+  /** A message refused whole (malformed): listed with its reason and source. */
+  deadLetter(reason: string, event: unknown, source: Record<string, unknown>): void;
+  countRejected(reason: "invalid", n: number): void;
+}
+
+export interface IngestConsumerOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  port: NatsIngestPort;
+  log: Log;
+  stream: string;
+  /** The durable consumer's name; one per weir deployment reading the stream. */
+  durable?: string;
+}
+
+/** Header a weir HTTP front end sets: when it received the body (the default event time). */
+export const recvMsHeader = "Weir-Recv-Ms";
+const durableDefault = "weir-ingest";
+const retryDelayMsMin = 100;
+const previewBytesMax = 256; // of a malformed message, in its dead letter
+
+export interface IngestConsumer {
+  /** Messages taken: acknowledged, waiting for their commit, terminated. */
+  counts(): { acked: number; waiting: number; terminated: number; retried: number };
+  stop(): Promise<void>;
+}
+
+/** Creates (or finds) the durable consumer and starts taking messages. */
+export async function startIngestConsumer(o: IngestConsumerOptions): Promise<IngestConsumer> {
+  const durable = o.durable ?? durableDefault;
+  try {
+    await o.jsm.consumers.add(o.stream, {
+      durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
+      max_ack_pending: limits.natsAckPendingMax, max_deliver: limits.natsMaxDeliver, ack_wait: nanos(limits.natsAckWaitMs),
+    });
+  } catch (e) {
+    throw asUnavailable(e, `nats: consumer ${durable} on ${o.stream}`);
+  }
+  const consumer = await o.js.consumers.get(o.stream, durable);
+  const messages = await consumer.consume({ max_messages: limits.natsPullBatchMax });
+  const counts = { acked: 0, waiting: 0, terminated: 0, retried: 0 };
+  let stopping = false;
+  const loop = (async () => {
+    for await (const m of messages) {
+      if (stopping) break;
+      await handle(o, m, counts, () => stopping);
+    }
+  })().catch((e: Error) => o.log.error("nats ingest consumer stopped", { error: e.message }));
+  return {
+    counts: () => ({ ...counts }),
+    async stop() {
+      stopping = true;
+      await messages.close();
+      await loop;
+    },
+  };
+}
+
+/** One message: ingested and acknowledged once committed, terminated, or retried. */
+async function handle(o: IngestConsumerOptions, m: JsMsg, counts: { acked: number; waiting: number; terminated: number; retried: number }, stopping: () => boolean): Promise<void> {
+  const source = { nats: { stream: m.info.stream, seq: m.seq, subject: m.subject } };
+  const msgId = m.headers?.get("Nats-Msg-Id") ?? "";
+  const recvMs = Number(m.headers?.get(recvMsHeader) ?? "");
+  const origin: MessageOrigin = {
+    keys: [`nats-seq:${m.info.stream}:${m.seq}`, ...(msgId !== "" ? [`nats-msg:${m.info.stream}:${msgId}`] : [])],
+    eventTimeMs: Number.isFinite(recvMs) && recvMs > 0 && recvMs <= Date.now() ? recvMs : undefined,
+    source,
+  };
+  const format = formatOf(m.headers?.get("Content-Type")) ?? sniffFormat(m.data);
+  const preview = () => new TextDecoder().decode(m.data.subarray(0, previewBytesMax));
+  for (let attempt = 0; ; attempt++) {
+    let out: EngineOutcome & { known: boolean };
+    try {
+      out = await o.port.ingestMessage(m.data.slice(), format, origin); // a copy: the bytes may move to an ingest thread
+    } catch (e) {
+      if (e instanceof BodyError || e instanceof TooLargeError) {
+        m.term();
+        counts.terminated++;
+        o.port.deadLetter(e.message, preview(), source);
+        o.port.countRejected("invalid", 1);
+        return;
+      }
+      const delay = Math.min(limits.natsRetryDelayMsMax, retryDelayMsMin * 2 ** attempt);
+      if (e instanceof OverloadedError && !stopping()) {
+        await Bun.sleep(delay); // full: stop taking messages, try this one again
+        continue;
+      }
+      counts.retried++;
+      o.log.warn("nats message not taken; it comes again", { stream: m.info.stream, seq: m.seq, error: (e as Error).message, retryInMs: delay });
+      m.nak(delay);
+      return;
+    }
+    if (out.logged !== undefined) {
+      counts.waiting++;
+      o.port.whenCommitted(out.logged, () => {
+        m.ack();
+        counts.waiting--;
+        counts.acked++;
+      });
+    } else if (out.known || out.accepted > 0) {
+      m.ack(); // logged before (a redelivery), or only re-sent event ids
+      counts.acked++;
+    } else {
+      m.term(); // not one valid event: its events are in the dead-letter list, each with its reason
+      counts.terminated++;
+    }
+    return;
+  }
+}
+
+/** A message without a Content-Type: JSON when it starts (after white space) with { or [, else MessagePack. */
+export function sniffFormat(bytes: Uint8Array): BodyFormat {
+  for (const b of bytes) {
+    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
+    return b === 0x7b || b === 0x5b ? "json" : "msgpack";
+  }
+  return "json";
+}
