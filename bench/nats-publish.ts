@@ -108,7 +108,7 @@ export async function benchNatsPublish(opts: { events?: number; inFlight?: numbe
 }
 
 /** poolMessages JSON arrays of eventsPerMessage events over seriesCount devices, encoded once. */
-function encodePool(nowMs: number): Uint8Array[] {
+export function encodePool(nowMs: number): Uint8Array[] {
   const rng = createPrng(7);
   const encoder = new TextEncoder();
   const pool: Uint8Array[] = [];
