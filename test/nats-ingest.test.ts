@@ -122,6 +122,8 @@ describe("nats - ingest from JetStream", () => {
     await nats.restart();
     await waitFor(async () => (await fetch(`${weir.url}/ready`)).status === 200, 15_000, "ready again");
     await waitFor(async () => (await post(JSON.stringify({ name: "nats.http", value: 7 }))).status === 202, 10_000, "HTTP ingest again");
+    // The consumer took up pulling again by itself: the event published after the outage is aggregated.
+    await waitFor(async () => (await (await fetch(`${weir.url}/api/v1/series?match=nats.http`)).json()).series[0]?.last?.value === 7, 15_000, "the consumer resumed");
   });
 });
 
