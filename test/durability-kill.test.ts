@@ -77,6 +77,29 @@ describe("durability - kill -9 mid-stream", () => {
     }
   }, testTimeoutMs);
 
+  test("durability - NATS mode: nats-server SIGKILLed mid-stream and restarted 3 s later; weir refuses (503) meanwhile and resumes: nothing lost or doubled", async () => {
+    const nats = await startNatsServer();
+    let outage = Promise.resolve();
+    const timer = setTimeout(() => {
+      outage = (async () => {
+        await nats.kill();
+        await Bun.sleep(3_000); // the outage: weir answers 503 and the generator retries
+        await nats.restart();
+      })();
+    }, 6_000);
+    try {
+      const r = await run("nats-outage", { killAtMs: [], finalTerm: false, seed: seed + 17, env: { WEIR_NATS_URL: nats.url } });
+      await outage;
+      expect(r.report.acknowledged).toBeGreaterThan(2_000);
+      expect(r.attemptsRefused).toBeGreaterThan(0); // the outage was seen
+      expect(verdict(r)).toEqual(clean);
+    } finally {
+      clearTimeout(timer);
+      await outage;
+      await nats.stop();
+    }
+  }, testTimeoutMs);
+
   test("durability - a crash at each commit boundary (WEIR_CRASH_AT), then a restart without it: every window equal", async () => {
     // The n-th arrival at each point falls mid-stream: ~20 requests/s reach ingest.after-log; each partition commits about every second.
     const points = { "ingest.after-log": 100, "store.before-commit": 9, "checkpoint.mid": 9, "store.after-commit": 9 };
