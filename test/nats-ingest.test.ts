@@ -152,4 +152,28 @@ describe("nats - commit-then-ack", () => {
       await nats.stop();
     }
   });
+
+  test("nats - durable profile: a message whose group fsync fails is not acknowledged; it comes again and is counted once", async () => {
+    const nats = await startNatsServer();
+    const weir = await startTestWeir({ WEIR_NATS_URL: nats.url, WEIR_CHECKPOINT_INTERVAL: "100ms", WEIR_FAILPOINTS: "1", WEIR_DURABILITY: "durable" });
+    const nc = await connect({ servers: nats.url });
+    try {
+      const js = jetstream(nc);
+      const jsm = await jetstreamManager(nc);
+      weir.engine.failNextFsync();
+      await js.publish("weir.ingest.fsync", new TextEncoder().encode(JSON.stringify([{ name: "nats.fsync", ts: Date.now() - 1000, value: 4 }])));
+      await waitFor(async () => {
+        const c = await jsm.consumers.info("WEIR_INGEST", "weir-ingest");
+        return c.num_pending === 0 && c.num_ack_pending === 0;
+      }, 15_000, "acknowledged after a redelivery");
+      const c = await jsm.consumers.info("WEIR_INGEST", "weir-ingest");
+      expect(c.delivered.consumer_seq).toBe(2); // delivered twice: refused by the failed fsync, then taken
+      const text = await (await fetch(`${weir.url}/metrics`)).text();
+      expect(text).toContain("weir_events_ingested_total 1\n");
+    } finally {
+      await nc.close();
+      await weir.stop();
+      await nats.stop();
+    }
+  });
 });

@@ -123,27 +123,18 @@ export class IngestPath {
    * buffer may move to an ingest thread: the caller must not use it after.
    */
   async ingestBytes(bytes: Uint8Array, format: BodyFormat): Promise<EngineOutcome> {
-    if (this.stopping) throw new OverloadedError("shutting down", 503);
-    const recvMs = this.d.clock.stamp();
-    let held = false;
-    try {
-      const parsed = this.pool === null
-        ? parseBody(bytes, format, recvMs, this.d.cfg)
-        : await this.pool.parse(bytes, format, recvMs).catch((e: Error) => this.refused(e));
-      if (this.stopping) throw new OverloadedError("shutting down", 503); // stopped while the body was parsed
-      const out = this.admit(parsed, recvMs);
-      held = out.durable !== undefined; // its group releases its receive time
-      return out;
-    } finally {
-      if (!held) this.d.clock.release(recvMs);
-    }
+    return this.take(bytes, format, noOrigin);
   }
 
   /**
    * A message that may come again (NATS): ingestBytes, unless one of its
    * origin keys is known, when nothing is taken and `known` is true.
    */
-  async ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
+  ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
+    return this.take(bytes, format, origin);
+  }
+
+  private async take(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
     if (this.stopping) throw new OverloadedError("shutting down", 503);
     const recvMs = this.d.clock.stamp();
     let held = false;
@@ -153,9 +144,9 @@ export class IngestPath {
       const parsed = this.pool === null
         ? parseBody(bytes, format, eventTimeMs, this.d.cfg)
         : await this.pool.parse(bytes, format, eventTimeMs).catch((e: Error) => this.refused(e));
-      if (this.stopping) throw new OverloadedError("shutting down", 503);
+      if (this.stopping) throw new OverloadedError("shutting down", 503); // stopped while the body was parsed
       const out = this.admit(parsed, recvMs, origin.keys, origin.source);
-      held = out.durable !== undefined;
+      held = out.durable !== undefined; // its group releases its receive time
       return { ...out, known: false };
     } finally {
       if (!held) this.d.clock.release(recvMs);
@@ -372,6 +363,8 @@ function boundedEvent(event: unknown): unknown {
   }
   return text.length <= limits.deadletterEventCharsMax ? event : text.slice(0, limits.deadletterEventCharsMax) + "…";
 }
+
+const noOrigin: MessageOrigin = { keys: [] };
 
 function emptyOutcome(): IngestOutcome {
   return { accepted: 0, duplicates: 0, rejected: 0, errors: [], reasons: {}, rejects: [] };

@@ -127,15 +127,29 @@ async function handle(o: IngestConsumerOptions, m: JsMsg, counts: { acked: numbe
       return;
     }
     if (out.logged !== undefined) {
+      const logged = out.logged;
       counts.waiting++;
-      o.port.whenCommitted(out.logged, () => {
+      const watch = () => o.port.whenCommitted(logged, () => {
         m.ack();
         counts.waiting--;
         counts.acked++;
       });
+      // Under WEIR_DURABILITY=durable the record counts once its group is fsynced; a failed fsync cuts it off the
+      // log (its position is taken again by later records), so only then is its commit watched.
+      if (out.durable === undefined) watch();
+      else out.durable.then(watch, () => {
+        counts.waiting--;
+        counts.retried++;
+        m.nak(retryDelayMsMin);
+      });
     } else if (out.known || out.accepted > 0) {
-      m.ack(); // logged before (a redelivery), or only re-sent event ids
-      counts.acked++;
+      // Logged before (a redelivery), or only re-sent event ids (under `durable`, answered with their group).
+      const ack = () => {
+        m.ack();
+        counts.acked++;
+      };
+      if (out.durable === undefined) ack();
+      else out.durable.then(ack, () => m.nak(retryDelayMsMin));
     } else {
       m.term(); // not one valid event: its events are in the dead-letter list, each with its reason
       counts.terminated++;
