@@ -20,7 +20,8 @@ export type WeirErrorCode =
   | "raw_record" // a record of the raw log that is not one weir wrote
   | "start_failed" // a partition could not recover at start-up
   | "nats_unavailable" // NATS cannot be reached now: retry later
-  | "nats_stream"; // a JetStream stream weir needs exists with other settings, or cannot be made as asked
+  | "nats_stream" // a JetStream stream weir needs exists with other settings, or cannot be made as asked
+  | "stale_owner"; // a partition's checkpoint commit by a process whose lease was taken over
 
 export class WeirError extends Error {
   constructor(readonly code: WeirErrorCode, message: string, options?: ErrorOptions) {

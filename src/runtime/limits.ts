@@ -113,6 +113,8 @@ export const limits = {
   natsAckWaitMs: 60_000, // a message not acknowledged this long after delivery comes again
   natsRetryDelayMsMax: 5_000, // back-off of a message that failed transiently (doubling from 100 ms)
   natsPublishTimeoutMs: 2_000, // HTTP ingest in NATS mode: JetStream's acknowledgement of a publish, else 503
+  natsLeaseMs: 10_000, // a partition's lease lasts this long unless renewed (leases.ts); must exceed the processes' clock skew
+  natsLeaseRenewMs: 3_000, // the owner renews this often
 } as const;
 
 assert(limits.ringMessageBytesMax * 2 <= limits.ringBytesDefault, "a ring holds at least two maximal messages");
@@ -132,3 +134,4 @@ assert(limits.natsReconnectWaitMs + limits.natsReconnectJitterMs <= 1_000, "a re
 assert(limits.natsPingIntervalMs * limits.natsPingsOutstandingMax <= 60_000, "a dead NATS link is noticed within a minute");
 assert(limits.natsIngestDuplicateWindowMsDefault <= limits.natsIngestMaxAgeMsDefault, "JetStream refuses a duplicate window longer than max_age");
 assert(limits.natsAckWaitMs >= 10 * limits.storeFlushMs, "a message is not redelivered while its checkpoint is normally on its way");
+assert(limits.natsLeaseRenewMs * 3 <= limits.natsLeaseMs, "a lease survives two missed renewals");
