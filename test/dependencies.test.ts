@@ -39,6 +39,11 @@ describe("dependencies", () => {
     expect(violations("actors", ["actors", "runtime", "sketch"])).toEqual([]);
   });
 
+  test("dependencies - the rules' pure logic reaches only the actors, the runtime and the sketches; the emit() client imports nothing of weir", () => {
+    expect(violations("actors/rules", ["actors", "runtime", "sketch"])).toEqual([]);
+    expect(violations("client", ["client"])).toEqual([]); // producers import it alone, in a browser too
+  });
+
   test("dependencies - HTTP reaches the engine only through its ports (engine/ports.ts), never the engine's parts", () => {
     const engineImports = [...violations("http", []), ...violations("http/routes", [])].filter((v) => v.includes("→ engine/"));
     expect(engineImports.filter((v) => !v.endsWith("→ engine/ports.ts"))).toEqual([]);

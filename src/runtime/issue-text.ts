@@ -31,7 +31,7 @@ export function issueText(issue: z.core.$ZodIssue, input: unknown, whole: string
 const units: Record<string, string> = { string: "characters", array: "items", set: "items" };
 
 /** The value at a path of the input (zod does not report it by default). */
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+export function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let v = input;
   for (const k of path) {
     if (typeof v !== "object" || v === null || !Object.hasOwn(v, k)) return undefined;

@@ -98,6 +98,20 @@ export const limits = {
   fanoutRetainedMax: 20_000, // latest window per spec and series, for new subscribers
   fanoutRetainedSlack: 2_000, // new series past fanoutRetainedMax before the least recently updated are evicted in one go
 
+  // Rules (src/actors/rules/).
+  rulesMax: 1_000, // alert rules held at once (config file and admin API together)
+  ruleNameCharsMax: 64,
+  ruleExprCharsMax: 1_024,
+  ruleMatchersMax: 16, // tag matchers in one selector
+  ruleWindowMsMin: 1_000, // `over` at least
+  ruleWindowMsMax: 7 * 86_400_000, // `over` at most: WEIR_MAX_EVENT_AGE's default
+  ruleWindowPanesMax: 2_048, // closed windows one instance's rolling `over` aggregate spans (24 B each)
+  ruleForMsMax: 7 * 86_400_000, // `for` and `keep_firing_for` at most
+  ruleLabelsMax: 16,
+  ruleAdviceCharsMax: 1_024,
+  ruleActionsMax: 8, // actions one rule names
+  ruleInstancesPerRuleMax: 10_000, // series one rule tracks; past it a new series is refused (counted)
+
   // NATS (src/nats/).
   natsConnectTimeoutMs: 5_000, // the handshake with a server, per attempt
   natsReconnectWaitMs: 250, // between attempts to one server: a NATS that returns is found within this (plus jitter)
@@ -115,6 +129,25 @@ export const limits = {
   natsPublishTimeoutMs: 2_000, // HTTP ingest in NATS mode: JetStream's acknowledgement of a publish, else 503
   natsLeaseMs: 10_000, // a partition's lease lasts this long unless renewed (leases.ts); must exceed the processes' clock skew
   natsLeaseRenewMs: 3_000, // the owner renews this often
+
+  // Actions (src/actions/): rule transitions handed to webhooks, the log and NATS.
+  actionsMax: 64, // actions in one config
+  actionNameCharsMax: 64,
+  actionQueueAlertsDefault: 1_000, // alerts waiting per action; past it the oldest waiting is dropped (counted)
+  actionQueueAlertsMax: 100_000,
+  actionTimeoutMsDefault: 5_000, // one webhook POST, until its answer's status
+  actionTimeoutMsMax: 60_000,
+  actionRetriesDefault: 5, // re-sends of one alert after its first attempt
+  actionRetriesMax: 20,
+  actionBackoffBaseMs: 200, // the first retry waits 100–200 ms (equal jitter), doubling from there
+  actionBackoffMaxMs: 30_000,
+  actionRetryAfterMsMax: 5 * 60_000, // a longer Retry-After from a webhook is cut to this
+  actionBreakerFailuresDefault: 5, // consecutive unanswered attempts that open an action's breaker
+  actionBreakerFailuresMax: 1_000,
+  actionBreakerOpenMsDefault: 30_000, // an open breaker sends nothing this long, then one probe
+  actionBreakerOpenMsMax: 10 * 60_000,
+  actionCloseTimeoutMs: 5_000, // at stop, how long queues may drain before what is left counts as failed
+  actionErrorCharsMax: 300, // a webhook's error answer kept as lastError, cut to this
 } as const;
 
 assert(limits.ringMessageBytesMax * 2 <= limits.ringBytesDefault, "a ring holds at least two maximal messages");
@@ -127,6 +160,11 @@ assert(limits.heartbeatIntervalMs * 4 <= limits.heartbeatTimeoutMs, "several bea
 assert(limits.panesPerWindowMax * 2 <= limits.panesPerSeriesMax, "a series holds its widest window twice over");
 assert(limits.panesPerWindowMax * 2 <= limits.trendPanesPerSeriesMax, "a trend ring holds its widest window twice over");
 assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "percentiles within 1 %");
+assert(limits.ruleWindowMsMin <= limits.ruleWindowMsMax && limits.ruleWindowMsMax <= limits.natsIngestMaxAgeMsDefault, "a rule window fits the events kept");
+// An expression can name a full-length metric with two full-length matchers.
+assert(limits.ruleExprCharsMax >= limits.nameCharsMax + 2 * (limits.tagKeyCharsMax + limits.tagValueCharsMax + 6) + 64);
+// One rule's rolling state at worst (every instance over its longest window): 24 B a window.
+assert(limits.ruleInstancesPerRuleMax * limits.ruleWindowPanesMax * 24 <= 512 * 2 ** 20, "one rule's rolling state ≤ 512 MiB");
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
 assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");
@@ -135,3 +173,8 @@ assert(limits.natsPingIntervalMs * limits.natsPingsOutstandingMax <= 60_000, "a 
 assert(limits.natsIngestDuplicateWindowMsDefault <= limits.natsIngestMaxAgeMsDefault, "JetStream refuses a duplicate window longer than max_age");
 assert(limits.natsAckWaitMs >= 10 * limits.storeFlushMs, "a message is not redelivered while its checkpoint is normally on its way");
 assert(limits.natsLeaseRenewMs * 3 <= limits.natsLeaseMs, "a lease survives two missed renewals");
+assert(limits.actionQueueAlertsDefault <= limits.actionQueueAlertsMax && limits.actionRetriesDefault <= limits.actionRetriesMax);
+assert(limits.actionTimeoutMsDefault <= limits.actionTimeoutMsMax && limits.actionBackoffBaseMs <= limits.actionBackoffMaxMs);
+assert(limits.actionBreakerOpenMsDefault <= limits.actionBreakerOpenMsMax && limits.actionBreakerFailuresDefault <= limits.actionBreakerFailuresMax);
+assert(limits.actionTimeoutMsDefault <= limits.actionCloseTimeoutMs, "a stop waits for at least one webhook attempt in flight");
+assert(limits.actionBackoffMaxMs <= limits.actionRetryAfterMsMax, "a server's Retry-After may ask for at least our own longest back-off");
