@@ -105,6 +105,8 @@ describe("nats - ingest from JetStream", () => {
     const dl = (await (await fetch(`${weir.url}/api/v1/deadletters`)).json()).deadletters as Array<{ reason: string; source?: { nats: { seq: number } } }>;
     expect(dl.find((d) => d.source?.nats.seq === ack.seq)?.reason).toBe("body: invalid JSON");
     expect(dl.find((d) => d.source?.nats.seq === allInvalid.seq)?.reason).toBe("name: must match ^[A-Za-z_][A-Za-z0-9_.:-]*$");
+    expect(await metric('weir_nats_messages_total{outcome="terminated"}')).toBe(2);
+    expect([await metric("weir_nats_messages_waiting"), await metric("weir_nats_connected")]).toEqual([0, 1]);
   });
 
   test("nats - HTTP ingest goes through JetStream; while NATS is away it answers 503 with Retry-After and /ready says why; then it resumes", async () => {
@@ -115,6 +117,7 @@ describe("nats - ingest from JetStream", () => {
     await nats.kill();
     await waitFor(async () => (await fetch(`${weir.url}/ready`)).status === 503, 10_000, "/ready says NATS is away");
     expect((await (await fetch(`${weir.url}/ready`)).json()).problems).toContain(`nats: not connected to ${nats.url}`);
+    expect(await metric("weir_nats_connected")).toBe(0);
     const refused = await post(JSON.stringify({ name: "nats.http", value: 6 }));
     expect([refused.status, refused.headers.get("retry-after") !== null]).toEqual([503, true]);
     expect((await refused.json()).error).toStartWith("overloaded: nats:");

@@ -52,6 +52,12 @@ export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Prom
     });
     engine.setResultSink(new NatsResults(link.nc));
     engine.addReadinessCheck(() => (link.connected() ? null : `nats: not connected to ${link.url}`));
+    const m = engine.metrics.registry;
+    m.gauge("weir_nats_connected", "1 while the link to NATS is up (NATS mode)", () => (link.connected() ? 1 : 0));
+    m.gauge("weir_nats_disconnects_total", "Times the link to NATS was lost since start", () => link.disconnects(), "counter");
+    m.gauge("weir_nats_messages_total", "Ingest messages taken from WEIR_INGEST, by outcome: acked, terminated (malformed or nothing valid), retried (nak'ed)", () =>
+      Object.entries(consumer.counts()).filter(([k]) => k !== "waiting").map(([outcome, n]) => [{ outcome }, n] as [Record<string, string>, number]), "counter");
+    m.gauge("weir_nats_messages_waiting", "Messages taken and not yet acknowledged: their checkpoints are not committed yet", () => consumer.counts().waiting);
     return {
       ingest: new NatsHttpIngest(link, js, cfg),
       consumer,
