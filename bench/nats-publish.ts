@@ -22,7 +22,7 @@ import { ensureIngestStream, ingestStreamDefaults } from "../src/nats/ingest-str
 import { ingestSubject } from "../src/nats/subjects.ts";
 import { createPrng } from "../src/sim/prng.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
-import { cpuSecondsOf } from "./fixtures/weir-process.ts";
+import { cpuSecondsOf, quantile } from "./fixtures/weir-process.ts";
 
 const eventsDefault = 1_000_000;
 const eventsPerMessage = 1_000;
@@ -121,10 +121,6 @@ export function encodePool(nowMs: number): Uint8Array[] {
     pool.push(encoder.encode(JSON.stringify(batch)));
   }
   return pool;
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /** The peak resident set (VmHWM) of a process in bytes, or NaN once it has gone. */

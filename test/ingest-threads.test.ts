@@ -86,8 +86,18 @@ describe("ingest threads", () => {
     expect((await pool.parse(enc('{"name":"a"}'), "json", now)).n).toBe(1);
     const dying = pool.parse(enc("die"), "json", now).catch((e) => e);
     expect(await dying).toBeInstanceOf(OverloadedError);
-    expect(((await dying) as Error).message).toContain("ingest thread failed");
+    expect(((await dying) as Error).message).toBe("ingest thread failed: a programmer error on an ingest thread"); // no source frame
     expect((await pool.parse(enc('{"name":"b"}'), "json", now)).distinct[0].name).toBe("b");
+  });
+
+  test("ingest threads - a worker that keeps dying is replaced at most limits.parseThreadRestartsMax times a minute, then every body is refused", async () => {
+    const pool = ParsePool.start(1, bounds, silentLog, new URL("./fixtures/ingest/failing-parse.worker.ts", import.meta.url));
+    pools.push(pool);
+    for (let i = 0; i <= limits.parseThreadRestartsMax; i++) {
+      expect(await pool.parse(enc("die"), "json", now).catch((e) => e)).toBeInstanceOf(OverloadedError);
+    }
+    const refused = await pool.parse(enc('{"name":"a"}'), "json", now).catch((e) => e);
+    expect([refused instanceof OverloadedError, (refused as Error).message]).toEqual([true, "ingest threads failed: a programmer error on an ingest thread"]);
   });
 
   test("ingest threads - weir answers the same over HTTP with WEIR_INGEST_THREADS=2 as with 0", async () => {

@@ -12,6 +12,8 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { recountWindow } from "./helpers/recount.ts";
 import { startNatsServer, type NatsServer } from "./helpers/nats-server.ts";
+import type { NatsLink } from "../src/nats/connection.ts";
+import { NatsResults } from "../src/nats/results-out.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { startTestWeir, type TestWeir } from "./helpers/weir.ts";
 
@@ -114,6 +116,13 @@ describe("nats - ingest from JetStream", () => {
     const ok = await post(JSON.stringify([{ name: "nats.http", value: 5 }, { name: "9" }]));
     expect([ok.status, await ok.json()]).toEqual([202, { accepted: 1, rejected: 1, errors: [{ index: 1, error: "name: must match ^[A-Za-z_][A-Za-z0-9_.:-]*$" }] }]);
     await waitFor(async () => (await (await fetch(`${weir.url}/api/v1/series?match=nats.http`)).json()).series.length === 1, 10_000, "the HTTP event aggregated");
+    // A body with no valid event is not published: it is counted and dead-lettered by the HTTP front itself.
+    const rejectedBefore = await metric('weir_events_rejected_total{reason="invalid"}');
+    const none = await post(JSON.stringify([{ name: "9none" }]));
+    expect(none.status).toBe(400);
+    expect(await metric('weir_events_rejected_total{reason="invalid"}')).toBe(rejectedBefore + 1);
+    const dl = (await (await fetch(`${weir.url}/api/v1/deadletters?limit=1`)).json()).deadletters;
+    expect([dl[0].reason, dl[0].event]).toEqual(["name: must match ^[A-Za-z_][A-Za-z0-9_.:-]*$", { name: "9none" }]);
     await nats.kill();
     await waitFor(async () => (await fetch(`${weir.url}/ready`)).status === 503, 10_000, "/ready says NATS is away");
     expect((await (await fetch(`${weir.url}/ready`)).json()).problems).toContain(`nats: not connected to ${nats.url}`);
@@ -178,5 +187,21 @@ describe("nats - commit-then-ack", () => {
       await weir.stop();
       await nats.stop();
     }
+  });
+});
+
+describe("nats - results out", () => {
+  test("nats - while the link is down results are not queued in memory for later: counted as dropped (they stay in the store)", () => {
+    let up = false;
+    const published: string[] = [];
+    const link = { url: "nats://x", connected: () => up, nc: { publish: (subject: string) => published.push(subject) } } as unknown as NatsLink;
+    const out = new NatsResults(link);
+    const w = { series: "a", window: "10s", start: 0, end: 10_000, count: 1, sum: 1, min: 1, max: 1, avg: 1, p50: 1, p95: 1, p99: 1, first: 1, last: 1 };
+    out.window("10s", "w|10s|a|0", w);
+    out.anomaly("a|a|1", { series: "a" });
+    expect([published, out.dropped]).toEqual([[], 3]); // an anomaly goes out twice: as an anomaly and as an alert
+    up = true;
+    out.window("10s", "w|10s|a|0", w);
+    expect([published, out.dropped]).toEqual([["weir.out.windows.10s"], 3]);
   });
 });

@@ -21,6 +21,7 @@ import { DeadLetters } from "../actors/deadletters.ts";
 import { DedupeSet } from "../actors/dedupe.ts";
 import { Fanout } from "../actors/fanout.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
+import type { RejectReason } from "../actors/ingest-validate.ts";
 import { resultLabels, rollupsFor, type Rollup } from "../actors/partition-pipeline.ts";
 import { SeriesRegistry } from "../actors/series-registry.ts";
 import { checkpointPositions, loadCheckpoints, StagedResults } from "../actors/store.ts";
@@ -147,6 +148,11 @@ export class Engine implements IngestPort, OpsPort {
   /** A message that may come again (NATS): see IngestPath.ingestMessage. */
   ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
     return this.path.ingestMessage(bytes, format, origin);
+  }
+
+  /** Counts and dead-letters events refused before they reached the ingest path (NATS mode's HTTP front: a body with none valid). */
+  refusedElsewhere(rejects: ReadonlyArray<{ event: unknown; error: string; reason: RejectReason }>, recvMs: number): void {
+    this.path.refusedElsewhere(rejects, recvMs);
   }
 
   /** Calls `done` once a logged record's effect is in a committed checkpoint of every partition it reached (CommitWatch). */

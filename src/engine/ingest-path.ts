@@ -16,6 +16,7 @@ import type { DeadLetters } from "../actors/deadletters.ts";
 import type { DedupeSet } from "../actors/dedupe.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import { parseEvents, type ParsedEvents } from "../actors/ingest-parse.ts";
+import type { RejectReason } from "../actors/ingest-validate.ts";
 import { encodeIngestRecord, ingestRecordFormat, type ExtraRow, seriesRowOf } from "../actors/ingest-record.ts";
 import { Ingest, type IngestOutcome } from "../actors/ingest.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
@@ -165,6 +166,13 @@ export class IngestPath {
     } finally {
       if (!held) this.d.clock.release(recvMs);
     }
+  }
+
+  /** Counts and dead-letters events refused before they reached this path (see Engine.refusedElsewhere). */
+  refusedElsewhere(rejects: ReadonlyArray<{ event: unknown; error: string; reason: RejectReason }>, recvMs: number): void {
+    const reasons: Partial<Record<RejectReason, number>> = {};
+    for (const r of rejects) reasons[r.reason] = (reasons[r.reason] ?? 0) + 1;
+    this.answered({ ...emptyOutcome(), rejected: rejects.length, reasons, rejects: rejects.map((r) => ({ event: r.event, error: r.error })) }, recvMs);
   }
 
   /** Counts a request the ingest threads refused (busy, or their thread died) before rethrowing it. */

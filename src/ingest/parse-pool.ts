@@ -40,6 +40,10 @@ export class ParsePool {
   private nextId = 1;
   private inFlightBytes = 0;
   private closed = false;
+  /** Worker replacements in the last minute (bounded by limits.parseThreadRestartsMax). */
+  private restarts: number[] = [];
+  /** Why the pool gave up replacing workers, or null. */
+  private failed: string | null = null;
 
   private constructor(private readonly bounds: TimeBounds, private readonly log: Log, private readonly script: URL) {}
 
@@ -69,6 +73,7 @@ export class ParsePool {
    */
   parse(bytes: Uint8Array, format: BodyFormat, recvMs: number): Promise<ParsedEvents> {
     if (this.closed) return Promise.reject(new OverloadedError("shutting down", 503));
+    if (this.failed !== null) return Promise.reject(new OverloadedError(`ingest threads failed: ${this.failed}`, 503));
     const t = this.leastBusy();
     if (t.waiting.size >= limits.parseInFlightPerThreadMax || this.inFlightBytes + bytes.byteLength > limits.parseInFlightBytesMax) {
       return Promise.reject(new OverloadedError("ingest threads busy", 503));
@@ -116,11 +121,29 @@ export class ParsePool {
   }
 
   /** A worker died (a programmer error, or out of memory): its bodies are refused, a new worker takes its place. */
-  private replace(t: Thread, why: string): void {
-    this.log.error("ingest thread failed; its requests are refused and it is replaced", { error: why, requests: t.waiting.size });
+  /**
+   * A worker died: its bodies are refused and a new one takes its place, at
+   * most limits.parseThreadRestartsMax times a minute: a worker that dies as
+   * it starts (a broken install) must not be respawned in a tight loop.
+   * Past that the pool is failed and refuses every body (503).
+   */
+  private replace(t: Thread, report: string): void {
+    // Bun's report carries a frame of the source; a client is told the error's own line only.
+    const why = /^error: (.*)$/m.exec(report)?.[1] ?? report.split("\n")[0];
+    const requests = t.waiting.size;
     this.failAll(t, new OverloadedError(`ingest thread failed: ${why}`, 503));
     t.worker.terminate();
+    const now = Date.now();
+    this.restarts = this.restarts.filter((at) => at > now - 60_000);
+    const failed = this.restarts.length >= limits.parseThreadRestartsMax;
+    this.log.error(failed ? "ingest threads keep failing: ingest is refused until weir restarts" : "ingest thread failed; its requests are refused and it is replaced",
+      { error: report, requests, restartsInLastMinute: this.restarts.length });
     if (this.closed) return;
+    if (failed) {
+      this.failed = why;
+      return;
+    }
+    this.restarts.push(now);
     const i = this.threads.indexOf(t);
     if (i >= 0) this.threads[i] = this.spawn();
   }

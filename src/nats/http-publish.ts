@@ -13,6 +13,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import type { BodyFormat } from "../actors/ingest-body.ts";
+import type { ParseReject } from "../actors/ingest-parse.ts";
 import type { TimeBounds } from "../actors/ingest-validate.ts";
 import { OverloadedError } from "../engine/errors.ts";
 import type { EngineOutcome, IngestPort } from "../engine/ports.ts";
@@ -26,7 +27,11 @@ const contentTypes: Record<BodyFormat, string> = { json: "application/json", ndj
 const httpSubject = ingestSubject("http");
 
 export class NatsHttpIngest implements IngestPort {
-  constructor(private readonly link: NatsLink, private readonly js: JetStreamClient, private readonly bounds: TimeBounds) {}
+  /** `refused`: a body with no valid event is not published, so its events are counted and dead-lettered here. */
+  constructor(
+    private readonly link: NatsLink, private readonly js: JetStreamClient, private readonly bounds: TimeBounds,
+    private readonly refused: (rejects: readonly ParseReject[], recvMs: number) => void,
+  ) {}
 
   async ingestBytes(bytes: Uint8Array, format: BodyFormat): Promise<EngineOutcome> {
     const recvMs = Date.now();
@@ -36,7 +41,10 @@ export class NatsHttpIngest implements IngestPort {
       accepted: parsed.n, duplicates: 0, rejected, reasons: {}, rejects: [],
       errors: parsed.rejects.slice(0, limits.errorsListedMax).map((r) => ({ index: r.index, error: r.error })),
     };
-    if (parsed.n === 0) return outcome; // 400: nothing to publish
+    if (parsed.n === 0) {
+      this.refused(parsed.rejects, recvMs); // 400: nothing to publish, nothing the consumer will count
+      return outcome;
+    }
     if (!this.link.connected()) throw new OverloadedError(`nats: not connected to ${this.link.url}`, 503, limits.retryAfterSeconds);
     const h = headers();
     h.set("Content-Type", contentTypes[format]);

@@ -50,16 +50,18 @@ export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Prom
         countRejected: (reason, n) => engine.metrics.rejected.inc(n, { reason }),
       },
     });
-    engine.setResultSink(new NatsResults(link.nc));
+    const results = new NatsResults(link);
+    engine.setResultSink(results);
     engine.addReadinessCheck(() => (link.connected() ? null : `nats: not connected to ${link.url}`));
     const m = engine.metrics.registry;
     m.gauge("weir_nats_connected", "1 while the link to NATS is up (NATS mode)", () => (link.connected() ? 1 : 0));
     m.gauge("weir_nats_disconnects_total", "Times the link to NATS was lost since start", () => link.disconnects(), "counter");
     m.gauge("weir_nats_messages_total", "Ingest messages taken from WEIR_INGEST, by outcome: acked, terminated (malformed or nothing valid), retried (nak'ed)", () =>
       Object.entries(consumer.counts()).filter(([k]) => k !== "waiting").map(([outcome, n]) => [{ outcome }, n] as [Record<string, string>, number]), "counter");
+    m.gauge("weir_nats_results_dropped_total", "Results not published on weir.out.* because the link to NATS was down (they are in the store)", () => results.dropped, "counter");
     m.gauge("weir_nats_messages_waiting", "Messages taken and not yet acknowledged: their checkpoints are not committed yet", () => consumer.counts().waiting);
     return {
-      ingest: new NatsHttpIngest(link, js, cfg),
+      ingest: new NatsHttpIngest(link, js, cfg, (rejects, recvMs) => engine.refusedElsewhere(rejects, recvMs)),
       consumer,
       stopConsumer: () => consumer.stop(),
       async close() {

@@ -6,16 +6,18 @@
  * (series, window and start; or series and time). A result a replay
  * computes again after a restart carries the same id, so a stream that
  * captures `weir.out.>` stores it once (within its duplicate window).
- * Core publishes: nothing waits on them; while NATS is away the client
- * buffers a bounded amount and the rest is lost to NATS (the results stay
- * in weir's store and live feed).
+ * Core publishes: nothing waits on them. While the link is down they are
+ * not published at all but counted (`dropped`): the client would otherwise
+ * queue every one of them in memory until NATS returns, with no bound. The
+ * results stay in weir's store and live feed.
  *
- * @example engine.setResultSink(new NatsResults(link.nc));
+ * @example engine.setResultSink(new NatsResults(link));
  */
 import { encode } from "@msgpack/msgpack";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers } from "@nats-io/transport-node";
 import type { WindowRecord } from "../actors/store.ts";
 import type { ResultSink } from "../engine/partition-outputs.ts";
+import type { NatsLink } from "./connection.ts";
 
 export const outSubjects = {
   windows: (label: string) => `weir.out.windows.${label}`,
@@ -25,7 +27,10 @@ export const outSubjects = {
 } as const;
 
 export class NatsResults implements ResultSink {
-  constructor(private readonly nc: NatsConnection) {}
+  /** Results not published because the link was down. */
+  dropped = 0;
+
+  constructor(private readonly link: NatsLink) {}
 
   window(label: string, id: string, result: WindowRecord): void {
     this.publish(outSubjects.windows(label), id, { type: "window", ...result });
@@ -41,14 +46,17 @@ export class NatsResults implements ResultSink {
   }
 
   private publish(subject: string, id: string, body: object): void {
-    if (this.nc.isClosed()) return;
+    if (!this.link.connected()) {
+      this.dropped++;
+      return;
+    }
     const h = headers();
     h.set("Nats-Msg-Id", id);
     h.set("Content-Type", "application/msgpack");
     try {
-      this.nc.publish(subject, encode(body), { headers: h });
+      this.link.nc.publish(subject, encode(body), { headers: h });
     } catch {
-      // Closed or draining between the check and the publish: the result stays in the store and the live feed.
+      this.dropped++; // closed or draining between the check and the publish: the result stays in the store and the live feed
     }
   }
 }

@@ -72,6 +72,7 @@ export const limits = {
   storeStopTimeoutMs: 30_000, // at stop, how long the last commits may take on the store writer before they are left to replay
   parseInFlightPerThreadMax: 16, // request bodies waiting on one ingest thread at most (parse-pool.ts); more are 503
   parseInFlightBytesMax: 256 * 2 ** 20, // bytes of bodies waiting on the ingest threads at most
+  parseThreadRestartsMax: 5, // ingest threads replaced within a minute at most; past it ingest is refused (503) until restart
   ingestThreadsMax: 64,
   groupCommitRequestsMax: 256, // durable profile: requests answered by one fsync at most (more wait for the next)
   workerHeapBytesDefault: 1024 * 1024 * 1024, // WEIR_WORKER_HEAP_MAX: a partition worker over it (after a full GC) is restarted
