@@ -10,7 +10,7 @@
 import { websocket } from "hono/bun";
 import { join } from "node:path";
 import { Engine } from "./engine/engine.ts";
-import { type NatsMode, startNatsMode } from "./nats/nats-mode.ts";
+import type { NatsMode } from "./nats/nats-mode.ts";
 import { createApp } from "./http/app.ts";
 import type { Config } from "./config.ts";
 import { limits } from "./runtime/limits.ts";
@@ -31,7 +31,8 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
   const engine = await Engine.start(cfg, log);
   let nats: NatsMode | undefined;
   try {
-    if (cfg.natsUrl !== undefined) nats = await startNatsMode(engine, cfg, log);
+    // Loaded only in NATS mode: the NATS client costs a process that does not use it memory and start-up time.
+    if (cfg.natsUrl !== undefined) nats = await (await import("./nats/nats-mode.ts")).startNatsMode(engine, cfg, log);
   } catch (e) {
     await engine.stop();
     throw e;
