@@ -28,10 +28,14 @@ describe("ingest clock", () => {
   test("ingest clock - stamps never go back, and equal stamps are released one at a time", () => {
     const ingest = IngestClock.create();
     const worker = IngestClock.attach(ingest.sab);
-    const stamps = Array.from({ length: 50 }, () => ingest.stamp()); // many within one millisecond
+    const stamps = Array.from({ length: 25 }, () => ingest.stamp()); // many within one millisecond
+    const ms = Date.now();
+    while (Date.now() === ms); // then more in a later one: equal stamps on both sides of a change of millisecond
+    stamps.push(...Array.from({ length: 25 }, () => ingest.stamp()));
+    expect(stamps[49]).toBeGreaterThan(stamps[0]);
     for (let i = 1; i < stamps.length; i++) expect(stamps[i]).toBeGreaterThanOrEqual(stamps[i - 1]);
     for (let i = stamps.length - 1; i > 0; i--) ingest.release(stamps[i]);
-    expect([ingest.pending, worker.now()]).toEqual([1, stamps[0]]);
+    expect([ingest.pending, worker.now()]).toEqual([1, stamps[0]]); // one outstanding, and it holds the clock
     ingest.release(stamps[0]);
     expect(ingest.pending).toBe(0);
   });

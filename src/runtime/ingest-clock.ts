@@ -37,6 +37,8 @@ export class IngestClock {
   /** Released receive times still behind the head (requests finish out of order). */
   private readonly released = new Map<number, number>();
   private last = 0;
+  /** Stamped and not released (the held list may still hold released ones behind an older one). */
+  private outstanding = 0;
 
   private constructor(readonly sab: SharedArrayBuffer) {
     this.slot = new BigInt64Array(sab);
@@ -63,11 +65,13 @@ export class IngestClock {
     const recvMs = Math.max(Date.now(), this.last);
     this.last = recvMs;
     this.held.push(recvMs);
+    this.outstanding++;
     return recvMs;
   }
 
   /** Ingest: a stamped request's batches are on the rings, or it was refused; the slot moves to the oldest still held. */
   release(recvMs: number): void {
+    this.outstanding--;
     this.released.set(recvMs, (this.released.get(recvMs) ?? 0) + 1);
     for (;;) {
       const t = this.held[this.head];
@@ -86,7 +90,7 @@ export class IngestClock {
 
   /** Requests stamped and not yet released. */
   get pending(): number {
-    return this.held.length - this.head;
+    return this.outstanding;
   }
 
   /** Worker: the wall clock, but not past the oldest receive time still in flight. */
