@@ -8,7 +8,7 @@
  */
 import { WeirError } from "./runtime/errors.ts";
 import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { z } from "zod";
 import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "./actors/window-spec.ts";
 import { issueText } from "./runtime/issue-text.ts";
@@ -71,6 +71,12 @@ export interface Config {
   /** NATS mode: stream WEIR_INGEST's duplicate window (Nats-Msg-Id) and max age, when weir creates it. */
   natsDuplicateWindowMs: number;
   natsMaxAgeMs: number;
+  /** NATS mode: share the partitions with the other weir processes on the same NATS (src/nats/cluster.ts). */
+  natsCluster: boolean;
+  /** This process's name among them (unique per process; default host-port). */
+  nodeName: string;
+  /** A partition's lease: how long a dead owner keeps it before another takes it over. */
+  natsLeaseMs: number;
 }
 
 /** Commit boundaries WEIR_CRASH_AT can stop the process at (test-only). */
@@ -134,6 +140,9 @@ const envSchema = z.object({
   WEIR_NATS_URL: z.string().url().optional(),
   WEIR_NATS_DUPLICATE_WINDOW: duration(1, 7 * 86_400_000).default(limits.natsIngestDuplicateWindowMsDefault),
   WEIR_NATS_MAX_AGE: duration(60_000, 3650 * 86_400_000).default(limits.natsIngestMaxAgeMsDefault),
+  WEIR_NATS_CLUSTER: boolText.default(false),
+  WEIR_NODE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1–64 letters, digits, _ or -").optional(),
+  WEIR_NATS_LEASE: duration(limits.natsLeaseMsMin, 600_000).default(limits.natsLeaseMs),
   WEIR_TOKENS: tokensText.default([]),
   WEIR_CONFIG: z.string().min(1).optional(),
   WEIR_DEMO: boolText.default(false),
@@ -187,6 +196,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (v.WEIR_RETENTION_RAW < v.WEIR_DEDUPE_WINDOW) {
     throw new ConfigError("config WEIR_RETENTION_RAW: must be at least WEIR_DEDUPE_WINDOW (ids are recovered from the raw log)");
   }
+  if (v.WEIR_NATS_CLUSTER && v.WEIR_NATS_URL === undefined) throw new ConfigError("config WEIR_NATS_CLUSTER: needs WEIR_NATS_URL (the processes share partitions through NATS)");
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(v.WEIR_HOST) || v.WEIR_HOST.startsWith("127.");
   if (v.WEIR_TOKENS.length === 0 && !loopback) {
     throw new ConfigError(`config WEIR_HOST: "${v.WEIR_HOST}" is not loopback; set WEIR_TOKENS to serve beyond this machine`);
@@ -204,6 +214,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerHeapBytesMax: v.WEIR_WORKER_HEAP_MAX,
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
+    natsCluster: v.WEIR_NATS_CLUSTER, nodeName: v.WEIR_NODE_NAME ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${v.WEIR_PORT === 0 ? `pid${process.pid}` : v.WEIR_PORT}`,
+    natsLeaseMs: v.WEIR_NATS_LEASE,
   };
 }
 

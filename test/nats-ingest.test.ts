@@ -13,6 +13,7 @@ import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { recountWindow } from "./helpers/recount.ts";
 import { startNatsServer, type NatsServer } from "./helpers/nats-server.ts";
 import type { NatsLink } from "../src/nats/connection.ts";
+import { limits } from "../src/runtime/limits.ts";
 import { NatsResults } from "../src/nats/results-out.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { startTestWeir, type TestWeir } from "./helpers/weir.ts";
@@ -191,7 +192,7 @@ describe("nats - commit-then-ack", () => {
 });
 
 describe("nats - results out", () => {
-  test("nats - while the link is down results are not queued in memory for later: counted as dropped (they stay in the store)", () => {
+  test("nats - while the link is down results wait in a bounded queue and go out in order once it is back; past the bound they are counted as dropped (they stay in the store)", () => {
     let up = false;
     const published: string[] = [];
     const link = { url: "nats://x", connected: () => up, nc: { publish: (subject: string) => published.push(subject) } } as unknown as NatsLink;
@@ -199,9 +200,16 @@ describe("nats - results out", () => {
     const w = { series: "a", window: "10s", start: 0, end: 10_000, count: 1, sum: 1, min: 1, max: 1, avg: 1, p50: 1, p95: 1, p99: 1, first: 1, last: 1 };
     out.window("10s", "w|10s|a|0", w);
     out.anomaly("a|a|1", { series: "a" });
-    expect([published, out.dropped]).toEqual([[], 3]); // an anomaly goes out twice: as an anomaly and as an alert
+    expect([published, out.queued, out.dropped]).toEqual([[], 3, 0]); // an anomaly goes out twice: as an anomaly and as an alert
     up = true;
-    out.window("10s", "w|10s|a|0", w);
-    expect([published, out.dropped]).toEqual([["weir.out.windows.10s"], 3]);
+    out.trend("t|a|1", { series: "a" });
+    expect([published, out.queued, out.dropped]).toEqual([["weir.out.windows.10s", "weir.out.anomalies", "weir.out.alerts", "weir.out.trends"], 0, 0]);
+    up = false;
+    for (let i = 0; i < limits.natsResultsWaitingMax + 2; i++) out.window("10s", `w|10s|a|${i}`, w);
+    expect([out.queued, out.dropped]).toEqual([limits.natsResultsWaitingMax, 2]);
+    up = true;
+    out.flush();
+    expect([published.length, out.queued]).toEqual([4 + limits.natsResultsWaitingMax, 0]);
+    out.close();
   });
 });

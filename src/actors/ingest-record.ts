@@ -29,6 +29,8 @@ import type { SeriesInfo } from "./series-registry.ts";
 
 /** Raw-log format code of an ingest record (the body codes 1–3 are those of ingest-body.ts). */
 export const ingestRecordFormat = 16;
+/** A record with no events, marking a place in the raw log (cluster mode: where a partition taken over starts); readers skip it. */
+export const markRecordFormat = 17;
 
 /** [key, name, tags, partition, local] */
 export type SeriesRow = [string, string, Record<string, string>, number, number];

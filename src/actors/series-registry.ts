@@ -50,6 +50,63 @@ export class SeriesRegistry {
     this.add(s, false);
   }
 
+  /**
+   * Cluster mode: a series read back from this process's store, whose local
+   * id there is not trusted (the partition may have changed hands since):
+   * it takes the next local id. adoptPartition renumbers when the partition
+   * is taken over.
+   */
+  restoreUnordered(s: Omit<SeriesInfo, "local">): void {
+    if (this.ids.has(s.key)) return;
+    this.add({ ...s, local: this.byPartition[s.partition].length }, false);
+  }
+
+  /**
+   * Cluster mode, taking a partition over: its local ids become exactly the
+   * previous owner's (`series`, in local-id order: the ids its checkpoint's
+   * state refers to); series this process knew there and the owner did not
+   * follow them. Global ids never change (results and last values keep theirs).
+   * Not bounded by WEIR_MAX_SERIES: the owner was.
+   */
+  adoptPartition(partition: number, series: ReadonlyArray<{ key: string; name: string; tags: Record<string, string> }>): void {
+    const keys: string[] = [];
+    const ids: number[] = [];
+    const placed = new Set<number>();
+    const place = (id: number) => {
+      placed.add(id);
+      this.localOfId[id] = keys.length;
+      this.infos[id].local = keys.length;
+      keys.push(this.infos[id].key);
+      ids.push(id);
+    };
+    for (const s of series) {
+      const known = this.ids.get(s.key);
+      if (known !== undefined) {
+        if (placed.has(known)) throw new Error(`series ${s.key} twice in partition ${partition}'s list`); // a damaged checkpoint
+        place(known);
+        continue;
+      }
+      const id = this.infos.length;
+      if (id >= this.partitionOfId.length) this.grow();
+      const info: SeriesInfo = { key: s.key, name: s.name, tags: { ...s.tags }, partition, local: -1 };
+      this.ids.set(s.key, id);
+      this.infos.push(info);
+      this.partitionOfId[id] = partition;
+      this.lastTs[id] = NaN;
+      this.lastValue[id] = NaN;
+      place(id);
+      this.onNew?.(info);
+    }
+    for (const id of this.idsByPartition[partition]) if (!placed.has(id)) place(id);
+    this.byPartition[partition] = keys;
+    this.idsByPartition[partition] = ids;
+  }
+
+  /** A partition's series in local-id order (what a checkpoint of it refers to). */
+  partitionSeries(partition: number): SeriesInfo[] {
+    return this.idsByPartition[partition].map((id) => this.infos[id]);
+  }
+
   /** Series in a partition so far: the next local id there. */
   localCount(partition: number): number {
     return this.byPartition[partition].length;

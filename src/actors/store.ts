@@ -36,6 +36,9 @@ export interface AnomalyRecord {
 export interface TrendRecord { series: string; ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
 export interface Checkpoint { pos: number; state: Uint8Array; config: string }
 
+/** Results computed by another weir process (cluster mode), copied into this one's store: see src/nats/results-replica.ts. */
+export interface ReplicaRows { windows: WindowRecord[]; anomalies: AnomalyRecord[]; trends: TrendRecord[] }
+
 /** What one commit writes: a partition's results up to its checkpoint, the series registered meanwhile, and the checkpoint. */
 export interface CommitJob {
   partition: number;
@@ -144,6 +147,7 @@ export class StagedResults {
 export class StoreWrites {
   private readonly commitTx: (job: CommitJob) => void;
   private readonly seriesTx: (series: readonly SeriesInfo[]) => void;
+  private readonly replicaTx: (rows: ReplicaRows) => void;
   private readonly putSeries: Statement;
 
   constructor(readonly db: Database, private readonly hooks: CommitHooks = {}) {
@@ -167,6 +171,19 @@ export class StoreWrites {
       for (const r of rows) stmt.run(r as Record<string, string | number>);
     };
     this.seriesTx = db.transaction((series: readonly SeriesInfo[]) => this.writeSeries(series));
+    // A copied anomaly may come twice (its owner and the next one both computed it): kept once per series and time.
+    const putAnomalyOnce = db.prepare(
+      `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from)
+       SELECT $series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from
+       WHERE NOT EXISTS (SELECT 1 FROM anomalies WHERE series = $series AND ts = $ts)`,
+    );
+    this.replicaTx = db.transaction((rows: ReplicaRows) => {
+      for (const r of rows.windows) {
+        putWindow.run(r.series, r.window, r.start, r.end, r.count, r.sum, r.min, r.max, r.avg, r.p50, r.p95, r.p99, r.first, r.last);
+      }
+      run(putAnomalyOnce, rows.anomalies);
+      run(putTrend, rows.trends);
+    });
     this.commitTx = db.transaction((job: CommitJob) => {
       this.writeSeries(job.series);
       for (const r of job.windows) {
@@ -186,6 +203,12 @@ export class StoreWrites {
     this.commitTx(job);
     this.hooks.after?.();
     return job.windows.length;
+  }
+
+  /** Writes results copied from another process in one transaction (windows and trends replace, anomalies once). */
+  replicate(rows: ReplicaRows): number {
+    this.replicaTx(rows);
+    return rows.windows.length + rows.anomalies.length + rows.trends.length;
   }
 
   /** Writes series now (they are also written with every commit). */

@@ -15,6 +15,7 @@
  *   await out.durable; // under WEIR_DURABILITY=durable: answer only after this
  *   await engine.stop();
  */
+import { Encoder } from "@msgpack/msgpack";
 import type { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { DeadLetters } from "../actors/deadletters.ts";
@@ -22,14 +23,15 @@ import { DedupeSet } from "../actors/dedupe.ts";
 import { Fanout } from "../actors/fanout.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import type { RejectReason } from "../actors/ingest-validate.ts";
-import { resultLabels, rollupsFor, type Rollup } from "../actors/partition-pipeline.ts";
+import { PartitionPipeline, resultLabels, rollupsFor, type Rollup } from "../actors/partition-pipeline.ts";
 import { SeriesRegistry } from "../actors/series-registry.ts";
-import { checkpointPositions, loadCheckpoints, StagedResults } from "../actors/store.ts";
+import { checkpointPositions, loadCheckpoints, type ReplicaRows, StagedResults } from "../actors/store.ts";
 import type { Config } from "../config.ts";
 import type { PartitionData } from "../partition/partition-loop.ts";
 import { partitionStatSlots } from "../partition/worker-stats.ts";
 import { IngestClock } from "../runtime/ingest-clock.ts";
 import { limits } from "../runtime/limits.ts";
+import { parseSeriesKey } from "../runtime/series.ts";
 import type { Log } from "../runtime/log.ts";
 import { Supervisor } from "../runtime/supervisor.ts";
 import { openStore } from "../storage/db.ts";
@@ -72,7 +74,7 @@ export class Engine implements IngestPort, OpsPort {
   /** Receive times, shared with the workers: their quiet rule never passes a request still being admitted. */
   private readonly clock = IngestClock.create();
   /** Identifies the settings a checkpoint was taken with: a state restores only under the same ones. */
-  private readonly checkpointConfig: string;
+  readonly checkpointConfig: string;
   private readonly slots: PartitionSlot[];
   private readonly rollups: Rollup[];
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
@@ -81,6 +83,8 @@ export class Engine implements IngestPort, OpsPort {
   /** When a record's effect is committed in every partition it reached (set once recovery has read the checkpoints). */
   private commits: CommitWatch | null = null;
   private readonly readiness: Array<() => string | null> = [];
+  private commitListener: ((partition: number, ck: { pos: number; state: Uint8Array }, incarnation: number) => void) | null = null;
+  private emptyStateBytes: Uint8Array | null = null;
 
   private constructor(readonly cfg: Config, readonly log: Log) {
     this.db = openStore(join(cfg.dataDir, "weir.db"));
@@ -102,7 +106,10 @@ export class Engine implements IngestPort, OpsPort {
     this.outputs = new PartitionOutputs({
       log, registry: this.registry, staged: this.staged, fanout: this.fanout, metrics: this.metrics, deadletters: this.deadletters,
       labels: this.labels, checkpointConfig: this.checkpointConfig, db: this.db, writer: () => this.writer!,
-      onCommitted: (p, pos) => this.commits?.committed(p, pos),
+      onCommitted: (p, ck, incarnation) => {
+        this.commits?.committed(p, ck.pos);
+        this.commitListener?.(p, ck, incarnation);
+      },
     });
   }
 
@@ -111,7 +118,7 @@ export class Engine implements IngestPort, OpsPort {
     try {
       e.recovered = recoverEngineState({
         db: e.db, addSeries: (s) => e.staged.addSeries(s), registry: e.registry, dedupe: e.dedupe, rawDir: join(cfg.dataDir, "raw"),
-        rawEnd: e.path.rawLog.end, checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log,
+        rawEnd: e.path.rawLog.end, checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log, cluster: cfg.natsCluster,
       });
       e.writer = await StoreWriter.start(join(cfg.dataDir, "weir.db"), cfg.crashAt);
     } catch (err) {
@@ -119,7 +126,9 @@ export class Engine implements IngestPort, OpsPort {
       e.db.close();
       throw err;
     }
-    for (const p of e.slots) p.floorPos = e.recovered.floorPos;
+    // Cluster mode: partitions start empty, after a mark past every record of earlier runs.
+    const floorPos = cfg.natsCluster ? e.path.appendMark() : e.recovered.floorPos;
+    for (const p of e.slots) p.floorPos = floorPos;
     e.commits = new CommitWatch(cfg.partitions, loadCheckpoints(e.db));
     e.supervisor.onEvent((ev) => {
       if (ev.type === "failed") e.path.markFailed(Number(ev.id.slice("partition-".length)));
@@ -181,6 +190,77 @@ export class Engine implements IngestPort, OpsPort {
   /** Sends every result first published live to `sink` as well (NATS: weir.out.*). */
   setResultSink(sink: ResultSink | null): void {
     this.outputs.sink = sink;
+  }
+
+  /** Cluster mode: every committed checkpoint, with the worker incarnation that took it (src/nats/cluster.ts shares them). */
+  onPartitionCommitted(fn: ((partition: number, ck: { pos: number; state: Uint8Array }, incarnation: number) => void) | null): void {
+    this.commitListener = fn;
+  }
+
+  /**
+   * Cluster mode: a partition changes hands. Its worker is ended and a new
+   * one starts from `from` (a checkpoint taken over from the previous owner,
+   * with the series its state refers to, in local-id order) or empty;
+   * nothing already in the local raw log is replayed into it. The caller
+   * feeds the partition nothing meanwhile. Resolves to the new worker's
+   * incarnation: commits of older ones are not the new owner's.
+   */
+  async resetPartition(partition: number, from: { state: Uint8Array; series: ReadonlyArray<{ key: string; name: string; tags: Record<string, string> }> } | null): Promise<number> {
+    const p = this.slots[partition];
+    await this.supervisor.recycle(`partition-${partition}`, async () => {
+      if (from !== null) this.registry.adoptPartition(partition, from.series);
+      p.floorPos = this.path.appendMark(); // every record before it: the new worker replays none, and skips those still on its ring
+      this.emptyStateBytes ??= new Encoder().encode(new PartitionPipeline({ specs: this.cfg.windows, latenessMs: this.cfg.latenessMs, seriesMax: this.cfg.maxSeries, rollups: this.rollups }).snapshot());
+      await this.outputs.replaceCheckpoint(p, { pos: p.floorPos, state: from?.state ?? this.emptyStateBytes });
+    });
+    return p.epoch;
+  }
+
+  /** Holds the partitions' quiet rule at `atMs` until the returned function is called (cluster mode: a partition's backlog is on its way). */
+  holdClock(atMs: number): () => void {
+    return this.clock.hold(atMs);
+  }
+
+  /**
+   * Cluster mode: results another process computed for its partitions
+   * (src/nats/results-replica.ts), into this store, the series listing and
+   * the live feed, so any process answers for all series.
+   */
+  async acceptReplica(rows: ReplicaRows): Promise<void> {
+    const seen = (key: string, ts: number, value: number) => {
+      let id = this.registry.idOf(key);
+      if (id === undefined) {
+        const s = parseSeriesKey(key);
+        if (s === null) return;
+        id = this.registry.register(key, s.name, s.tags);
+        if (id < 0) return; // WEIR_MAX_SERIES here: stored, not listed
+      }
+      if (!(this.registry.lastTs[id] >= ts)) {
+        this.registry.lastTs[id] = ts;
+        this.registry.lastValue[id] = value;
+      }
+    };
+    for (const r of rows.windows) {
+      seen(r.series, r.end, r.last);
+      this.fanout.publish("windows", r.window, r.series, { type: "window", ...r }, 0, `${r.series}|${r.start}`);
+    }
+    for (const a of rows.anomalies) {
+      seen(a.series, a.ts, a.value);
+      const msg = { series: a.series, ts: a.ts, value: a.value, z: a.z, mean: a.mean, std: a.std, severity: a.severity, source: a.source, baselineN: a.baseline_n, baselineFromTs: a.baseline_from };
+      this.fanout.publish("anomalies", undefined, a.series, { type: "anomaly", ...msg }, 0, `${a.series}|${a.ts}`);
+      this.fanout.publish("alerts", undefined, a.series, { type: "alert", kind: "anomaly", ...msg }, 0, `${a.series}|${a.ts}`);
+    }
+    for (const t of rows.trends) {
+      const { series, ...view } = t;
+      this.outputs.latestTrends.set(series, view);
+      this.fanout.publish("trends", undefined, series, { type: "trend", ...t }, 0, series);
+    }
+    await this.writer!.replicate(rows);
+  }
+
+  /** The series of a partition in local-id order: what its checkpoint's state refers to. */
+  partitionSeries(partition: number): Array<{ key: string; name: string; tags: Record<string, string> }> {
+    return this.registry.partitionSeries(partition).map((s) => ({ key: s.key, name: s.name, tags: s.tags }));
   }
 
   /** OpsPort: partitions, store, disk and the added checks, for /ready; an empty list means ready. */
@@ -309,7 +389,7 @@ export class Engine implements IngestPort, OpsPort {
       partition: p.id, inSab: p.inRing.sab, outSab: p.outRing.sab, statsSab: p.stats.buffer as SharedArrayBuffer, specs: cfg.windows, rollups: this.rollups,
       latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints, epoch: p.epoch,
       checkpoint: ck?.state ?? null, checkpointPos: ck?.pos ?? p.floorPos,
-      replayTo: this.path.durableEnd, rawDir: join(cfg.dataDir, "raw"),
+      replayTo: Math.max(this.path.durableEnd, p.floorPos + 1), rawDir: join(cfg.dataDir, "raw"),
       checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax,
       heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
     };

@@ -17,7 +17,7 @@ import type { DedupeSet } from "../actors/dedupe.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import { parseEvents, type ParsedEvents } from "../actors/ingest-parse.ts";
 import type { RejectReason } from "../actors/ingest-validate.ts";
-import { encodeIngestRecord, ingestRecordFormat, type ExtraRow, seriesRowOf } from "../actors/ingest-record.ts";
+import { encodeIngestRecord, ingestRecordFormat, markRecordFormat, type ExtraRow, seriesRowOf } from "../actors/ingest-record.ts";
 import { Ingest, type IngestOutcome } from "../actors/ingest.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
 import type { Config } from "../config.ts";
@@ -285,6 +285,21 @@ export class IngestPath {
         throw new OverloadedError(`partition ${p} queue full`, 503);
       }
     }
+  }
+
+  /**
+   * Appends an empty mark record and returns its position: a record boundary
+   * at which a partition's new state can start (cluster mode), with every
+   * record before it behind. Throws OverloadedError when the log is not writable.
+   */
+  appendMark(): number {
+    const pos = this.rawLog.end;
+    try {
+      if (this.rawLog.append(markRecordFormat, Date.now(), new Uint8Array(0), false) !== pos) throw new Error("raw log moved under ingest"); // programmer error
+    } catch (e) {
+      throw new OverloadedError(`raw log not writable: ${(e as Error).message}`, 503, limits.diskRetryAfterSeconds);
+    }
+    return pos;
   }
 
   /** Appends the request's record at `pos`; never syncs (`fast` does not, `durable` syncs once for the group). */

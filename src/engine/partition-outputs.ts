@@ -56,7 +56,7 @@ export interface PartitionSlot {
    * checkpoint (a restarted worker starts from it), and the keys of the
    * live results it covers.
    */
-  inflight: { job: CommitJob; ck: { pos: number; state: Uint8Array }; liveSent: Set<string> } | null;
+  inflight: { job: CommitJob; ck: { pos: number; state: Uint8Array }; liveSent: Set<string>; epoch: number } | null;
   /** Where replay starts when the store has no checkpoint for the partition: -1, or the log end after a config change. */
   floorPos: number;
   /**
@@ -94,8 +94,8 @@ export interface PartitionOutputsDeps {
   /** The main thread's store connection, for the last committed checkpoint. */
   db: Database;
   writer: () => StoreWriter;
-  /** A partition's checkpoint at `pos` is committed (the commit watch: NATS acknowledgements). */
-  onCommitted: (partition: number, pos: number) => void;
+  /** A partition's checkpoint at `pos`, taken by worker incarnation `epoch`, is committed (NATS: acknowledgements, shared checkpoints). */
+  onCommitted: (partition: number, ck: { pos: number; state: Uint8Array }, epoch: number) => void;
 }
 
 export class PartitionOutputs {
@@ -132,6 +132,23 @@ export class PartitionOutputs {
     p.ckBytes = 0;
     p.unwritten = null;
     return p.inflight?.ck ?? loadCheckpoints(this.d.db).get(p.id);
+  }
+
+  /**
+   * Cluster mode, the partition changing hands: once its worker is gone and
+   * its commit in flight answered, `ck` (a taken-over state, or an empty
+   * one) is committed as its checkpoint, so its next incarnation starts
+   * from it and replays nothing before `ck.pos`.
+   */
+  async replaceCheckpoint(p: PartitionSlot, ck: { pos: number; state: Uint8Array }): Promise<void> {
+    while (p.inflight !== null) await Bun.sleep(limits.storeFlushMs);
+    p.unwritten = null; // the ended worker's: superseded
+    p.ck = null;
+    p.ckChunks = 0;
+    this.d.staged.discard(p.id);
+    p.liveSent = new Set();
+    await this.d.writer().commit(this.d.staged.take(p.id, { pos: ck.pos, state: ck.state, config: this.d.checkpointConfig }));
+    this.d.staged.settle(p.id);
   }
 
   /** Reads the partition's output ring until stop() (a burst yields a turn to ingest and reads between rounds). */
@@ -257,7 +274,7 @@ export class PartitionOutputs {
     if (ck === null || p.inflight !== null) return;
     p.unwritten = null;
     const job = this.d.staged.take(p.id, { pos: ck.pos, state: ck.state, config: this.d.checkpointConfig });
-    p.inflight = { job, ck, liveSent: p.liveSent };
+    p.inflight = { job, ck, liveSent: p.liveSent, epoch: p.epoch };
     p.liveSent = new Set();
     this.sendCommit(p);
   }
@@ -269,7 +286,7 @@ export class PartitionOutputs {
       this.d.staged.settle(p.id);
       p.inflight = null; // its live results are committed: no replay computes them again
       this.storeError = null;
-      this.d.onCommitted(p.id, f.ck.pos);
+      this.d.onCommitted(p.id, f.ck, f.epoch);
       this.commitCheckpoint(p); // one that waited goes now
     }, (e: Error) => {
       // Retried every storeFlushMs: said once per cause, not at every try.

@@ -38,6 +38,13 @@ export interface RecoveryInput {
   dedupeWindowMs: number;
   log: Log;
   nowMs?: number;
+  /**
+   * Cluster mode: the partitions start empty (each is taken from the shared
+   * checkpoints when this process claims it), so local checkpoints are
+   * dropped and the raw log is not read (the engine starts its partitions
+   * after a mark record); series come back without their local ids.
+   */
+  cluster?: boolean;
 }
 
 export interface RecoveredState {
@@ -54,6 +61,13 @@ export function recoverEngineState(x: RecoveryInput): RecoveredState {
   const out: RecoveredState = { floorPos: -1, checkpoints: 0, seriesFromStore: 0, seriesFromLog: 0, idsFromLog: 0, recordsRead: 0 };
   const partitions = x.registry.partitions;
   const rows = loadSeries(x.db);
+  if (x.cluster === true) {
+    x.db.exec("DELETE FROM checkpoints");
+    for (const r of rows) if (r.partition === partitionOf(r.key, partitions)) x.registry.restoreUnordered(r);
+    out.seriesFromStore = x.registry.size;
+    x.log.info("recovered (cluster mode: partitions start empty)", { ...out });
+    return out;
+  }
   const checkpoints = loadCheckpoints(x.db);
   for (const [p, c] of checkpoints) {
     if (c.pos < x.rawEnd) continue;

@@ -30,6 +30,14 @@ export class IngestStreamError extends WeirError {
   }
 }
 
+/** Weir processes on one NATS that would split WEIR_INGEST between them: not all in cluster mode. */
+export class NatsModeError extends WeirError {
+  override name = "NatsModeError";
+  constructor(message: string) {
+    super("nats_mode", message);
+  }
+}
+
 /**
  * The client's failure as a NatsUnavailableError when it means the link is
  * down (a timeout, a closed or failed connection); any other error as it is.

@@ -21,7 +21,7 @@
  *   const c = await startIngestConsumer({ js, jsm, port: engine, log, stream: "WEIR_INGEST" });
  *   await c.stop();
  */
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { BodyError, type BodyFormat, formatOf } from "../actors/ingest-body.ts";
 import { OverloadedError, TooLargeError } from "../engine/errors.ts";
@@ -63,17 +63,7 @@ export interface IngestConsumer {
 
 /** Creates (or finds) the durable consumer and starts taking messages. */
 export async function startIngestConsumer(o: IngestConsumerOptions): Promise<IngestConsumer> {
-  const durable = o.durable ?? durableDefault;
-  try {
-    await o.jsm.consumers.add(o.stream, {
-      durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
-      max_ack_pending: limits.natsAckPendingMax, max_deliver: limits.natsMaxDeliver, ack_wait: nanos(limits.natsAckWaitMs),
-    });
-  } catch (e) {
-    throw asUnavailable(e, `nats: consumer ${durable} on ${o.stream}`);
-  }
-  const consumer = await o.js.consumers.get(o.stream, durable);
-  const messages = await consumer.consume({ max_messages: limits.natsPullBatchMax });
+  const messages = await consumeDurable(o.js, o.jsm, o.stream, o.durable ?? durableDefault);
   const counts = { acked: 0, waiting: 0, terminated: 0, retried: 0 };
   let stopping = false;
   const loop = (async () => {
@@ -90,6 +80,25 @@ export async function startIngestConsumer(o: IngestConsumerOptions): Promise<Ing
       await loop;
     },
   };
+}
+
+/**
+ * Creates (or finds) durable pull consumer `durable` on `stream` with
+ * weir's bounds (explicit acks, limits.natsAckPendingMax unacknowledged,
+ * limits.natsMaxDeliver deliveries, limits.natsAckWaitMs) and starts
+ * consuming it in pulls of limits.natsPullBatchMax.
+ */
+export async function consumeDurable(js: JetStreamClient, jsm: JetStreamManager, stream: string, durable: string): Promise<ConsumerMessages> {
+  try {
+    await jsm.consumers.add(stream, {
+      durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
+      max_ack_pending: limits.natsAckPendingMax, max_deliver: limits.natsMaxDeliver, ack_wait: nanos(limits.natsAckWaitMs),
+    });
+  } catch (e) {
+    throw asUnavailable(e, `nats: consumer ${durable} on ${stream}`);
+  }
+  const consumer = await js.consumers.get(stream, durable);
+  return consumer.consume({ max_messages: limits.natsPullBatchMax });
 }
 
 /** One message: ingested and acknowledged once committed, terminated, or retried. */

@@ -29,6 +29,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { WeirError } from "../runtime/errors.ts";
 import { limits } from "../runtime/limits.ts";
 
+/** What a partition's committed checkpoint is, as its fenced key holds it: the position (cluster mode: the last WEIR_PARTS sequence it holds), and where its state is. */
+export interface CheckpointRef { pos: number; blob?: string; recvMs?: number }
+
 /** A partition's lease as stored. */
 export interface Lease { owner: string; epoch: number; expiresMs: number }
 
@@ -60,6 +63,13 @@ export function leaseStep(me: string, current: Lease | null, nowMs: number): Lea
   if (current.owner === "" || current.expiresMs <= nowMs) return { kind: "take", epoch: current.epoch + 1 };
   return { kind: "wait", owner: current.owner, untilMs: current.expiresMs };
 }
+
+/**
+ * The lease a process in plain NATS mode (no WEIR_NATS_CLUSTER) holds: it
+ * reads WEIR_INGEST alone, so a second such process, or a cluster beside
+ * it, would split the events between them and aggregate neither whole.
+ */
+export const soloLease = -1;
 
 const leaseBucket = "weir_leases";
 const checkpointBucket = "weir_checkpoints";
@@ -150,7 +160,7 @@ export class Leases {
    * key, so an older owner's commits fail from now on. Returns the position
    * committed so far (−1: none) to restore from.
    */
-  async fence(held: Held): Promise<{ pos: number }> {
+  async fence(held: Held): Promise<CheckpointRef> {
     return this.commitFenced(held, null);
   }
 
@@ -160,15 +170,17 @@ export class Leases {
    * fenced the key, or another writer changed it meanwhile. With `meta`
    * null, writes the fence only and keeps the committed position.
    */
-  async commitFenced(held: Held, meta: { pos: number } | null): Promise<{ pos: number }> {
+  async commitFenced(held: Held, meta: CheckpointRef | null): Promise<CheckpointRef> {
     const k = key(held.partition);
     const entry = await this.checkpoints.get(k);
     const live = entry !== null && entry.operation === "PUT" && entry.value.length > 0;
-    const stored = live ? (JSON.parse(new TextDecoder().decode(entry!.value)) as { epoch: number; pos: number }) : { epoch: 0, pos: -1 };
+    const stored = live ? (JSON.parse(new TextDecoder().decode(entry!.value)) as CheckpointRef & { epoch: number; owner?: string }) : { epoch: 0, pos: -1 };
     if (stored.epoch > held.epoch) {
       throw new StaleOwnerError(`partition ${held.partition}: epoch ${held.epoch} of ${this.owner} is stale; epoch ${stored.epoch} owns it`);
     }
-    const next = { epoch: held.epoch, pos: meta === null ? stored.pos : meta.pos, owner: this.owner };
+    const { epoch: _epoch, owner: _owner, ...storedRef } = stored as CheckpointRef & { epoch: number; owner?: string };
+    const ref: CheckpointRef = meta === null ? storedRef : meta;
+    const next = { ...ref, epoch: held.epoch, owner: this.owner };
     try {
       if (live) await this.checkpoints.update(k, encoder.encode(JSON.stringify(next)), entry!.revision);
       else await this.checkpoints.create(k, encoder.encode(JSON.stringify(next)));
@@ -176,7 +188,7 @@ export class Leases {
       if (lostRace(e)) throw new StaleOwnerError(`partition ${held.partition}: another writer committed meanwhile; ${this.owner}'s epoch ${held.epoch} yields`);
       throw e;
     }
-    return { pos: next.pos };
+    return ref;
   }
 
   private async read(partition: number): Promise<{ lease: Lease | null; revision: number }> {

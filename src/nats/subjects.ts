@@ -39,3 +39,14 @@ export function ingestSubjectTail(subject: string): string | null {
   if (!subject.startsWith(ingestPrefix) || subject.length === ingestPrefix.length) return null;
   return subject.slice(ingestPrefix.length);
 }
+
+const partitionPrefix = "weir.part.";
+
+/** Cluster mode: the subject filter of stream WEIR_PARTS, each partition's share of the messages. */
+export const partitionSubjectFilter = `${partitionPrefix}>`;
+
+/** Cluster mode: partition p's subject in WEIR_PARTS. @example partitionSubject(3) // "weir.part.3" */
+export function partitionSubject(partition: number): string {
+  assert(Number.isInteger(partition) && partition >= 0, `partition ${partition}`);
+  return partitionPrefix + partition;
+}

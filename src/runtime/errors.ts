@@ -22,6 +22,7 @@ export type WeirErrorCode =
   | "start_failed" // a partition could not recover at start-up
   | "nats_unavailable" // NATS cannot be reached now: retry later
   | "nats_stream" // a JetStream stream weir needs exists with other settings, or cannot be made as asked
+  | "nats_mode" // weir processes on one NATS that do not agree on cluster mode
   | "stale_owner"; // a partition's checkpoint commit by a process whose lease was taken over
 
 export class WeirError extends Error {

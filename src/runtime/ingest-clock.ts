@@ -39,6 +39,8 @@ export class IngestClock {
   private last = 0;
   /** Stamped and not released (the held list may still hold released ones behind an older one). */
   private outstanding = 0;
+  /** hold(): older receive times still to come (a partition's backlog being caught up), by holder. */
+  private readonly holds = new Map<object, number>();
 
   private constructor(readonly sab: SharedArrayBuffer) {
     this.slot = new BigInt64Array(sab);
@@ -61,7 +63,7 @@ export class IngestClock {
    * back does not reorder requests).
    */
   stamp(): number {
-    if (this.pending === 0) Atomics.store(this.slot, 0, BigInt(Date.now()));
+    if (this.pending === 0) this.publish(Date.now());
     const recvMs = Math.max(Date.now(), this.last);
     this.last = recvMs;
     this.held.push(recvMs);
@@ -85,7 +87,29 @@ export class IngestClock {
       this.held.splice(0, this.head); // bounded by the requests in flight (the ingest threads' and the group commit's bounds)
       this.head = 0;
     }
-    Atomics.store(this.slot, 0, this.pending === 0 ? idleSlot : BigInt(this.held[this.head]));
+    this.publish(this.pending === 0 ? Number.MAX_SAFE_INTEGER : this.held[this.head]);
+  }
+
+  /**
+   * Holds the workers' clock at `atMs` until the returned function is
+   * called: data received from `atMs` on is still to come (cluster mode: a
+   * partition taken over catches up its stream). Several holds: the oldest counts.
+   */
+  hold(atMs: number): () => void {
+    const holder = {};
+    this.holds.set(holder, atMs);
+    this.publish(this.pending === 0 ? Number.MAX_SAFE_INTEGER : this.held[this.head]);
+    return () => {
+      if (!this.holds.delete(holder)) return;
+      this.publish(this.pending === 0 ? Number.MAX_SAFE_INTEGER : this.held[this.head]);
+    };
+  }
+
+  /** The slot: the oldest of `inFlightMs` (a stamp, or MAX_SAFE_INTEGER for none) and the holds. */
+  private publish(inFlightMs: number): void {
+    let v = inFlightMs;
+    for (const ms of this.holds.values()) if (ms < v) v = ms;
+    Atomics.store(this.slot, 0, v === Number.MAX_SAFE_INTEGER ? idleSlot : BigInt(v));
   }
 
   /** Requests stamped and not yet released. */

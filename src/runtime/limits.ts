@@ -124,12 +124,22 @@ export const limits = {
   natsIngestMaxAgeMsDefault: 7 * 86_400_000, // WEIR_MAX_EVENT_AGE's default: an event older than that is rejected anyway
   natsAckPendingMax: 10_000, // messages taken and not yet acknowledged (their checkpoint not committed): JetStream stops delivering past it
   natsPullBatchMax: 256, // messages one pull asks for
+  natsReadExpiresMs: 2_000, // an ordered read's pull lasts this long, its heartbeats at half: two missed and it is made again (ordered-read.ts)
   natsMaxDeliver: 10, // deliveries of one message at most (a transient failure is retried this often)
   natsAckWaitMs: 60_000, // a message not acknowledged this long after delivery comes again
   natsRetryDelayMsMax: 5_000, // back-off of a message that failed transiently (doubling from 100 ms)
   natsPublishTimeoutMs: 2_000, // HTTP ingest in NATS mode: JetStream's acknowledgement of a publish, else 503
   natsLeaseMs: 10_000, // a partition's lease lasts this long unless renewed (leases.ts); must exceed the processes' clock skew
-  natsLeaseRenewMs: 3_000, // the owner renews this often
+  natsLeaseRenewMs: 3_000, // the owner renews this often (at most a third of the lease)
+  natsShareBytesMax: 512 * 1024, // a share of a message for one partition (repartition.ts), under NATS' default max_payload of 1 MiB
+  natsSplitsInFlightMax: 64, // messages split whose shares JetStream has not acknowledged yet (one process)
+  natsFeedPendingMax: 100_000, // messages taken from a partition's subject whose checkpoint is not committed yet (partition-feed.ts)
+  natsResultsWaitingMax: 100_000, // results computed while the link to NATS is down, kept to publish once it is back (~300 B each)
+  natsResultsFlushMs: 250, // how often those are tried
+  replicaBatchMax: 2_000, // results copied from WEIR_OUT (results-replica.ts) per store transaction
+  clusterHandoffWaitMs: 5_000, // a partition handed to a joiner: its last checkpoint is awaited this long at most before the lease goes
+  natsLeaseMsMin: 1_500, // WEIR_NATS_LEASE's least: three renewals of natsLeaseRenewMsMin fit
+  natsLeaseRenewMsMin: 500,
 
   // Actions (src/actions/): rule transitions handed to webhooks, the log and NATS.
   actionsMax: 64, // actions in one config

@@ -22,6 +22,43 @@ export function seriesKey(name: string, tags: Record<string, string> | undefined
   return out + "}";
 }
 
+/**
+ * The name and tags a series key was made of (seriesKey's inverse); null
+ * when `key` is not one seriesKey could have written.
+ * @example parseSeriesKey('cpu{dc="x",host="a"}') // { name: "cpu", tags: { dc: "x", host: "a" } }
+ */
+export function parseSeriesKey(key: string): { name: string; tags: Record<string, string> } | null {
+  const open = key.indexOf("{");
+  if (open < 0) return key.length > 0 ? { name: key, tags: {} } : null;
+  if (!key.endsWith("}") || open === 0) return null;
+  const tags: Record<string, string> = {};
+  let i = open + 1;
+  const end = key.length - 1;
+  while (i < end) {
+    const eq = key.indexOf('="', i);
+    if (eq < 0) return null;
+    const k = key.slice(i, eq);
+    let v = "";
+    let j = eq + 2;
+    for (; j < end; j++) {
+      const c = key[j];
+      if (c === '"') break;
+      if (c === "\\") {
+        const n = key[++j];
+        v += n === "n" ? "\n" : n;
+      } else v += c;
+    }
+    if (key[j] !== '"') return null;
+    tags[k] = v;
+    i = j + 1;
+    if (i < end) {
+      if (key[i] !== ",") return null;
+      i++;
+    }
+  }
+  return { name: key.slice(0, open), tags };
+}
+
 const needsEscape = /[\\"\n]/;
 
 export function escapeLabelValue(v: string): string {

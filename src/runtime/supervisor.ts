@@ -100,6 +100,8 @@ interface Child {
   lastBeatSeenMs: number;
   lastProgressMs: number;
   backoffTimer: ReturnType<typeof setTimeout> | null;
+  /** recycle() ended the worker: once it is gone this runs, then the next starts at once (not counted as a failure). */
+  recycling: (() => Promise<void>) | null;
 }
 
 const defaultLog = createLog("warn", { component: "supervisor" });
@@ -158,6 +160,7 @@ export class Supervisor {
       lastBeatSeenMs: 0,
       lastProgressMs: 0,
       backoffTimer: null,
+      recycling: null,
     };
     this.children.set(spec.id, child);
     if (this.checkTimer === null) {
@@ -174,6 +177,32 @@ export class Supervisor {
     if (child.worker === null) return false;
     child.worker.postMessage(msg);
     return true;
+  }
+
+  /**
+   * A planned restart: ends the child's worker and starts a new one at once
+   * (its spec's data() read again), not counted against the restart budget.
+   * `between` runs once the old worker is gone and before the new one
+   * starts. Resolves once the new one is spawned.
+   */
+  recycle(id: string, between: () => Promise<void> = async () => {}): Promise<void> {
+    const child = this.child(id);
+    assert(this.stopping === null, "no recycle after stop");
+    assert(child.recycling === null, `child ${id} is recycling already`);
+    return new Promise<void>((resolve, reject) => {
+      const next = () => between().then(() => {
+        if (this.stopping === null) this.spawn(child);
+        resolve();
+      }, reject);
+      if (child.worker === null) {
+        if (child.backoffTimer !== null) clearTimeout(child.backoffTimer);
+        child.backoffTimer = null;
+        void next();
+        return;
+      }
+      child.recycling = next;
+      void child.worker.terminate();
+    });
   }
 
   status(): ChildStatus[] {
@@ -296,6 +325,13 @@ export class Supervisor {
     if (child.stopRequested) {
       child.state = "stopped";
       this.emit({ type: "exited", id: child.spec.id, reason: "stopped" });
+      return;
+    }
+    if (child.recycling !== null) {
+      const next = child.recycling;
+      child.recycling = null;
+      this.emit({ type: "exited", id: child.spec.id, reason: "recycled" });
+      void next();
       return;
     }
     const reason = child.downReason ?? `exited with code ${code}`;

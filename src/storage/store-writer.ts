@@ -11,13 +11,14 @@
  *   await w.commit(job);            // rows + checkpoint in one transaction, on the writer thread
  *   await w.close();
  */
-import type { CommitJob } from "../actors/store.ts";
+import type { CommitJob, ReplicaRows } from "../actors/store.ts";
 import type { SeriesInfo } from "../actors/series-registry.ts";
 
 /** What the writer thread is asked: see store-writer.worker.ts. */
 export type WriterRequest =
   | { id: number; k: "commit"; job: CommitJob }
   | { id: number; k: "series"; series: SeriesInfo[] }
+  | { id: number; k: "replica"; rows: ReplicaRows }
   | { id: number; k: "prune"; nowMs: number; byLabel: Record<string, number>; anomaliesMs: number }
   | { id: number; k: "close" }
   | { id: number; k: "hold"; flag: SharedArrayBuffer };
@@ -50,6 +51,11 @@ export class StoreWriter {
    */
   commit(job: CommitJob): Promise<number> {
     return this.request({ id: 0, k: "commit", job });
+  }
+
+  /** Results copied from another weir process (cluster mode), in one transaction. */
+  replicate(rows: ReplicaRows): Promise<number> {
+    return this.request({ id: 0, k: "replica", rows });
   }
 
   writeSeries(series: SeriesInfo[]): Promise<number> {

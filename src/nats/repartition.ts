@@ -1,0 +1,183 @@
+/**
+ * Cluster mode's first hop (WEIR_NATS_CLUSTER): a producer's message may
+ * hold events of many series, and each partition has one owner among the
+ * weir processes. Whichever process pulls a message from WEIR_INGEST (one
+ * durable consumer shared by all, so each message goes to one of them)
+ * validates it, splits its valid events by partition (the series key's
+ * hash, as in one process), and publishes each share to
+ * `weir.part.<partition>` in stream WEIR_PARTS; it acknowledges the message
+ * once JetStream has stored every share. The partition's owner reads its
+ * subject in stream order (partition-feed.ts). This is Kafka Streams'
+ * repartition topic: the log a partition is rebuilt from is its own subject.
+ *
+ * - A share's `Nats-Msg-Id` names the message and the partition, so a
+ *   message delivered again (the splitter died before its ack) stores no
+ *   share twice within WEIR_PARTS' duplicate window; beyond it the owner
+ *   knows the share's origin keys (the same stream sequence, the same
+ *   producer Msg-Id) and takes nothing twice.
+ * - Events keep their receive time: an event without `ts` gets the one the
+ *   message arrived with (its Weir-Recv-Ms header, else the pull's time).
+ * - Malformed, or without one valid event: terminated and dead-lettered,
+ *   as in one process; invalid events of a valid message are listed once
+ *   (not again on a redelivery).
+ *
+ * @example
+ *   const r = await startRepartitioner({ js, jsm, partitions: 8, bounds: cfg, port, log });
+ *   splitEvents([{ name: "cpu", value: 1 }], Date.now(), cfg, 8) // { parts: Map { 5 => [{ name: "cpu", value: 1, ts }] }, rejects: [] }
+ */
+import { encode } from "@msgpack/msgpack";
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
+import { BodyError, decodeBody, formatOf } from "../actors/ingest-body.ts";
+import type { ParseReject } from "../actors/ingest-parse.ts";
+import { newValidEvent, reasonOf, validateEvent, type TimeBounds } from "../actors/ingest-validate.ts";
+import { TooLargeError } from "../engine/errors.ts";
+import { limits } from "../runtime/limits.ts";
+import type { Log } from "../runtime/log.ts";
+import { partitionOf, seriesKey } from "../runtime/series.ts";
+import { consumeDurable, recvMsHeader, sniffFormat } from "./ingest-consumer.ts";
+import { partitionSubject } from "./subjects.ts";
+
+/** Headers of a share: the producer's Msg-Id (the owner's de-duplication beyond the stream's window) and the message it came from. */
+export const originMsgIdHeader = "Weir-Origin-Msg-Id";
+export const originHeader = "Weir-Origin";
+
+/** A valid event as a share carries it: its series' fields and an explicit time. */
+export interface ShareEvent { name: string; value: number; ts: number; tags?: Record<string, string>; id?: string; props?: Record<string, unknown> }
+
+/** Validates a message's events and groups the valid ones by partition, in message order. */
+export function splitEvents(items: readonly unknown[], recvMs: number, bounds: TimeBounds, partitions: number): { parts: Map<number, ShareEvent[]>; rejects: ParseReject[] } {
+  const parts = new Map<number, ShareEvent[]>();
+  const rejects: ParseReject[] = [];
+  const ev = newValidEvent();
+  for (let i = 0; i < items.length; i++) {
+    const error = validateEvent(items[i], recvMs, bounds, ev);
+    if (error !== null) {
+      rejects.push({ index: i, event: items[i], error, reason: reasonOf(error) });
+      continue;
+    }
+    const p = partitionOf(seriesKey(ev.name, ev.tags), partitions);
+    const share: ShareEvent = { name: ev.name, value: ev.value, ts: ev.ts };
+    if (ev.tags !== undefined) share.tags = ev.tags;
+    if (ev.id !== undefined) share.id = ev.id;
+    if (ev.props !== undefined) share.props = ev.props;
+    let list = parts.get(p);
+    if (list === undefined) parts.set(p, (list = []));
+    list.push(share);
+  }
+  return { parts, rejects };
+}
+
+/** A share as published: at most limits.natsShareBytesMax each (a big message's share is cut in pieces, in order). */
+export function encodeShares(events: readonly ShareEvent[]): Uint8Array[] {
+  const whole = encode(events);
+  if (whole.byteLength <= limits.natsShareBytesMax || events.length === 1) return [whole];
+  const half = Math.ceil(events.length / 2);
+  return [...encodeShares(events.slice(0, half)), ...encodeShares(events.slice(half))];
+}
+
+export interface RepartitionPort {
+  /** Events of a message refused by validation (counted, dead-lettered with the message's source). */
+  refused(rejects: readonly ParseReject[], recvMs: number, source: Record<string, unknown>): void;
+  /** A message refused whole (malformed). */
+  deadLetter(reason: string, event: unknown, source: Record<string, unknown>): void;
+  countRejected(reason: "invalid", n: number): void;
+}
+
+export interface RepartitionOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  stream: string;
+  partitions: number;
+  bounds: TimeBounds;
+  port: RepartitionPort;
+  log: Log;
+  durable?: string;
+}
+
+export interface Repartitioner {
+  counts(): { acked: number; terminated: number; retried: number; shares: number };
+  stop(): Promise<void>;
+}
+
+const retryDelayMsMin = 100;
+const previewBytesMax = 256;
+
+/** Creates (or finds) the shared durable consumer on WEIR_INGEST and starts splitting its messages. */
+export async function startRepartitioner(o: RepartitionOptions): Promise<Repartitioner> {
+  const messages = await consumeDurable(o.js, o.jsm, o.stream, o.durable ?? "weir-ingest");
+  const counts = { acked: 0, terminated: 0, retried: 0, shares: 0 };
+  let stopping = false;
+  // Messages are split one after another (their shares are published in pull order, so a partition's subject
+  // keeps it), and their acknowledgements awaited together: at most limits.natsSplitsInFlightMax at a time.
+  const inFlight = new Set<Promise<void>>();
+  const loop = (async () => {
+    for await (const m of messages) {
+      if (stopping) break;
+      const done: Promise<void> = split(o, m, counts).finally(() => inFlight.delete(done));
+      inFlight.add(done);
+      if (inFlight.size >= limits.natsSplitsInFlightMax) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+  })().catch((e: Error) => o.log.error("nats repartition consumer stopped", { error: e.message }));
+  return {
+    counts: () => ({ ...counts }),
+    async stop() {
+      stopping = true;
+      await messages.close();
+      await loop;
+    },
+  };
+}
+
+async function split(o: RepartitionOptions, m: JsMsg, counts: { acked: number; terminated: number; retried: number; shares: number }): Promise<void> {
+  const source = { nats: { stream: m.info.stream, seq: m.seq, subject: m.subject } };
+  const headerMs = Number(m.headers?.get(recvMsHeader) ?? "");
+  const recvMs = Number.isFinite(headerMs) && headerMs > 0 && headerMs <= Date.now() ? headerMs : Date.now();
+  const format = formatOf(m.headers?.get("Content-Type")) ?? sniffFormat(m.data);
+  let items: unknown[];
+  try {
+    items = decodeBody(m.data, format);
+    if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`message: over ${limits.eventsPerRequestMax} events`);
+  } catch (e) {
+    if (!(e instanceof BodyError || e instanceof TooLargeError)) throw e;
+    m.term();
+    counts.terminated++;
+    o.port.deadLetter(e.message, new TextDecoder().decode(m.data.subarray(0, previewBytesMax)), source);
+    o.port.countRejected("invalid", 1);
+    return;
+  }
+  const { parts, rejects } = splitEvents(items, recvMs, o.bounds, o.partitions);
+  if (rejects.length > 0 && !m.redelivered) o.port.refused(rejects, recvMs, source);
+  if (parts.size === 0) {
+    m.term(); // not one valid event: each is in the dead-letter list with its reason
+    counts.terminated++;
+    return;
+  }
+  const msgId = m.headers?.get("Nats-Msg-Id") ?? "";
+  const publishes: Promise<unknown>[] = [];
+  for (const [p, events] of parts) {
+    const shares = encodeShares(events);
+    shares.forEach((bytes, chunk) => {
+      const h = headers();
+      h.set("Nats-Msg-Id", `${m.info.stream}:${m.seq}:${p}:${chunk}`);
+      h.set(recvMsHeader, String(recvMs));
+      h.set(originHeader, `${m.info.stream}:${m.seq}:${chunk}`);
+      if (msgId !== "") h.set(originMsgIdHeader, `${msgId}:${chunk}`);
+      publishes.push(o.js.publish(partitionSubject(p), bytes, { headers: h, timeout: limits.natsPublishTimeoutMs }));
+    });
+  }
+  try {
+    await Promise.all(publishes);
+  } catch (e) {
+    // Some shares may be stored: the message comes again, and the stream (or the owner) takes no share twice.
+    const delay = Math.min(limits.natsRetryDelayMsMax, retryDelayMsMin * 2 ** Math.max(0, m.info.deliveryCount - 1));
+    counts.retried++;
+    o.log.warn("nats message not split; it comes again", { stream: m.info.stream, seq: m.seq, error: (e as Error).message, retryInMs: delay });
+    m.nak(delay);
+    return;
+  }
+  counts.shares += publishes.length;
+  m.ack();
+  counts.acked++;
+}
