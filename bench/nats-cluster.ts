@@ -115,6 +115,7 @@ async function takeover(): Promise<Takeover> {
       for (let i = 0; !stop && i < 1_000; i++) { // bounded: 1,000 messages at most (100 s)
         const due = t0 + (i * eventsPerMessage * 1000) / ratePerSec;
         if (due > performance.now()) await Bun.sleep(due - performance.now());
+        if (stop) break;
         await js.publish(ingestSubject("bench"), pool[i % pool.length], { msgID: `takeover-${i}` });
         published += eventsPerMessage;
       }
@@ -128,7 +129,9 @@ async function takeover(): Promise<Takeover> {
       if (reownedMs < 0 && (await Promise.all(survivors.map(ownedOf))).reduce((a, b) => a + b, 0) === partitions) reownedMs = performance.now() - killedAt;
       // Caught up: the survivors have aggregated everything published that the victim had not (at least).
       if (reownedMs >= 0 && (await ingestedBy(survivors)) >= published - victimIngested) break;
-      if (performance.now() - killedAt > 60_000) throw new Error("no takeover within 60 s");
+      if (performance.now() - killedAt > 60_000) {
+        throw new Error(`no takeover within 60 s: partitions owned ${(await Promise.all(survivors.map(ownedOf))).join("/")}, survivors aggregated ${await ingestedBy(survivors)} of ${published - victimIngested}`);
+      }
       await Bun.sleep(20);
     }
     const caughtUpMs = performance.now() - killedAt;
@@ -144,6 +147,17 @@ async function takeover(): Promise<Takeover> {
 }
 
 const k = (x: number) => `${Math.round(x / 1000)} k`;
+if (process.env.CLUSTER_ONLY === "takeover") {
+  const t = await takeover();
+  console.log(`takeover: every partition owned again after ${(t.reownedMs / 1000).toFixed(2)} s; every event aggregated after ${(t.caughtUpMs / 1000).toFixed(2)} s; claim → backlog read ${t.claimToCaughtUpS.toFixed(2)} s`);
+  process.exit(0);
+}
+if (process.env.CLUSTER_ONLY !== undefined) { // a number of processes (0: plain NATS mode), once: for a profile
+  const n = Number(process.env.CLUSTER_ONLY);
+  const x = await throughput(n);
+  console.log(`${n} process(es): ${k(x.eventsPerSec)} events/s, ${x.cpuSeconds.toFixed(2)} CPU-s`);
+  process.exit(0);
+}
 const configs = [-1, 0, 1, 2, 3]; // -1: the JetStream publish baseline; 0: one process, plain NATS mode
 const results = new Map<number, Run[]>(configs.map((c) => [c, []]));
 for (let r = 0; r < rounds; r++) {

@@ -22,6 +22,7 @@ import { DeadLetters } from "../actors/deadletters.ts";
 import { DedupeSet } from "../actors/dedupe.ts";
 import { Fanout } from "../actors/fanout.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
+import type { ParsedEvents } from "../actors/ingest-parse.ts";
 import type { RejectReason } from "../actors/ingest-validate.ts";
 import { PartitionPipeline, resultLabels, rollupsFor, type Rollup } from "../actors/partition-pipeline.ts";
 import { SeriesRegistry } from "../actors/series-registry.ts";
@@ -157,6 +158,11 @@ export class Engine implements IngestPort, OpsPort {
   /** A message that may come again (NATS): see IngestPath.ingestMessage. */
   ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
     return this.path.ingestMessage(bytes, format, origin);
+  }
+
+  /** Events validated elsewhere (cluster mode: a share of a message another process split): see IngestPath.ingestParsed. */
+  ingestParsed(parsed: ParsedEvents, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
+    return this.path.ingestParsed(parsed, origin);
   }
 
   /** Counts and dead-letters events refused before they reached the ingest path (NATS mode's HTTP front: a body with none valid). */

@@ -124,7 +124,7 @@ export class IngestPath {
    * buffer may move to an ingest thread: the caller must not use it after.
    */
   async ingestBytes(bytes: Uint8Array, format: BodyFormat): Promise<EngineOutcome> {
-    return this.take(bytes, format, noOrigin);
+    return this.ingestMessage(bytes, format, noOrigin);
   }
 
   /**
@@ -132,19 +132,28 @@ export class IngestPath {
    * origin keys is known, when nothing is taken and `known` is true.
    */
   ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
-    return this.take(bytes, format, origin);
+    return this.take(origin, (eventTimeMs) => this.pool === null
+      ? parseBody(bytes, format, eventTimeMs, this.d.cfg)
+      : this.pool.parse(bytes, format, eventTimeMs).catch((e: Error) => this.refused(e)));
   }
 
-  private async take(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
+  /**
+   * Events validated elsewhere, as parseEvents leaves them (cluster mode: a
+   * share of a message another process split), taken like ingestMessage.
+   */
+  ingestParsed(parsed: ParsedEvents, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }> {
+    return this.take(origin, () => parsed);
+  }
+
+  private async take(origin: MessageOrigin, parse: (eventTimeMs: number) => ParsedEvents | Promise<ParsedEvents>): Promise<EngineOutcome & { known: boolean }> {
     if (this.stopping) throw new OverloadedError("shutting down", 503);
     const recvMs = this.d.clock.stamp();
     let held = false;
     try {
       if (origin.keys.some((k) => this.d.dedupe.has(k, recvMs))) return { ...emptyOutcome(), known: true };
-      const eventTimeMs = origin.eventTimeMs ?? recvMs;
-      const parsed = this.pool === null
-        ? parseBody(bytes, format, eventTimeMs, this.d.cfg)
-        : await this.pool.parse(bytes, format, eventTimeMs).catch((e: Error) => this.refused(e));
+      const got = parse(origin.eventTimeMs ?? recvMs);
+      // Parsed here (no ingest threads): no await, so nothing else runs between the de-duplication check and the log.
+      const parsed = got instanceof Promise ? await got : got;
       if (this.stopping) throw new OverloadedError("shutting down", 503); // stopped while the body was parsed
       const out = this.admit(parsed, recvMs, origin.keys, origin.source);
       held = out.durable !== undefined; // its group releases its receive time

@@ -215,7 +215,7 @@ export class Cluster {
       x.feed = await startPartitionFeed({
         js: this.o.js, jsm: this.o.jsm, stream: partsStreamName, partition: p, from, dedupeWindowMs: this.o.cfg.dedupeWindowMs, log: this.o.log,
         port: {
-          ingestMessage: (bytes, format, origin) => this.o.engine.ingestMessage(bytes, format, origin),
+          ingestParsed: (parsed, origin) => this.o.engine.ingestParsed(parsed, origin),
           remember: (keys, ids, recvMs) => {
             for (const k of keys) this.o.engine.dedupe.add(k, recvMs);
             for (const id of ids) this.o.engine.dedupe.add(id, recvMs);

@@ -116,7 +116,7 @@ async function handle(o: IngestConsumerOptions, m: JsMsg, counts: { acked: numbe
   for (let attempt = 0; ; attempt++) {
     let out: EngineOutcome & { known: boolean };
     try {
-      out = await o.port.ingestMessage(m.data.slice(), format, origin); // a copy: the bytes may move to an ingest thread
+      out = await o.port.ingestMessage(new Uint8Array(m.data), format, origin); // a copy (Buffer.slice would be a view): the bytes may move to an ingest thread
     } catch (e) {
       if (e instanceof BodyError || e instanceof TooLargeError) {
         m.term();

@@ -21,20 +21,21 @@
  *   engine.onPartitionCommitted((p, ck) => p === 3 && feed.committed(ck.pos));
  *   feed.applied() // { seq, recvMs } of the last share a committed checkpoint holds
  */
-import { decode } from "@msgpack/msgpack";
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
-import { BodyError, type BodyFormat } from "../actors/ingest-body.ts";
+import { BodyError } from "../actors/ingest-body.ts";
+import type { ParsedEvents } from "../actors/ingest-parse.ts";
 import { OverloadedError, TooLargeError } from "../engine/errors.ts";
 import type { EngineOutcome, MessageOrigin } from "../engine/ingest-path.ts";
 import { limits } from "../runtime/limits.ts";
 import type { Log } from "../runtime/log.ts";
 import { recvMsHeader } from "./ingest-consumer.ts";
 import { startOrderedRead } from "./ordered-read.ts";
-import { originHeader, originMsgIdHeader, type ShareEvent } from "./repartition.ts";
+import { originHeader, originMsgIdHeader } from "./repartition.ts";
+import { decodeShare } from "./share-codec.ts";
 import { partitionSubject } from "./subjects.ts";
 
 export interface FeedPort {
-  ingestMessage(bytes: Uint8Array, format: BodyFormat, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }>;
+  ingestParsed(parsed: ParsedEvents, origin: MessageOrigin): Promise<EngineOutcome & { known: boolean }>;
   /** A share the checkpoint holds already, inside the de-duplication window: its keys and event ids are known from now on. */
   remember(keys: readonly string[], ids: readonly string[], recvMs: number): void;
 }
@@ -138,7 +139,7 @@ function recvMsOf(m: JsMsg): number {
 function remember(o: FeedOptions, m: JsMsg): void {
   let ids: string[] = [];
   try {
-    ids = (decode(m.data) as ShareEvent[]).flatMap((e) => (typeof e.id === "string" ? [e.id] : []));
+    ids = (decodeShare(m.data).ids ?? []).flatMap((id) => (id === undefined ? [] : [id]));
   } catch {
     // a share weir did not write: taking it (take()) refuses it the same way
   }
@@ -154,7 +155,7 @@ async function take(o: FeedOptions, m: JsMsg, stopping: () => boolean): Promise<
   for (let attempt = 0; ; attempt++) {
     if (stopping()) return null;
     try {
-      const out = await o.port.ingestMessage(m.data.slice(), "msgpack", origin);
+      const out = await o.port.ingestParsed(decodeShare(m.data), origin);
       if (out.durable !== undefined) await out.durable; // a failed fsync cuts the record off: taken again below
       return out.logged?.position ?? -1;
     } catch (e) {

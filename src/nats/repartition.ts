@@ -17,64 +17,30 @@
  *   producer Msg-Id) and takes nothing twice.
  * - Events keep their receive time: an event without `ts` gets the one the
  *   message arrived with (its Weir-Recv-Ms header, else the pull's time).
+ * - A share is the validated events, columnar (share-codec.ts): its owner
+ *   takes them without decoding and validating each again.
  * - Malformed, or without one valid event: terminated and dead-lettered,
  *   as in one process; invalid events of a valid message are listed once
  *   (not again on a redelivery).
  *
  * @example
  *   const r = await startRepartitioner({ js, jsm, partitions: 8, bounds: cfg, port, log });
- *   splitEvents([{ name: "cpu", value: 1 }], Date.now(), cfg, 8) // { parts: Map { 5 => [{ name: "cpu", value: 1, ts }] }, rejects: [] }
  */
-import { encode } from "@msgpack/msgpack";
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { BodyError, decodeBody, formatOf } from "../actors/ingest-body.ts";
-import type { ParseReject } from "../actors/ingest-parse.ts";
-import { newValidEvent, reasonOf, validateEvent, type TimeBounds } from "../actors/ingest-validate.ts";
+import { parseEvents, type ParseReject } from "../actors/ingest-parse.ts";
+import type { TimeBounds } from "../actors/ingest-validate.ts";
 import { TooLargeError } from "../engine/errors.ts";
 import { limits } from "../runtime/limits.ts";
 import type { Log } from "../runtime/log.ts";
-import { partitionOf, seriesKey } from "../runtime/series.ts";
 import { consumeDurable, recvMsHeader, sniffFormat } from "./ingest-consumer.ts";
+import { encodeShare, shareContentType, splitParsed } from "./share-codec.ts";
 import { partitionSubject } from "./subjects.ts";
 
 /** Headers of a share: the producer's Msg-Id (the owner's de-duplication beyond the stream's window) and the message it came from. */
 export const originMsgIdHeader = "Weir-Origin-Msg-Id";
 export const originHeader = "Weir-Origin";
-
-/** A valid event as a share carries it: its series' fields and an explicit time. */
-export interface ShareEvent { name: string; value: number; ts: number; tags?: Record<string, string>; id?: string; props?: Record<string, unknown> }
-
-/** Validates a message's events and groups the valid ones by partition, in message order. */
-export function splitEvents(items: readonly unknown[], recvMs: number, bounds: TimeBounds, partitions: number): { parts: Map<number, ShareEvent[]>; rejects: ParseReject[] } {
-  const parts = new Map<number, ShareEvent[]>();
-  const rejects: ParseReject[] = [];
-  const ev = newValidEvent();
-  for (let i = 0; i < items.length; i++) {
-    const error = validateEvent(items[i], recvMs, bounds, ev);
-    if (error !== null) {
-      rejects.push({ index: i, event: items[i], error, reason: reasonOf(error) });
-      continue;
-    }
-    const p = partitionOf(seriesKey(ev.name, ev.tags), partitions);
-    const share: ShareEvent = { name: ev.name, value: ev.value, ts: ev.ts };
-    if (ev.tags !== undefined) share.tags = ev.tags;
-    if (ev.id !== undefined) share.id = ev.id;
-    if (ev.props !== undefined) share.props = ev.props;
-    let list = parts.get(p);
-    if (list === undefined) parts.set(p, (list = []));
-    list.push(share);
-  }
-  return { parts, rejects };
-}
-
-/** A share as published: at most limits.natsShareBytesMax each (a big message's share is cut in pieces, in order). */
-export function encodeShares(events: readonly ShareEvent[]): Uint8Array[] {
-  const whole = encode(events);
-  if (whole.byteLength <= limits.natsShareBytesMax || events.length === 1) return [whole];
-  const half = Math.ceil(events.length / 2);
-  return [...encodeShares(events.slice(0, half)), ...encodeShares(events.slice(half))];
-}
 
 export interface RepartitionPort {
   /** Events of a message refused by validation (counted, dead-lettered with the message's source). */
@@ -147,20 +113,20 @@ async function split(o: RepartitionOptions, m: JsMsg, counts: { acked: number; t
     o.port.countRejected("invalid", 1);
     return;
   }
-  const { parts, rejects } = splitEvents(items, recvMs, o.bounds, o.partitions);
-  if (rejects.length > 0 && !m.redelivered) o.port.refused(rejects, recvMs, source);
-  if (parts.size === 0) {
+  const parsed = parseEvents(items, recvMs, o.bounds);
+  if (parsed.rejects.length > 0 && !m.redelivered) o.port.refused(parsed.rejects, recvMs, source);
+  if (parsed.n === 0) {
     m.term(); // not one valid event: each is in the dead-letter list with its reason
     counts.terminated++;
     return;
   }
   const msgId = m.headers?.get("Nats-Msg-Id") ?? "";
   const publishes: Promise<unknown>[] = [];
-  for (const [p, events] of parts) {
-    const shares = encodeShares(events);
-    shares.forEach((bytes, chunk) => {
+  for (const [p, share] of splitParsed(parsed, o.partitions)) {
+    encodeShare(share).forEach((bytes, chunk) => {
       const h = headers();
       h.set("Nats-Msg-Id", `${m.info.stream}:${m.seq}:${p}:${chunk}`);
+      h.set("Content-Type", shareContentType);
       h.set(recvMsHeader, String(recvMs));
       h.set(originHeader, `${m.info.stream}:${m.seq}:${chunk}`);
       if (msgId !== "") h.set(originMsgIdHeader, `${msgId}:${chunk}`);
