@@ -39,9 +39,12 @@ const waitMsMax = 180_000;
 interface Run { eventsPerSec: number; cpuSeconds: number; peakRssMiB: number }
 
 async function startCluster(nats: NatsServer, n: number, extra: Record<string, string> = {}): Promise<WeirProcess[]> {
-  const procs = await Promise.all(Array.from({ length: n }, (_, i) => startWeirProcess({
-    WEIR_NATS_URL: nats.url, WEIR_PARTITIONS: String(partitions), ...(n > 0 ? { WEIR_NATS_CLUSTER: "1", WEIR_NODE_NAME: `n${i}` } : {}), ...extra,
-  })));
+  // One after another: started together, two could be handed the same free port, and the second's /ready check
+  // would be answered by the first (seen once: two handles on one process, its figures counted twice).
+  const procs: WeirProcess[] = [];
+  for (let i = 0; i < n; i++) {
+    procs.push(await startWeirProcess({ WEIR_NATS_URL: nats.url, WEIR_PARTITIONS: String(partitions), WEIR_NATS_CLUSTER: "1", WEIR_NODE_NAME: `n${i}`, ...extra }));
+  }
   const owned = async () => Promise.all(procs.map(async (p) => (await p.metrics()).weir_cluster_partitions_owned ?? 0));
   const deadline = performance.now() + 60_000;
   for (;;) {
