@@ -56,4 +56,21 @@ describe("ingest clock", () => {
     w.terminate();
     expect(seen).toBeLessThanOrEqual(recvMs);
   });
+  test("ingest clock - hold(): the workers' clock stays at the oldest hold (and at an older stamp while one is in flight) until released", () => {
+    const c = IngestClock.create();
+    const w = IngestClock.attach(c.sab);
+    const past = Date.now() - 60_000;
+    const release = c.hold(past);
+    expect(w.now()).toBe(past);
+    const older = c.hold(past - 1_000);
+    expect(w.now()).toBe(past - 1_000);
+    const t = c.stamp(); // a request in flight, newer than both holds
+    older();
+    expect(w.now()).toBe(past);
+    release();
+    expect(w.now()).toBeLessThanOrEqual(t); // held back to the stamp in flight
+    c.release(t);
+    release(); // twice: nothing more
+    expect(Math.abs(w.now() - Date.now())).toBeLessThan(1_000); // nothing held: the wall clock
+  });
 });

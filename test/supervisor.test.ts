@@ -83,6 +83,26 @@ test("supervisor - a worker that throws is restarted and the new one runs", asyn
   expect(eventsOf("a", "started").length).toBe(2);
 });
 
+test("supervisor - recycle: a planned restart runs `between` after the old worker is gone, starts a new one at once, and is not counted as a failure; a failing `between` still leaves a worker", async () => {
+  const s = supervisor();
+  const a = probe("a");
+  s.start(a.spec);
+  await waitFor(() => count(a, 1) >= 3, 5000, "a counting");
+  const order: string[] = [];
+  await s.recycle("a", async () => {
+    order.push(`between, spawns so far ${a.spawnTimesMs.length}, state ${stateOf(s, "a")}`);
+  });
+  await waitFor(() => count(a, 2) >= 3, 5000, "the new a counting");
+  expect(order).toEqual(["between, spawns so far 1, state running"]); // the old one's state: not marked failed or restarting
+  expect([s.restartsTotal("a"), eventsOf("a", "exited").map((e) => e.reason), eventsOf("a", "restarting").length]).toEqual([0, ["recycled"], 0]);
+  const failed = await s.recycle("a", async () => {
+    throw new Error("store down");
+  }).catch((e: Error) => e.message);
+  expect(failed).toBe("store down");
+  await waitFor(() => count(a, 3) >= 3, 5000, "a third a counting");
+  expect(stateOf(s, "a")).toBe("running");
+});
+
 test("supervisor - a worker that calls process.exit is restarted", async () => {
   const s = supervisor();
   const a = probe("a");

@@ -147,8 +147,15 @@ export class PartitionOutputs {
     p.ckChunks = 0;
     this.d.staged.discard(p.id);
     p.liveSent = new Set();
-    await this.d.writer().commit(this.d.staged.take(p.id, { pos: ck.pos, state: ck.state, config: this.d.checkpointConfig }));
-    this.d.staged.settle(p.id);
+    const job = this.d.staged.take(p.id, { pos: ck.pos, state: ck.state, config: this.d.checkpointConfig });
+    try {
+      await this.d.writer().commit(job);
+    } catch (e) {
+      this.d.staged.restoreSeries(job.series); // they go with the next job
+      throw e; // the caller (a takeover) fails and is tried again
+    } finally {
+      this.d.staged.settle(p.id);
+    }
   }
 
   /** Reads the partition's output ring until stop() (a burst yields a turn to ingest and reads between rounds). */

@@ -190,10 +190,14 @@ export class Supervisor {
     assert(this.stopping === null, "no recycle after stop");
     assert(child.recycling === null, `child ${id} is recycling already`);
     return new Promise<void>((resolve, reject) => {
+      // A child is never left without a worker: a failed `between` still starts the next one, then rejects.
       const next = () => between().then(() => {
         if (this.stopping === null) this.spawn(child);
         resolve();
-      }, reject);
+      }, (e: unknown) => {
+        if (this.stopping === null) this.spawn(child);
+        reject(e);
+      });
       if (child.worker === null) {
         if (child.backoffTimer !== null) clearTimeout(child.backoffTimer);
         child.backoffTimer = null;
