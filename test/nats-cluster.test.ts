@@ -87,6 +87,42 @@ describe("nats - cluster mode", () => {
     }
   }, 90_000);
 
+  test("nats - cluster mode: a malformed message and one with no valid event are terminated and listed with their stream sequence; valid events of a partly invalid one are taken", async () => {
+    const a = await startTestWeir(env(nats.url, "solo-a"));
+    try {
+      await waitFor(() => a.nats!.cluster!.status().owned.length === partitions, 20_000, "a owning every partition");
+      const js = jetstream(nc);
+      const bad = await js.publish("weir.ingest.poison", "{not json");
+      const none = await js.publish("weir.ingest.poison", JSON.stringify([{ name: "9x", value: 1 }]));
+      await js.publish("weir.ingest.poison", JSON.stringify([{ name: "ok", value: 1 }, { name: "ok", value: "NaN?" }]));
+      await waitFor(() => a.nats!.cluster!.splitCounts().terminated === 2 && a.nats!.cluster!.splitCounts().acked >= 1, 10_000, "two terminated, one split");
+      const dl = (await (await fetch(`${a.url}/api/v1/deadletters`)).json()) as { deadletters: Array<{ reason: string; source?: { nats: { seq: number } } }> };
+      const seqs = dl.deadletters.map((d) => [d.reason.split(":")[0], d.source?.nats.seq]);
+      expect(seqs).toContainEqual(["body", bad.seq]);
+      expect(seqs).toContainEqual(["name", none.seq]);
+      expect(seqs).toContainEqual(["value", none.seq + 1]);
+      await waitFor(async () => ((await (await fetch(`${a.url}/api/v1/series`)).json()) as { series: Array<{ key: string }> }).series.some((x) => x.key === "ok"), 10_000, "the valid event taken");
+    } finally {
+      await a.stop();
+    }
+  }, 60_000);
+
+  test("nats - weir processes that do not agree on cluster mode refuse to start, saying why: a second plain one, and a cluster one beside a plain one", async () => {
+    const plainNats = await startNatsServer();
+    const plain = await startTestWeir({ WEIR_NATS_URL: plainNats.url });
+    try {
+      const second = await startTestWeir({ WEIR_NATS_URL: plainNats.url }).then(async (w) => { await w.stop(); return "started"; }, (e: Error) => e.message);
+      expect(second).toMatch(/^nats: weir process .+ reads WEIR_INGEST already; run one weir process in plain NATS mode, or set WEIR_NATS_CLUSTER=1 on every process$/);
+      const clustered = await startTestWeir(env(plainNats.url, "c1")).then(async (w) => { await w.stop(); return "started"; }, (e: Error) => e.message);
+      expect(clustered).toMatch(/^nats: weir process .+ reads WEIR_INGEST without cluster mode; run one weir process in plain NATS mode, or set WEIR_NATS_CLUSTER=1 on every process$/);
+    } finally {
+      await plain.stop();
+    }
+    const again = await startTestWeir({ WEIR_NATS_URL: plainNats.url }); // the lease was released at stop
+    await again.stop();
+    await plainNats.stop();
+  }, 60_000);
+
   test("nats - a stale owner's shared checkpoint is refused once the next owner has taken the partition over, and its state object is not kept", async () => {
     let clock = Date.now();
     const now = () => clock;

@@ -165,9 +165,9 @@ export class Engine implements IngestPort, OpsPort {
     return this.path.ingestParsed(parsed, origin);
   }
 
-  /** Counts and dead-letters events refused before they reached the ingest path (NATS mode's HTTP front: a body with none valid). */
-  refusedElsewhere(rejects: ReadonlyArray<{ event: unknown; error: string; reason: RejectReason }>, recvMs: number): void {
-    this.path.refusedElsewhere(rejects, recvMs);
+  /** Counts and dead-letters events refused before they reached the ingest path (NATS mode's HTTP front: a body with none valid; cluster mode's splitter), with where they came from. */
+  refusedElsewhere(rejects: ReadonlyArray<{ event: unknown; error: string; reason: RejectReason }>, recvMs: number, source?: Record<string, unknown>): void {
+    this.path.refusedElsewhere(rejects, recvMs, source);
   }
 
   /** Calls `done` once a logged record's effect is in a committed checkpoint of every partition it reached (CommitWatch). */

@@ -178,10 +178,10 @@ export class IngestPath {
   }
 
   /** Counts and dead-letters events refused before they reached this path (see Engine.refusedElsewhere). */
-  refusedElsewhere(rejects: ReadonlyArray<{ event: unknown; error: string; reason: RejectReason }>, recvMs: number): void {
+  refusedElsewhere(rejects: ReadonlyArray<{ event: unknown; error: string; reason: RejectReason }>, recvMs: number, source?: Record<string, unknown>): void {
     const reasons: Partial<Record<RejectReason, number>> = {};
     for (const r of rejects) reasons[r.reason] = (reasons[r.reason] ?? 0) + 1;
-    this.answered({ ...emptyOutcome(), rejected: rejects.length, reasons, rejects: rejects.map((r) => ({ event: r.event, error: r.error })) }, recvMs);
+    this.answered({ ...emptyOutcome(), rejected: rejects.length, reasons, rejects: rejects.map((r) => ({ event: r.event, error: r.error })) }, recvMs, source);
   }
 
   /** Counts a request the ingest threads refused (busy, or their thread died) before rethrowing it. */

@@ -102,7 +102,7 @@ export class Cluster {
     const splitter = await startRepartitioner({
       js: o.js, jsm: o.jsm, stream: o.ingestStream, partitions: o.cfg.partitions, bounds: o.cfg, log: o.log,
       port: {
-        refused: (rejects, recvMs) => o.engine.refusedElsewhere(rejects, recvMs),
+        refused: (rejects, recvMs, source) => o.engine.refusedElsewhere(rejects, recvMs, source),
         deadLetter: (reason, event, source) => o.engine.deadletters.addRejected(Date.now(), reason, event, source),
         countRejected: (reason, n) => o.engine.metrics.rejected.inc(n, { reason }),
       },
