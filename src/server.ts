@@ -54,12 +54,20 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
     },
   });
   let sims: Simulators | undefined;
+  let simPublishing = 0;
   if (cfg.demo) {
     sims = startSimulators({
       ratePerSec: cfg.demoRatePerSec,
       // History only into a fresh data directory: into an old one it would arrive late, or twice.
       backfillMs: engine.registry.size === 0 ? cfg.demoBackfillMs : 0,
       emit: (events) => {
+        if (nats !== undefined) {
+          // NATS mode: through JetStream like any producer (in cluster mode the partitions' owners may be other processes).
+          if (simPublishing >= limits.simPublishesInFlightMax) return false; // NATS slow or away: counted as refused
+          simPublishing++;
+          void nats.ingest.ingestBytes(new TextEncoder().encode(JSON.stringify(events)), "json").catch(() => {}).finally(() => simPublishing--);
+          return true;
+        }
         try {
           // Under `durable` the group's verdict comes later; a refusal then is logged by the engine.
           engine.ingestEvents(events).durable?.catch(() => {});

@@ -123,6 +123,15 @@ describe("nats - cluster mode", () => {
     await plainNats.stop();
   }, 60_000);
 
+  test("nats - the demo's simulators in cluster mode publish through JetStream like any producer (their events reach the partitions' owners)", async () => {
+    const a = await startTestWeir({ ...env(nats.url, "demo-a"), WEIR_DEMO: "1", WEIR_DEMO_RATE: "200", WEIR_DEMO_BACKFILL: "0s" });
+    try {
+      await waitFor(() => a.nats!.cluster!.splitCounts().acked > 3 && a.engine.metrics.ingested.get() > 100, 20_000, "simulated events split and taken");
+    } finally {
+      await a.stop();
+    }
+  }, 60_000);
+
   test("nats - a stale owner's shared checkpoint is refused once the next owner has taken the partition over, and its state object is not kept", async () => {
     let clock = Date.now();
     const now = () => clock;

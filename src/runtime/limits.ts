@@ -134,6 +134,7 @@ export const limits = {
   natsShareBytesMax: 512 * 1024, // a share of a message for one partition (repartition.ts), under NATS' default max_payload of 1 MiB
   natsSplitsInFlightMax: 64, // messages split whose shares JetStream has not acknowledged yet (one process)
   natsFeedPendingMax: 100_000, // messages taken from a partition's subject whose checkpoint is not committed yet (partition-feed.ts)
+  simPublishesInFlightMax: 64, // the demo's simulators in NATS mode: batches published and not yet acknowledged
   natsResultsWaitingMax: 100_000, // results computed while the link to NATS is down, kept to publish once it is back (~300 B each)
   natsResultsFlushMs: 250, // how often those are tried
   replicaBatchMax: 2_000, // results copied from WEIR_OUT (results-replica.ts) per store transaction
