@@ -43,6 +43,7 @@ export interface NatsMode {
 
 export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Promise<NatsMode> {
   const link = await connectNats(cfg.natsUrl!, { name: `weir-${hostname()}-${process.pid}` });
+  let stopGuard: (() => Promise<void>) | null = null;
   try {
     const jsm = await jetstreamManager(link.nc, { timeout: limits.natsApiTimeoutMs }).catch((e) => {
       throw asUnavailable(e, "nats: JetStream");
@@ -51,7 +52,7 @@ export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Prom
     const { created } = await ensureIngestStream(jsm, settings);
     log.info(created ? "nats: stream created" : "nats: stream found", { stream: settings.name, subjects: settings.subjects, url: link.url });
     const js = jetstream(link.nc, { timeout: limits.natsApiTimeoutMs });
-    const stopGuard = await guardMode(link.nc, cfg, log);
+    stopGuard = await guardMode(link.nc, cfg, log);
     let cluster: Cluster | null = null;
     let replica: ResultsReplica | null = null;
     const results = new NatsResults(link, cfg.natsCluster ? cfg.nodeName : undefined);
@@ -111,11 +112,12 @@ export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Prom
         engine.setResultSink(null);
         results.close();
         await cluster?.finish();
-        await stopGuard();
+        await stopGuard?.();
         await link.close();
       },
     };
   } catch (e) {
+    await stopGuard?.().catch(() => {});
     await link.close();
     throw e;
   }
