@@ -235,14 +235,16 @@ function autoIngestThreads(): number {
 /** The config file holds the same settings in lower case without the prefix: {"partitions": 4, "windows": "10s"}. */
 function readConfigFile(path: string | undefined): Record<string, string> {
   if (!path) return {};
+  const yaml = /\.ya?ml$/i.test(path);
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, "utf8"));
+    const text = readFileSync(path, "utf8");
+    json = yaml ? Bun.YAML.parse(text) : JSON.parse(text);
   } catch (e) {
     throw new ConfigError(`config WEIR_CONFIG: cannot read "${path}": ${(e as Error).message}`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new ConfigError(`config WEIR_CONFIG: "${path}" must hold a JSON object`);
+    throw new ConfigError(`config WEIR_CONFIG: "${path}" must hold ${yaml ? "a YAML mapping" : "a JSON object"}`);
   }
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(json)) {

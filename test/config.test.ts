@@ -48,4 +48,20 @@ describe("config - WEIR_* validated at start-up", () => {
     expect(() => loadConfig({ WEIR_CONFIG: file })).toThrow(`config ${file}: unknown key "partitons"`);
     expect(() => loadConfig({ WEIR_CONFIG: join(dir, "missing.json") })).toThrow("config WEIR_CONFIG: cannot read");
   });
+
+  test("config - a .yaml or .yml file is read as YAML, with the same keys and checks; a malformed one or a list is refused naming the file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "weir-cfg-"));
+    const file = join(dir, "weir.yaml");
+    writeFileSync(file, "# the demo's settings\npartitions: 4\nlateness: 1s\nwindows: 10s,60s/10s\n");
+    expect(loadConfig({ WEIR_CONFIG: file })).toMatchObject({ partitions: 4, latenessMs: 1000, windowsText: "10s,60s/10s" });
+    const yml = join(dir, "weir.yml");
+    writeFileSync(yml, "partitons: 4\n");
+    expect(() => loadConfig({ WEIR_CONFIG: yml })).toThrow(`config ${yml}: unknown key "partitons"`);
+    writeFileSync(yml, "partitions: 0\n");
+    expect(() => loadConfig({ WEIR_CONFIG: yml })).toThrow("config WEIR_PARTITIONS: must be ≥ 1");
+    writeFileSync(yml, "- partitions: 4\n");
+    expect(() => loadConfig({ WEIR_CONFIG: yml })).toThrow(`config WEIR_CONFIG: "${yml}" must hold a YAML mapping`);
+    writeFileSync(yml, "partitions: [4\n");
+    expect(() => loadConfig({ WEIR_CONFIG: yml })).toThrow(`config WEIR_CONFIG: cannot read "${yml}"`);
+  });
 });
