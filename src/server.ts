@@ -43,7 +43,9 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
     hostname: cfg.host,
     port: cfg.port,
     fetch: app.fetch,
-    maxRequestBodySize: cfg.maxBodyBytes + 1024,
+    // Far above WEIR_MAX_BODY: the routes' own bound (hono bodyLimit: Content-Length first, else a capped read) answers
+    // with the JSON error API.md promises; at Bun's bound Bun would answer 413 with an empty body.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     idleTimeout: 30,
     websocket: {
       ...websocket,

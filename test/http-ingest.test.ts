@@ -64,6 +64,17 @@ describe("http - POST /api/v1/events statuses", () => {
     const r = await postEvents(w.url, big, "application/json", auth(ingestToken));
     expect(r.status).toBe(413);
     expect(r.body).toEqual({ error: "body: over WEIR_MAX_BODY (2048 bytes)" });
+    // Far over the bound, and without a Content-Length: the same JSON error (Bun's own bound would answer an empty 413).
+    const huge = await postEvents(w.url, "x".repeat(1_000_000), "application/json", auth(ingestToken));
+    expect([huge.status, huge.body]).toEqual([413, { error: "body: over WEIR_MAX_BODY (2048 bytes)" }]);
+    const chunks = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 100; i++) c.enqueue(new TextEncoder().encode("y".repeat(1_000)));
+        c.close();
+      },
+    });
+    const chunked = await fetch(`${w.url}/api/v1/events`, { method: "POST", body: chunks, headers: { "content-type": "application/json", ...auth(ingestToken) } });
+    expect([chunked.status, await chunked.json()]).toEqual([413, { error: "body: over WEIR_MAX_BODY (2048 bytes)" }]);
   });
 
   test("http - 415 other content types", async () => {
