@@ -100,6 +100,13 @@ describe("http - POST /api/v1/events statuses", () => {
     // A refused request remembers none of its ids: its retry is counted, not taken for a duplicate.
     const withIds = encode(Array.from({ length: 60 }, (_, i) => ({ name: `fill.s${i % 7}`, id: `retry-${i}` })));
     expect((await postEvents(w.url, withIds, "application/msgpack", auth(ingestToken))).status).toBe(503);
+    // A refused request registers no series and moves no series' listed last value (issue 19's second finding).
+    const seriesBefore = w.engine.registry.size;
+    const lastBefore = ((await (await fetch(`${w.url}/api/v1/series`, { headers: auth(readToken) })).json()) as { series: Array<{ key: string; last?: unknown }> }).series.find((x) => x.key === "fill.s0");
+    const newOnes = encode([...Array.from({ length: 50 }, (_, i) => ({ name: `brand.new${i}`, value: 7 })), ...Array.from({ length: 10 }, () => ({ name: "fill.s0", value: 12345 }))]);
+    expect((await postEvents(w.url, newOnes, "application/msgpack", auth(ingestToken))).status).toBe(503);
+    const listed = ((await (await fetch(`${w.url}/api/v1/series`, { headers: auth(readToken) })).json()) as { series: Array<{ key: string; last?: unknown }> }).series;
+    expect([w.engine.registry.size, listed.some((x) => x.key.startsWith("brand.new")), listed.find((x) => x.key === "fill.s0")]).toEqual([seriesBefore, false, lastBefore]);
     for (const s of w.engine.supervisor.status()) w.engine.supervisor.post(s.id, { type: "fault", mode: "resume" });
     await waitFor(() => w.engine.queueDepthBytes(0) === 0 && w.engine.queueDepthBytes(1) === 0, 10_000, "rings drained");
     expect((await postEvents(w.url, batch, "application/msgpack", auth(ingestToken))).status).toBe(202);
