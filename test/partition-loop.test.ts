@@ -14,13 +14,13 @@ import { encodeEventBatch } from "../src/runtime/codec.ts";
 import { Ring } from "../src/runtime/ring.ts";
 import { waitFor } from "./helpers/wait.ts";
 
-function setup() {
+function setup(over: Partial<PartitionData> = {}) {
   const stats = new BigInt64Array(new SharedArrayBuffer(8 * partitionStatSlots.count));
   Atomics.store(stats, partitionStatSlots.owner, 1n);
   const data = {
     partition: 0, epoch: 1, specs: parseWindowSpecs("10s"), rollups: [], latenessMs: 2000, seriesMax: 4, faults: false,
     checkpoint: null, checkpointPos: -1, replayTo: 0, rawDir: "/nonexistent", checkpointIntervalMs: 3_600_000,
-    checkpointRowsMax: 50_000, heapBytesMax: 2 ** 40,
+    checkpointRowsMax: 50_000, checkpointBytesMax: 1 << 30, heapBytesMax: 2 ** 40, ...over,
   } as unknown as PartitionData; // the SABs are the loop's deps here, not its data
   const inRing = Ring.create(1 << 20);
   const outRing = Ring.create(1 << 22);
@@ -74,5 +74,17 @@ describe("partition loop", () => {
     expect(t.read().map((w) => [w.end, w.count, w.closedMs])).toEqual([[10_000, 1, 12_500], [20_000, 1, 100_000]]);
     t.loop.stop();
     await running;
+  });
+  test("partition loop - a snapshot over checkpointBytesMax fails the loop (its thread, so the supervisor restarts and then fails the partition), naming the sizes; nothing is sent", async () => {
+    const t = setup({ checkpointBytesMax: 64 });
+    t.clock.ms = 6_000;
+    t.send(5_000, 5_000);
+    const running = t.loop.run();
+    await waitFor(() => t.inRing.isEmpty(), 2000, "the batch taken");
+    t.loop.stop(); // the final checkpoint is due now
+    const failed = await running.then(() => "stopped", (e: Error) => e.message);
+    expect(failed).toMatch(/^partition 0: checkpoint of \d+ bytes, over 64 \(limits\.checkpointBytesMax\)$/);
+    t.read();
+    expect(t.checkpoints).toEqual([]);
   });
 });

@@ -396,7 +396,7 @@ export class Engine implements IngestPort, OpsPort {
       latenessMs: cfg.latenessMs, seriesMax: cfg.maxSeries, faults: cfg.failpoints, epoch: p.epoch,
       checkpoint: ck?.state ?? null, checkpointPos: ck?.pos ?? p.floorPos,
       replayTo: Math.max(this.path.durableEnd, p.floorPos + 1), rawDir: join(cfg.dataDir, "raw"),
-      checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax,
+      checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax, checkpointBytesMax: limits.checkpointBytesMax,
       heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
     };
   }

@@ -47,6 +47,8 @@ export interface PartitionData extends Record<string, unknown> {
   checkpointIntervalMs: number;
   /** Output rows after which a checkpoint is taken early (bounds what the engine holds uncommitted). */
   checkpointRowsMax: number;
+  /** A snapshot larger than this is not sent: the worker fails (its partition is restarted, then failed), not the process. */
+  checkpointBytesMax: number;
   /** JS heap bytes (after a full GC) past which the worker fails on purpose, to be restarted from its checkpoint. */
   heapBytesMax: number;
   /** The engine's IngestClock: the quiet rule's "now" never passes a request still being admitted. */
@@ -229,6 +231,9 @@ export class PartitionLoop {
     if (!this.dirty || !this.atBoundary || !this.checkpointDue(nowMs, force)) return;
     await this.flushOutAll();
     const bytes = this.enc.encode(this.pipeline.snapshot());
+    if (bytes.byteLength > this.d.checkpointBytesMax) {
+      throw new Error(`partition ${this.d.partition}: checkpoint of ${bytes.byteLength} bytes, over ${this.d.checkpointBytesMax} (limits.checkpointBytesMax)`);
+    }
     const chunks = Math.max(1, Math.ceil(bytes.byteLength / checkpointChunkBytes));
     for (let i = 0; i < chunks; i++) {
       const part = bytes.subarray(i * checkpointChunkBytes, (i + 1) * checkpointChunkBytes);

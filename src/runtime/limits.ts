@@ -68,7 +68,7 @@ export const limits = {
   checkpointBytesPerSecondMax: 8 * 1024 * 1024, // interval checkpoints of a partition snapshot this many bytes per second at most
   storeCacheBytes: 64 * 1024 * 1024, // the writer connection's page cache: 3× faster inserts of a mass close than SQLite's 2 MB
   tickSeriesMax: 5_000, // series one wall-clock tick closes before the worker flushes their results and goes on
-  checkpointBytesMax: 1 << 30, // one partition's snapshot; past it the checkpoint is refused (the worker fails loudly)
+  checkpointBytesMax: 1 << 30, // one partition's snapshot; past it the worker fails (restarted, then its partition failed: 503 for its series), not the process
   storeStopTimeoutMs: 30_000, // at stop, how long the last commits may take on the store writer before they are left to replay
   parseInFlightPerThreadMax: 16, // request bodies waiting on one ingest thread at most (parse-pool.ts); more are 503
   parseInFlightBytesMax: 256 * 2 ** 20, // bytes of bodies waiting on the ingest threads at most
