@@ -6,7 +6,10 @@
  * allocates nothing here. Older entries are overwritten (the bound is the
  * contract); every one is still counted in weir_events_rejected_total or
  * weir_events_late_total, and every accepted event stays in the raw log.
- * The list does not survive a restart.
+ * The engine keeps the list across restarts: takeFresh() hands it the
+ * entries added since the last call (late ones described then), which the
+ * store writer appends to table `deadletters` (keeping the newest
+ * limits.deadlettersMax), and restore() puts them back at start-up.
  *
  * @example
  *   const dl = new DeadLetters(10_000, (id, ts, value) => ({ name: nameOf(id), ts, value }));
@@ -30,6 +33,9 @@ export class DeadLetters {
   private readonly sources: Array<Record<string, unknown> | undefined>;
   private next = 0;
   private count = 0;
+  /** Entries added since start, and how many of them takeFresh() has handed over. */
+  private added = 0;
+  private taken = 0;
 
   constructor(readonly max: number, private readonly describeLate: (seriesId: number, ts: number, value: number) => unknown) {
     this.ts = new Float64Array(max);
@@ -62,6 +68,19 @@ export class DeadLetters {
     this.sources[i] = source;
   }
 
+  /** The entries added since the last call, oldest first (those already overwritten by newer ones are not). */
+  takeFresh(): DeadLetter[] {
+    const n = Math.min(this.added - this.taken, this.count);
+    this.taken = this.added;
+    return n === 0 ? [] : this.list(-Infinity, n).reverse();
+  }
+
+  /** Entries read back from the store at start-up, oldest first (late ones as they were described). */
+  restore(entries: readonly DeadLetter[]): void {
+    for (const e of entries) this.addRejected(e.ts, e.reason, e.event, e.source);
+    this.taken = this.added; // already stored
+  }
+
   /** Entries with ts ≥ since, newest first, at most `limit`. */
   list(since: number, limit: number): DeadLetter[] {
     const out: DeadLetter[] = [];
@@ -77,6 +96,7 @@ export class DeadLetters {
   }
 
   private slot(atMs: number): number {
+    this.added++;
     const i = this.next;
     this.ts[i] = atMs;
     this.next = (i + 1) % this.max;

@@ -21,6 +21,7 @@
  *   new StoreWrites(db).commit(job);                            // writer thread: rows + checkpoint, atomically
  *   staged.settle(0);                                           // main thread, once it is written
  */
+import type { DeadLetter } from "./deadletters.ts";
 import type { Database, Statement } from "bun:sqlite";
 import type { SeriesInfo } from "./series-registry.ts";
 
@@ -148,6 +149,7 @@ export class StoreWrites {
   private readonly commitTx: (job: CommitJob) => void;
   private readonly seriesTx: (series: readonly SeriesInfo[]) => void;
   private readonly replicaTx: (rows: ReplicaRows) => void;
+  private readonly deadlettersTx: (rows: readonly DeadLetter[], keep: number) => void;
   private readonly putSeries: Statement;
 
   constructor(readonly db: Database, private readonly hooks: CommitHooks = {}) {
@@ -177,6 +179,12 @@ export class StoreWrites {
        SELECT $series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from
        WHERE NOT EXISTS (SELECT 1 FROM anomalies WHERE series = $series AND ts = $ts)`,
     );
+    const putDeadletter = db.prepare(`INSERT INTO deadletters (ts, reason, event, source) VALUES (?, ?, ?, ?)`);
+    const trimDeadletters = db.prepare(`DELETE FROM deadletters WHERE id <= (SELECT id FROM deadletters ORDER BY id DESC LIMIT 1 OFFSET ?)`);
+    this.deadlettersTx = db.transaction((rows: readonly DeadLetter[], keep: number) => {
+      for (const d of rows) putDeadletter.run(d.ts, d.reason, JSON.stringify(d.event ?? null), d.source === undefined ? null : JSON.stringify(d.source));
+      trimDeadletters.run(keep);
+    });
     this.replicaTx = db.transaction((rows: ReplicaRows) => {
       for (const r of rows.windows) {
         putWindow.run(r.series, r.window, r.start, r.end, r.count, r.sum, r.min, r.max, r.avg, r.p50, r.p95, r.p99, r.first, r.last);
@@ -209,6 +217,12 @@ export class StoreWrites {
   replicate(rows: ReplicaRows): number {
     this.replicaTx(rows);
     return rows.windows.length + rows.anomalies.length + rows.trends.length;
+  }
+
+  /** Appends dead letters and keeps the newest `keep`, in one transaction; returns the rows appended. */
+  writeDeadletters(rows: readonly DeadLetter[], keep: number): number {
+    this.deadlettersTx(rows, keep);
+    return rows.length;
   }
 
   /** Writes series now (they are also written with every commit). */
@@ -246,6 +260,14 @@ export function loadCheckpoints(db: Database): Map<number, Checkpoint> {
 export function checkpointPositions(db: Database): Map<number, number> {
   const rows = db.query(`SELECT partition, pos FROM checkpoints`).all() as Array<{ partition: number; pos: number }>;
   return new Map(rows.map((r) => [r.partition, r.pos]));
+}
+
+/** The newest `max` dead letters stored, oldest first (for the list at start-up). */
+export function loadDeadletters(db: Database, max: number): DeadLetter[] {
+  const rows = db.query(`SELECT ts, reason, event, source FROM deadletters ORDER BY id DESC LIMIT ?`).all(max) as Array<
+    { ts: number; reason: string; event: string; source: string | null }
+  >;
+  return rows.reverse().map((r) => ({ ts: r.ts, reason: r.reason, event: JSON.parse(r.event) as unknown, ...(r.source === null ? {} : { source: JSON.parse(r.source) as Record<string, unknown> }) }));
 }
 
 /** Series persisted earlier, in registration order per partition (for the registry at start-up). */

@@ -26,7 +26,7 @@ import type { ParsedEvents } from "../actors/ingest-parse.ts";
 import type { RejectReason } from "../actors/ingest-validate.ts";
 import { PartitionPipeline, resultLabels, rollupsFor, type Rollup } from "../actors/partition-pipeline.ts";
 import { SeriesRegistry } from "../actors/series-registry.ts";
-import { checkpointPositions, loadCheckpoints, type ReplicaRows, StagedResults } from "../actors/store.ts";
+import { checkpointPositions, loadCheckpoints, loadDeadletters, type ReplicaRows, StagedResults } from "../actors/store.ts";
 import type { Config } from "../config.ts";
 import type { PartitionData } from "../partition/partition-loop.ts";
 import { partitionStatSlots } from "../partition/worker-stats.ts";
@@ -86,6 +86,7 @@ export class Engine implements IngestPort, OpsPort {
   private readonly readiness: Array<() => string | null> = [];
   private commitListener: ((partition: number, ck: { pos: number; state: Uint8Array }, incarnation: number) => void) | null = null;
   private emptyStateBytes: Uint8Array | null = null;
+  private deadlettersWriting: Promise<void> | null = null;
 
   private constructor(readonly cfg: Config, readonly log: Log) {
     this.db = openStore(join(cfg.dataDir, "weir.db"));
@@ -121,6 +122,7 @@ export class Engine implements IngestPort, OpsPort {
         db: e.db, addSeries: (s) => e.staged.addSeries(s), registry: e.registry, dedupe: e.dedupe, rawDir: join(cfg.dataDir, "raw"),
         rawEnd: e.path.rawLog.end, checkpointConfig: e.checkpointConfig, dedupeWindowMs: cfg.dedupeWindowMs, log, cluster: cfg.natsCluster,
       });
+      e.deadletters.restore(loadDeadletters(e.db, limits.deadlettersMax));
       e.writer = await StoreWriter.start(join(cfg.dataDir, "weir.db"), cfg.crashAt);
     } catch (err) {
       e.path.close();
@@ -137,6 +139,7 @@ export class Engine implements IngestPort, OpsPort {
     for (const p of e.slots) e.startPartition(p);
     e.drains = e.slots.map((p) => e.outputs.drain(p));
     e.timers.push(setInterval(() => e.outputs.flushStore(e.slots), limits.storeFlushMs));
+    e.timers.push(setInterval(() => void e.flushDeadletters(), limits.storeFlushMs));
     e.timers.push(setInterval(() => e.pruneRawLog(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.prune(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.publishStats(), limits.statsIntervalMs));
@@ -359,10 +362,30 @@ export class Engine implements IngestPort, OpsPort {
     await this.outputs.settleCommits(this.slots);
     for (const t of this.timers) clearInterval(t);
     await this.writer!.writeSeries(this.staged.takeSeries()).catch((e: Error) => this.log.error("store: series not written at stop", { error: e.message }));
+    await this.deadlettersWriting;
+    await this.flushDeadletters();
     this.fanout.flush(Number.MAX_SAFE_INTEGER);
     this.path.close();
     await this.writer!.close();
     this.db.close();
+  }
+
+  /**
+   * The dead letters added since the last flush, to the store (the newest
+   * limits.deadlettersMax kept there), so the list survives a restart; one
+   * write at a time. A failed write is logged: those entries stay listed
+   * until the restart, not after.
+   */
+  private flushDeadletters(): Promise<void> {
+    if (this.deadlettersWriting !== null) return this.deadlettersWriting;
+    const fresh = this.deadletters.takeFresh();
+    if (fresh.length === 0) return Promise.resolve();
+    this.deadlettersWriting = this.writer!.writeDeadletters(fresh, limits.deadlettersMax).then(() => {}, (e: Error) => {
+      this.log.error("store: dead letters not written; listed until a restart", { entries: fresh.length, error: e.message });
+    }).finally(() => {
+      this.deadlettersWriting = null;
+    });
+    return this.deadlettersWriting;
   }
 
   /** Applies the retention of each resolution (WEIR_RETENTION_*), on the store writer thread; resolves to the rows deleted. */

@@ -12,6 +12,7 @@
  *   await w.close();
  */
 import type { CommitJob, ReplicaRows } from "../actors/store.ts";
+import type { DeadLetter } from "../actors/deadletters.ts";
 import type { SeriesInfo } from "../actors/series-registry.ts";
 
 /** What the writer thread is asked: see store-writer.worker.ts. */
@@ -19,6 +20,7 @@ export type WriterRequest =
   | { id: number; k: "commit"; job: CommitJob }
   | { id: number; k: "series"; series: SeriesInfo[] }
   | { id: number; k: "replica"; rows: ReplicaRows }
+  | { id: number; k: "deadletters"; rows: DeadLetter[]; keep: number }
   | { id: number; k: "prune"; nowMs: number; byLabel: Record<string, number>; anomaliesMs: number }
   | { id: number; k: "close" }
   | { id: number; k: "hold"; flag: SharedArrayBuffer };
@@ -56,6 +58,11 @@ export class StoreWriter {
   /** Results copied from another weir process (cluster mode), in one transaction. */
   replicate(rows: ReplicaRows): Promise<number> {
     return this.request({ id: 0, k: "replica", rows });
+  }
+
+  /** Dead letters appended, the newest `keep` kept. */
+  writeDeadletters(rows: DeadLetter[], keep: number): Promise<number> {
+    return this.request({ id: 0, k: "deadletters", rows, keep });
   }
 
   writeSeries(series: SeriesInfo[]): Promise<number> {

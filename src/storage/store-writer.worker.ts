@@ -28,6 +28,7 @@ function handle(r: WriterRequest): number {
     case "commit": return writes.commit(r.job);
     case "series": writes.flushSeries(r.series); return r.series.length;
     case "replica": return writes.replicate(r.rows);
+    case "deadletters": return writes.writeDeadletters(r.rows, r.keep);
     case "prune": return writes.prune(r.nowMs, r.byLabel, r.anomaliesMs);
     case "close": db.close(); return 0;
     case "hold": Atomics.wait(new Int32Array(r.flag), 0, 0); return 0; // a test's failpoint: released by StoreWriter.hold()
