@@ -200,6 +200,25 @@ describe("rawlog - recovery at open", () => {
     expect(readFileSync(file).equals(damaged)).toBe(true);
   });
 
+  test("rawlog - read in pieces smaller than a record (the buffer grows for it), the records and their payloads are the same as read whole; a torn tail is still seen", () => {
+    const dir = freshDir();
+    const log = new RawLog(dir, { profile: "fast", segmentBytesMax: 4096 });
+    const payloads = Array.from({ length: 60 }, (_, i) => bytes(`${i}:`.padEnd(1 + ((i * 37) % 300), String.fromCharCode(97 + (i % 26)))));
+    for (const [i, p] of payloads.entries()) log.append(1 + (i % 3), 1_000 + i, p);
+    log.close();
+    const whole = [...readRawLog(dir)].map((r) => [r.position, r.next, r.format, r.recvMs, text(r.payload)]);
+    expect(whole.map((r) => r[4])).toEqual(payloads.map(text));
+    for (const chunk of [20, 64, 333]) {
+      const pieces = [...readRawLog(dir, 0, Number.POSITIVE_INFINITY, chunk)].map((r) => [r.position, r.next, r.format, r.recvMs, text(r.payload)]);
+      expect([chunk, pieces]).toEqual([chunk, whole]);
+      const from = whole[17][0] as number;
+      expect([...readRawLog(dir, from, whole[40][0] as number, chunk)].map((r) => r.position)).toEqual(whole.slice(17, 40).map((r) => r[0] as number));
+    }
+    const last = readdirSync(dir).sort().at(-1)!;
+    appendFileSync(join(dir, last), Buffer.from([200, 0, 0, 0, 1, 2])); // a record cut short after its length
+    expect(() => [...readRawLog(dir, 0, Number.POSITIVE_INFINITY, 20)]).toThrow(/^raw log corrupt: torn record at position \d+ in raw-\d{16}\.log/);
+  });
+
   test("rawlog - a flipped length in the last record but one is corruption, not a torn tail", () => {
     const dir = freshDir();
     const p1 = writeThree(dir);

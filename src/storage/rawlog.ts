@@ -319,24 +319,62 @@ export class RawLog {
  * silently (compare with RawLog.firstPosition()); a torn or corrupt record or
  * a gap between segments throws a RawLogError naming the segment and position.
  *
+ * Read in pieces of `chunkBytes` (or one record, if longer), never a whole
+ * 64 MiB segment at once; a record's `payload` is a view of its piece, which
+ * stays alive (and unchanged) as long as the payload is kept.
+ *
  * @example
  *   for (const r of readRawLog(dir, checkpoint.rawPosition, log.end)) ingest(r.format, r.recvMs, r.payload);
  */
-export function* readRawLog(dir: string, from = 0, to = Number.POSITIVE_INFINITY): Generator<RawRecord> {
+export function* readRawLog(dir: string, from = 0, to = Number.POSITIVE_INFINITY, chunkBytes = rawLogReadChunkBytes): Generator<RawRecord> {
+  let buf = Buffer.allocUnsafe(Math.max(chunkBytes, rawLogLimits.headerBytes));
   for (const seg of contiguousSegments(dir)) {
     if (seg.start >= to) return;
     if (seg.start + seg.size <= from) continue;
-    const buf = readFileSync(seg.path);
-    let off = Math.max(0, from - seg.start);
-    while (off < buf.byteLength && seg.start + off < to) {
-      const n = recordBytesAt(buf, off);
-      if (typeof n !== "number") throw corruptError(n, seg.start, off);
-      const position = seg.start + off;
-      yield { position, next: position + n, format: buf.readUInt8(off + 8), recvMs: buf.readDoubleLE(off + 9), payload: buf.subarray(off + rawLogLimits.headerBytes, off + n) };
-      off += n;
+    const fd = openSync(seg.path, "r");
+    try {
+      let pos = Math.max(0, from - seg.start); // the file offset of the next record
+      let bufStart = pos; // the file offset of buf[0]
+      let have = 0; // bytes of buf read
+      // Keeps buf[pos - bufStart ..] and reads until `need` bytes from pos are in, or the file ends; false then.
+      const fill = (need: number): boolean => {
+        const rel = pos - bufStart;
+        if (rel + need <= have) return true;
+        // A fresh buffer each time (the unread tail copied over): payloads handed out keep theirs alive, unchanged.
+        const next = Buffer.allocUnsafe(Math.max(need, chunkBytes, rawLogLimits.headerBytes));
+        buf.copy(next, 0, rel, have);
+        buf = next;
+        have -= rel;
+        bufStart = pos;
+        while (have < need) {
+          const got = readSync(fd, buf, have, buf.byteLength - have, bufStart + have);
+          if (got === 0) return false;
+          have += got;
+        }
+        return true;
+      };
+      while (seg.start + pos < to) {
+        if (!fill(rawLogLimits.headerBytes)) {
+          if (have - (pos - bufStart) === 0) break; // the segment's end
+          throw corruptError("torn record", seg.start, pos);
+        }
+        const rest = buf.readUInt32LE(pos - bufStart);
+        if (rest >= rawLogLimits.bodyBytesMin && !fill(8 + rest)) throw corruptError("torn record", seg.start, pos);
+        const rel = pos - bufStart;
+        const n = recordBytesAt(buf.subarray(0, have), rel);
+        if (typeof n !== "number") throw corruptError(n, seg.start, pos);
+        const position = seg.start + pos;
+        yield { position, next: position + n, format: buf.readUInt8(rel + 8), recvMs: buf.readDoubleLE(rel + 9), payload: buf.subarray(rel + rawLogLimits.headerBytes, rel + n) };
+        pos += n;
+      }
+    } finally {
+      closeSync(fd);
     }
   }
 }
+
+/** readRawLog's piece: records are read this many bytes at a time (the buffer grows for a longer one). */
+const rawLogReadChunkBytes = 1 << 20;
 
 /**
  * Where to start reading for every record received at or after `recvMs`:
