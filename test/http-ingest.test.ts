@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encode } from "@msgpack/msgpack";
+import { deflateRawSync, deflateSync, gzipSync } from "node:zlib";
 import { waitFor } from "./helpers/wait.ts";
 import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
 import { limits } from "../src/runtime/limits.ts";
@@ -75,6 +76,25 @@ describe("http - POST /api/v1/events statuses", () => {
     });
     const chunked = await fetch(`${w.url}/api/v1/events`, { method: "POST", body: chunks, headers: { "content-type": "application/json", ...auth(ingestToken) } });
     expect([chunked.status, await chunked.json()]).toEqual([413, { error: "body: over WEIR_MAX_BODY (2048 bytes)" }]);
+  });
+
+  test("http - gzip and deflate bodies are taken as their content; a decompression bomb is 413, a broken stream 400, another encoding 415, each a JSON error", async () => {
+    const events = JSON.stringify([{ name: "zip.a", value: 1 }, { name: "zip.a", value: 2 }, { name: "9bad", value: 1 }]);
+    const send = (body: Uint8Array | string, encoding: string) =>
+      postEvents(w.url, body as BodyInit, "application/json", { ...auth(ingestToken), "content-encoding": encoding });
+    for (const [encoding, body] of [["gzip", gzipSync(events)], ["deflate", deflateSync(events)], ["deflate", deflateRawSync(events)], ["GZIP", gzipSync(events)]] as const) {
+      const r = await send(body, encoding);
+      expect([encoding, r.status, r.body]).toEqual([encoding, 202, { accepted: 2, rejected: 1, errors: [{ index: 2, error: "name: must match ^[A-Za-z_][A-Za-z0-9_.:-]*$" }] }]);
+    }
+    const bomb = gzipSync(Buffer.alloc(10_000_000, 0x20)); // 10 MB of spaces: ~10 KB compressed, over the limit already as sent
+    const smallBomb = gzipSync(Buffer.alloc(1_000_000, 0x20));
+    expect(smallBomb.byteLength).toBeLessThan(2048); // under the limit as sent, far over it once decompressed
+    expect(await send(smallBomb, "gzip")).toMatchObject({ status: 413, body: { error: "body: over WEIR_MAX_BODY (2048 bytes) once decompressed" } });
+    expect(bomb.byteLength).toBeGreaterThan(2048);
+    expect(await send(bomb, "gzip")).toMatchObject({ status: 413, body: { error: "body: over WEIR_MAX_BODY (2048 bytes)" } });
+    const broken = await send(new TextEncoder().encode("not gzip at all"), "gzip");
+    expect([broken.status, broken.body.error]).toEqual([400, "body: not valid gzip (incorrect header check)"]);
+    expect(await send(events, "br")).toMatchObject({ status: 415, body: { error: 'content-encoding: use gzip or deflate, or none (got "br")' } });
   });
 
   test("http - 415 other content types", async () => {

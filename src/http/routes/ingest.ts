@@ -1,12 +1,14 @@
 /**
  * POST /api/v1/events (API.md "Ingest"): JSON, NDJSON, MessagePack and
- * text/plain holding JSON. 202 means the accepted events are in the raw log.
+ * text/plain holding JSON, plain or gzip/deflate (content-encoding.ts). 202
+ * means the accepted events are in the raw log.
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { formatOf } from "../../actors/ingest-body.ts";
 import type { AppDeps } from "../app.ts";
 import { requireRole } from "../auth.ts";
+import { decodeContentEncoding } from "../content-encoding.ts";
 import { HttpError } from "../errors.ts";
 
 export function ingestRoutes(deps: AppDeps): Hono {
@@ -21,7 +23,7 @@ export function ingestRoutes(deps: AppDeps): Hono {
       if (format === null) {
         throw new HttpError(415, "content-type: use application/json, application/x-ndjson, application/msgpack or text/plain");
       }
-      const bytes = new Uint8Array(await c.req.arrayBuffer());
+      const bytes = decodeContentEncoding(new Uint8Array(await c.req.arrayBuffer()), c.req.header("content-encoding"), maxBody);
       const outcome = await ingestOrThrow(deps, bytes, format);
       const body = { accepted: outcome.accepted, rejected: outcome.rejected, errors: outcome.errors };
       if (outcome.accepted === 0) return c.json({ error: "no event valid", errors: outcome.errors }, 400);
