@@ -77,6 +77,8 @@ export interface Config {
   nodeName: string;
   /** A partition's lease: how long a dead owner keeps it before another takes it over. */
   natsLeaseMs: number;
+  /** Origins (scheme://host[:port], exact) whose pages may call weir from a browser; none by default. */
+  corsOrigins: string[];
 }
 
 /** Commit boundaries WEIR_CRASH_AT can stop the process at (test-only). */
@@ -140,6 +142,21 @@ const envSchema = z.object({
   WEIR_NATS_URL: z.string().url().optional(),
   WEIR_NATS_DUPLICATE_WINDOW: duration(1, 7 * 86_400_000).default(limits.natsIngestDuplicateWindowMsDefault),
   WEIR_NATS_MAX_AGE: duration(60_000, 3650 * 86_400_000).default(limits.natsIngestMaxAgeMsDefault),
+  WEIR_CORS_ORIGINS: z.string().default("").transform((s, ctx) => {
+    const out: string[] = [];
+    for (const o of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+      let u: URL | null = null;
+      try {
+        u = new URL(o);
+      } catch { /* reported below */ }
+      if (u === null || (u.protocol !== "http:" && u.protocol !== "https:") || u.origin !== o) {
+        ctx.addIssue({ code: "custom", message: `"${o.slice(0, 100)}" is not an origin (scheme://host[:port], no path or trailing slash)` });
+        return z.NEVER;
+      }
+      out.push(o);
+    }
+    return out;
+  }),
   WEIR_NATS_CLUSTER: boolText.default(false),
   WEIR_NODE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1–64 letters, digits, _ or -").optional(),
   WEIR_NATS_LEASE: duration(limits.natsLeaseMsMin, 600_000).default(limits.natsLeaseMs),
@@ -215,7 +232,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
     natsCluster: v.WEIR_NATS_CLUSTER, nodeName: v.WEIR_NODE_NAME ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${v.WEIR_PORT === 0 ? `pid${process.pid}` : v.WEIR_PORT}`,
-    natsLeaseMs: v.WEIR_NATS_LEASE,
+    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS,
   };
 }
 

@@ -64,4 +64,12 @@ describe("config - WEIR_* validated at start-up", () => {
     writeFileSync(yml, "partitions: [4\n");
     expect(() => loadConfig({ WEIR_CONFIG: yml })).toThrow(`config WEIR_CONFIG: cannot read "${yml}"`);
   });
+
+  test("config - WEIR_CORS_ORIGINS: exact origins, none by default; a path, a trailing slash or another scheme is refused naming it", () => {
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({ WEIR_CORS_ORIGINS: "https://shop.example, http://localhost:3000" }).corsOrigins).toEqual(["https://shop.example", "http://localhost:3000"]);
+    for (const bad of ["https://shop.example/", "https://shop.example/app", "ftp://x.example", "shop.example"]) {
+      expect(() => loadConfig({ WEIR_CORS_ORIGINS: bad })).toThrow(`config WEIR_CORS_ORIGINS: "${bad}" is not an origin (scheme://host[:port], no path or trailing slash)`);
+    }
+  });
 });

@@ -44,8 +44,8 @@ function fixedReadModel(asked: unknown[]): ReadModel {
 
 const noLive: LivePort = { add: () => -1, remove: () => {}, handleOp: () => {}, subscribe: () => null };
 
-function appWith(ingest: IngestPort, ops: OpsPort = { notReady: () => [], metricsText: () => "# none\n" }, asked: unknown[] = []) {
-  const cfg = loadConfig({ WEIR_DATA_DIR: "/nonexistent-never-opened" });
+function appWith(ingest: IngestPort, ops: OpsPort = { notReady: () => [], metricsText: () => "# none\n" }, asked: unknown[] = [], env: Record<string, string> = {}) {
+  const cfg = loadConfig({ WEIR_DATA_DIR: "/nonexistent-never-opened", ...env });
   return createApp({ ingest, read: fixedReadModel(asked), live: noLive, ops, cfg, log: silentLog });
 }
 
@@ -114,5 +114,26 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
     problems = ["partition-1 is restarting"];
     const r = await app.request("/ready");
     expect([r.status, await r.json()]).toEqual([503, { error: "not ready: partition-1 is restarting", problems }]);
+  });
+
+  test("routes - cross-origin: none allowed by default (403 JSON before the route), no Origin and weir's own origin pass, a listed origin gets its headers and its preflight", async () => {
+    let taken = 0;
+    const port: IngestPort = { ingestBytes: async () => (taken++, accepted(1)) };
+    const post = (origin?: string) => ({ method: "POST", body: '{"name":"a"}', headers: { "content-type": "text/plain", ...(origin ? { origin } : {}) } });
+    const shut = appWith(port);
+    const refused = await shut.request("http://weir.local/api/v1/events", post("https://elsewhere.example"));
+    expect([refused.status, await refused.json(), taken]).toEqual([403, { error: 'origin: "https://elsewhere.example" is not in WEIR_CORS_ORIGINS' }, 0]);
+    expect((await shut.request("http://weir.local/api/v1/events", post())).status).toBe(202); // curl, the SDK: no Origin
+    expect((await shut.request("http://weir.local/api/v1/events", post("http://weir.local"))).status).toBe(202); // the dashboard itself
+    expect((await shut.request("http://weir.local/ws/live", { headers: { origin: "https://elsewhere.example", upgrade: "websocket" } })).status).toBe(403);
+    const open = appWith(port, undefined, [], { WEIR_CORS_ORIGINS: "https://shop.example, http://localhost:3000" });
+    const ok = await open.request("http://weir.local/api/v1/events", post("https://shop.example"));
+    expect([ok.status, ok.headers.get("access-control-allow-origin"), ok.headers.get("vary"), ok.headers.get("access-control-expose-headers")])
+      .toEqual([202, "https://shop.example", "Origin", "Retry-After"]);
+    const pre = await open.request("http://weir.local/api/v1/events", { method: "OPTIONS", headers: { origin: "http://localhost:3000", "access-control-request-method": "POST" } });
+    expect([pre.status, pre.headers.get("access-control-allow-origin"), pre.headers.get("access-control-allow-methods"), pre.headers.get("access-control-allow-headers")])
+      .toEqual([204, "http://localhost:3000", "GET, POST, PUT, DELETE, OPTIONS", "authorization, content-type, content-encoding, idempotency-key"]);
+    expect((await open.request("http://weir.local/api/v1/events", post("https://shop.example.evil"))).status).toBe(403); // exact, not a prefix
+    expect(taken).toBe(3); // no Origin, its own, and the listed one
   });
 });

@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import type { IngestPort, LivePort, OpsPort, ReadModel } from "../engine/ports.ts";
 import type { Config } from "../config.ts";
 import type { Log } from "../runtime/log.ts";
+import { crossOrigin } from "./cors.ts";
 import { toHttpError } from "./errors.ts";
 import { analyticsRoutes } from "./routes/analytics.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
@@ -23,6 +24,8 @@ export interface AppDeps { ingest: IngestPort; read: ReadModel; live: LivePort; 
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
+  const cors = crossOrigin(deps.cfg.corsOrigins);
+  for (const path of ["/api/*", "/ws/*"]) app.use(path, cors);
   app.route("/", staticRoutes());
   app.route("/", opsRoutes(deps));
   app.route("/", ingestRoutes(deps));
