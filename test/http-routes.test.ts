@@ -125,6 +125,8 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
     expect([refused.status, await refused.json(), taken]).toEqual([403, { error: 'origin: "https://elsewhere.example" is not in WEIR_CORS_ORIGINS' }, 0]);
     expect((await shut.request("http://weir.local/api/v1/events", post())).status).toBe(202); // curl, the SDK: no Origin
     expect((await shut.request("http://weir.local/api/v1/events", post("http://weir.local"))).status).toBe(202); // the dashboard itself
+    expect((await shut.request("http://weir.local/api/v1/events", post("https://weir.local"))).status).toBe(202); // itself behind a proxy that ends TLS
+    expect((await shut.request("http://weir.local/api/v1/events", post("null"))).status).toBe(403); // a sandboxed page
     expect((await shut.request("http://weir.local/ws/live", { headers: { origin: "https://elsewhere.example", upgrade: "websocket" } })).status).toBe(403);
     const open = appWith(port, undefined, [], { WEIR_CORS_ORIGINS: "https://shop.example, http://localhost:3000" });
     const ok = await open.request("http://weir.local/api/v1/events", post("https://shop.example"));
@@ -134,6 +136,6 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
     expect([pre.status, pre.headers.get("access-control-allow-origin"), pre.headers.get("access-control-allow-methods"), pre.headers.get("access-control-allow-headers")])
       .toEqual([204, "http://localhost:3000", "GET, POST, PUT, DELETE, OPTIONS", "authorization, content-type, content-encoding, idempotency-key"]);
     expect((await open.request("http://weir.local/api/v1/events", post("https://shop.example.evil"))).status).toBe(403); // exact, not a prefix
-    expect(taken).toBe(3); // no Origin, its own, and the listed one
+    expect(taken).toBe(4); // no Origin, its own twice, and the listed one
   });
 });

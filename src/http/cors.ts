@@ -19,11 +19,20 @@ const allowMethods = "GET, POST, PUT, DELETE, OPTIONS";
 const allowHeaders = "authorization, content-type, content-encoding, idempotency-key";
 const maxAgeSeconds = "600";
 
+/** Weir's own page: the Origin's host is the request's (the scheme may differ behind a proxy that ends TLS). */
+function sameHost(origin: string, url: string): boolean {
+  try {
+    return new URL(origin).host === new URL(url).host;
+  } catch {
+    return false; // "null" (a sandboxed page, a file) or garbage: cross-origin
+  }
+}
+
 export function crossOrigin(allowed: readonly string[]): MiddlewareHandler {
   const list = new Set(allowed);
   return async (c, next) => {
     const origin = c.req.header("origin");
-    if (origin === undefined || origin === new URL(c.req.url).origin) return next();
+    if (origin === undefined || sameHost(origin, c.req.url)) return next();
     if (!list.has(origin)) {
       return c.json({ error: `origin: ${JSON.stringify(origin.slice(0, 200))} is not in WEIR_CORS_ORIGINS` }, 403);
     }
