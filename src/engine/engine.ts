@@ -31,6 +31,7 @@ import type { Config } from "../config.ts";
 import type { PartitionData } from "../partition/partition-loop.ts";
 import { partitionStatSlots } from "../partition/worker-stats.ts";
 import { IngestClock } from "../runtime/ingest-clock.ts";
+import { EventLoopLag } from "../runtime/process-metrics.ts";
 import { limits } from "../runtime/limits.ts";
 import { parseSeriesKey } from "../runtime/series.ts";
 import type { Log } from "../runtime/log.ts";
@@ -62,6 +63,8 @@ export class Engine implements IngestPort, OpsPort {
     return { name: info.name, tags: info.tags, ts, value };
   });
   readonly dedupe: DedupeSet;
+  /** The main thread's event-loop lag, for /metrics (started with the engine). */
+  readonly loopLag = new EventLoopLag();
   /** Result labels by spec index: the configured specs, then the rollups. */
   readonly labels: string[];
   /** What start-up recovered from the store and the raw log (for /metrics and the logs). */
@@ -144,6 +147,7 @@ export class Engine implements IngestPort, OpsPort {
     e.timers.push(setInterval(() => e.prune(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.publishStats(), limits.statsIntervalMs));
     e.timers.push(setInterval(() => e.fanout.flush(), fanoutTickMs));
+    e.loopLag.start();
     await e.waitRunning(limits.recoveryTimeoutMs);
     return e;
   }
@@ -361,6 +365,7 @@ export class Engine implements IngestPort, OpsPort {
     await this.outputs.finish(this.slots, this.drains);
     await this.outputs.settleCommits(this.slots);
     for (const t of this.timers) clearInterval(t);
+    this.loopLag.stop();
     await this.writer!.writeSeries(this.staged.takeSeries()).catch((e: Error) => this.log.error("store: series not written at stop", { error: e.message }));
     await this.deadlettersWriting;
     await this.flushDeadletters();

@@ -3,6 +3,7 @@
  */
 import type { IngestOutcome } from "../actors/ingest.ts";
 import type { Engine } from "./engine.ts";
+import { registerProcessMetrics } from "../runtime/process-metrics.ts";
 import { Metrics, type Counter, type Histogram } from "../runtime/metrics.ts";
 
 export interface EngineMetrics {
@@ -54,5 +55,6 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
     Object.entries(engine.fanout.closed).map(([reason, n]) => [{ reason }, n] as [Record<string, string>, number]), "counter");
   m.gauge("process_resident_memory_bytes", "Resident set size", () => process.memoryUsage.rss());
   m.gauge("process_heap_bytes", "JavaScript heap in use", () => process.memoryUsage().heapUsed);
+  registerProcessMetrics(m, engine.loopLag);
   return out;
 }

@@ -9,11 +9,9 @@
  *   const bytes = decodeContentEncoding(raw, c.req.header("content-encoding"), cfg.maxBodyBytes);
  */
 import { gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
-import { BodyError } from "../actors/ingest-body.ts";
-import { TooLargeError } from "../engine/errors.ts";
 import { HttpError } from "./errors.ts";
 
-/** The body as sent, decompressed; BodyError (400), TooLargeError (413) or HttpError 415 for an encoding weir does not take. */
+/** The body as sent, decompressed; HttpError 400 (a broken stream), 413 (past the bound) or 415 (an encoding weir does not take). */
 export function decodeContentEncoding(bytes: Uint8Array, encoding: string | undefined, maxBytes: number): Uint8Array {
   const enc = (encoding ?? "").trim().toLowerCase();
   if (enc === "" || enc === "identity") return bytes;
@@ -31,7 +29,7 @@ export function decodeContentEncoding(bytes: Uint8Array, encoding: string | unde
     }
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === "ERR_BUFFER_TOO_LARGE") throw new TooLargeError(`body: over WEIR_MAX_BODY (${maxBytes} bytes) once decompressed`);
-    throw new BodyError(`body: not valid ${enc === "deflate" ? "deflate" : "gzip"} (${(e as Error).message})`);
+    if (code === "ERR_BUFFER_TOO_LARGE") throw new HttpError(413, `body: over WEIR_MAX_BODY (${maxBytes} bytes) once decompressed`);
+    throw new HttpError(400, `body: not valid ${enc === "deflate" ? "deflate" : "gzip"} (${(e as Error).message})`);
   }
 }
