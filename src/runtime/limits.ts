@@ -138,7 +138,7 @@ export const limits = {
   natsResultsWaitingMax: 100_000, // results computed while the link to NATS is down, kept to publish once it is back (~300 B each)
   natsResultsFlushMs: 250, // how often those are tried
   replicaBatchMax: 2_000, // results copied from WEIR_OUT (results-replica.ts) per store transaction
-  clusterHandoffWaitMs: 5_000, // a partition handed to a joiner: its last checkpoint is awaited this long at most (3 checkpoint intervals if less) before the lease goes; the process's quiet rule waits meanwhile
+  clusterHandoffWaitMs: 5_000, // a partition handed to a joiner: its last checkpoint is awaited this long at least (3 checkpoint intervals if more) before the lease goes
   natsLeaseMsMin: 1_500, // WEIR_NATS_LEASE's least: three renewals of natsLeaseRenewMsMin fit
   natsLeaseRenewMsMin: 500,
 
