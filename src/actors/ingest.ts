@@ -57,7 +57,13 @@ export class Ingest {
   readonly signatures: SeriesSignatures;
   private readonly newLocals: number[];
 
-  constructor(private readonly opts: { partitions: number; registry: SeriesRegistry; bounds: TimeBounds; dedupe: DedupeSet }) {
+  /**
+   * `idScopes` (cluster mode): a prefix per partition for the event ids it
+   * remembers, so that a partition taken over again starts from the ids its
+   * checkpoint knows, not from those this process took in an earlier turn
+   * (Engine.resetPartition). Without it an id is known process-wide.
+   */
+  constructor(private readonly opts: { partitions: number; registry: SeriesRegistry; bounds: TimeBounds; dedupe: DedupeSet; idScopes?: readonly string[] }) {
     this.buffers = Array.from({ length: opts.partitions }, () => new PartitionBuffer());
     this.signatures = new SeriesSignatures(opts.registry.seriesMax);
     this.newLocals = new Array<number>(opts.partitions).fill(0);
@@ -89,26 +95,30 @@ export class Ingest {
     const seriesIds = this.idsOf(parsed.distinct);
     let idsOfRequest: Set<string> | undefined; // only requests that carry ids pay for it
     const reg = this.opts.registry;
+    const scopes = this.opts.idScopes;
     for (let k = 0; k < parsed.n; k++) {
-      const eventId = parsed.ids?.[k];
-      if (eventId !== undefined) {
-        idsOfRequest ??= new Set();
-        if (idsOfRequest.has(eventId) || this.opts.dedupe.has(eventId, recvMs)) {
-          out.accepted++;
-          out.duplicates++;
-          continue;
-        }
-        idsOfRequest.add(eventId);
-      }
       const id = seriesIds[parsed.series[k]];
-      if (id < 0) {
+      if (id < 0) { // a series never registered: no event of it was taken, so none is a duplicate
         const d = parsed.distinct[parsed.series[k]];
         const event = { name: d.name, ...(d.tags === undefined ? {} : { tags: d.tags }), ts: parsed.ts[k], value: parsed.value[k] };
         refused.push({ index: parsed.index[k], event, error: `series: limit of ${reg.seriesMax} series reached (WEIR_MAX_SERIES)`, reason: "series_limit" });
         continue;
       }
       const known = id < reg.size;
-      const b = this.buffers[known ? reg.partitionOf(id) : this.newSeries[id - reg.size].partition];
+      const p = known ? reg.partitionOf(id) : this.newSeries[id - reg.size].partition;
+      const eventId = parsed.ids?.[k];
+      if (eventId !== undefined) {
+        const key = scopes === undefined ? eventId : scopes[p] + eventId;
+        idsOfRequest ??= new Set();
+        if (idsOfRequest.has(key) || this.opts.dedupe.has(key, recvMs)) {
+          out.accepted++;
+          out.duplicates++;
+          continue;
+        }
+        idsOfRequest.add(key);
+        this.ids.push(key);
+      }
+      const b = this.buffers[p];
       b.gid[b.n] = id;
       b.sid[b.n] = known ? reg.localOf(id) : this.newSeries[id - reg.size].local;
       b.ts[b.n] = parsed.ts[k];
@@ -116,7 +126,6 @@ export class Ingest {
       const props = parsed.props?.[k];
       if (props !== undefined || eventId !== undefined) b.extras.push([b.n, eventId ?? null, props ?? null]);
       b.n++;
-      if (eventId !== undefined) this.ids.push(eventId);
       out.accepted++;
     }
     listRejects(out, parsed, refused);

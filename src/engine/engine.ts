@@ -63,6 +63,15 @@ export class Engine implements IngestPort, OpsPort {
     return { name: info.name, tags: info.tags, ts, value };
   });
   readonly dedupe: DedupeSet;
+  /**
+   * Cluster mode: the prefix per partition of every de-duplication key it
+   * remembers, renewed by each resetPartition. A partition taken back later
+   * knows only the ids its checkpoint and the takeover's scan bring, not
+   * those this process took in an earlier turn (which a checkpoint older
+   * than them would otherwise make it skip: lost events).
+   */
+  private readonly dedupeScopes: string[] | undefined;
+  private dedupeTurns = 0;
   /** The main thread's event-loop lag, for /metrics (started with the engine). */
   readonly loopLag = new EventLoopLag();
   /** Result labels by spec index: the configured specs, then the rollups. */
@@ -104,8 +113,9 @@ export class Engine implements IngestPort, OpsPort {
     this.slots = Array.from({ length: cfg.partitions }, (_, id) => createPartitionSlot(id, cfg.ringBytes));
     this.metrics = createEngineMetrics(this);
     this.fanout.onDelivered = (ms) => this.metrics.e2eLatency.observe(ms / 1000);
+    this.dedupeScopes = cfg.natsCluster ? Array.from({ length: cfg.partitions }, (_, p) => `${p}.0|`) : undefined;
     this.path = new IngestPath({
-      cfg, log, registry: this.registry, dedupe: this.dedupe, deadletters: this.deadletters, metrics: this.metrics,
+      cfg, log, registry: this.registry, dedupe: this.dedupe, idScopes: this.dedupeScopes, deadletters: this.deadletters, metrics: this.metrics,
       rings: this.slots.map((s) => s.inRing), clock: this.clock,
     });
     this.outputs = new PartitionOutputs({
@@ -223,10 +233,16 @@ export class Engine implements IngestPort, OpsPort {
     await this.supervisor.recycle(`partition-${partition}`, async () => {
       if (from !== null) this.registry.adoptPartition(partition, from.series);
       p.floorPos = this.path.appendMark(); // every record before it: the new worker replays none, and skips those still on its ring
+      if (this.dedupeScopes !== undefined) this.dedupeScopes[partition] = `${partition}.${++this.dedupeTurns}|`;
       this.emptyStateBytes ??= new Encoder().encode(new PartitionPipeline({ specs: this.cfg.windows, latenessMs: this.cfg.latenessMs, seriesMax: this.cfg.maxSeries, rollups: this.rollups }).snapshot());
       await this.outputs.replaceCheckpoint(p, { pos: p.floorPos, state: from?.state ?? this.emptyStateBytes });
     });
     return p.epoch;
+  }
+
+  /** The de-duplication key of an origin key or event id of `partition` (cluster mode: scoped to its current turn). */
+  dedupeKey(partition: number, key: string): string {
+    return this.dedupeScopes === undefined ? key : this.dedupeScopes[partition] + key;
   }
 
   /** Holds the partitions' quiet rule at `atMs` until the returned function is called (cluster mode: a partition's backlog is on its way). */

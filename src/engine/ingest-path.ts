@@ -70,6 +70,8 @@ export interface IngestPathDeps {
   log: Log;
   registry: SeriesRegistry;
   dedupe: DedupeSet;
+  /** Cluster mode: the prefix per partition of the event ids it remembers (see Ingest). */
+  idScopes?: readonly string[];
   deadletters: DeadLetters;
   metrics: EngineMetrics;
   /** Each partition's input ring, by partition id. */
@@ -111,7 +113,7 @@ export class IngestPath {
       onRepair: (r) => d.log.warn("raw log: torn tail cut (a record never acknowledged)", r),
     });
     this.disk = new DiskGuard(cfg.dataDir, { reserveBytes: cfg.diskReserveBytes, checkIntervalMs: limits.diskCheckMs });
-    this.ingest = new Ingest({ partitions: cfg.partitions, registry: d.registry, bounds: cfg, dedupe: d.dedupe });
+    this.ingest = new Ingest({ partitions: cfg.partitions, registry: d.registry, bounds: cfg, dedupe: d.dedupe, idScopes: d.idScopes });
     this.groupLengths = d.rings.map(() => []);
     this.pool = cfg.ingestThreads > 0 ? ParsePool.start(cfg.ingestThreads, cfg, d.log) : null;
   }

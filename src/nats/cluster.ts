@@ -215,10 +215,10 @@ export class Cluster {
       x.feed = await startPartitionFeed({
         js: this.o.js, jsm: this.o.jsm, stream: partsStreamName, partition: p, from, dedupeWindowMs: this.o.cfg.dedupeWindowMs, log: this.o.log,
         port: {
-          ingestParsed: (parsed, origin) => this.o.engine.ingestParsed(parsed, origin),
+          ingestParsed: (parsed, origin) => this.o.engine.ingestParsed(parsed, { ...origin, keys: origin.keys.map((k) => this.o.engine.dedupeKey(p, k)) }),
           remember: (keys, ids, recvMs) => {
-            for (const k of keys) this.o.engine.dedupe.add(k, recvMs);
-            for (const id of ids) this.o.engine.dedupe.add(id, recvMs);
+            for (const k of keys) this.o.engine.dedupe.add(this.o.engine.dedupeKey(p, k), recvMs);
+            for (const id of ids) this.o.engine.dedupe.add(this.o.engine.dedupeKey(p, id), recvMs);
           },
         },
         onCaughtUp: () => {
