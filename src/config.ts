@@ -11,6 +11,9 @@ import { readFileSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
 import { z } from "zod";
 import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "./actors/window-spec.ts";
+import { rollupsFor } from "./actors/partition-pipeline.ts";
+import { parseRule } from "./actors/rules/rule.ts";
+import { type ActionSpec, parseActions } from "./actions/registry.ts";
 import { issueText } from "./runtime/issue-text.ts";
 import { limits } from "./runtime/limits.ts";
 import type { LogLevel } from "./runtime/log.ts";
@@ -73,6 +76,10 @@ export interface Config {
   natsMaxAgeMs: number;
   /** NATS mode: share the partitions with the other weir processes on the same NATS (src/nats/cluster.ts). */
   natsCluster: boolean;
+  /** The config file's alert rules as written (validated; the engine's rule book adds the admin API's). */
+  rules: unknown[];
+  /** The config file's actions, validated. */
+  actions: Record<string, ActionSpec>;
   /** This process's name among them (unique per process; default host-port). */
   nodeName: string;
   /** A partition's lease: how long a dead owner keeps it before another takes it over. */
@@ -197,7 +204,8 @@ const envKeys = Object.keys(envSchema.shape) as EnvKey[];
 
 /** Reads the environment (and the WEIR_CONFIG file); throws ConfigError naming the key. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const merged: Record<string, string> = { ...readConfigFile(env.WEIR_CONFIG) };
+  const file = readConfigFile(env.WEIR_CONFIG);
+  const merged: Record<string, string> = { ...file.settings };
   for (const k of envKeys) if (env[k] !== undefined && env[k] !== "") merged[k] = env[k]!;
   const parsed = envSchema.safeParse(merged);
   if (!parsed.success) {
@@ -214,6 +222,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError("config WEIR_RETENTION_RAW: must be at least WEIR_DEDUPE_WINDOW (ids are recovered from the raw log)");
   }
   if (v.WEIR_NATS_CLUSTER && v.WEIR_NATS_URL === undefined) throw new ConfigError("config WEIR_NATS_CLUSTER: needs WEIR_NATS_URL (the processes share partitions through NATS)");
+  const { rules, actions } = rulesOf(file, windows);
+  const natsAction = Object.entries(actions).find(([, a]) => a.type === "nats");
+  if (natsAction !== undefined && v.WEIR_NATS_URL === undefined) throw new ConfigError(`config actions.${natsAction[0]}.type: nats needs NATS mode (set WEIR_NATS_URL)`);
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(v.WEIR_HOST) || v.WEIR_HOST.startsWith("127.");
   if (v.WEIR_TOKENS.length === 0 && !loopback) {
     throw new ConfigError(`config WEIR_HOST: "${v.WEIR_HOST}" is not loopback; set WEIR_TOKENS to serve beyond this machine`);
@@ -232,8 +243,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
     natsCluster: v.WEIR_NATS_CLUSTER, nodeName: v.WEIR_NODE_NAME ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${v.WEIR_PORT === 0 ? `pid${process.pid}` : v.WEIR_PORT}`,
-    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS,
+    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions,
   };
+}
+
+/** The config file's `rules:` and `actions:`, validated against the windows (ConfigError naming the path of a bad key). */
+function rulesOf(file: ConfigFile, windows: WindowSpec[]): { rules: unknown[]; actions: Record<string, ActionSpec> } {
+  try {
+    const actions = parseActions(file.actions);
+    if (file.rules === undefined || file.rules === null) return { rules: [], actions };
+    if (!Array.isArray(file.rules)) throw new ConfigError("config rules: must be a list of rules");
+    if (file.rules.length > limits.rulesMax) throw new ConfigError(`config rules: at most ${limits.rulesMax} rules`);
+    const ruleWindows = { specs: windows, rollups: rollupsFor(windows) };
+    const names = new Set<string>();
+    file.rules.forEach((def, i) => {
+      const rule = parseRule(def, { path: `rules[${i}]`, windows: ruleWindows, actions: [...Object.keys(actions), "log"] });
+      if (names.has(rule.name)) throw new ConfigError(`config rules[${i}].name: "${rule.name}" is already the name of another rule`);
+      names.add(rule.name);
+    });
+    return { rules: file.rules, actions };
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`config ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -249,9 +281,16 @@ function autoIngestThreads(): number {
   return cores <= 2 ? 0 : Math.min(limits.ingestThreadsMax, Math.floor((cores - 2) / 2));
 }
 
-/** The config file holds the same settings in lower case without the prefix: {"partitions": 4, "windows": "10s"}. */
-function readConfigFile(path: string | undefined): Record<string, string> {
-  if (!path) return {};
+/** What the config file holds: settings (as environment values), and the rules and actions as written. */
+interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown }
+
+/**
+ * The config file holds the same settings in lower case without the
+ * prefix: {"partitions": 4, "windows": "10s"}; and `rules:` and `actions:`
+ * (API.md "Rules and actions").
+ */
+function readConfigFile(path: string | undefined): ConfigFile {
+  if (!path) return { settings: {} };
   const yaml = /\.ya?ml$/i.test(path);
   let json: unknown;
   try {
@@ -263,13 +302,17 @@ function readConfigFile(path: string | undefined): Record<string, string> {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new ConfigError(`config WEIR_CONFIG: "${path}" must hold ${yaml ? "a YAML mapping" : "a JSON object"}`);
   }
-  const out: Record<string, string> = {};
+  const out: ConfigFile = { settings: {} };
   for (const [k, val] of Object.entries(json)) {
+    if (k === "rules" || k === "actions") {
+      out[k] = val;
+      continue;
+    }
     const envKey = "WEIR_" + k.toUpperCase();
     if (!envKeys.includes(envKey as EnvKey) || envKey === "WEIR_CONFIG") {
       throw new ConfigError(`config ${path}: unknown key "${k}"`);
     }
-    out[envKey] = String(val);
+    out.settings[envKey] = String(val);
   }
   return out;
 }

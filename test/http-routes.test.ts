@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { BodyError } from "../src/actors/ingest-body.ts";
 import { loadConfig } from "../src/config.ts";
 import { OverloadedError } from "../src/engine/errors.ts";
-import type { EngineOutcome, IngestPort, LivePort, OpsPort, ReadModel } from "../src/engine/ports.ts";
+import type { EngineOutcome, IngestPort, LivePort, OpsPort, ReadModel, RulesPort } from "../src/engine/ports.ts";
 import type { WindowRow } from "../src/engine/read-model.ts";
 import { createApp } from "../src/http/app.ts";
 import { silentLog } from "../src/runtime/log.ts";
@@ -39,14 +39,21 @@ function fixedReadModel(asked: unknown[]): ReadModel {
       asked.push({ deadletters: { since, limit } });
       return [];
     },
+    ruleAlerts: (q) => {
+      asked.push({ ruleAlerts: q });
+      return [];
+    },
   };
 }
+
+/** Rules that nobody put: every route answers from an empty book. */
+const noRules: RulesPort = { list: () => [], get: () => undefined, put: async () => ({ created: true }), delete: async () => false, actionStatus: () => [] };
 
 const noLive: LivePort = { add: () => -1, remove: () => {}, handleOp: () => {}, subscribe: () => null };
 
 function appWith(ingest: IngestPort, ops: OpsPort = { notReady: () => [], metricsText: () => "# none\n" }, asked: unknown[] = [], env: Record<string, string> = {}) {
   const cfg = loadConfig({ WEIR_DATA_DIR: "/nonexistent-never-opened", ...env });
-  return createApp({ ingest, read: fixedReadModel(asked), live: noLive, ops, cfg, log: silentLog });
+  return createApp({ ingest, read: fixedReadModel(asked), live: noLive, ops, rules: noRules, cfg, log: silentLog });
 }
 
 const accepted = (n: number): EngineOutcome => ({ accepted: n, duplicates: 0, rejected: 0, errors: [], reasons: {}, rejects: [] });

@@ -63,6 +63,17 @@ describe("partition loop", () => {
     expect(t.checkpoints).toEqual([1]); // the final checkpoint, after the window it covers
   });
 
+  test("partition loop - a held clock holds the quiet rule, not the checkpoints: they are paced by the wall clock", async () => {
+    const t = setup({ checkpointIntervalMs: 20 });
+    t.clock.ms = 5_000; // held here, as a cluster takeover or handoff holds it
+    t.send(1_000, 1_000);
+    const running = t.loop.run();
+    await waitFor(() => (t.read(), t.checkpoints.length >= 1), 2000, "a checkpoint while the clock stands still");
+    expect(t.read()).toEqual([]); // nothing closed: [0, 10 s) waits for the clock
+    t.loop.stop();
+    await running;
+  });
+
   test("partition loop - a batch waiting on the ring holds the clock back: it is ticked for at its receive time, then handled", async () => {
     const t = setup();
     t.clock.ms = 100_000; // the wall clock is far ahead of the batch, as after a stall

@@ -45,15 +45,15 @@ function reference(steps: Step[], forMs: number, keepMs: number, holdMs: number)
   for (const s of steps) {
     const out: Rec[] = [];
     const t = s.kind === "eval" ? s.end : s.at;
-    const to = (st: AlertState, value: AlertValue) => {
+    const to = (st: AlertState, value: AlertValue, ts = t) => {
       state = st;
-      out.push({ state: st, ts: t, value });
+      out.push({ state: st, ts, value });
     };
     if (t > seenTo) {
       if (t > lastEnd + holdMs) {
-        // [lastEnd + hold, t) had no data.
-        if (state === "pending") to("inactive", null);
-        else if (state === "firing" && t - runStart(t - grid, false) >= keepMs) to("resolved", null);
+        // [lastEnd + hold, t) had no data: the transitions' instants are where the data ended, and where the false run reached keepMs.
+        if (state === "pending") to("inactive", null, lastEnd + holdMs);
+        else if (state === "firing" && t - runStart(t - grid, false) >= keepMs) to("resolved", null, runStart(t - grid, false) + keepMs);
       }
       seenTo = t;
       if (s.kind === "eval") {
@@ -164,7 +164,7 @@ describe("rules - the state machine against its reference", () => {
     const p = new RuleInstance("p");
     evaluateInstance(p, { forMs: 60_000, keepFiringForMs: 0 }, 10_000, 10_000, true, 1, emit);
     evaluateInstance(p, { forMs: 60_000, keepFiringForMs: 0 }, 50_000, 10_000, true, 2, emit); // [20 s, 50 s) had no window
-    expect(log).toEqual(["pending@10:1", "inactive@50:null", "pending@50:2"]);
+    expect(log).toEqual(["pending@10:1", "inactive@20:null", "pending@50:2"]); // inactive where the data ended, not where the gap was seen
     log.length = 0;
     const f = new RuleInstance("f");
     const timing = { forMs: 0, keepFiringForMs: 30_000 };

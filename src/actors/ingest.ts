@@ -10,7 +10,7 @@
  *   for (const p of ing.partitionsWithEvents()) for (const m of ing.encode(p, enc)) ring[p].tryPush(m);
  */
 import type { Encoder } from "@msgpack/msgpack";
-import { encodeEventBatch, eventBatchBytesMax } from "../runtime/codec.ts";
+import { encodeEventBatch, eventBatchBytesMax, type SeriesMessage, seriesRowBytesMax } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
 import { partitionOf, seriesKey } from "../runtime/series.ts";
 import type { RejectReason, TimeBounds } from "./ingest-validate.ts";
@@ -197,13 +197,28 @@ export class Ingest {
     return id;
   }
 
-  /** Upper bounds of the ring messages each partition needs for the current request. */
+  /** Upper bounds of the ring messages each partition needs for the current request: its new series, then its events. */
   messageBytes(partition: number): number[] {
     const sizes: number[] = [];
+    for (const chunk of this.seriesChunks(partition)) sizes.push(chunk.bytes);
     for (let left = this.buffers[partition].n; left > 0; left -= limits.batchEventsMax) {
       sizes.push(eventBatchBytesMax(Math.min(left, limits.batchEventsMax)));
     }
     return sizes;
+  }
+
+  /** The current request's new series of a partition, in pieces of at most limits.seriesMessageBytesMax encoded. */
+  private seriesChunks(partition: number): Array<{ rows: SeriesInfo[]; bytes: number }> {
+    const chunks: Array<{ rows: SeriesInfo[]; bytes: number }> = [];
+    let cur: { rows: SeriesInfo[]; bytes: number } | null = null;
+    for (const s of this.newSeries) {
+      if (s.partition !== partition) continue;
+      const bytes = seriesRowBytesMax(s.name, s.tags);
+      if (cur === null || cur.bytes + bytes > limits.seriesMessageBytesMax) chunks.push(cur = { rows: [], bytes: 64 });
+      cur.rows.push(s);
+      cur.bytes += bytes;
+    }
+    return chunks;
   }
 
   /** The current request's ids and props for a partition: [index among its events, id, props], for its raw-log record. */
@@ -213,6 +228,18 @@ export class Ingest {
 
   eventsFor(partition: number): number {
     return this.buffers[partition].n;
+  }
+
+  /**
+   * The series the current request introduces to a partition, as ring
+   * messages for its worker (pushed before the events; not in the raw-log
+   * record, whose `s` rows hold them), encoded like encode().
+   */
+  *encodeSeries(partition: number, enc: Encoder, pos: number): Generator<Uint8Array> {
+    for (const chunk of this.seriesChunks(partition)) {
+      const msg: SeriesMessage = { k: "sr", pos, rows: chunk.rows.map((s) => [s.local, s.name, s.tags]) };
+      yield enc.encodeSharedRef(msg);
+    }
   }
 
   /**

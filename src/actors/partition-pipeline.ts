@@ -1,5 +1,6 @@
 /**
- * One partition's actors chained, as pure logic: window → anomaly → trend.
+ * One partition's actors chained, as pure logic: window → anomaly → trend,
+ * and the alert rules (rules/rule-set.ts) judged on what they close.
  * The worker thread feeds it batches and ticks and ships its output rows;
  * tests drive it directly. Every event of a batch reaches the anomaly and
  * trend actors (they fit and score values; exact aggregation is the window
@@ -7,6 +8,14 @@
  * window (the first tumbling spec) feeds its count to burst detection; a
  * closed trend window (the first sliding spec, else the largest) triggers
  * a trend fit over it.
+ *
+ * Rules (only when some are set): every closed window is judged by the
+ * rules reading its spec, every closed base window also by the anomaly(...)
+ * rules (the series' open anomaly at its end), every trend by the
+ * trend(...) rules; and at most every limits.ruleSweepMs of the tick clock
+ * the silences are swept (RuleSet.sweep at each series' frontier). Their
+ * transitions are `r` rows. Rules need the series' names and tags: the
+ * worker hands them over (addSeries) as the engine registers them.
  *
  * @example
  *   const p = new PartitionPipeline({ specs, latenessMs: 2000, seriesMax: 1000, rollups: defaultRollups });
@@ -18,6 +27,10 @@ import { createTrendLogic, type Trend } from "./trend.ts";
 import { anomalyRow, type PartitionOutput, trendRow, windowRow } from "./result-rows.ts";
 import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "./window.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
+import { RuleSet, type RuleSetSnapshot, type RuleTransition, type SeriesRef } from "./rules/rule-set.ts";
+import type { Rule } from "./rules/rule.ts";
+import { limits } from "../runtime/limits.ts";
+import { seriesKey } from "../runtime/series.ts";
 
 export type { PartitionOutput };
 
@@ -37,9 +50,10 @@ export function rollupsFor(specs: WindowSpec[]): Rollup[] {
   return defaultRollups.filter((r) => r.sizeMs % base.sizeMs === 0 && r.sizeMs > base.sizeMs && !specs.some((s) => s.label === r.label));
 }
 
-export interface PipelineSnapshot { v: 1; w: unknown; a: unknown; t: unknown }
+/** `r`: the rule instances (absent in checkpoints from before rules: they restore with none). */
+export interface PipelineSnapshot { v: 1; w: unknown; a: unknown; t: unknown; r?: RuleSetSnapshot }
 
-export interface PipelineOptions { specs: WindowSpec[]; latenessMs: number; seriesMax: number; rollups: Rollup[] }
+export interface PipelineOptions { specs: WindowSpec[]; latenessMs: number; seriesMax: number; rollups: Rollup[]; rules?: readonly Rule[] }
 
 /** Labels of every result the pipeline emits, in spec-index order: the specs, then the rollups. */
 export function resultLabels(specs: WindowSpec[], rollups: Rollup[]): string[] {
@@ -56,9 +70,15 @@ export class PartitionPipeline {
   private readonly specIndex: Map<string, number>;
   private readonly baseLabel: string | undefined;
   private readonly trendLabel: string;
-  private out: PartitionOutput = { w: [], late: [], a: [], t: [] };
+  private out: PartitionOutput = emptyOutput();
   private closed: WindowResult[] = [];
   private closedMs = 0;
+  private readonly rules: RuleSet;
+  private rulesOn = false;
+  private nextSweepMs = 0;
+  /** Names and tags by sid, as the engine registered them (addSeries). */
+  private readonly series: SeriesRef[] = [];
+  private readonly sidByKey = new Map<string, number>();
 
   constructor(opts: PipelineOptions) {
     this.window = createWindowLogic({ specs: opts.specs, latenessMs: opts.latenessMs, seriesMax: opts.seriesMax, rollups: opts.rollups });
@@ -71,11 +91,39 @@ export class PartitionPipeline {
     this.ws = this.window.init();
     this.as = this.anomaly.init();
     this.ts = this.trend.init();
+    this.rules = new RuleSet({ windows: { specs: opts.specs, rollups: opts.rollups } });
+    this.setRules(opts.rules ?? []);
+  }
+
+  /** The rules to judge from now on (see RuleSet.set: an unchanged rule keeps its instances); throws a RuleError for one the windows cannot answer. */
+  setRules(rules: readonly Rule[]): void {
+    const names = new Set(rules.map((r) => r.name));
+    for (const r of this.rules.rules()) if (!names.has(r.name)) this.rules.delete(r.name);
+    for (const r of rules) this.rules.set(r);
+    this.rulesOn = rules.length > 0;
+  }
+
+  /** A series' name and tags, under its partition-local id (idempotent: a sid already known is kept). */
+  addSeries(sid: number, name: string, tags: Readonly<Record<string, string>>): void {
+    if (this.series[sid] !== undefined) return;
+    const key = seriesKey(name, tags as Record<string, string>);
+    this.series[sid] = { key, name, tags };
+    this.sidByKey.set(key, sid);
+  }
+
+  /** The series known by sid (addSeries). */
+  get seriesCount(): number {
+    return this.sidByKey.size;
+  }
+
+  /** Rules, their instances and those refused (full rules), for /api/v1/rules. */
+  ruleStats(): { rules: number; instances: number; refused: number } {
+    return this.rules.stats();
   }
 
   /** Rows waiting to be shipped. */
   get pending(): number {
-    return this.out.w.length + this.out.late.length + this.out.a.length + this.out.t.length;
+    return this.out.w.length + this.out.late.length + this.out.a.length + this.out.t.length + this.out.r.length;
   }
 
   /**
@@ -102,6 +150,10 @@ export class PartitionPipeline {
     this.closedMs = nowMs;
     const done = this.window.tick(this.ws, nowMs, this.onWindowOutput, seriesMax);
     this.afterWindows();
+    if (this.rulesOn && nowMs >= this.nextSweepMs) {
+      this.nextSweepMs = nowMs + limits.ruleSweepMs;
+      if (this.rules.hasInstances) this.rules.sweep((key) => this.frontierOf(key, nowMs), (key) => this.seriesOf(key), this.onRule);
+    }
     return done;
   }
 
@@ -111,7 +163,9 @@ export class PartitionPipeline {
    */
   snapshot(): PipelineSnapshot {
     if (this.pending > 0) throw new Error("snapshot with output pending"); // programmer error
-    return { v: 1, w: this.window.snapshot(this.ws), a: this.anomaly.snapshot(this.as), t: this.trend.snapshot(this.ts) };
+    const snap: PipelineSnapshot = { v: 1, w: this.window.snapshot(this.ws), a: this.anomaly.snapshot(this.as), t: this.trend.snapshot(this.ts) };
+    if (this.rulesOn) snap.r = this.rules.snapshot();
+    return snap;
   }
 
   /** Continues from a snapshot() exactly as the pipeline that took it would have. */
@@ -120,18 +174,21 @@ export class PartitionPipeline {
     this.ws = this.window.restore(snap.w);
     this.as = this.anomaly.restore(snap.a);
     this.ts = this.trend.restore(snap.t);
-    this.out = { w: [], late: [], a: [], t: [] };
+    if (snap.r !== undefined) this.rules.restore(snap.r);
+    this.out = emptyOutput();
     this.closed = [];
   }
 
   /** Up to `rowsMax` rows of each kind, removed from the pending output. */
   take(rowsMax: number): PartitionOutput {
     const o = this.out;
-    if (o.w.length <= rowsMax && o.late.length <= rowsMax && o.a.length <= rowsMax && o.t.length <= rowsMax) {
-      this.out = { w: [], late: [], a: [], t: [] };
+    if (o.w.length <= rowsMax && o.late.length <= rowsMax && o.a.length <= rowsMax && o.t.length <= rowsMax && o.r.length <= rowsMax) {
+      this.out = emptyOutput();
       return o;
     }
-    return { w: o.w.splice(0, rowsMax), late: o.late.splice(0, rowsMax), a: o.a.splice(0, rowsMax), t: o.t.splice(0, rowsMax) };
+    return {
+      w: o.w.splice(0, rowsMax), late: o.late.splice(0, rowsMax), a: o.a.splice(0, rowsMax), t: o.t.splice(0, rowsMax), r: o.r.splice(0, rowsMax),
+    };
   }
 
   /** Closed windows drive burst detection and trend fits once the whole batch is in every actor. */
@@ -139,9 +196,35 @@ export class PartitionPipeline {
     for (const r of this.closed) {
       if (r.spec === this.baseLabel) this.anomaly.handleWindowCount(this.as, r.sid, r.end, r.count, this.onAnomaly);
       if (r.spec === this.trendLabel) this.trend.onWindow(this.ts, r.sid, r.start, r.end, this.onTrend);
+      if (this.rulesOn) this.judge(r);
     }
     this.closed = [];
   }
+
+  /** The rules on a closed window: those reading its spec, and at a base window the anomaly(...) ones. */
+  private judge(r: WindowResult): void {
+    const series = this.series[r.sid];
+    if (series === undefined) return; // not registered here yet: cannot happen once the engine sent its series
+    this.rules.evaluate(r, series, this.onRule);
+    if (r.spec === this.baseLabel) {
+      const severity = this.anomaly.openAnomaly(this.as, r.sid)?.severity ?? null;
+      this.rules.anomaly({ sid: r.sid, start: r.start, end: r.end, severity }, series, this.onRule);
+    }
+  }
+
+  private frontierOf(key: string, nowMs: number): number | null {
+    const sid = this.sidByKey.get(key);
+    return sid === undefined ? null : this.window.frontier(this.ws, sid, nowMs);
+  }
+
+  private seriesOf(key: string): SeriesRef | null {
+    const sid = this.sidByKey.get(key);
+    return sid === undefined ? null : this.series[sid];
+  }
+
+  private readonly onRule = (t: RuleTransition): void => {
+    this.out.r.push(t);
+  };
 
   private readonly onWindowOutput = (r: WindowOutput): void => {
     if (r.kind === "late") {
@@ -158,5 +241,13 @@ export class PartitionPipeline {
 
   private readonly onTrend = (t: Trend): void => {
     this.out.t.push(trendRow.encode(t));
+    if (this.rulesOn && t.class !== "unknown") {
+      const series = this.series[t.sid];
+      if (series !== undefined) this.rules.trend({ sid: t.sid, start: t.start, end: t.end, class: t.class }, series, this.onRule);
+    }
   };
+}
+
+function emptyOutput(): PartitionOutput {
+  return { w: [], late: [], a: [], t: [], r: [] };
 }

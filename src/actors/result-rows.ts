@@ -10,6 +10,7 @@
  *   const w = windowRow.decode(row); // engine: { sid, spec, start, … }
  */
 import type { Anomaly } from "./anomaly.ts";
+import type { RuleTransition } from "./rules/rule-set.ts";
 import type { Trend, TrendClass } from "./trend.ts";
 import type { WindowResult } from "./window.ts";
 
@@ -17,8 +18,10 @@ export type WindowRow = number[];
 export type LateRow = [sid: number, ts: number, value: number];
 export type AnomalyRow = number[];
 export type TrendRow = number[];
+/** A rule instance's transition, as the alert API.md names (rare: travels as the object itself). */
+export type RuleRow = RuleTransition;
 /** What one output message carries. */
-export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[] }
+export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[]; r: RuleRow[] }
 
 export const trendClasses = ["unknown", "stable", "rising", "falling"] as const;
 export const severities = ["", "warning", "critical"] as const;

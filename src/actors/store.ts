@@ -24,6 +24,7 @@
 import type { DeadLetter } from "./deadletters.ts";
 import type { Database, Statement } from "bun:sqlite";
 import type { SeriesInfo } from "./series-registry.ts";
+import type { RuleTransition } from "./rules/rule-set.ts";
 
 export interface WindowRecord {
   series: string; window: string; start: number; end: number; count: number;
@@ -36,9 +37,13 @@ export interface AnomalyRecord {
 }
 export interface TrendRecord { series: string; ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
 export interface Checkpoint { pos: number; state: Uint8Array; config: string }
+/** A rule transition as stored (table alerts): the alert of API.md, `kind: "rule"`. */
+export type AlertRecord = RuleTransition;
 
 /** Results computed by another weir process (cluster mode), copied into this one's store: see src/nats/results-replica.ts. */
-export interface ReplicaRows { windows: WindowRecord[]; anomalies: AnomalyRecord[]; trends: TrendRecord[] }
+export interface ReplicaRows { windows: WindowRecord[]; anomalies: AnomalyRecord[]; trends: TrendRecord[]; alerts?: AlertRecord[] }
+/** What names one stored transition. */
+export interface AlertKey { rule: string; series: string; ts: number; state: string }
 
 /** What one commit writes: a partition's results up to its checkpoint, the series registered meanwhile, and the checkpoint. */
 export interface CommitJob {
@@ -47,6 +52,7 @@ export interface CommitJob {
   windows: WindowRecord[];
   anomalies: AnomalyRecord[];
   trends: TrendRecord[];
+  alerts: AlertRecord[];
   series: SeriesInfo[];
 }
 
@@ -57,6 +63,7 @@ class Staged {
   windows: WindowRecord[] = [];
   anomalies: AnomalyRecord[] = [];
   trends = new Map<string, TrendRecord>(); // latest per series; bounded by the series count
+  alerts: AlertRecord[] = [];
 }
 
 /** The main thread's half: results not yet in the file, per partition, and the series not yet written. */
@@ -85,6 +92,9 @@ export class StagedResults {
   setTrend(partition: number, t: TrendRecord): void {
     this.staged[partition].trends.set(t.series, t);
   }
+  addAlert(partition: number, a: AlertRecord): void {
+    this.staged[partition].alerts.push(a);
+  }
 
   /** Hands a partition's staged rows and the pending series over as one job with its checkpoint; settle() once it is written. */
   take(partition: number, checkpoint: Checkpoint): CommitJob {
@@ -93,7 +103,7 @@ export class StagedResults {
     this.committing[partition] = s;
     this.staged[partition] = new Staged();
     const series = this.takeSeries();
-    return { partition, checkpoint, windows: s.windows, anomalies: s.anomalies, trends: [...s.trends.values()], series };
+    return { partition, checkpoint, windows: s.windows, anomalies: s.anomalies, trends: [...s.trends.values()], alerts: s.alerts, series };
   }
 
   /** The series registered since the last job: written with the next job, or alone by StoreWriter.writeSeries. */
@@ -128,6 +138,11 @@ export class StagedResults {
     return this.stagedRows((s) => s.anomalies, keep, partition);
   }
 
+  /** Staged rule transitions that pass `keep`, oldest first per partition (see stagedWindows). */
+  stagedAlerts(keep: (a: AlertRecord) => boolean): AlertRecord[] {
+    return this.stagedRows((s) => s.alerts, keep);
+  }
+
   private stagedRows<T>(rows: (s: Staged) => T[], keep: (r: T) => boolean, partition?: number): T[] {
     const out: T[] = [];
     const from = partition ?? 0;
@@ -151,6 +166,9 @@ export class StoreWrites {
   private readonly replicaTx: (rows: ReplicaRows) => void;
   private readonly deadlettersTx: (rows: readonly DeadLetter[], keep: number) => void;
   private readonly putSeries: Statement;
+  private readonly putAlerts: (rows: readonly AlertRecord[]) => void;
+  private readonly handedTx: (rows: readonly AlertKey[]) => void;
+  private readonly putRule: (name: string, def: unknown) => void;
 
   constructor(readonly db: Database, private readonly hooks: CommitHooks = {}) {
     // Positional parameters: binding 14 named ones per row cost 1.5× the time here.
@@ -179,6 +197,21 @@ export class StoreWrites {
        SELECT $series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from
        WHERE NOT EXISTS (SELECT 1 FROM anomalies WHERE series = $series AND ts = $ts)`,
     );
+    // A transition is one row per rule, series, instant and state: one computed again (a replay) is the same row.
+    const putAlert = db.prepare(
+      `INSERT OR IGNORE INTO alerts (rule, series, state, ts, value, threshold, severity, labels, advice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.putAlerts = (rows) => {
+      for (const a of rows) {
+        putAlert.run(a.rule, a.series, a.state, a.ts, JSON.stringify(a.value), JSON.stringify(a.threshold), a.severity, JSON.stringify(a.labels), a.advice);
+      }
+    };
+    const markHanded = db.prepare(`UPDATE alerts SET handed = 1 WHERE rule = ? AND series = ? AND ts = ? AND state = ?`);
+    this.handedTx = db.transaction((rows: readonly AlertKey[]) => {
+      for (const k of rows) markHanded.run(k.rule, k.series, k.ts, k.state);
+    });
+    const putRule = db.prepare(`INSERT OR REPLACE INTO rules (name, def, updated_ms) VALUES (?, ?, ?)`);
+    this.putRule = (name, def) => putRule.run(name, def === null ? null : JSON.stringify(def), Date.now());
     const putDeadletter = db.prepare(`INSERT INTO deadletters (ts, reason, event, source) VALUES (?, ?, ?, ?)`);
     const trimDeadletters = db.prepare(`DELETE FROM deadletters WHERE id <= (SELECT id FROM deadletters ORDER BY id DESC LIMIT 1 OFFSET ?)`);
     this.deadlettersTx = db.transaction((rows: readonly DeadLetter[], keep: number) => {
@@ -191,6 +224,7 @@ export class StoreWrites {
       }
       run(putAnomalyOnce, rows.anomalies);
       run(putTrend, rows.trends);
+      this.putAlerts(rows.alerts ?? []);
     });
     this.commitTx = db.transaction((job: CommitJob) => {
       this.writeSeries(job.series);
@@ -199,6 +233,7 @@ export class StoreWrites {
       }
       run(putAnomaly, job.anomalies);
       run(putTrend, job.trends);
+      this.putAlerts(job.alerts);
       this.hooks.mid?.();
       const c = job.checkpoint;
       putCheckpoint.run(job.partition, c.pos, c.state, c.config, Date.now());
@@ -225,14 +260,25 @@ export class StoreWrites {
     return rows.length;
   }
 
+  /** Marks committed transitions as handed to their actions (a start hands over those left unmarked). */
+  markHanded(rows: readonly AlertKey[]): number {
+    this.handedTx(rows);
+    return rows.length;
+  }
+
+  /** Keeps an admin API change of a rule: its definition, or null for one deleted (also one of the config file). */
+  writeRule(name: string, def: unknown): void {
+    this.putRule(name, def);
+  }
+
   /** Writes series now (they are also written with every commit). */
   flushSeries(series: readonly SeriesInfo[]): void {
     if (series.length > 0) this.seriesTx(series);
   }
 
   /**
-   * Deletes windows past their resolution's retention and anomalies past the
-   * 1m retention; returns the rows deleted.
+   * Deletes windows past their resolution's retention, and anomalies and
+   * rule transitions past the 1m retention; returns the rows deleted.
    * @example writes.prune(Date.now(), { "10s": 2 * 86400_000, "1m": 30 * 86400_000 }, 30 * 86400_000);
    */
   prune(nowMs: number, retentionByLabel: Record<string, number>, anomaliesMs: number): number {
@@ -240,6 +286,7 @@ export class StoreWrites {
     const del = this.db.prepare(`DELETE FROM windows WHERE window = ? AND "end" < ?`);
     for (const [label, ms] of Object.entries(retentionByLabel)) n += del.run(label, nowMs - ms).changes;
     n += this.db.prepare(`DELETE FROM anomalies WHERE ts < ?`).run(nowMs - anomaliesMs).changes;
+    n += this.db.prepare(`DELETE FROM alerts WHERE ts < ?`).run(nowMs - anomaliesMs).changes; // kept as long as anomalies
     return n;
   }
 

@@ -158,6 +158,12 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
   tick(state: WindowState, nowMs: number, emit: (out: WindowOutput) => void, seriesMax?: number): boolean;
   snapshot(state: WindowState): WindowSnapshot;
   stats(state: WindowState): WindowStats;
+  /**
+   * The event-time instant before which the quiet rule holds that series
+   * `sid` has all its data at `nowMs` (now − its delay − lateness), or
+   * null for a series never seen. Rules read a silence from it.
+   */
+  frontier(state: WindowState, sid: number, nowMs: number): number | null;
 }
 
 /**
@@ -400,6 +406,7 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
     snapshot: (st) => w.snapshot(st),
     restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2),
     stats: (st) => ({ series: st.seriesCount, openPanes: st.openPanes, late: st.late }),
+    frontier: (st, sid, nowMs) => w.frontier(st, sid, nowMs),
   };
 }
 
@@ -466,6 +473,11 @@ class Windows {
         else if (c > s.closedBefore) s.closedBefore = c; // crosses no window end: nothing to emit
       }
     }
+  }
+
+  frontier(st: WindowState, sid: number, nowMs: number): number | null {
+    const s = st.series[sid];
+    return s === undefined ? null : nowMs - delayOf(s) - this.latenessMs;
   }
 
   tick(st: WindowState, nowMs: number, emit: Emit, seriesMax: number): boolean {

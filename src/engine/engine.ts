@@ -20,6 +20,7 @@ import type { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { DeadLetters } from "../actors/deadletters.ts";
 import { DedupeSet } from "../actors/dedupe.ts";
+import { RuleBook } from "./rule-book.ts";
 import { Fanout } from "../actors/fanout.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import type { ParsedEvents } from "../actors/ingest-parse.ts";
@@ -99,6 +100,8 @@ export class Engine implements IngestPort, OpsPort {
   private commitListener: ((partition: number, ck: { pos: number; state: Uint8Array }, incarnation: number) => void) | null = null;
   private emptyStateBytes: Uint8Array | null = null;
   private deadlettersWriting: Promise<void> | null = null;
+  /** The alert rules' definitions, instances and actions (rule-book.ts); set by start(). */
+  rules!: RuleBook;
 
   private constructor(readonly cfg: Config, readonly log: Log) {
     this.db = openStore(join(cfg.dataDir, "weir.db"));
@@ -121,6 +124,10 @@ export class Engine implements IngestPort, OpsPort {
     this.outputs = new PartitionOutputs({
       log, registry: this.registry, staged: this.staged, fanout: this.fanout, metrics: this.metrics, deadletters: this.deadletters,
       labels: this.labels, checkpointConfig: this.checkpointConfig, db: this.db, writer: () => this.writer!,
+      rules: {
+        transition: (t) => this.rules.transition(t),
+        committed: (rows) => this.rules.committed(rows),
+      },
       onCommitted: (p, ck, incarnation) => {
         this.commits?.committed(p, ck.pos);
         this.commitListener?.(p, ck, incarnation);
@@ -137,6 +144,12 @@ export class Engine implements IngestPort, OpsPort {
       });
       e.deadletters.restore(loadDeadletters(e.db, limits.deadlettersMax));
       e.writer = await StoreWriter.start(join(cfg.dataDir, "weir.db"), cfg.crashAt);
+      e.rules = RuleBook.load({
+        cfg, db: e.db, log, writer: () => e.writer!,
+        post: (rules) => {
+          for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "rules", rules });
+        },
+      });
     } catch (err) {
       e.path.close();
       e.db.close();
@@ -284,6 +297,10 @@ export class Engine implements IngestPort, OpsPort {
       this.outputs.latestTrends.set(series, view);
       this.fanout.publish("trends", undefined, series, { type: "trend", ...t }, 0, series);
     }
+    for (const t of rows.alerts ?? []) {
+      this.rules.transition(t);
+      this.fanout.publish("alerts", undefined, t.series, { type: "alert", ...t }, 0, `r|${t.rule}|${t.series}|${t.ts}|${t.state}`);
+    }
     await this.writer!.replicate(rows);
   }
 
@@ -385,6 +402,7 @@ export class Engine implements IngestPort, OpsPort {
     await this.writer!.writeSeries(this.staged.takeSeries()).catch((e: Error) => this.log.error("store: series not written at stop", { error: e.message }));
     await this.deadlettersWriting;
     await this.flushDeadletters();
+    await this.rules.close(); // the actions' queues get limits.actionCloseTimeoutMs to drain
     this.fanout.flush(Number.MAX_SAFE_INTEGER);
     this.path.close();
     await this.writer!.close();
@@ -442,6 +460,7 @@ export class Engine implements IngestPort, OpsPort {
       replayTo: Math.max(this.path.durableEnd, p.floorPos + 1), rawDir: join(cfg.dataDir, "raw"),
       checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax, checkpointBytesMax: limits.checkpointBytesMax,
       heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
+      series: this.registry.partitionSeries(p.id).map((s) => [s.name, s.tags]), rules: this.rules.defs(),
     };
   }
 

@@ -253,11 +253,17 @@ export class IngestPath {
     }
     this.checkRoom(grouped);
     const pos = this.rawLog.end;
-    const batches: Array<[number, Uint8Array]> = [];
+    const batches: Array<[number, Uint8Array]> = []; // the record's: events
+    const pushes: Array<[number, Uint8Array]> = []; // the rings': each partition's new series (its worker's names and tags), then its events
     const extras: ExtraRow[] = [];
     for (let p = 0; p < this.d.rings.length; p++) {
       // A copy per message: the encoder's buffer is shared, and the record and the ring both take these bytes.
-      for (const m of this.ingest.encode(p, this.enc, pos)) batches.push([p, m.slice()]);
+      for (const m of this.ingest.encodeSeries(p, this.enc, pos)) pushes.push([p, m.slice()]);
+      for (const m of this.ingest.encode(p, this.enc, pos)) {
+        const b: [number, Uint8Array] = [p, m.slice()];
+        batches.push(b);
+        pushes.push(b);
+      }
       for (const [i, id, props] of this.ingest.extrasFor(p)) extras.push([p, i, id, props]);
     }
     const record = encodeIngestRecord(this.recordEnc, {
@@ -273,10 +279,10 @@ export class IngestPath {
     const logged = { position: pos, partitions: [...new Set(batches.map(([p]) => p))] };
     if (grouped) {
       this.ingest.commit(); // series and ids at once: the next request must see them
-      for (const [p, m] of batches) this.groupLengths[p].push(m.byteLength);
-      return { ...outcome, logged, durable: this.joinGroup({ batches, outcome, recvMs, source }) };
+      for (const [p, m] of pushes) this.groupLengths[p].push(m.byteLength);
+      return { ...outcome, logged, durable: this.joinGroup({ batches: pushes, outcome, recvMs, source }) };
     }
-    for (const [p, m] of batches) {
+    for (const [p, m] of pushes) {
       if (!this.d.rings[p].tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
     }
     this.ingest.commit();

@@ -13,6 +13,7 @@ export interface EngineMetrics {
   late: Counter;
   duplicate: Counter;
   windowsEmitted: Counter;
+  ruleTransitions: Counter;
   overloaded: Counter;
   e2eLatency: Histogram;
   countRejects(o: IngestOutcome): void;
@@ -30,6 +31,7 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
     late: m.counter("weir_events_late_total", "Events that arrived after their window closed"),
     duplicate: m.counter("weir_events_duplicate_total", "Re-sent events recognised by id"),
     windowsEmitted: m.counter("weir_windows_emitted_total", "Window results closed and published"),
+    ruleTransitions: m.counter("weir_rule_transitions_total", "Alert rule transitions published (pending, firing, resolved, inactive)"),
     overloaded: m.counter("weir_ingest_overloaded_total", "Requests refused with 503 because a queue was full"),
     e2eLatency: m.histogram("weir_e2e_latency_seconds", "From the ingest of the event that closed a window to its delivery to a live client", latencyBucketsSeconds),
     countRejects(o) {

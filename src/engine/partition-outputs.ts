@@ -14,6 +14,7 @@ import type { DeadLetters } from "../actors/deadletters.ts";
 import type { Fanout } from "../actors/fanout.ts";
 import { anomalyRow, type AnomalyRow, type PartitionOutput, trendRow, type TrendRow, windowRow, type WindowRow } from "../actors/result-rows.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
+import type { RuleTransition } from "../actors/rules/rule-set.ts";
 import { type CommitJob, loadCheckpoints, type StagedResults, type WindowRecord } from "../actors/store.ts";
 import type { Database } from "bun:sqlite";
 import type { CheckpointMessage, OutputMessage as RingOutputMessage } from "../runtime/codec.ts";
@@ -39,6 +40,7 @@ export interface ResultSink {
   window(label: string, id: string, result: WindowRecord): void;
   anomaly(id: string, anomaly: Record<string, unknown>): void;
   trend(id: string, trend: Record<string, unknown>): void;
+  alert(id: string, alert: RuleTransition): void;
 }
 
 /** What the main thread holds of one partition: its rings, its workers' counters, and its commits. */
@@ -94,6 +96,8 @@ export interface PartitionOutputsDeps {
   /** The main thread's store connection, for the last committed checkpoint. */
   db: Database;
   writer: () => StoreWriter;
+  /** Rule transitions: each as it arrives (the instances' states), and those of each commit once it is written (their actions). */
+  rules: { transition: (t: RuleTransition) => void; committed: (rows: readonly RuleTransition[]) => void };
   /** A partition's checkpoint at `pos`, taken by worker incarnation `epoch`, is committed (NATS: acknowledgements, shared checkpoints). */
   onCommitted: (partition: number, ck: { pos: number; state: Uint8Array }, epoch: number) => void;
 }
@@ -202,6 +206,7 @@ export class PartitionOutputs {
       for (const row of m.w) this.publishWindow(p, row);
       for (const row of m.a) this.publishAnomaly(p, row);
       for (const row of m.t) this.publishTrend(p, row);
+      for (const t of m.r ?? []) this.publishTransition(p, t);
       this.d.metrics.late.inc(m.late.length);
       const now = Date.now();
       for (const [sid, ts, value] of m.late) this.d.deadletters.addLate(now, this.d.registry.idAt(p.id, sid), ts, value);
@@ -245,6 +250,16 @@ export class PartitionOutputs {
     if (!firstLive(p, `t|${series}|${end}`)) return;
     this.d.fanout.publish("trends", undefined, series, { type: "trend", series, ...view }, 0, series);
     this.sink?.trend(`t|${series}|${end}`, { series, ...view });
+  }
+
+  private publishTransition(p: PartitionSlot, t: RuleTransition): void {
+    this.d.staged.addAlert(p.id, t);
+    this.d.rules.transition(t);
+    const id = `r|${t.rule}|${t.series}|${t.ts}|${t.state}`;
+    if (!firstLive(p, id)) return;
+    this.d.metrics.ruleTransitions.inc();
+    this.d.fanout.publish("alerts", undefined, t.series, { type: "alert", ...t }, 0, id);
+    this.sink?.alert(id, t);
   }
 
   /**
@@ -293,6 +308,7 @@ export class PartitionOutputs {
       this.d.staged.settle(p.id);
       p.inflight = null; // its live results are committed: no replay computes them again
       this.storeError = null;
+      if (f.job.alerts.length > 0) this.d.rules.committed(f.job.alerts);
       this.d.onCommitted(p.id, f.ck, f.epoch);
       this.commitCheckpoint(p); // one that waited goes now
     }, (e: Error) => {

@@ -8,9 +8,13 @@
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import type { Fanout } from "../actors/fanout.ts";
 import type { EngineOutcome } from "./ingest-path.ts";
+import type { ActionStatus } from "../actions/action.ts";
+import type { RuleEntry } from "./rule-book.ts";
 
 export type { ReadModel, SeriesEntry, TopAnswer, TopQuery } from "./read-model.ts";
 export type { EngineOutcome } from "./ingest-path.ts";
+export type { RuleEntry } from "./rule-book.ts";
+export type { AlertRecord } from "../actors/store.ts";
 
 /** Takes one request body; rejects with BodyError, TooLargeError or OverloadedError (mapped by http/errors.ts). */
 export interface IngestPort {
@@ -19,6 +23,15 @@ export interface IngestPort {
 
 /** Live clients (WebSocket and SSE): the fan-out's client side. */
 export type LivePort = Pick<Fanout, "add" | "remove" | "handleOp" | "subscribe">;
+
+/** The alert rules' admin API (engine/rule-book.ts); put and delete reject with a RuleError (bad_rule) naming the fault. */
+export interface RulesPort {
+  list(): RuleEntry[];
+  get(name: string): RuleEntry | undefined;
+  put(name: string, def: unknown): Promise<{ created: boolean }>;
+  delete(name: string): Promise<boolean>;
+  actionStatus(): ActionStatus[];
+}
 
 /** /ready and /metrics. */
 export interface OpsPort {

@@ -13,7 +13,7 @@ import type { Database, Statement } from "bun:sqlite";
 import { anomalyDefaults, isAnomalyOpen } from "../actors/anomaly.ts";
 import type { DeadLetters } from "../actors/deadletters.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
-import type { AnomalyRecord, StagedResults } from "../actors/store.ts";
+import type { AlertRecord, AnomalyRecord, StagedResults, WindowRecord } from "../actors/store.ts";
 import { limits } from "../runtime/limits.ts";
 import { partitionOf } from "../runtime/series.ts";
 import { type AnomalyRow, latestWindows, mergeAnomalies, mergeWindows, type TopRow, type WindowRow } from "./staged-merge.ts";
@@ -32,6 +32,20 @@ export interface SeriesEntry {
 export interface TopQuery { name: string; by: string; k: number; window: string; agg: "sum" | "count" }
 export interface TopAnswer { window: string; end: number | null; items: Array<{ key: string; value: number }> }
 
+/** The windows of one label of the series a predicate picks (a rule's selector): a back-test's history. */
+export interface SeriesWindowsQuery {
+  match: (name: string, tags: Readonly<Record<string, string>>) => boolean;
+  window: string;
+  /** Windows with from ≤ start and end ≤ to. */
+  from: number;
+  to: number;
+  /** More series picked than this, or more windows than windowsMax, answers which bound instead of a cut list. */
+  seriesMax: number;
+  windowsMax: number;
+}
+export interface SeriesWindows { key: string; name: string; tags: Record<string, string>; windows: WindowRow[] }
+export type SeriesWindowsAnswer = { series: SeriesWindows[] } | { over: "series" | "windows"; max: number };
+
 export interface ReadModel {
   /** Window labels that can be read: the configured specs, then the 1m and 1h rollups. */
   readonly labels: readonly string[];
@@ -49,6 +63,13 @@ export interface ReadModel {
   top(q: TopQuery): TopAnswer;
   /** The newest rejected and late events at or after `since`. */
   deadletters(since: number, limit: number): unknown[];
+  /**
+   * Every window in range of the series picked, oldest first per series, series in registration order
+   * (POST /api/v1/rules/test). Optional: a stand-in that keeps no history leaves it out.
+   */
+  seriesWindows?(q: SeriesWindowsQuery): SeriesWindowsAnswer;
+  /** Rule transitions at or after `since` (of one state, one rule), newest first. */
+  ruleAlerts(q: { since: number; state?: string; rule?: string; limit: number }): AlertRecord[];
 }
 
 export interface StoreReadModelDeps {
@@ -69,6 +90,8 @@ export class StoreReadModel implements ReadModel {
   private readonly windowsStmt: Statement;
   private readonly anomalyStmt: Statement;
   private readonly topStmt: Statement;
+  private readonly seriesWindowsStmt: Statement;
+  private readonly alertsStmt: Statement;
 
   constructor(private readonly d: StoreReadModelDeps) {
     this.labels = d.labels;
@@ -81,10 +104,18 @@ export class StoreReadModel implements ReadModel {
       `SELECT series, ts, value, z, mean, std, severity, source, baseline_n AS baselineN, baseline_from AS baselineFromTs FROM anomalies
        WHERE ts >= ?1 AND (?2 IS NULL OR series = ?2) AND (?3 IS NULL OR severity = ?3) ORDER BY ts DESC, id DESC LIMIT ?4`,
     );
+    this.alertsStmt = d.reader.prepare(
+      `SELECT rule, series, state, ts, value, threshold, severity, labels, advice FROM alerts
+       WHERE ts >= ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR rule = ?3) ORDER BY ts DESC LIMIT ?4`,
+    );
     // The series of one name sort between "name{" and "name|" ('|' follows '{'), plus the untagged "name".
     this.topStmt = d.reader.prepare(
       `WITH s AS (SELECT series, "end", sum, count FROM windows WHERE window = ?1 AND (series = ?2 OR (series >= ?3 AND series < ?4)))
        SELECT series, sum, count, "end" FROM s WHERE "end" = (SELECT max("end") FROM s)`,
+    );
+    this.seriesWindowsStmt = d.reader.prepare(
+      `SELECT start, "end", count, sum, min, max, avg, p50, p95, p99, first, last FROM windows
+       WHERE series = ? AND window = ? AND start >= ? AND "end" <= ? ORDER BY start DESC LIMIT ?`,
     );
   }
 
@@ -110,6 +141,23 @@ export class StoreReadModel implements ReadModel {
       partitionOf(q.series, this.d.partitions),
     );
     return mergeWindows(stored, staged, q.limit); // newest `limit` in range, answered oldest first
+  }
+
+  ruleAlerts(q: { since: number; state?: string; rule?: string; limit: number }): AlertRecord[] {
+    const stored = (this.alertsStmt.all(q.since, q.state ?? null, q.rule ?? null, q.limit) as Array<Record<string, string | number | null>>).map(
+      (r): AlertRecord => ({
+        kind: "rule", rule: String(r.rule), series: String(r.series), state: r.state as AlertRecord["state"], ts: Number(r.ts),
+        value: JSON.parse(String(r.value)), threshold: JSON.parse(String(r.threshold)), severity: r.severity as AlertRecord["severity"],
+        labels: JSON.parse(String(r.labels)), advice: r.advice === null ? null : String(r.advice),
+      }),
+    );
+    const keep = (a: AlertRecord) => a.ts >= q.since && (q.state === undefined || a.state === q.state) && (q.rule === undefined || a.rule === q.rule);
+    const staged = this.d.staged.stagedAlerts(keep);
+    if (staged.length === 0) return stored;
+    // A staged transition may be stored already (its commit just written): one row per rule, series, instant and state.
+    const byKey = new Map<string, AlertRecord>();
+    for (const a of [...stored, ...staged]) byKey.set(`${a.rule}|${a.series}|${a.ts}|${a.state}`, a);
+    return [...byKey.values()].sort((a, b) => b.ts - a.ts).slice(0, q.limit);
   }
 
   anomalies(q: { since: number; series?: string; severity?: string; limit: number }): AnomalyRow[] {
@@ -144,5 +192,32 @@ export class StoreReadModel implements ReadModel {
 
   deadletters(since: number, limit: number): unknown[] {
     return this.d.deadletters.list(since, limit);
+  }
+
+  seriesWindows(q: SeriesWindowsQuery): SeriesWindowsAnswer {
+    const reg = this.d.registry;
+    const picked = new Map<string, SeriesWindows>();
+    for (let id = 0; id < reg.size; id++) {
+      const s = reg.info(id);
+      if (!q.match(s.name, s.tags)) continue;
+      if (picked.size === q.seriesMax) return { over: "series", max: q.seriesMax };
+      picked.set(s.key, { key: s.key, name: s.name, tags: s.tags, windows: [] });
+    }
+    const staged = new Map<string, WindowRecord[]>(); // one pass over every partition's staged rows, not one per series
+    const keep = (r: WindowRecord) => r.window === q.window && r.start >= q.from && r.end <= q.to && picked.has(r.series);
+    for (const r of this.d.staged.stagedWindows(keep)) {
+      const rows = staged.get(r.series);
+      if (rows === undefined) staged.set(r.series, [r]);
+      else rows.push(r);
+    }
+    let read = 0;
+    for (const s of picked.values()) {
+      const room = q.windowsMax - read + 1; // one more than fits tells an answer over the bound from a full one
+      const stored = this.seriesWindowsStmt.all(s.key, q.window, q.from, q.to, room) as WindowRow[];
+      s.windows = mergeWindows(stored, staged.get(s.key) ?? [], room);
+      read += s.windows.length;
+      if (read > q.windowsMax) return { over: "windows", max: q.windowsMax };
+    }
+    return { series: [...picked.values()] };
   }
 }

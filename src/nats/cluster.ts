@@ -126,6 +126,9 @@ export class Cluster {
   /** Stops taking messages and shares (the engine's stop then commits the last checkpoints, which are shared). */
   async stopIntake(): Promise<void> {
     this.stopped = true;
+    // As at a handoff: once the feeds stop, no quiet close may pass the shares still in their subjects (the last
+    // checkpoints, taken as the engine stops, are the next owners' starting points). Held until the process ends.
+    this.o.engine.holdClock(Date.now());
     if (this.timer !== null) clearInterval(this.timer);
     await this.ticking;
     await Promise.all(this.changes);
@@ -242,15 +245,23 @@ export class Cluster {
   private async handOff(p: number): Promise<void> {
     const x = this.owned.get(p);
     if (x === undefined) return;
-    await x.feed?.stop();
-    // The feed's last shares are shared with the next checkpoint (at most WEIR_CHECKPOINT_INTERVAL away);
-    // waiting longer only spares the next owner some replay.
-    const deadline = Date.now() + Math.max(limits.clusterHandoffWaitMs, 3 * this.o.cfg.checkpointIntervalMs);
-    while (Date.now() < deadline && x.sharedSeq < (x.feed?.lastTaken() ?? 0)) await Bun.sleep(limits.storeFlushMs);
-    await this.flushShares(p, x);
-    this.owned.delete(p);
-    x.releaseClock();
-    await this.o.engine.resetPartition(p, null);
+    // From the moment the feed stops, shares for this partition wait in its subject for the next owner: no quiet
+    // close here may pass them (a window closed now would be closed in the state handed over, and those shares
+    // late). The process's quiet rule is held at this moment until the partition is given up.
+    const releaseStop = this.o.engine.holdClock(Date.now());
+    try {
+      await x.feed?.stop();
+      // The feed's last shares are shared with the next checkpoint (at most WEIR_CHECKPOINT_INTERVAL away);
+      // waiting longer only spares the next owner some replay.
+      const deadline = Date.now() + Math.min(limits.clusterHandoffWaitMs, 3 * this.o.cfg.checkpointIntervalMs);
+      while (Date.now() < deadline && x.sharedSeq < (x.feed?.lastTaken() ?? 0)) await Bun.sleep(limits.storeFlushMs);
+      await this.flushShares(p, x);
+      this.owned.delete(p);
+      x.releaseClock();
+      await this.o.engine.resetPartition(p, null);
+    } finally {
+      releaseStop();
+    }
     await this.leases.release(x.held).catch(() => {});
     this.counts.handoffs++;
     this.o.log.info("cluster: partition handed off", { partition: p, sharedSeq: x.sharedSeq });

@@ -20,7 +20,8 @@ import { asUnavailable, NatsModeError } from "./errors.ts";
 import { NatsHttpIngest } from "./http-publish.ts";
 import { type IngestConsumer, startIngestConsumer } from "./ingest-consumer.ts";
 import { ensureIngestStream, ingestStreamDefaults } from "./ingest-stream.ts";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsPublish } from "../actions/nats.ts";
 import { resolve } from "node:path";
 import { Cluster, partsStreamName, renewEvery } from "./cluster.ts";
 import { Leases, soloLease } from "./leases.ts";
@@ -39,6 +40,8 @@ export interface NatsMode {
   stopConsumer(): Promise<void>;
   /** Flushes what is waiting (acknowledgements included) and closes the link. */
   close(): Promise<void>;
+  /** The `nats` actions' publisher: a core publish with the alert's Idempotency-Key as Nats-Msg-Id (a stream capturing the subject stores it once). */
+  publishAction: NatsPublish;
 }
 
 export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Promise<NatsMode> {
@@ -103,6 +106,12 @@ export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Prom
     return {
       ingest: new NatsHttpIngest(link, js, cfg, (rejects, recvMs) => engine.refusedElsewhere(rejects, recvMs)),
       consumer, cluster,
+      publishAction: (subject, data, msgId) => {
+        const h = headers();
+        h.set("Nats-Msg-Id", msgId);
+        h.set("Content-Type", "application/json");
+        link.nc.publish(subject, data, { headers: h });
+      },
       async stopConsumer() {
         if (consumer !== null) return consumer.stop();
         await cluster!.stopIntake();

@@ -2,7 +2,7 @@
  * Results out on NATS (API.md "NATS"): each result first published live
  * also goes, as MessagePack, to `weir.out.windows.<spec>`,
  * `weir.out.anomalies` (and `weir.out.alerts`, as an alert of kind
- * anomaly) or `weir.out.trends`, with a `Nats-Msg-Id` naming the result
+ * anomaly), `weir.out.trends`, or `weir.out.alerts` (a rule's transition, kind rule), with a `Nats-Msg-Id` naming the result
  * (series, window and start; or series and time). A result a replay
  * computes again after a restart carries the same id, so a stream that
  * captures `weir.out.>` stores it once (within its duplicate window).
@@ -19,6 +19,7 @@
 import { encode } from "@msgpack/msgpack";
 import { headers } from "@nats-io/transport-node";
 import type { WindowRecord } from "../actors/store.ts";
+import type { RuleTransition } from "../actors/rules/rule-set.ts";
 import type { ResultSink } from "../engine/partition-outputs.ts";
 import { limits } from "../runtime/limits.ts";
 import type { NatsLink } from "./connection.ts";
@@ -81,6 +82,10 @@ export class NatsResults implements ResultSink {
 
   trend(id: string, trend: Record<string, unknown>): void {
     this.publish(outSubjects.trends, id, { type: "trend", ...trend });
+  }
+
+  alert(id: string, alert: RuleTransition): void {
+    this.publish(outSubjects.alerts, id, { type: "alert", ...alert });
   }
 
   private publish(subject: string, id: string, body: object): void {

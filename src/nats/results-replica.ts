@@ -23,6 +23,7 @@
  *   const replica = await startResultsReplica({ js, jsm, engine, node: cfg.nodeName, dataDir: cfg.dataDir, sinceMs, log });
  */
 import { decode } from "@msgpack/msgpack";
+import type { RuleTransition } from "../actors/rules/rule-set.ts";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -62,7 +63,7 @@ export async function startResultsReplica(o: ReplicaOptions): Promise<ResultsRep
   let last = existsSync(seqFile) ? Number(readFileSync(seqFile, "utf8")) || 0 : 0;
   let copied = 0;
   let stopping = false;
-  let rows: ReplicaRows = { windows: [], anomalies: [], trends: [] };
+  let rows: ReplicaRows = { windows: [], anomalies: [], trends: [], alerts: [] };
   let batchSeq = last;
   let n = 0;
   const flush = async () => {
@@ -85,7 +86,7 @@ export async function startResultsReplica(o: ReplicaOptions): Promise<ResultsRep
       writeFileSync(`${seqFile}.tmp`, String(last));
       renameSync(`${seqFile}.tmp`, seqFile);
     }
-    rows = { windows: [], anomalies: [], trends: [] };
+    rows = { windows: [], anomalies: [], trends: [], alerts: [] };
     n = 0;
   };
   const reader = startOrderedRead({
@@ -99,7 +100,8 @@ export async function startResultsReplica(o: ReplicaOptions): Promise<ResultsRep
           if (body.type === "window") rows.windows.push(windowOf(body));
           else if (body.type === "anomaly") rows.anomalies.push(anomalyOf(body));
           else if (body.type === "trend") rows.trends.push(trendOf(body));
-          if (body.type === "window" || body.type === "anomaly" || body.type === "trend") n++;
+          else if (body.type === "alert" && body.kind === "rule") rows.alerts!.push(body as unknown as RuleTransition);
+          if (body.type === "window" || body.type === "anomaly" || body.type === "trend" || (body.type === "alert" && body.kind === "rule")) n++; // an anomaly's alert: the anomaly itself is copied
         } catch (e) {
           o.log.warn("cluster: a result on WEIR_OUT not understood; skipped", { seq: m.seq, subject: m.subject, error: (e as Error).message });
         }

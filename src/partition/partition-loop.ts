@@ -17,6 +17,7 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import { decodeIngestRecord, ingestRecordFormat } from "../actors/ingest-record.ts";
 import { PartitionPipeline, type PipelineSnapshot, type Rollup } from "../actors/partition-pipeline.ts";
 import type { WindowSpec } from "../actors/window-spec.ts";
+import { parseRule, type Rule } from "../actors/rules/rule.ts";
 import { BatchColumns, type EventBatchMessage, type Message } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
 import type { Ring } from "../runtime/ring.ts";
@@ -53,6 +54,17 @@ export interface PartitionData extends Record<string, unknown> {
   heapBytesMax: number;
   /** The engine's IngestClock: the quiet rule's "now" never passes a request still being admitted. */
   clockSab: SharedArrayBuffer;
+  /** The partition's series registered so far, by local id: [name, tags] (later ones come as `sr` ring messages). */
+  series: Array<[string, Record<string, string>]>;
+  /** The alert rules as configured (validated by the engine; parsed again here). */
+  rules: unknown[];
+}
+
+/** The engine's control message when the rules change: every rule definition, as in PartitionData.rules. */
+export interface RulesMessage { type: "rules"; rules: unknown[] }
+
+export function isRulesMessage(msg: unknown): msg is RulesMessage {
+  return typeof msg === "object" && msg !== null && (msg as { type?: unknown }).type === "rules" && Array.isArray((msg as { rules?: unknown }).rules);
 }
 
 /** What the loop runs on: handed in by the worker thread, or by a test. */
@@ -82,6 +94,11 @@ const drainMessagesMax = 64;
 const checkpointChunkBytes = limits.ringMessageBytesMax - 64 * 1024;
 
 const nextTurn = () => new Promise((r) => setImmediate(r));
+
+/** The engine's rule definitions, compiled for these windows (they were validated there against the same). */
+function parseRules(defs: unknown[], specs: WindowSpec[], rollups: Rollup[]): Rule[] {
+  return defs.map((def, i) => parseRule(def, { path: `rules[${i}]`, windows: { specs, rollups } }));
+}
 
 export class PartitionLoop {
   private readonly d: PartitionData;
@@ -114,7 +131,10 @@ export class PartitionLoop {
 
   constructor(private readonly x: LoopDeps) {
     const d = (this.d = x.data);
-    this.pipeline = new PartitionPipeline({ specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax, rollups: d.rollups });
+    this.pipeline = new PartitionPipeline({
+      specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax, rollups: d.rollups, rules: parseRules(d.rules ?? [], d.specs, d.rollups),
+    });
+    (d.series ?? []).forEach(([name, tags], sid) => this.pipeline.addSeries(sid, name, tags));
     this.scratch = new Uint8Array(x.inRing.messageBytesMax);
     this.myEpoch = BigInt(d.epoch);
     this.lastPos = d.checkpointPos;
@@ -124,6 +144,11 @@ export class PartitionLoop {
   /** Ends run() once the input ring is drained and the results are out, with a final checkpoint. */
   stop(): void {
     this.stopping = true;
+  }
+
+  /** The rules to judge from now on (the engine's control message after a change; validated there). */
+  setRules(rules: unknown[]): void {
+    this.pipeline.setRules(parseRules(rules, this.d.specs, this.d.rollups));
   }
 
   /** Takes no input while paused (it still beats): how tests fill a ring. */
@@ -143,7 +168,7 @@ export class PartitionLoop {
         if (this.pipeline.pending === 0) return true;
         const out = this.pipeline.take(outRowsPerMessageMax);
         this.held = this.enc.encode({ k: "out", e: this.d.epoch, ...out }); // its own copy: it may wait for room
-        this.heldRows = out.w.length + out.a.length + out.t.length + out.late.length;
+        this.heldRows = out.w.length + out.a.length + out.t.length + out.late.length + out.r.length;
       }
       if (this.superseded()) return false; // the output ring has a new producer
       if (!this.x.outRing.tryPush(this.held)) return false;
@@ -174,8 +199,10 @@ export class PartitionLoop {
 
   private handle(bytes: Uint8Array): void {
     const m = this.dec.decode(bytes) as Message;
-    // A record below replayTo was replayed from the log already (it may still be on the ring after a restart).
+    // A record below replayTo was replayed from the log already (it may still be on the ring after a restart);
+    // its series are in this incarnation's data (registered before the record was written).
     if (m.k === "ev" && !(m.pos >= 0 && m.pos < this.d.replayTo)) this.handleBatch(m, partitionStatSlots.events);
+    else if (m.k === "sr" && !(m.pos >= 0 && m.pos < this.d.replayTo)) for (const [sid, name, tags] of m.rows) this.pipeline.addSeries(sid, name, tags);
   }
 
   /** Restores the checkpoint and replays this partition's batches of the raw log after it, in order. */
@@ -302,7 +329,8 @@ export class PartitionLoop {
         nextTickMs = now + limits.workerTickMs;
       }
       this.checkHeap(Date.now());
-      if (this.flushOut()) await this.maybeCheckpoint(now, false);
+      // Checkpoints are paced by the wall clock: a held quiet rule (a takeover's catch-up, a handoff) must not stop them.
+      if (this.flushOut()) await this.maybeCheckpoint(Date.now(), false);
       if (this.stopping && inRing.isEmpty() && this.pipeline.pending === 0 && this.held === null) break;
       if (!room || this.paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
       else if (!this.tickDone) await nextTurn(); // a turn for control messages between tick slices

@@ -11,7 +11,7 @@ import { Ring } from "../runtime/ring.ts";
 import { lowerThreadPriority } from "../runtime/thread-priority.ts";
 import { childContext, isStop } from "../runtime/worker-child.ts";
 import { readRawLog } from "../storage/rawlog.ts";
-import { PartitionLoop, type PartitionData } from "./partition-loop.ts";
+import { isRulesMessage, PartitionLoop, type PartitionData } from "./partition-loop.ts";
 
 export type { PartitionData };
 
@@ -31,6 +31,7 @@ const loop = new PartitionLoop({
 let failpoints: typeof import("./failpoints.ts") | null = null;
 ctx.onControl((msg) => {
   if (isStop(msg)) loop.stop();
+  else if (isRulesMessage(msg)) loop.setRules(msg.rules);
   else failpoints?.apply(msg, loop);
 });
 if (d.faults) failpoints = await import("./failpoints.ts"); // before ready: a test's fault comes after it

@@ -4,7 +4,8 @@
  * of thousands of events is one encode and one decode, not one per event.
  *
  *   { k: "ev",  n, recv, pos, last, sid: bin(u32[n]), ts: bin(f64[n]), v: bin(f64[n]) }   events for a partition
- *   { k: "out", e, w, late, a, t }   a partition's results: window, late, anomaly and trend rows (partition-pipeline.ts)
+ *   { k: "sr",  pos, rows: [[local, name, tags], …] }   series a request introduces to the partition, before its events
+ *   { k: "out", e, w, late, a, t, r }   a partition's results: window, late, anomaly and trend rows (partition-pipeline.ts)
  *   { k: "ck",  e, pos, i, n, total, bytes }   chunk i of n of its checkpoint (total bytes), after the results it covers
  *   { k: "sig", sig: "stop" | "checkpoint" | "tick", at: ms }                    signals
  *
@@ -27,12 +28,21 @@ export interface EventBatch {
 
 /** pos: the raw-log position of the request's record; last: the record's final batch for this partition. */
 export interface EventBatchMessage { k: "ev"; n: number; recv: number; pos: number; last: boolean; sid: Uint8Array; ts: Uint8Array; v: Uint8Array }
+/** Series first seen in the request of raw-log record `pos`, by partition-local id (the worker's names and tags for rules). */
+export interface SeriesMessage { k: "sr"; pos: number; rows: Array<[number, string, Record<string, string>]> }
 /** e: the worker incarnation (epoch) that produced the message; the rows are the partition's (PartitionOutput), opaque here. */
 export type OutputMessage<Rows extends object = Record<string, unknown>> = Rows & { k: "out"; e: number };
 /** Chunk i of n of a checkpoint of `total` bytes: a PipelineSnapshot (MessagePack) covering the raw log up to record `pos`. */
 export interface CheckpointMessage { k: "ck"; e: number; pos: number; i: number; n: number; total: number; bytes: Uint8Array }
 export interface SignalMessage { k: "sig"; sig: "stop" | "checkpoint"; at: number }
-export type Message = EventBatchMessage | OutputMessage | SignalMessage;
+export type Message = EventBatchMessage | SeriesMessage | OutputMessage | SignalMessage;
+
+/** Bytes one series row of a SeriesMessage needs at most once encoded (3 bytes per UTF-16 unit, plus headers). */
+export function seriesRowBytesMax(name: string, tags: Record<string, string>): number {
+  let n = 16 + 3 * name.length;
+  for (const k in tags) n += 10 + 3 * (k.length + tags[k].length);
+  return n;
+}
 
 /** Bytes an event batch of n events needs at most once encoded (checked before pushing all-or-nothing). */
 export function eventBatchBytesMax(n: number): number {

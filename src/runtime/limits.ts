@@ -29,6 +29,8 @@ export const limits = {
   outRingBytesDefault: 4 * 1024 * 1024,
   outMessagesPerTurnMax: 4, // a partition's output messages (≤ 4,096 rows each) the main thread takes per event-loop turn
   batchEventsMax: 16_384, // events in one columnar batch on a ring
+  ruleSweepMs: 1_000, // how often (of the partition's tick clock) rule instances are checked for silences
+  seriesMessageBytesMax: 256 * 1024, // a request's new series for one partition travel to its worker in ring messages of at most this (several if more)
   ringBytesMin: 64, // smallest data area Ring.create accepts (rounded up to a power of two)
   ringBytesMax: 1 << 30, // byte counters are int32 and compared mod 2^32
 
@@ -102,6 +104,7 @@ export const limits = {
   // Rules (src/actors/rules/).
   rulesMax: 1_000, // alert rules held at once (config file and admin API together)
   ruleNameCharsMax: 64,
+  ruleBodyBytesMax: 64 * 1024, // a rule PUT through the admin API
   ruleExprCharsMax: 1_024,
   ruleMatchersMax: 16, // tag matchers in one selector
   ruleWindowMsMin: 1_000, // `over` at least
@@ -112,6 +115,9 @@ export const limits = {
   ruleAdviceCharsMax: 1_024,
   ruleActionsMax: 8, // actions one rule names
   ruleInstancesPerRuleMax: 10_000, // series one rule tracks; past it a new series is refused (counted)
+  ruleBacktestSeriesMax: 1_000, // series one back-test (POST /api/v1/rules/test) may match; past it a 400 naming this
+  ruleBacktestWindowsMax: 100_000, // windows one back-test reads (held at once, ~200 B each); past it a 400 naming this
+  ruleBacktestBodyBytesMax: 64 * 1024, // a back-test's request body
 
   // NATS (src/nats/).
   natsConnectTimeoutMs: 5_000, // the handshake with a server, per attempt
@@ -138,12 +144,14 @@ export const limits = {
   natsResultsWaitingMax: 100_000, // results computed while the link to NATS is down, kept to publish once it is back (~300 B each)
   natsResultsFlushMs: 250, // how often those are tried
   replicaBatchMax: 2_000, // results copied from WEIR_OUT (results-replica.ts) per store transaction
-  clusterHandoffWaitMs: 5_000, // a partition handed to a joiner: its last checkpoint is awaited this long at least (3 checkpoint intervals if more) before the lease goes
+  clusterHandoffWaitMs: 5_000, // a partition handed to a joiner: its last checkpoint is awaited this long at most (3 checkpoint intervals if less) before the lease goes; the process's quiet rule waits meanwhile
   natsLeaseMsMin: 1_500, // WEIR_NATS_LEASE's least: three renewals of natsLeaseRenewMsMin fit
   natsLeaseRenewMsMin: 500,
 
   // Actions (src/actions/): rule transitions handed to webhooks, the log and NATS.
   actionsMax: 64, // actions in one config
+  actionsWaitingMax: 10_000, // committed transitions held for the actions before they are started, or handed over from an earlier run at start
+  ruleInstancesListedMax: 10_000, // a rule's instances the main thread lists (GET /api/v1/rules); resolved ones go first past it
   actionNameCharsMax: 64,
   actionQueueAlertsDefault: 1_000, // alerts waiting per action; past it the oldest waiting is dropped (counted)
   actionQueueAlertsMax: 100_000,
@@ -165,6 +173,8 @@ export const limits = {
 assert(limits.ringMessageBytesMax * 2 <= limits.ringBytesDefault, "a ring holds at least two maximal messages");
 // A full columnar batch (id u32 + ts f64 + value f64 + header) must fit in one ring message.
 assert(limits.batchEventsMax * 20 + 64 * 1024 <= limits.ringMessageBytesMax, "a maximal batch fits one ring message");
+assert(16 + 3 * limits.nameCharsMax + limits.tagsMax * (10 + 3 * (limits.tagKeyCharsMax + limits.tagValueCharsMax)) + 64 <= limits.seriesMessageBytesMax, "a series row fits one series message");
+assert(limits.seriesMessageBytesMax <= limits.ringMessageBytesMax);
 assert(limits.ringBytesDefault <= limits.ringBytesMax && limits.outRingBytesDefault <= limits.ringBytesMax);
 assert(limits.ringBytesMin <= limits.outRingBytesDefault, "the default out-ring is not below the minimum");
 assert(limits.ringBytesMax <= 2 ** 30, "ring byte counters must not overflow their int32 difference");
@@ -177,6 +187,10 @@ assert(limits.ruleWindowMsMin <= limits.ruleWindowMsMax && limits.ruleWindowMsMa
 assert(limits.ruleExprCharsMax >= limits.nameCharsMax + 2 * (limits.tagKeyCharsMax + limits.tagValueCharsMax + 6) + 64);
 // One rule's rolling state at worst (every instance over its longest window): 24 B a window.
 assert(limits.ruleInstancesPerRuleMax * limits.ruleWindowPanesMax * 24 <= 512 * 2 ** 20, "one rule's rolling state ≤ 512 MiB");
+assert(limits.ruleBacktestSeriesMax <= limits.ruleInstancesPerRuleMax, "a back-test's rule holds an instance for every series it reads");
+assert(limits.ruleBacktestWindowsMax >= limits.ruleWindowPanesMax, "a back-test reads at least one rolling span of one series");
+// A rule at its longest (expression, advice, labels), every character escaped as \uXXXX, fits a back-test's body.
+assert(6 * (limits.ruleExprCharsMax + limits.ruleAdviceCharsMax + limits.ruleLabelsMax * (limits.tagKeyCharsMax + limits.tagValueCharsMax)) <= limits.ruleBacktestBodyBytesMax);
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
 assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");

@@ -11,7 +11,7 @@
  *   await w.commit(job);            // rows + checkpoint in one transaction, on the writer thread
  *   await w.close();
  */
-import type { CommitJob, ReplicaRows } from "../actors/store.ts";
+import type { AlertKey, CommitJob, ReplicaRows } from "../actors/store.ts";
 import type { DeadLetter } from "../actors/deadletters.ts";
 import type { SeriesInfo } from "../actors/series-registry.ts";
 
@@ -22,6 +22,8 @@ export type WriterRequest =
   | { id: number; k: "replica"; rows: ReplicaRows }
   | { id: number; k: "deadletters"; rows: DeadLetter[]; keep: number }
   | { id: number; k: "prune"; nowMs: number; byLabel: Record<string, number>; anomaliesMs: number }
+  | { id: number; k: "handed"; rows: AlertKey[] }
+  | { id: number; k: "rule"; name: string; def: unknown }
   | { id: number; k: "close" }
   | { id: number; k: "hold"; flag: SharedArrayBuffer };
 export type WriterReply = { id: number; ok: true; value: number } | { id: number; ok: false; error: string };
@@ -67,6 +69,16 @@ export class StoreWriter {
 
   writeSeries(series: SeriesInfo[]): Promise<number> {
     return this.request({ id: 0, k: "series", series });
+  }
+
+  /** Committed transitions handed to their actions. */
+  markHanded(rows: AlertKey[]): Promise<number> {
+    return this.request({ id: 0, k: "handed", rows });
+  }
+
+  /** An admin API change of a rule, kept across restarts (null: deleted). */
+  writeRule(name: string, def: unknown): Promise<number> {
+    return this.request({ id: 0, k: "rule", name, def });
   }
 
   prune(nowMs: number, byLabel: Record<string, number>, anomaliesMs: number): Promise<number> {

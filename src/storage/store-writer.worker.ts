@@ -30,6 +30,8 @@ function handle(r: WriterRequest): number {
     case "replica": return writes.replicate(r.rows);
     case "deadletters": return writes.writeDeadletters(r.rows, r.keep);
     case "prune": return writes.prune(r.nowMs, r.byLabel, r.anomaliesMs);
+    case "handed": return writes.markHanded(r.rows);
+    case "rule": writes.writeRule(r.name, r.def); return 1;
     case "close": db.close(); return 0;
     case "hold": Atomics.wait(new Int32Array(r.flag), 0, 0); return 0; // a test's failpoint: released by StoreWriter.hold()
   }

@@ -18,9 +18,11 @@
  *    nothing, so a replay after a restart fires nothing twice, and an
  *    out-of-order window is ignored.
  * 2. Gap. If E is past the last evaluation's hold ([holdTo, E) had no
- *    data): a pending instance goes inactive (ts E); a firing one's false
- *    run starts at holdTo unless it started before, and it resolves (ts E)
- *    if that run is already keep_firing_for long at E. Then c is applied.
+ *    data): a pending instance goes inactive (ts holdTo); a firing one's
+ *    false run starts at holdTo unless it started before, and it resolves
+ *    if that run is already keep_firing_for long at E (ts: the run's start
+ *    + keep_firing_for). Then c is applied. Gap transitions take their
+ *    instant from the data, so noticing a gap later changes nothing.
  * 3. c true: inactive or resolved → pending (its run starts at E), or
  *    straight to firing when `for` is 0; pending → firing once
  *    E − run start ≥ `for`; firing stays firing (a false run is forgotten).
@@ -100,15 +102,22 @@ export function quietInstance(inst: RuleInstance, timing: Timing, at: number, em
   inst.seenTo = at;
 }
 
-/** Rule 2: [holdTo, at) had no data, so the condition was false there. */
+/**
+ * Rule 2: [holdTo, at) had no data, so the condition was false there. The
+ * transition's instant follows from the data alone, not from `at` (when
+ * the gap was noticed): a pending instance goes inactive at holdTo, a
+ * firing one resolves where its false run reaches keep_firing_for. So a
+ * replay that notices the gap later (or by an evaluation rather than by
+ * quiet) emits the very same transition.
+ */
 function settleGap(inst: RuleInstance, timing: Timing, at: number, emit: OnTransition): void {
   if (at <= inst.holdTo) return;
   if (inst.state === "pending") {
     inst.trueSince = NaN;
-    to(inst, "inactive", at, null, emit);
+    to(inst, "inactive", inst.holdTo, null, emit);
   } else if (inst.state === "firing") {
     if (!(inst.falseSince <= inst.holdTo)) inst.falseSince = inst.holdTo; // NaN: the run starts where the data ended
-    if (at - inst.falseSince >= timing.keepFiringForMs) resolve(inst, at, null, emit);
+    if (at - inst.falseSince >= timing.keepFiringForMs) resolve(inst, inst.falseSince + timing.keepFiringForMs, null, emit);
   }
 }
 

@@ -246,6 +246,41 @@ export class RuleSet {
     }
   }
 
+  /**
+   * The silences: every instance whose last verdict no longer stands at its
+   * series' frontier (`frontierOf`: the instant before which the series has
+   * all its data, or null if unknown) is judged by quiet() there; those left
+   * inactive or resolved are dropped. Answers the instances dropped.
+   * @example set.sweep((key) => frontierOfKey(key), (key) => seriesOfKey(key), emit)
+   */
+  sweep(frontierOf: (key: string) => number | null, seriesOf: (key: string) => SeriesRef | null, emit: Emit): number {
+    let dropped = 0;
+    this.ctxEmit = emit;
+    for (const e of this.entries) {
+      for (const inst of e.instances.values()) {
+        const at = frontierOf(inst.series);
+        if (at === null || at <= inst.holdTo) continue;
+        const series = seriesOf(inst.series);
+        if (series === null) continue;
+        this.ctxEntry = e;
+        this.ctxSeries = series;
+        quietInstance(inst, e.timing, at, this.onTransition);
+        if (inst.state === "inactive" || inst.state === "resolved") {
+          e.instances.delete(inst.series);
+          dropped++;
+        }
+      }
+    }
+    if (dropped > 0) this.bySid = []; // bindings hold instances: bound afresh
+    return dropped;
+  }
+
+  /** Whether any rule holds an instance (a sweep has something to do). */
+  get hasInstances(): boolean {
+    for (const e of this.entries) if (e.instances.size > 0) return true;
+    return false;
+  }
+
   /** @example set.instancesOf("slow") // [{ series: 'page.load{page="/"}', state: "firing", value: 3412, since: 1763800060000 }] */
   instancesOf(name: string): InstanceView[] {
     const e = this.entries.find((x) => x.rule.name === name);

@@ -32,12 +32,23 @@ export function analyticsRoutes(deps: AppDeps): Hono {
     return c.json({ anomalies: deps.read.anomalies(q) });
   });
 
-  const alertQuery = z.strictObject({ since: timeParam.default(0), state: z.enum(["pending", "firing", "resolved"]).optional(), limit: limitParam, token });
+  const alertQuery = z.strictObject({
+    since: timeParam.default(0),
+    state: z.enum(["pending", "firing", "resolved", "inactive"]).optional(),
+    kind: z.enum(["rule", "anomaly"]).optional(),
+    rule: z.string().min(1).max(limits.ruleNameCharsMax).optional(),
+    limit: limitParam,
+    token,
+  });
   app.get("/api/v1/alerts", read, (c) => {
     const q = parseQuery(alertQuery, c.req.query());
-    // Anomaly alerts carry no state; a state filter selects rule transitions, of which there are none yet.
-    if (q.state !== undefined) return c.json({ alerts: [] });
-    return c.json({ alerts: deps.read.anomalies({ since: q.since, limit: q.limit }).map((r) => ({ kind: "anomaly", ...r })) });
+    // Anomaly alerts carry no state and no rule: a state or rule filter selects rule transitions only.
+    const rules = q.kind === "anomaly" ? [] : deps.read.ruleAlerts({ since: q.since, state: q.state, rule: q.rule, limit: q.limit });
+    const anomalies = q.kind === "rule" || q.state !== undefined || q.rule !== undefined
+      ? []
+      : deps.read.anomalies({ since: q.since, limit: q.limit }).map((r) => ({ kind: "anomaly" as const, ...r }));
+    const alerts = [...rules, ...anomalies].sort((a, b) => b.ts - a.ts).slice(0, q.limit);
+    return c.json({ alerts });
   });
 
   const trendQuery = z.strictObject({ match: z.string().min(1).max(512).default("*"), token });
