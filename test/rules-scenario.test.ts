@@ -90,6 +90,7 @@ describe("rules - end to end", () => {
     const rules = await get(`${w.url}/api/v1/rules`);
     expect(rules.body.rules).toEqual([{
       name: "complaint-sla", source: "config", rule: expect.objectContaining({ name: "complaint-sla" }),
+      watch: { kind: "aggregate", agg: "avg", over: "30s", op: ">", threshold: 48 }, series: [series], seriesMore: false,
       instances: [{ series, state: "resolved", since: t0 + 130_000, value: 10 }],
     }]);
     expect(rules.body.actions.find((a: { name: string }) => a.name === "escalate")).toMatchObject({ type: "webhook", delivered: 2, failed: 0, dropped: 0 });

@@ -149,6 +149,14 @@ export class Engine implements IngestPort, OpsPort {
         post: (rules) => {
           for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "rules", rules });
         },
+        series: (pick, max) => {
+          const out: string[] = [];
+          for (let id = 0; id < e.registry.size && out.length < max; id++) {
+            const s = e.registry.info(id);
+            if (pick(s.name, s.tags)) out.push(s.key);
+          }
+          return out;
+        },
       });
     } catch (err) {
       e.path.close();

@@ -34,7 +34,7 @@ import type { Database } from "bun:sqlite";
 import type { RuleAlert } from "../actions/action.ts";
 import { type Actions, buildActions, type ActionsDeps } from "../actions/registry.ts";
 import { rollupsFor } from "../actors/partition-pipeline.ts";
-import { RuleError } from "../actors/rules/expr.ts";
+import { RuleError, selectorMatches } from "../actors/rules/expr.ts";
 import type { RuleTransition } from "../actors/rules/rule-set.ts";
 import { parseRule, type Rule } from "../actors/rules/rule.ts";
 import type { AlertKey } from "../actors/store.ts";
@@ -50,6 +50,8 @@ export interface RuleBookDeps {
   writer: () => StoreWriter;
   /** Every rule definition, to each partition worker. */
   post: (defs: unknown[]) => void;
+  /** Known series keys that `pick` takes, at most `max`. */
+  series: (pick: (name: string, tags: Readonly<Record<string, string>>) => boolean, max: number) => string[];
 }
 
 /** One rule instance as GET /api/v1/rules lists it: its last transition. */
@@ -58,7 +60,13 @@ export interface InstanceEntry { series: string; state: string; since: number; v
 export interface RuleEntry {
   name: string;
   source: "config" | "api";
+  /** The definition as put or written in the config file. */
   rule: unknown;
+  /** What the dashboard draws: the aggregate compared (or anomaly / trend), the window it reads, and the threshold (a number, or a severity or class). */
+  watch: { kind: "aggregate" | "anomaly" | "trend"; agg: string | null; over: string | null; op: string | null; threshold: number | string };
+  /** Series the selector picks among those known, at most limits.ruleSeriesListedMax (`seriesMore` if more). */
+  series: string[];
+  seriesMore: boolean;
   instances: InstanceEntry[];
 }
 
@@ -106,9 +114,19 @@ export class RuleBook {
   }
 
   list(): RuleEntry[] {
-    return [...this.rules.entries()].map(([name, h]) => ({
-      name, source: h.source, rule: h.def, instances: [...(this.instances.get(name)?.values() ?? [])],
-    }));
+    return [...this.rules.entries()].map(([name, h]) => {
+      const e = h.rule.expr;
+      const watch = e.kind === "aggregate"
+        ? { kind: e.kind, agg: e.agg, over: e.over?.text ?? null, op: e.op, threshold: e.threshold }
+        : { kind: e.kind, agg: null, over: null, op: e.kind === "anomaly" ? ">=" : "==", threshold: e.kind === "anomaly" ? e.severity : e.class };
+      const sel = h.rule.selector;
+      const series = this.d.series((n, tags) => selectorMatches(sel, n, tags), limits.ruleSeriesListedMax + 1);
+      const more = series.length > limits.ruleSeriesListedMax;
+      return {
+        name, source: h.source, rule: h.def, watch, series: more ? series.slice(0, -1) : series, seriesMore: more,
+        instances: [...(this.instances.get(name)?.values() ?? [])],
+      };
+    });
   }
 
   get(name: string): RuleEntry | undefined {

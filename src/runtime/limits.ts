@@ -151,6 +151,7 @@ export const limits = {
   // Actions (src/actions/): rule transitions handed to webhooks, the log and NATS.
   actionsMax: 64, // actions in one config
   actionsWaitingMax: 10_000, // committed transitions held for the actions before they are started, or handed over from an earlier run at start
+  ruleSeriesListedMax: 100, // series a rule's selector picks, listed with the rule (the dashboard's threshold lines)
   ruleInstancesListedMax: 10_000, // a rule's instances the main thread lists (GET /api/v1/rules); resolved ones go first past it
   actionNameCharsMax: 64,
   actionQueueAlertsDefault: 1_000, // alerts waiting per action; past it the oldest waiting is dropped (counted)
