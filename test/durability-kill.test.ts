@@ -51,11 +51,16 @@ async function run(name: string, o: Pick<ScenarioOptions, "killAtMs" | "finalTer
 
 describe("durability - kill -9 mid-stream", () => {
   // The two kill scenarios parse on ingest threads (WEIR_INGEST_THREADS), the crash points on the main thread.
-  test("durability - three SIGKILLs and a SIGTERM (2 ingest threads): no acknowledged event lost or doubled, every window equal", async () => {
-    const r = await run("kill3", { killAtMs: killTimes(seed, 3, small.durationMs), finalTerm: true, env: { WEIR_INGEST_THREADS: "2" } });
+  test("durability - three SIGKILLs and a SIGTERM (2 ingest threads): no acknowledged event lost or doubled, every window equal; alert rules' transitions stored and delivered exactly as a recount makes them", async () => {
+    const r = await run("kill3", { killAtMs: killTimes(seed, 3, small.durationMs), finalTerm: true, env: { WEIR_INGEST_THREADS: "2" }, rules: true });
     expect(r.report.acknowledged).toBeGreaterThan(2_500);
     expect({ kills: r.kills, crashes: r.crashes.length, termExitCodes: r.termExitCodes }).toEqual({ kills: 3, crashes: 0, termExitCodes: [0] });
     expect(verdict(r)).toEqual(clean);
+    // The alert rules across the same kills: every transition stored once, none more, every firing and resolved delivered.
+    const x = r.rules!;
+    expect(x.expected).toBeGreaterThan(3);
+    expect({ stored: x.stored, missing: x.missing, unexpected: x.unexpected, deliveriesMissing: x.deliveriesMissing, deliveriesUnexpected: x.deliveriesUnexpected })
+      .toEqual({ stored: x.expected, missing: [], unexpected: [], deliveriesMissing: [], deliveriesUnexpected: [] });
   }, testTimeoutMs);
 
   test("durability - WEIR_DURABILITY=durable (group commit, 1 ingest thread): three SIGKILLs and a SIGTERM, nothing lost or doubled, every window equal", async () => {

@@ -150,7 +150,8 @@ export class PartitionPipeline {
     this.closedMs = nowMs;
     const done = this.window.tick(this.ws, nowMs, this.onWindowOutput, seriesMax);
     this.afterWindows();
-    if (this.rulesOn && nowMs >= this.nextSweepMs) {
+    // Only once every due window is closed: a series whose windows this slice left open must not look silent.
+    if (this.rulesOn && done && nowMs >= this.nextSweepMs) {
       this.nextSweepMs = nowMs + limits.ruleSweepMs;
       if (this.rules.hasInstances) this.rules.sweep((key) => this.frontierOf(key, nowMs), (key) => this.seriesOf(key), this.onRule);
     }

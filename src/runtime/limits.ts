@@ -116,8 +116,16 @@ export const limits = {
   ruleActionsMax: 8, // actions one rule names
   ruleInstancesPerRuleMax: 10_000, // series one rule tracks; past it a new series is refused (counted)
   ruleBacktestSeriesMax: 1_000, // series one back-test (POST /api/v1/rules/test) may match; past it a 400 naming this
-  ruleBacktestWindowsMax: 100_000, // windows one back-test reads (held at once, ~200 B each); past it a 400 naming this
+  ruleBacktestWindowsMax: 100_000, // windows one back-test reads (held at once, ~200 B each; at this bound 0.1-1.3 s of the main thread, measured); past it a 400 naming this
   ruleBacktestBodyBytesMax: 64 * 1024, // a back-test's request body
+
+  // Anomaly knobs (the config file's `anomalies:`, src/actors/anomaly-knobs.ts).
+  anomalyKnobsMax: 256, // entries; each new series tries them in order, once, when its partition learns its name
+  anomalyMatchCharsMax: 960, // an entry's selector, parsed where a rule's anomaly(...) takes one
+  anomalyZMin: 1, // warning |z| at least: below it most values of a quiet series would alert
+  anomalyZMax: 100, // critical |z| at most: a prediction error of 100 spreads is already past any reading of the tails
+  anomalyBaselineValuesMin: 10, // the spread rests on at least this many errors (at warning 3 it is widened by 25 % for its own uncertainty)
+  anomalyBaselineValuesMax: 100_000, // spread gain 2e-5: at a value a second the baseline takes about a day to follow a new noise level
 
   // NATS (src/nats/).
   natsConnectTimeoutMs: 5_000, // the handshake with a server, per attempt
@@ -192,6 +200,9 @@ assert(limits.ruleBacktestSeriesMax <= limits.ruleInstancesPerRuleMax, "a back-t
 assert(limits.ruleBacktestWindowsMax >= limits.ruleWindowPanesMax, "a back-test reads at least one rolling span of one series");
 // A rule at its longest (expression, advice, labels), every character escaped as \uXXXX, fits a back-test's body.
 assert(6 * (limits.ruleExprCharsMax + limits.ruleAdviceCharsMax + limits.ruleLabelsMax * (limits.tagKeyCharsMax + limits.tagValueCharsMax)) <= limits.ruleBacktestBodyBytesMax);
+// An anomaly knob's selector stands inside anomaly(...) >= warning when it is parsed.
+assert(limits.anomalyMatchCharsMax + "anomaly() >= warning".length <= limits.ruleExprCharsMax, "a knob's selector fits a rule expression");
+assert(1 <= limits.anomalyZMin && limits.anomalyZMin < limits.anomalyZMax && 2 <= limits.anomalyBaselineValuesMin && limits.anomalyBaselineValuesMin < limits.anomalyBaselineValuesMax);
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
 assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");

@@ -15,6 +15,8 @@ import { awaitWindows, compare, formatReport, parseSpecs, recount, type CheckRep
 import { runGenerator, type GeneratorStats } from "./generator.ts";
 import { Ledger, ledgerSeries } from "./ledger.ts";
 import { WeirProcess, type ExitRecord } from "./process.ts";
+import { checkRules, expectedTransitions, type RulesReport, startRulesRig } from "./rules-check.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 export interface ScenarioOptions {
   name: string;
@@ -35,6 +37,8 @@ export interface ScenarioOptions {
   specsText: string;
   latenessMs: number;
   env?: Record<string, string>;
+  /** Alert rules from a config file, with a webhook receiver as their action, checked after the windows (rules-check.ts). */
+  rules?: boolean;
   /** Waiting for the last window to close may take this long past its end + lateness. */
   tailSlackMs?: number;
   progress?: (line: string) => void;
@@ -58,6 +62,8 @@ export interface ScenarioResult {
   streamMs: number;
   windowsWaitedMs: number;
   windowsComplete: boolean;
+  /** With `rules`: the transitions stored and delivered against those the rules make over the recounted windows. */
+  rules: RulesReport | null;
   logTail: string;
 }
 
@@ -69,7 +75,8 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   assert(o.killAtMs.length < runsMax && o.generators >= 1 && o.seriesPerGenerator >= 1, "bounded scenario");
   const say = (line: string) => o.progress?.(`${o.name}: ${line}`);
   const specs = parseSpecs(o.specsText);
-  const env = { WEIR_WINDOWS: o.specsText, WEIR_LATENESS: `${o.latenessMs}ms`, ...o.env };
+  const rig = o.rules === true ? startRulesRig() : null;
+  const env = { WEIR_WINDOWS: o.specsText, WEIR_LATENESS: `${o.latenessMs}ms`, ...(rig === null ? {} : { WEIR_CONFIG: rig.configFile }), ...o.env };
   const proc = await WeirProcess.start({ dataDir: o.dataDir, env }, o.crashAt ? { WEIR_CRASH_AT: o.crashAt } : {});
   say(`weir up at ${proc.url} in ${proc.recoveryMs[0].toFixed(0)} ms`);
   const c = new Control(proc, say);
@@ -97,11 +104,23 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       inDoubtUnacked: ledger.inDoubtUnacked(), acknowledged: ledger.acked.length, lateEvents: c.totals().late,
     });
     say(`\n${formatReport(report)}`);
+    let rules: RulesReport | null = null;
+    if (rig !== null) {
+      // Transitions before the last base window's end: the silence after the traffic is judged later, on both sides alike.
+      let baseEnd = 0;
+      for (const w of expected.values()) if (w.window === specs[0].label) baseEnd = Math.max(baseEnd, w.end);
+      const want = expectedTransitions(expected.values(), o.specsText, specs[0].label, baseEnd);
+      const due = want.filter((t) => t.state === "firing" || t.state === "resolved").length;
+      // Actions go once their transitions are committed: a checkpoint interval or so after the windows are readable.
+      await waitFor(async () => (await checkRules(await proc.endpoint(), want, rig.receiver, baseEnd)).deliveredExpected >= due, 15_000, "the expected deliveries").catch(() => {});
+      rules = await checkRules(await proc.endpoint(), want, rig.receiver, baseEnd);
+      say(`rules: ${JSON.stringify({ ...rules, missing: rules.missing.length, unexpected: rules.unexpected.length })}`);
+    }
     return {
       name: o.name, report, generators: stats, requestsAcked: ledger.requestsAcked, attemptsUnanswered: ledger.attemptsUnanswered,
       attemptsRefused: ledger.attemptsRefused, kills: c.kills, crashes: c.crashes, termExitCodes: c.termExitCodes,
       recoveryMs: proc.recoveryMs, rssMaxBytes: c.rssMaxBytes, metrics: c.totals(), streamMs,
-      windowsWaitedMs: got.waitedMs, windowsComplete: got.complete, logTail: proc.logTail(),
+      windowsWaitedMs: got.waitedMs, windowsComplete: got.complete, rules, logTail: proc.logTail(),
     };
   } catch (e) {
     const msg = (e as Error).message;
@@ -110,6 +129,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
   } finally {
     c.stop();
     await proc.close("scenario over");
+    await rig?.stop();
   }
 }
 

@@ -73,7 +73,7 @@ export function planBacktest(expr: Expr, windows: BacktestWindows, at: { from: n
   }
   const keptMs = (label: string) => windows.keptMs[label] ?? Infinity;
   const kept = (label: string) => at.from >= at.nowMs - keptMs(label);
-  const live = planRule(expr, windows);
+  const live = withField(field, () => planRule(expr, windows));
   assert(live.kind !== "signal", "an aggregate rule reads windows");
   if (kept(live.source)) return { source: live.source, windows };
 
@@ -89,13 +89,18 @@ export function planBacktest(expr: Expr, windows: BacktestWindows, at: { from: n
   if (expr.over === null) {
     throw new RuleError(`${field}: without "over" ${reads}: give the rule an "over" that the ${labels.join(" or ")} windows answer, or back-test a later range`);
   }
+  const p = withField(`${field}: ${reads}; the windows kept that long (${labels.join(", ")}) cannot answer it`, () => planRule(expr, { specs, rollups }));
+  assert(p.kind !== "signal");
+  return { source: p.source, windows: { specs, rollups } };
+}
+
+/** Runs a planning step whose RuleError messages start "expr: ", putting `field` in place of "expr". */
+function withField<T>(field: string, step: () => T): T {
   try {
-    const p = planRule(expr, { specs, rollups });
-    assert(p.kind !== "signal");
-    return { source: p.source, windows: { specs, rollups } };
+    return step();
   } catch (e) {
-    if (!(e instanceof RuleError)) throw e;
-    throw new RuleError(`${field}: ${reads}; the windows kept that long (${labels.join(", ")}) cannot answer it: ${e.message.replace(/^expr: /, "")}`);
+    if (e instanceof RuleError) throw new RuleError(`${field}: ${e.message.replace(/^expr: /, "")}`);
+    throw e;
   }
 }
 

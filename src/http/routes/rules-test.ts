@@ -44,7 +44,7 @@ const bodyTime = z.unknown().transform((v, ctx) => {
 });
 const bodySchema = z.strictObject({ rule: z.unknown(), from: bodyTime, to: bodyTime.optional() });
 
-export function rulesTestRoutes(deps: AppDeps, opts: Partial<RulesTestOptions> = {}): Hono {
+export function rulesTestRoutes(deps: Pick<AppDeps, "read" | "cfg">, opts: Partial<RulesTestOptions> = {}): Hono {
   const o = { ...defaults, ...opts };
   const app = new Hono();
   const windows = windowsOf(deps);
@@ -91,7 +91,7 @@ function parseBody(text: string): z.infer<typeof bodySchema> {
 }
 
 /** The windows weir closes (the configured specs, then the rollups) with their retention (WEIR_RETENTION_*). */
-function windowsOf(deps: AppDeps): BacktestWindows {
+function windowsOf(deps: Pick<AppDeps, "read" | "cfg">): BacktestWindows {
   const retention: Readonly<Record<string, number>> = deps.cfg.retentionMs;
   const rollups = deps.read.labels.filter((l) => !deps.read.specs.includes(l)).map((label) => ({ label, sizeMs: parseDurationMs(label) }));
   const keptMs: Record<string, number> = {};
