@@ -97,6 +97,11 @@ describe("rules - end to end", () => {
     // Nothing more goes out: each transition once.
     await waitFor(async () => (await get(`${w.url}/api/v1/rules`)).body.actions.find((a: { name: string }) => a.name === "log").delivered === 2, 5000, "the log action's two");
     expect(hook.received.length).toBe(2);
+    const metrics = await (await fetch(`${w.url}/metrics`)).text();
+    expect(metrics).toContain('weir_action_deliveries_total{action="escalate",outcome="delivered"} 2\n');
+    expect(metrics).toContain('weir_action_deliveries_total{action="escalate",outcome="failed"} 0\n');
+    expect(metrics).toContain("weir_rule_transitions_total 3\n");
+    expect(metrics).toContain("weir_rules 1\n");
   });
 
   test("rules - the admin API: a bad rule is a 400 naming the part at fault; a rule put is judged, listed, kept across a restart, and deleted", async () => {

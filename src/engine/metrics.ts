@@ -55,6 +55,11 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
   m.gauge("weir_ws_clients", "Live WebSocket and SSE clients", () => engine.fanout.size);
   m.gauge("weir_ws_closed_total", "Live clients closed with 1013, by reason: slow (send buffer over its bound), full (too many clients)", () =>
     Object.entries(engine.fanout.closed).map(([reason, n]) => [{ reason }, n] as [Record<string, string>, number]), "counter");
+  m.gauge("weir_rules", "Alert rules held (config file and admin API)", () => engine.rules?.defs().length ?? 0);
+  m.gauge("weir_action_deliveries_total", "Rule transitions handed to actions, by action and outcome: delivered, failed (refused or retries spent), dropped (its queue was full)",
+    () => engine.rules?.deliveryCounters() ?? [], "counter");
+  m.gauge("weir_action_queue_depth", "Transitions waiting in each action's queue", () =>
+    (engine.rules?.actionStatus() ?? []).map((a) => [{ action: a.name }, a.queueDepth] as [Record<string, string>, number]));
   m.gauge("process_resident_memory_bytes", "Resident set size", () => process.memoryUsage.rss());
   m.gauge("process_heap_bytes", "JavaScript heap in use", () => process.memoryUsage().heapUsed);
   registerProcessMetrics(m, engine.loopLag);
