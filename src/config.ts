@@ -14,6 +14,7 @@ import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "./actors/win
 import { rollupsFor } from "./actors/partition-pipeline.ts";
 import { parseRule } from "./actors/rules/rule.ts";
 import { type ActionSpec, parseActions } from "./actions/registry.ts";
+import { AnomalyKnobError, type AnomalyKnobRule, parseAnomalyKnobs } from "./actors/anomaly-knobs.ts";
 import { issueText } from "./runtime/issue-text.ts";
 import { limits } from "./runtime/limits.ts";
 import type { LogLevel } from "./runtime/log.ts";
@@ -80,6 +81,8 @@ export interface Config {
   rules: unknown[];
   /** The config file's actions, validated. */
   actions: Record<string, ActionSpec>;
+  /** The config file's `anomalies:` (anomaly knobs per series glob), validated; first match wins. */
+  anomalies: AnomalyKnobRule[];
   /** This process's name among them (unique per process; default host-port). */
   nodeName: string;
   /** A partition's lease: how long a dead owner keeps it before another takes it over. */
@@ -243,7 +246,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
     natsCluster: v.WEIR_NATS_CLUSTER, nodeName: v.WEIR_NODE_NAME ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${v.WEIR_PORT === 0 ? `pid${process.pid}` : v.WEIR_PORT}`,
-    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions,
+    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions, anomalies: anomaliesOf(file),
   };
 }
 
@@ -268,6 +271,16 @@ function rulesOf(file: ConfigFile, windows: WindowSpec[]): { rules: unknown[]; a
   }
 }
 
+/** The config file's `anomalies:`, validated (ConfigError naming the path of a bad key). */
+function anomaliesOf(file: ConfigFile): AnomalyKnobRule[] {
+  try {
+    return parseAnomalyKnobs(file.anomalies);
+  } catch (e) {
+    if (e instanceof AnomalyKnobError) throw new ConfigError(`config ${e.message}`);
+    throw e;
+  }
+}
+
 /**
  * WEIR_INGEST_THREADS=auto. On 2 cores none: measured there, weir already
  * keeps both cores busy under load (its partition workers, the store
@@ -281,13 +294,13 @@ function autoIngestThreads(): number {
   return cores <= 2 ? 0 : Math.min(limits.ingestThreadsMax, Math.floor((cores - 2) / 2));
 }
 
-/** What the config file holds: settings (as environment values), and the rules and actions as written. */
-interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown }
+/** What the config file holds: settings (as environment values), and the rules, actions and anomaly knobs as written. */
+interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown; anomalies?: unknown }
 
 /**
  * The config file holds the same settings in lower case without the
  * prefix: {"partitions": 4, "windows": "10s"}; and `rules:` and `actions:`
- * (API.md "Rules and actions").
+ * (API.md "Rules and actions"), and `anomalies:` (anomaly-knobs.ts).
  */
 function readConfigFile(path: string | undefined): ConfigFile {
   if (!path) return { settings: {} };
@@ -304,7 +317,7 @@ function readConfigFile(path: string | undefined): ConfigFile {
   }
   const out: ConfigFile = { settings: {} };
   for (const [k, val] of Object.entries(json)) {
-    if (k === "rules" || k === "actions") {
+    if (k === "rules" || k === "actions" || k === "anomalies") {
       out[k] = val;
       continue;
     }

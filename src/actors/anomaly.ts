@@ -46,6 +46,14 @@
  * `minStd` to its resolution, or a series that sat exactly constant alerts
  * on its first one-step change.
  *
+ * Per series. warningZ, criticalZ, cooldownMs and window (AnomalyKnobs) can
+ * be set for one series (setSeriesKnobs; the config file's `anomalies:`,
+ * anomaly-knobs.ts), over the options'. They are configuration, not state:
+ * the logic keeps them, a snapshot does not, and whoever restores sets them
+ * again (the partition pipeline does as it learns each series' name), so a
+ * snapshot restores whatever the knobs, and a changed knob applies to the
+ * baseline as it stands.
+ *
  * Hot path: the state is two Float64Arrays (values, window counts) with one
  * row of `fields` numbers per dense series id, grown by doubling up to
  * seriesMax; handle() allocates nothing per event, only alerts are new
@@ -58,6 +66,7 @@
  *   logic.handle(st, batch, (a) => alerts.push(a));                        // raw values
  *   logic.handleWindowCount(st, 7, 1_700_000_010_000, 412, (a) => alerts.push(a)); // a closed 10 s window
  *   logic.openAnomaly(st, 7); // the alert still in its cooldown, or null
+ *   logic.setSeriesKnobs(8, { warningZ: 4, cooldownMs: 300_000 }); // series 8 from now on
  */
 import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
@@ -88,6 +97,9 @@ export interface AnomalyOptions {
   /** Floor of the window counts' std, in events, so a metronome-like source does not alert on ±1 event. Default 1. */
   countMinStd?: number;
 }
+
+/** The options one series may have of its own (setSeriesKnobs); the rest are the logic's. */
+export type AnomalyKnobs = Required<Pick<AnomalyOptions, "warningZ" | "criticalZ" | "cooldownMs" | "window">>;
 
 export interface Anomaly {
   kind: "anomaly";
@@ -144,6 +156,11 @@ export interface AnomalyLogic extends ActorLogic<AnomalyState, EventBatch, Anoma
    * @example logic.openAnomaly(st, sid)?.severity // "critical"
    */
   openAnomaly(state: AnomalyState, sid: number): Anomaly | null;
+  /**
+   * A series' own knobs from now on (those not given stay the options'); kept by the logic for every state, not snapshotted.
+   * @example logic.setSeriesKnobs(sid, { warningZ: 4, criticalZ: 6 });
+   */
+  setSeriesKnobs(sid: number, knobs: Partial<AnomalyKnobs>): void;
   snapshot(state: AnomalyState): AnomalySnapshot;
   stats(state: AnomalyState): AnomalyStats;
 }
@@ -213,6 +230,7 @@ export function createAnomalyLogic(opts: AnomalyOptions): AnomalyLogic {
       d.observe(st, st.count, d.countMinStd, sid, windowEnd, count, emit);
     },
     openAnomaly: (st, sid) => d.openAnomaly(st, sid),
+    setSeriesKnobs: (sid, knobs) => d.setSeriesKnobs(sid, knobs),
     snapshot: (st) => d.snapshot(st),
     restore: (snap) => d.restore(snap as AnomalySnapshot),
     stats: (st) => ({ series: st.series, anomalies: st.anomalies }),
@@ -233,14 +251,45 @@ function erf(x: number): number {
   return 1 - poly * Math.exp(-x * x);
 }
 
+/** One set of AnomalyKnobs and what follows from them, shared by every series that has it. */
+class Tuning {
+  readonly warningZ: number;
+  readonly criticalZ: number;
+  readonly cooldownMs: number;
+  readonly window: number;
+  readonly spreadGain: number;
+  /** From this many values on, 1/(n − 1) is below spreadGain. */
+  readonly spreadSettled: number;
+  /**
+   * A spread learnt from ν errors is itself uncertain, which fattens the
+   * tails of z (Student's t). std is widened by 1 + tail/ν, ν = n − 2 and
+   * then `window`: the t quantile's first-order term at warningZ, so the
+   * warning rate on Gaussian noise is the nominal one from the first verdict on.
+   */
+  readonly tail: number;
+  readonly tailSettled: number;
+
+  constructor(k: AnomalyKnobs) {
+    assert(k.warningZ > 0 && k.warningZ <= k.criticalZ, "0 < warningZ ≤ criticalZ");
+    assert(k.cooldownMs >= 0, "cooldownMs ≥ 0");
+    assert(k.window >= 2, "window ≥ 2");
+    this.warningZ = k.warningZ;
+    this.criticalZ = k.criticalZ;
+    this.cooldownMs = k.cooldownMs;
+    this.window = k.window;
+    this.spreadGain = 2 / (k.window + 1);
+    this.spreadSettled = Math.floor(1 / this.spreadGain) + 1;
+    this.tail = (k.warningZ * k.warningZ + 1) / 4;
+    this.tailSettled = 1 + this.tail / k.window;
+  }
+}
+
+const tuningKey = (k: AnomalyKnobs) => `${k.warningZ}|${k.criticalZ}|${k.cooldownMs}|${k.window}`;
+
 class Detector {
   readonly countMinStd: number;
   private readonly seriesMax: number;
-  private readonly warningZ: number;
-  private readonly criticalZ: number;
   private readonly warmup: number;
-  private readonly cooldownMs: number;
-  private readonly window: number;
   private readonly clip: number;
   private readonly shiftConfirm: number;
   /** Half the clip: a value this far out on the same side as the one before continues a run. */
@@ -248,37 +297,26 @@ class Detector {
   private readonly minStd: number;
   private readonly levelGain: number;
   private readonly slopeGain: number;
-  private readonly spreadGain: number;
-  /** From this many values on, 1/(n − 1) is below spreadGain. */
-  private readonly spreadSettled: number;
-  /**
-   * A spread learnt from ν errors is itself uncertain, which fattens the
-   * tails of z (Student's t). std is widened by 1 + tail/ν, ν = n − 2 and
-   * then `window`: the t quantile's first-order term at warningZ, so the
-   * warning rate on Gaussian noise is the nominal one from the first verdict on.
-   */
-  private readonly tail: number;
-  private readonly tailSettled: number;
   /** Divides a clipped squared error so the spread of Gaussian errors is unbiased. */
   private readonly consistency: number;
+  /** The options' knobs: those of every series without its own. */
+  private readonly base: Tuning;
+  /** Series' own knobs by sid, the base filling the gaps so the array stays packed; past its end, the base. */
+  private readonly bySid: Tuning[] = [];
+  /** The distinct knobs set so far (tuningKey): series that share knobs share one Tuning. */
+  private readonly tunings = new Map<string, Tuning>();
 
   constructor(opts: AnomalyOptions) {
     const o: Required<AnomalyOptions> = { ...anomalyDefaults, seriesMax: opts.seriesMax };
     for (const [k, v] of Object.entries(opts)) if (v !== undefined) Object.assign(o, { [k]: v }); // an explicit undefined keeps the default
     assert(Number.isInteger(o.seriesMax) && o.seriesMax >= 1, "seriesMax ≥ 1");
-    assert(o.warningZ > 0 && o.warningZ <= o.criticalZ, "0 < warningZ ≤ criticalZ");
     assert(Number.isInteger(o.warmup) && o.warmup >= 2, "warmup ≥ 2 values");
-    assert(o.cooldownMs >= 0, "cooldownMs ≥ 0");
-    assert(o.window >= 2 && o.levelWindow >= 1, "window ≥ 2, levelWindow ≥ 1");
+    assert(o.levelWindow >= 1, "levelWindow ≥ 1");
     assert(o.clip >= 1, "clip ≥ 1 std");
     assert(Number.isInteger(o.shiftConfirm) && o.shiftConfirm >= 2, "shiftConfirm ≥ 2");
     assert(o.minStd > 0 && o.countMinStd > 0, "std floors > 0");
     this.seriesMax = o.seriesMax;
-    this.warningZ = o.warningZ;
-    this.criticalZ = o.criticalZ;
     this.warmup = o.warmup;
-    this.cooldownMs = o.cooldownMs;
-    this.window = o.window;
     this.clip = o.clip;
     this.shiftConfirm = o.shiftConfirm;
     this.shiftBand = o.clip / 2;
@@ -286,11 +324,31 @@ class Detector {
     this.countMinStd = o.countMinStd;
     this.levelGain = 2 / (o.levelWindow + 1);
     this.slopeGain = this.levelGain * this.levelGain;
-    this.spreadGain = 2 / (o.window + 1);
-    this.spreadSettled = Math.floor(1 / this.spreadGain) + 1;
-    this.tail = (o.warningZ * o.warningZ + 1) / 4;
-    this.tailSettled = 1 + this.tail / o.window;
     this.consistency = clippedSecondMoment(o.clip);
+    this.base = new Tuning(o);
+    this.tunings.set(tuningKey(o), this.base);
+  }
+
+  setSeriesKnobs(sid: number, knobs: Partial<AnomalyKnobs>): void {
+    assert(Number.isInteger(sid) && sid >= 0 && sid < this.seriesMax, `series id ${sid} within seriesMax ${this.seriesMax}`);
+    const b = this.base;
+    const k: AnomalyKnobs = {
+      warningZ: knobs.warningZ ?? b.warningZ, criticalZ: knobs.criticalZ ?? b.criticalZ,
+      cooldownMs: knobs.cooldownMs ?? b.cooldownMs, window: knobs.window ?? b.window,
+    };
+    const key = tuningKey(k);
+    let t = this.tunings.get(key);
+    if (t === undefined) {
+      t = new Tuning(k); // asserts the knobs; once per distinct set
+      this.tunings.set(key, t);
+    }
+    while (this.bySid.length < sid) this.bySid.push(b);
+    this.bySid[sid] = t;
+  }
+
+  /** A series' knobs: read once per value, allocation-free. */
+  private tuningOf(sid: number): Tuning {
+    return sid < this.bySid.length ? this.bySid[sid] : this.base;
   }
 
   handle(st: AnomalyState, b: EventBatch, emit: Emit): void {
@@ -310,18 +368,19 @@ class Detector {
     const n = rows[o + N] + 1;
     rows[o + N] = n;
     if (t > rows[o + MAXTS]) rows[o + MAXTS] = t;
+    const tu = this.tuningOf(sid);
     if (n <= this.warmup) {
-      this.warm(st, src, minStd, o, n, t, v);
+      this.warm(st, src, tu, minStd, o, n, t, v);
       return;
     }
     // Until the configured gain is reached, 1/(n − 1): a plain mean over all values so far.
-    const settled = n > this.spreadSettled;
-    const spread = settled ? this.spreadGain : 1 / (n - 1);
+    const settled = n > tu.spreadSettled;
+    const spread = settled ? tu.spreadGain : 1 / (n - 1);
     const pred = rows[o + LEVEL] + rows[o + SLOPE];
-    const sd = Math.max(Math.sqrt(rows[o + VAR]), minStd) * (settled ? this.tailSettled : 1 + this.tail / (n - 2));
+    const sd = Math.max(Math.sqrt(rows[o + VAR]), minStd) * (settled ? tu.tailSettled : 1 + tu.tail / (n - 2));
     const e = v - pred;
-    const warn = this.warningZ * sd;
-    if (e >= warn || e <= -warn) this.verdict(st, src, sid, t, v, e / sd, pred, sd, n, rows[o + EWTS], emit);
+    const warn = tu.warningZ * sd;
+    if (e >= warn || e <= -warn) this.verdict(st, src, tu, sid, t, v, e / sd, pred, sd, n, rows[o + EWTS], emit);
     rows[o + EWTS] += spread * (t - rows[o + EWTS]);
     const band = this.shiftBand * sd;
     if (e > band || e < -band) {
@@ -372,7 +431,7 @@ class Detector {
    * variance) and settle to the configured ones; errors are clipped once the
    * spread rests on warmClipFrom of them.
    */
-  private warm(st: AnomalyState, src: Rows, minStd: number, o: number, n: number, t: number, v: number): void {
+  private warm(st: AnomalyState, src: Rows, tu: Tuning, minStd: number, o: number, n: number, t: number, v: number): void {
     const rows = src.rows;
     if (n === 1) {
       const other = src === st.value ? st.count : st.value;
@@ -392,7 +451,7 @@ class Detector {
       e = e > lim ? lim : e < -lim ? -lim : e;
       e2 = (e * e) / this.consistency;
     }
-    const spread = n > this.spreadSettled ? this.spreadGain : 1 / (n - 1);
+    const spread = n > tu.spreadSettled ? tu.spreadGain : 1 / (n - 1);
     rows[o + LEVEL] = pred + Math.max(this.levelGain, 1 / n) * e;
     rows[o + SLOPE] += this.slopeGain * e;
     rows[o + VAR] += spread * (e2 - rows[o + VAR]);
@@ -401,17 +460,17 @@ class Detector {
 
   /** |z| ≥ warningZ: an alert unless the series' last one from this source is in cooldown and at least as severe. */
   private verdict(
-    st: AnomalyState, src: Rows, sid: number, t: number, v: number,
+    st: AnomalyState, src: Rows, tu: Tuning, sid: number, t: number, v: number,
     z: number, mean: number, std: number, n: number, ewTs: number, emit: Emit,
   ): void {
-    const severity = z >= this.criticalZ || z <= -this.criticalZ ? "critical" : "warning";
+    const severity = z >= tu.criticalZ || z <= -tu.criticalZ ? "critical" : "warning";
     const last = src.last[sid];
-    if (last !== undefined && t - last.ts < this.cooldownMs && (severity === "warning" || last.severity === "critical")) return;
+    if (last !== undefined && t - last.ts < tu.cooldownMs && (severity === "warning" || last.severity === "critical")) return;
     // The EW centre of the ts lies (window − 1)/2 values back; the window reaches twice as far.
     const baselineFromTs = Math.min(t, 2 * ewTs - t);
     const a: Anomaly = {
       kind: "anomaly", sid, source: src.source, ts: t, value: v, z, mean, std, severity,
-      baselineN: Math.min(n - 1, this.window), baselineFromTs,
+      baselineN: Math.min(n - 1, tu.window), baselineFromTs,
     }; // an alert is the one object the hot path creates
     src.last[sid] = a;
     st.anomalies++;
@@ -422,7 +481,8 @@ class Detector {
     if (sid >= st.capacity) return null;
     const o = sid * fields;
     const newest = Math.max(st.value.rows[o + MAXTS], st.count.rows[o + MAXTS]);
-    const isOpen = (a: Anomaly | undefined): a is Anomaly => a !== undefined && isAnomalyOpen(a.ts, newest, this.cooldownMs);
+    const cooldownMs = this.tuningOf(sid).cooldownMs;
+    const isOpen = (a: Anomaly | undefined): a is Anomaly => a !== undefined && isAnomalyOpen(a.ts, newest, cooldownMs);
     const v = st.value.last[sid];
     const c = st.count.last[sid];
     if (isOpen(v) && isOpen(c)) return c.ts > v.ts ? c : v;

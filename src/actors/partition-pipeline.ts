@@ -17,12 +17,18 @@
  * transitions are `r` rows. Rules need the series' names and tags: the
  * worker hands them over (addSeries) as the engine registers them.
  *
+ * Anomaly knobs (`anomalies`, anomaly-knobs.ts): each series gets the
+ * knobs of the first entry picking it once its name is known (addSeries,
+ * again after every restart, before the checkpoint is restored); the
+ * others keep the defaults.
+ *
  * @example
  *   const p = new PartitionPipeline({ specs, latenessMs: 2000, seriesMax: 1000, rollups: defaultRollups });
  *   p.handleBatch(batch); p.tick(Date.now());
  *   const out = p.take(4096); // { w, late, a, t } rows for the output ring
  */
 import { createAnomalyLogic, type Anomaly } from "./anomaly.ts";
+import { AnomalyKnobTable, type AnomalyKnobRule } from "./anomaly-knobs.ts";
 import { createTrendLogic, type Trend } from "./trend.ts";
 import { anomalyRow, type PartitionOutput, trendRow, windowRow } from "./result-rows.ts";
 import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "./window.ts";
@@ -53,7 +59,11 @@ export function rollupsFor(specs: WindowSpec[]): Rollup[] {
 /** `r`: the rule instances (absent in checkpoints from before rules: they restore with none). */
 export interface PipelineSnapshot { v: 1; w: unknown; a: unknown; t: unknown; r?: RuleSetSnapshot }
 
-export interface PipelineOptions { specs: WindowSpec[]; latenessMs: number; seriesMax: number; rollups: Rollup[]; rules?: readonly Rule[] }
+export interface PipelineOptions {
+  specs: WindowSpec[]; latenessMs: number; seriesMax: number; rollups: Rollup[]; rules?: readonly Rule[];
+  /** Anomaly knobs per series selector (validated by the config); none: every series has the defaults. */
+  anomalies?: readonly AnomalyKnobRule[];
+}
 
 /** Labels of every result the pipeline emits, in spec-index order: the specs, then the rollups. */
 export function resultLabels(specs: WindowSpec[], rollups: Rollup[]): string[] {
@@ -79,10 +89,12 @@ export class PartitionPipeline {
   /** Names and tags by sid, as the engine registered them (addSeries). */
   private readonly series: SeriesRef[] = [];
   private readonly sidByKey = new Map<string, number>();
+  private readonly anomalyKnobs: AnomalyKnobTable;
 
   constructor(opts: PipelineOptions) {
     this.window = createWindowLogic({ specs: opts.specs, latenessMs: opts.latenessMs, seriesMax: opts.seriesMax, rollups: opts.rollups });
     this.anomaly = createAnomalyLogic({ seriesMax: opts.seriesMax });
+    this.anomalyKnobs = new AnomalyKnobTable(opts.anomalies ?? []);
     const trendSpec = opts.specs.find((s) => s.slideMs < s.sizeMs) ?? [...opts.specs].sort((a, b) => b.sizeMs - a.sizeMs)[0];
     this.trend = createTrendLogic({ seriesMax: opts.seriesMax, spec: trendSpec, latenessMs: opts.latenessMs });
     this.trendLabel = trendSpec.label;
@@ -103,12 +115,14 @@ export class PartitionPipeline {
     this.rulesOn = rules.length > 0;
   }
 
-  /** A series' name and tags, under its partition-local id (idempotent: a sid already known is kept). */
+  /** A series' name and tags, under its partition-local id, and its anomaly knobs (idempotent: a sid already known is kept). */
   addSeries(sid: number, name: string, tags: Readonly<Record<string, string>>): void {
     if (this.series[sid] !== undefined) return;
     const key = seriesKey(name, tags as Record<string, string>);
     this.series[sid] = { key, name, tags };
     this.sidByKey.set(key, sid);
+    const knobs = this.anomalyKnobs.knobsOf(name, tags);
+    if (knobs !== null) this.anomaly.setSeriesKnobs(sid, knobs);
   }
 
   /** The series known by sid (addSeries). */

@@ -18,6 +18,7 @@
 import { Encoder } from "@msgpack/msgpack";
 import type { Database } from "bun:sqlite";
 import { join } from "node:path";
+import { AnomalyKnobTable } from "../actors/anomaly-knobs.ts";
 import { DeadLetters } from "../actors/deadletters.ts";
 import { DedupeSet } from "../actors/dedupe.ts";
 import { RuleBook } from "./rule-book.ts";
@@ -223,6 +224,7 @@ export class Engine implements IngestPort, OpsPort {
     return new StoreReadModel({
       reader, registry: this.registry, staged: this.staged, latestTrends: this.outputs.latestTrends, openAnomalies: this.outputs.openAnomalies,
       deadletters: this.deadletters, labels: this.labels, specs: this.cfg.windows.map((w) => w.label), partitions: this.cfg.partitions,
+      anomalyKnobs: new AnomalyKnobTable(this.cfg.anomalies),
     });
   }
 
@@ -469,6 +471,7 @@ export class Engine implements IngestPort, OpsPort {
       checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax, checkpointBytesMax: limits.checkpointBytesMax,
       heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
       series: this.registry.partitionSeries(p.id).map((s) => [s.name, s.tags]), rules: this.rules.defs(),
+      anomalies: cfg.anomalies,
     };
   }
 

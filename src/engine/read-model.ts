@@ -11,6 +11,7 @@
  */
 import type { Database, Statement } from "bun:sqlite";
 import { anomalyDefaults, isAnomalyOpen } from "../actors/anomaly.ts";
+import type { AnomalyKnobTable } from "../actors/anomaly-knobs.ts";
 import type { DeadLetters } from "../actors/deadletters.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
 import type { AlertRecord, AnomalyRecord, StagedResults, WindowRecord } from "../actors/store.ts";
@@ -82,6 +83,8 @@ export interface StoreReadModelDeps {
   labels: readonly string[];
   specs: readonly string[];
   partitions: number;
+  /** The config's anomaly knobs, for each series' cooldown (its partition resolves the same); absent: the defaults. */
+  anomalyKnobs?: AnomalyKnobTable;
 }
 
 export class StoreReadModel implements ReadModel {
@@ -92,6 +95,8 @@ export class StoreReadModel implements ReadModel {
   private readonly topStmt: Statement;
   private readonly seriesWindowsStmt: Statement;
   private readonly alertsStmt: Statement;
+  /** Each series' cooldown once resolved: the knobs are fixed at start-up. At most one entry a known series. */
+  private readonly cooldownMsByKey = new Map<string, number>();
 
   constructor(private readonly d: StoreReadModelDeps) {
     this.labels = d.labels;
@@ -128,10 +133,22 @@ export class StoreReadModel implements ReadModel {
       const ts = reg.lastTs[id];
       const trend = this.d.latestTrends.get(s.key)?.class ?? "unknown";
       const a = this.d.openAnomalies.get(s.key);
-      const anomaly = a !== undefined && isAnomalyOpen(a.ts, ts, anomalyDefaults.cooldownMs) ? a : null;
+      const anomaly = a !== undefined && isAnomalyOpen(a.ts, ts, this.cooldownMsOf(s)) ? a : null;
       out.push({ key: s.key, name: s.name, tags: s.tags, last: Number.isNaN(ts) ? null : { ts, value: reg.lastValue[id] }, trend, anomaly });
     }
     return out;
+  }
+
+  /** A series' anomaly cooldown: its knobs' (first entry picking it), else the default. */
+  private cooldownMsOf(s: { key: string; name: string; tags: Record<string, string> }): number {
+    const table = this.d.anomalyKnobs;
+    if (table === undefined || table.size === 0) return anomalyDefaults.cooldownMs;
+    let ms = this.cooldownMsByKey.get(s.key);
+    if (ms === undefined) {
+      ms = table.knobsOf(s.name, s.tags)?.cooldownMs ?? anomalyDefaults.cooldownMs;
+      this.cooldownMsByKey.set(s.key, ms);
+    }
+    return ms;
   }
 
   windows(q: { series: string; window: string; from: number; to: number; limit: number }): WindowRow[] {

@@ -16,6 +16,7 @@
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { decodeIngestRecord, ingestRecordFormat } from "../actors/ingest-record.ts";
 import { PartitionPipeline, type PipelineSnapshot, type Rollup } from "../actors/partition-pipeline.ts";
+import type { AnomalyKnobRule } from "../actors/anomaly-knobs.ts";
 import type { WindowSpec } from "../actors/window-spec.ts";
 import { parseRule, type Rule } from "../actors/rules/rule.ts";
 import { BatchColumns, type EventBatchMessage, type Message } from "../runtime/codec.ts";
@@ -58,6 +59,8 @@ export interface PartitionData extends Record<string, unknown> {
   series: Array<[string, Record<string, string>]>;
   /** The alert rules as configured (validated by the engine; parsed again here). */
   rules: unknown[];
+  /** The config's anomaly knobs per series selector (validated); absent: none. */
+  anomalies?: AnomalyKnobRule[];
 }
 
 /** The engine's control message when the rules change: every rule definition, as in PartitionData.rules. */
@@ -133,6 +136,7 @@ export class PartitionLoop {
     const d = (this.d = x.data);
     this.pipeline = new PartitionPipeline({
       specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax, rollups: d.rollups, rules: parseRules(d.rules ?? [], d.specs, d.rollups),
+      anomalies: d.anomalies,
     });
     (d.series ?? []).forEach(([name, tags], sid) => this.pipeline.addSeries(sid, name, tags));
     this.scratch = new Uint8Array(x.inRing.messageBytesMax);
