@@ -102,6 +102,13 @@ export const limits = {
   fanoutRetainedSlack: 2_000, // new series past fanoutRetainedMax before the least recently updated are evicted in one go
 
   // Rules (src/actors/rules/).
+  viewsMax: 64, // continuous views held at once (config file and admin API)
+  viewNameCharsMax: 48,
+  viewConditionsMax: 16, // `where` conditions of one view
+  viewGroupByMax: 8, // parts of a view's group
+  viewSlidesMax: 60, // a sliding view window spans at most this many slides (each event updates that many windows)
+  viewGroupsMax: 100_000, // open (group, window) aggregates of one partition's views together; past it an event's view update is refused and counted
+  viewDistinctExactMax: 256, // count_distinct is exact up to this many values per group and window, then a HyperLogLog of 2^12 registers (±1.6 %)
   rulesMax: 1_000, // alert rules held at once (config file and admin API together)
   ruleNameCharsMax: 64,
   ruleBodyBytesMax: 64 * 1024, // a rule PUT through the admin API

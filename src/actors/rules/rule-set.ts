@@ -405,7 +405,8 @@ function pick(agg: string, w: WindowResult): number {
   }
 }
 
-function compare(op: Comparison, v: number, threshold: number): boolean {
+/** `v <op> threshold`. @example compare(">=", 3, 3) // true */
+export function compare(op: Comparison, v: number, threshold: number): boolean {
   switch (op) {
     case ">": return v > threshold;
     case ">=": return v >= threshold;
