@@ -2,7 +2,7 @@
 // Messages only update state; all drawing happens in the next animation
 // frame (requestRender), once per frame whatever the message rate.
 import { createChart, requestRender } from "./charts.js";
-import { api, createPanels, el } from "./dashboard.js";
+import { api, apiGet, createPanels, createRulesPanel, el } from "./dashboard.js";
 
 const ui = {
   chartsMax: 6,
@@ -12,6 +12,7 @@ const ui = {
   backoffBaseMs: 500,
   backoffMaxMs: 30_000,
   topRefreshMs: 10_000,
+  rulesRefreshMs: 5_000,
   seriesRefreshMs: 30_000,
   anomalySeriesMax: 500, // series whose live anomalies are kept for a chart opened later
   anomaliesPerSeriesMax: 10,
@@ -28,6 +29,10 @@ const panels = createPanels({
   kpis: $("kpis"), gauges: $("gauges"), alerts: $("alerts"), alertsEmpty: $("alerts-empty"),
   top: $("top"), topEmpty: $("top-empty"), focus: $("focus"),
 });
+const rulesPanel = createRulesPanel({
+  panel: $("rules-panel"), list: $("rules"), empty: $("rules-empty"), count: $("rules-count"),
+  actions: $("actions"), actionsTable: $("actions-table"),
+}, { onPick: pickSeries });
 
 const token = new URLSearchParams(location.search).get("token");
 const known = new Map(); // series key -> trend class
@@ -35,6 +40,11 @@ const charts = new Map(); // series key -> chart
 // Anomalies seen live, by series (oldest series first): a chart opened later shows them even
 // before the store has committed them (results reach the store with the next checkpoint).
 const liveAnomalies = new Map();
+// The last answer of GET /api/v1/rules, patched by live rule alerts until the next.
+let rulesBody = { rules: [], actions: [] };
+let rulesDenied = false; // 401/403: a token without the admin role; not asked again
+let rulesInFlight = false;
+let rulesAgain = false;
 let spec = null;
 let windowSec = 10;
 let userPicked = false;
@@ -61,6 +71,7 @@ function addChart(key) {
   const chart = createChart(els.charts, key, { onRemove: removeChart, onFocus: setFocus });
   charts.set(key, chart);
   chart.setTrend(known.get(key));
+  chart.setRules(rulesOf(key));
   for (const a of liveAnomalies.get(key) ?? []) chart.addAnomaly(a);
   if (spec !== null) chart.backfill(spec);
   if (focusKey === null) setFocus(key);
@@ -73,6 +84,14 @@ function removeChart(key) {
   charts.delete(key);
   if (focusKey === key) setFocus(charts.keys().next().value ?? null);
   els.chartsEmpty.hidden = charts.size > 0;
+  requestRender(renderPicker);
+}
+
+/** A series picked elsewhere (the rules panel): charted as if ticked in the picker. */
+function pickSeries(key) {
+  userPicked = true;
+  if (!known.has(key)) noteSeries(key);
+  addChart(key);
   requestRender(renderPicker);
 }
 
@@ -157,6 +176,73 @@ async function refreshAlerts() {
   requestRender(renderPanels);
 }
 
+// ---- rules: threshold lines, the rules panel -----------------------------
+
+/** The aggregate rules watching `key` (its selector picks it, or it has an instance), with that instance's state. */
+function rulesOf(key) {
+  const out = [];
+  for (const r of rulesBody.rules) {
+    if (r?.watch?.kind !== "aggregate" || !Array.isArray(r.series) || !Array.isArray(r.instances)) continue;
+    const inst = r.instances.find((i) => i.series === key);
+    if (inst === undefined && !r.series.includes(key)) continue;
+    const { agg, over, op, threshold } = r.watch;
+    out.push({ rule: r.name, agg, over, op, threshold, state: inst?.state ?? "inactive" });
+  }
+  return out;
+}
+
+function renderRules() {
+  if (rulesDenied) return;
+  rulesPanel.render(rulesBody);
+  for (const c of charts.values()) c.setRules(rulesOf(c.key));
+}
+
+/** One GET at a time; a refresh asked for meanwhile runs once it is answered. */
+async function refreshRules() {
+  if (rulesDenied || state !== "live") return; // a refused fetch would only add console noise
+  if (rulesInFlight) {
+    rulesAgain = true;
+    return;
+  }
+  rulesInFlight = true;
+  const { status, body } = await apiGet("/api/v1/rules");
+  rulesInFlight = false;
+  if (status === 401 || status === 403) {
+    rulesDenied = true;
+    rulesPanel.hide();
+    return;
+  }
+  if (body && Array.isArray(body.rules)) {
+    rulesBody = { rules: body.rules, actions: Array.isArray(body.actions) ? body.actions : [] };
+    requestRender(renderRules);
+  }
+  if (rulesAgain) {
+    rulesAgain = false;
+    refreshRules();
+  }
+}
+
+/** Applies one transition to the instances shown, as the server's list follows it. */
+function patchInstance(instances, a) {
+  const i = instances.findIndex((x) => x.series === a.series);
+  if (i >= 0 && instances[i].since > a.ts) return; // older than what is shown (a replay)
+  const inst = { series: a.series, state: a.state, since: a.ts, value: a.value };
+  if (a.state === "inactive") {
+    if (i >= 0) instances.splice(i, 1); // the server forgets an inactive instance too
+  } else if (i < 0) instances.push(inst);
+  else instances[i] = inst;
+}
+
+/** A live rule transition: its instance's state shown at once, then the whole list asked for again. */
+function noteRuleAlert(a) {
+  const r = rulesBody.rules.find((x) => x?.name === a.rule);
+  if (r && Array.isArray(r.instances) && typeof a.series === "string") {
+    patchInstance(r.instances, a);
+    requestRender(renderRules);
+  }
+  refreshRules();
+}
+
 // ---- connection ----------------------------------------------------------
 
 let attempt = 0;
@@ -220,6 +306,7 @@ function onHello(sock, m) {
   refreshSeries();
   refreshAlerts();
   refreshTop();
+  refreshRules();
 }
 
 function keepAnomaly(m) {
@@ -248,6 +335,7 @@ function handle(sock, m) {
     charts.get(m.series)?.setTrend(m.class);
   } else if (m.type === "alert") {
     panels.addAlert(m);
+    if (m.kind === "rule" && typeof m.rule === "string") noteRuleAlert(m);
     requestRender(renderPanels);
   } else if (m.type === "hello") {
     onHello(sock, m);
@@ -271,6 +359,7 @@ function reconnectLater() {
 // ---- start ---------------------------------------------------------------
 
 setInterval(refreshTop, ui.topRefreshMs);
+setInterval(refreshRules, ui.rulesRefreshMs);
 setInterval(() => { if (state === "live") refreshSeries(); }, ui.seriesRefreshMs);
 requestRender(renderPanels);
 connect();

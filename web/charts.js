@@ -2,7 +2,8 @@
 // from /api/v1/windows?format=columns and extended by live window messages.
 // Points live in fixed Float64Array columns allocated once per chart; every
 // drawing waits for the next animation frame, so a burst of messages costs
-// one setData per chart per frame.
+// one setData per chart per frame. Anomaly markers and the thresholds of the
+// alert rules watching the series are drawn over the plot in its draw hook.
 import uPlot from "/vendor/uPlot.esm.js";
 import { api, el, fmt } from "./dashboard.js";
 
@@ -74,12 +75,74 @@ function drawAnomalies(u, anomalies) {
   ctx.restore();
 }
 
-function plotOptions(width, anomalies) {
+// A rule's threshold is drawn on the charts of the series it watches only when
+// the chart shows the aggregate the rule compares (one of these): a count,
+// sum, rate, p50 or p95 threshold is in another unit and would only squash the
+// plot, so those rules are named in the card's rule badge instead. The rule's
+// window (`over`) may be longer than the chart's; its line is still in the
+// unit of the points.
+const chartedAggs = new Set(["avg", "max", "min", "p99"]);
+const thresholdColours = { firing: "#f85149", pending: "#d29922", other: "#e6edf3" };
+const labelBackdrop = "rgba(22, 27, 34, 0.85)"; // the card's background
+
+const thresholdLabel = (t) => `${t.rule} · ${t.agg}${t.over ? ` over ${t.over}` : ""} ${t.op} ${fmt(t.threshold)}`;
+
+// Thresholds are drawn like anomalies, after uPlot's own drawing: a dashed
+// horizontal line across the plot, labelled with the rule. `plot.dataset.thresholds`
+// names the rules whose line this drawing placed, for tests and for the curious.
+function drawThresholds(u, thresholds, plot) {
+  const { ctx, bbox } = u;
+  const px = devicePixelRatio;
+  const right = bbox.left + bbox.width - 4 * px;
+  const drawn = [];
+  ctx.save();
+  ctx.font = `${11 * px}px system-ui, sans-serif`;
+  ctx.textAlign = "right";
+  ctx.textBaseline = "top";
+  for (const t of thresholds) {
+    const y = u.valToPos(t.threshold, "y", true);
+    if (!(y >= bbox.top && y <= bbox.top + bbox.height)) continue;
+    const colour = thresholdColours[t.state] ?? thresholdColours.other;
+    ctx.strokeStyle = colour;
+    ctx.setLineDash([6 * px, 4 * px]);
+    ctx.lineWidth = px;
+    ctx.beginPath();
+    ctx.moveTo(bbox.left, y);
+    ctx.lineTo(bbox.left + bbox.width, y);
+    ctx.stroke();
+    // Above the line (below it near the top), on a backdrop so a line of points crossing it leaves it legible.
+    const label = thresholdLabel(t);
+    const top = y - 15 * px < bbox.top ? y + 2 * px : y - 15 * px;
+    const w = ctx.measureText(label).width;
+    ctx.fillStyle = labelBackdrop;
+    ctx.fillRect(right - w - 3 * px, top, w + 6 * px, 13 * px);
+    ctx.fillStyle = colour;
+    ctx.fillText(label, right, top + px);
+    drawn.push(t.rule);
+  }
+  ctx.restore();
+  const names = drawn.join(" ");
+  if (plot.dataset.thresholds !== names) plot.dataset.thresholds = names;
+}
+
+/** The y range uPlot picks by default (its snapNumY), widened to hold every threshold line. */
+function yRange(thresholds) {
+  return (u, min, max) => {
+    if (min == null || max == null) return [null, null]; // no points yet: nothing to draw either
+    for (const t of thresholds) {
+      min = Math.min(min, t.threshold);
+      max = Math.max(max, t.threshold);
+    }
+    return uPlot.rangeNum(min, max, 0.1, true);
+  };
+}
+
+function plotOptions(width, anomalies, thresholds, plot) {
   return {
     width, height: plotHeight(),
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true } },
+    scales: { x: { time: true }, y: { range: yRange(thresholds) } },
     series: [
       {},
       { label: "avg", stroke: "#5fb3f9", width: 2 },
@@ -89,7 +152,7 @@ function plotOptions(width, anomalies) {
     ],
     bands: [{ series: [2, 3], fill: "rgba(95,179,249,0.12)" }],
     axes: [{ ...axis }, { ...axis, size: 66 }],
-    hooks: { draw: [(u) => drawAnomalies(u, anomalies)] },
+    hooks: { draw: [(u) => drawAnomalies(u, anomalies), (u) => drawThresholds(u, thresholds, plot)] },
   };
 }
 
@@ -109,11 +172,13 @@ export function createChart(parent, key, { onRemove, onFocus }) {
   const trend = el("span", "trend", "·");
   trend.title = "trend: unknown";
   const latest = el("span", "chart-latest", "–");
+  const ruleBadge = el("span", "chart-rules");
+  ruleBadge.hidden = true;
   const close = el("button", "chart-close", "×");
   close.type = "button";
   close.setAttribute("aria-label", `remove chart of ${key}`);
   close.addEventListener("click", (ev) => { ev.stopPropagation(); onRemove(key); });
-  head.append(title, latest, trend, close);
+  head.append(title, ruleBadge, latest, trend, close);
   const plot = el("div", "plot");
   plot.dataset.testid = "chart";
   plot.dataset.series = key;
@@ -125,7 +190,9 @@ export function createChart(parent, key, { onRemove, onFocus }) {
   const cols = columns.map(() => new Float64Array(chartLimits.pointsMax));
   let n = 0;
   const anomalies = [];
-  const u = new uPlot(plotOptions(Math.max(200, plot.clientWidth), anomalies), columns.map(() => []), plot);
+  const thresholds = []; // {rule, agg, over, op, threshold, state} of the rules drawn here
+  let rulesSeen = "";
+  const u = new uPlot(plotOptions(Math.max(200, plot.clientWidth), anomalies, thresholds, plot), columns.map(() => []), plot);
   const resize = new ResizeObserver(() => u.setSize({ width: Math.max(200, plot.clientWidth), height: plotHeight() }));
   resize.observe(plot);
 
@@ -163,8 +230,25 @@ export function createChart(parent, key, { onRemove, onFocus }) {
     requestRender(render);
   }
 
+  /** The rules watching this series (see app.js rulesOf); a change redraws, with the y range rescaled. */
+  function setRules(rules) {
+    const text = JSON.stringify(rules);
+    if (text === rulesSeen) return;
+    rulesSeen = text;
+    const lines = rules.filter((r) => chartedAggs.has(r.agg) && Number.isFinite(r.threshold));
+    thresholds.splice(0, thresholds.length, ...lines);
+    const worst = ["firing", "pending"].find((s) => rules.some((r) => r.state === s)) ?? "quiet";
+    ruleBadge.hidden = rules.length === 0;
+    ruleBadge.textContent = `⚑ ${rules.length}`;
+    ruleBadge.dataset.state = worst;
+    ruleBadge.title = rules.map((r) => `${thresholdLabel(r)} (${r.state}${chartedAggs.has(r.agg) ? "" : "; not charted"})`).join("\n");
+    card.dataset.ruleState = worst;
+    requestRender(render);
+  }
+
   return {
     key, card,
+    setRules,
     push(w) {
       append(w);
       latest.textContent = fmt(w.last);

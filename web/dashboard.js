@@ -1,6 +1,6 @@
 // weir dashboard panels beside the charts: KPI cards, sensor gauges, the
-// alert feed and the top-k board. Server data reaches the DOM only through
-// textContent, dataset and attributes, never as HTML.
+// alert feed, the top-k board and the rules panel. Server data reaches the
+// DOM only through textContent, dataset and attributes, never as HTML.
 
 export const panelLimits = {
   alertsMax: 50,
@@ -11,14 +11,19 @@ export const panelLimits = {
 
 const token = new URLSearchParams(location.search).get("token");
 
-/** GET a JSON API path (with the page's token); null on any failure. */
-export async function api(path) {
+/** GET a JSON API path (with the page's token): its status (0 when unreachable) and body (null unless 2xx JSON). */
+export async function apiGet(path) {
   try {
     const res = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
-    return res.ok ? await res.json() : null;
+    return { status: res.status, body: res.ok ? await res.json() : null };
   } catch {
-    return null; // the live feed carries the page until the next refresh
+    return { status: 0, body: null }; // the live feed carries the page until the next refresh
   }
+}
+
+/** GET a JSON API path (with the page's token); null on any failure. */
+export async function api(path) {
+  return (await apiGet(path)).body;
 }
 
 /** An element with a class and (escaped) text. */
@@ -77,6 +82,72 @@ function buildGauge(def) {
   return { def, wrap, fill, value };
 }
 
+// ---- alert feed ----------------------------------------------------------
+
+const stateRank = { firing: 0, pending: 1, resolved: 2, inactive: 3 };
+const openStates = new Set(["pending", "firing"]);
+
+/** A value or threshold as shown: numbers formatted, a severity or trend class as is. */
+export function valueText(v) {
+  if (typeof v === "number") return fmt(v);
+  return typeof v === "string" ? v : "–";
+}
+
+const sevOf = (a) => (typeof a.severity === "string" ? a.severity : "warning");
+const sevClass = (sev) => `sev-${sev.replace(/[^a-z]/g, "")}`;
+
+/** A state as a badge; its colour comes from data-state. */
+function stateBadge(state) {
+  const b = el("span", "state-badge", state);
+  b.dataset.state = state;
+  return b;
+}
+
+function anomalyAlertItem(a) {
+  const sev = sevOf(a);
+  const li = el("li", `alert ${sevClass(sev)}`);
+  li.append(el("span", "alert-sev", sev), el("time", "alert-time", timeOf(a.ts)),
+    el("span", "alert-series", a.series), el("span", "alert-detail", `value ${fmt(a.value)} · z ${fmt(a.z)}`));
+  li.title = a.series;
+  return li;
+}
+
+function ruleAlertItem(a) {
+  const sev = sevOf(a);
+  const state = typeof a.state === "string" ? a.state : "unknown";
+  const rule = typeof a.rule === "string" ? a.rule : "rule";
+  const li = el("li", `alert rule-alert ${sevClass(sev)}`);
+  li.dataset.rule = rule;
+  li.dataset.state = state;
+  const head = el("span", "alert-head");
+  head.append(stateBadge(state), el("span", "alert-rule", rule), el("span", "alert-sev", sev));
+  li.append(head, el("time", "alert-time", timeOf(a.ts)), el("span", "alert-series", a.series),
+    el("span", "alert-detail", `value ${valueText(a.value)} · threshold ${valueText(a.threshold)}`));
+  if (typeof a.advice === "string" && a.advice !== "") li.append(el("span", "alert-advice", a.advice));
+  li.title = `${rule} on ${a.series}`;
+  return li;
+}
+
+// Of two transitions of one instance, the later; at one instant, the one further along.
+const progress = { pending: 1, firing: 2, resolved: 3, inactive: 4 };
+const later = (p, q) => p.ts > q.ts || (p.ts === q.ts && (progress[p.state] ?? 0) > (progress[q.state] ?? 0));
+
+/** Orders the feed in place: the newest transition of each open rule instance (pending, firing) first, then newest first. */
+function orderAlerts(entries) {
+  const newest = new Map(); // rule|series -> its newest transition held
+  for (const { a } of entries) {
+    if (a.kind !== "rule") continue;
+    const k = `${a.rule}|${a.series}`;
+    const seen = newest.get(k);
+    if (seen === undefined || later(a, seen)) newest.set(k, a);
+  }
+  for (const e of entries) {
+    e.open = e.a.kind === "rule" && openStates.has(e.a.state) && newest.get(`${e.a.rule}|${e.a.series}`) === e.a;
+    e.li.classList.toggle("open", e.open);
+  }
+  entries.sort((p, q) => (q.open - p.open) || (q.a.ts - p.a.ts));
+}
+
 /**
  * The panels and the little state they need, fed by window and alert messages.
  * @example
@@ -85,7 +156,7 @@ function buildGauge(def) {
 export function createPanels(els) {
   const latest = new Map(); // series -> latest window message
   const countsByEnd = new Map(); // window end -> sum of counts over all series
-  const alertKeys = new Set();
+  const alertEntries = []; // {id, a, li} in the feed's order
   let alertsTotal = 0;
 
   const kpis = {};
@@ -150,30 +221,22 @@ export function createPanels(els) {
     renderGauges();
   }
 
-  /** Adds an alert in time order (newest first), keeping at most alertsMax. */
+  /** Adds an alert: open rule instances (pending, firing) first, then newest first; at most alertsMax. */
   function addAlert(a) {
     if (!a || typeof a.series !== "string" || typeof a.ts !== "number") return;
-    const id = `${a.kind}|${a.series}|${a.ts}|${a.state ?? ""}`;
-    if (alertKeys.has(id)) return;
-    alertKeys.add(id);
+    const id = `${a.kind}|${a.rule ?? ""}|${a.series}|${a.ts}|${a.state ?? ""}`;
+    if (alertEntries.some((e) => e.id === id)) return;
     alertsTotal++;
-    const sev = typeof a.severity === "string" ? a.severity : "warning";
-    const li = el("li", `alert sev-${sev.replace(/[^a-z]/g, "")}`);
+    const li = a.kind === "rule" ? ruleAlertItem(a) : anomalyAlertItem(a);
     li.dataset.testid = "alert-item";
+    li.dataset.kind = a.kind === "rule" ? "rule" : "anomaly";
     li.dataset.series = a.series;
     li.dataset.ts = String(a.ts);
-    const detail = a.kind === "rule" ? `rule ${a.state ?? ""}` : `value ${fmt(a.value)} · z ${fmt(a.z)}`;
-    li.append(el("span", "alert-sev", sev), el("time", "alert-time", timeOf(a.ts)),
-      el("span", "alert-series", a.series), el("span", "alert-detail", detail));
-    li.title = a.series;
-    li.dataset.key = id;
-    const after = [...els.alerts.children].find((c) => Number(c.dataset.ts) < a.ts);
-    els.alerts.insertBefore(li, after ?? null);
-    while (els.alerts.children.length > panelLimits.alertsMax) {
-      const last = els.alerts.lastElementChild;
-      alertKeys.delete(last.dataset.key);
-      last.remove();
-    }
+    alertEntries.push({ id, a, li });
+    orderAlerts(alertEntries);
+    // Past alertsMax the end of that order goes: the oldest of those no longer open.
+    if (alertEntries.length > panelLimits.alertsMax) alertEntries.length = panelLimits.alertsMax;
+    els.alerts.replaceChildren(...alertEntries.map((e) => e.li));
     els.alertsEmpty.hidden = true;
   }
 
@@ -194,4 +257,113 @@ export function createPanels(els) {
   }
 
   return { noteWindow, render, addAlert, renderTop, latest };
+}
+
+// ---- rules panel ---------------------------------------------------------
+
+export const rulesLimits = {
+  rulesShownMax: 50, // a config may hold 1,000; the worst off are listed first
+  instancesShownMax: 8, // per rule; firing, then pending, then resolved
+};
+
+/** What a rule watches, in one line: `avg over 30s > 48`, `anomaly >= warning`, `trend == rising`. */
+export function watchText(w) {
+  if (!w || typeof w !== "object") return "–";
+  if (w.kind === "aggregate") return `${w.agg}${w.over ? ` over ${w.over}` : ""} ${w.op} ${valueText(w.threshold)}`;
+  return `${w.kind} ${w.op} ${valueText(w.threshold)}`;
+}
+
+const rankOf = (state) => stateRank[state] ?? 9;
+const worstOf = (r) => r.instances.reduce((w, i) => (rankOf(i.state) < rankOf(w) ? i.state : w), "inactive");
+
+function instanceRow(i, onPick) {
+  const li = el("li", "rule-instance");
+  li.dataset.testid = "rule-instance";
+  li.dataset.series = i.series;
+  li.dataset.state = i.state;
+  const series = el("button", "rule-series", i.series);
+  series.type = "button";
+  series.title = `chart ${i.series}`;
+  series.addEventListener("click", () => onPick(i.series));
+  const since = el("time", "rule-since", typeof i.since === "number" ? timeOf(i.since) : "–");
+  since.title = "since (event time)";
+  li.append(stateBadge(i.state), series, el("span", "rule-value", valueText(i.value)), since);
+  return li;
+}
+
+function ruleItem(r, onPick) {
+  const li = el("li", "rule");
+  li.dataset.testid = "rule";
+  li.dataset.rule = r.name;
+  li.dataset.state = worstOf(r);
+  const head = el("div", "rule-head");
+  head.append(el("span", "rule-name", r.name), el("span", "rule-source muted", r.source ?? ""));
+  const watch = el("div", "rule-watch", watchText(r.watch));
+  watch.dataset.testid = "rule-watch";
+  const n = r.series.length;
+  const picks = `selector picks ${n}${r.seriesMore ? "+" : ""} series`;
+  const open = r.instances.filter((i) => openStates.has(i.state)).length;
+  li.append(head, watch, el("div", "rule-meta muted", `${picks} · ${open} open of ${r.instances.length}`));
+  const shown = [...r.instances]
+    .sort((p, q) => rankOf(p.state) - rankOf(q.state) || q.since - p.since)
+    .slice(0, rulesLimits.instancesShownMax);
+  if (shown.length > 0) {
+    const list = el("ul", "rule-instances");
+    list.append(...shown.map((i) => instanceRow(i, onPick)));
+    li.append(list);
+  }
+  if (r.instances.length > shown.length) li.append(el("div", "rule-meta muted", `and ${r.instances.length - shown.length} more`));
+  return li;
+}
+
+function actionRow(a) {
+  const tr = el("tr", "action-row");
+  tr.dataset.testid = "action-row";
+  tr.dataset.action = a.name;
+  const breaker = a.breaker && typeof a.breaker.state === "string" ? a.breaker.state : "–";
+  const cells = [
+    el("td", "action-name", a.name), el("td", "num", fmt(a.delivered)), el("td", "num", fmt(a.failed)),
+    el("td", "action-breaker", breaker.replace("_", " ")), el("td", "num", `${fmt(a.queueDepth)}/${fmt(a.queueMax)}`),
+  ];
+  if (typeof a.type === "string" && a.type !== a.name) cells[0].append(" ", el("span", "muted", a.type));
+  cells[2].dataset.failed = String(a.failed ?? 0);
+  cells[3].dataset.breaker = breaker;
+  for (const c of cells) tr.append(c);
+  const notes = [a.dropped > 0 ? `${a.dropped} dropped` : "", a.retries > 0 ? `${a.retries} retries` : "",
+    a.lastError ? `last error: ${a.lastError}` : ""].filter(Boolean);
+  tr.title = notes.join(" · ");
+  return tr;
+}
+
+const isRule = (r) => r && typeof r.name === "string" && Array.isArray(r.series) && Array.isArray(r.instances);
+const isAction = (a) => a && typeof a.name === "string";
+
+/**
+ * The rules panel, from GET /api/v1/rules: each rule's watch and instances (a
+ * series clicked is charted), and each action's deliveries and breaker.
+ * @example
+ *   const r = createRulesPanel({ panel, list, empty, count, actions, actionsTable }, { onPick: addChart });
+ *   r.render(await api("/api/v1/rules"));
+ */
+export function createRulesPanel(els, { onPick }) {
+  function render(body) {
+    const rules = (Array.isArray(body?.rules) ? body.rules : []).filter(isRule);
+    const actions = (Array.isArray(body?.actions) ? body.actions : []).filter(isAction);
+    const sorted = [...rules].sort((p, q) => rankOf(worstOf(p)) - rankOf(worstOf(q)) || (p.name < q.name ? -1 : 1));
+    const shown = sorted.slice(0, rulesLimits.rulesShownMax);
+    els.list.replaceChildren(...shown.map((r) => ruleItem(r, onPick)));
+    els.empty.hidden = rules.length > 0;
+    const firing = rules.filter((r) => worstOf(r) === "firing").length;
+    const more = rules.length > shown.length ? `, first ${shown.length} listed` : "";
+    els.count.textContent = `${rules.length} rule${rules.length === 1 ? "" : "s"} · ${firing} firing${more}`;
+    els.actions.replaceChildren(...actions.map(actionRow));
+    els.actionsTable.hidden = actions.length === 0;
+    els.panel.hidden = false;
+  }
+
+  function hide() {
+    els.panel.hidden = true;
+  }
+
+  return { render, hide };
 }
