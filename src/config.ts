@@ -7,14 +7,17 @@
  *   const cfg = loadConfig({ WEIR_PORT: "0", WEIR_PARTITIONS: "2" });
  */
 import { WeirError } from "./runtime/errors.ts";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
+import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { parseDurationMs, parseWindowSpecs, type WindowSpec } from "./actors/window-spec.ts";
 import { rollupsFor } from "./actors/partition-pipeline.ts";
 import { parseRule } from "./actors/rules/rule.ts";
+import { parseView } from "./actors/views/view.ts";
 import { type ActionSpec, parseActions } from "./actions/registry.ts";
 import { AnomalyKnobError, type AnomalyKnobRule, parseAnomalyKnobs } from "./actors/anomaly-knobs.ts";
+import { formatOfPath, isColumnName, isTableName, parseTable, TableError, type TableRows } from "./actors/views/table.ts";
 import { issueText } from "./runtime/issue-text.ts";
 import { limits } from "./runtime/limits.ts";
 import type { LogLevel } from "./runtime/log.ts";
@@ -81,8 +84,12 @@ export interface Config {
   rules: unknown[];
   /** The config file's actions, validated. */
   actions: Record<string, ActionSpec>;
+  /** The config file's continuous views as written (validated; the engine's view book adds the admin API's). */
+  views: unknown[];
   /** The config file's `anomalies:` (anomaly knobs per series glob), validated; first match wins. */
   anomalies: AnomalyKnobRule[];
+  /** The config file's `tables:`, read from their files and validated (the engine's table book adds the admin API's changes). */
+  tables: ConfigTable[];
   /** This process's name among them (unique per process; default host-port). */
   nodeName: string;
   /** A partition's lease: how long a dead owner keeps it before another takes it over. */
@@ -246,7 +253,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
     natsCluster: v.WEIR_NATS_CLUSTER, nodeName: v.WEIR_NODE_NAME ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${v.WEIR_PORT === 0 ? `pid${process.pid}` : v.WEIR_PORT}`,
-    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions, anomalies: anomaliesOf(file),
+    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions, anomalies: anomaliesOf(file), views: viewsOf(file),
+    tables: tablesOf(file, env.WEIR_CONFIG),
   };
 }
 
@@ -271,6 +279,25 @@ function rulesOf(file: ConfigFile, windows: WindowSpec[]): { rules: unknown[]; a
   }
 }
 
+/** The config file's `views:`, validated (ConfigError naming the path of a bad key). */
+function viewsOf(file: ConfigFile): unknown[] {
+  if (file.views === undefined || file.views === null) return [];
+  if (!Array.isArray(file.views)) throw new ConfigError("config views: must be a list of views");
+  if (file.views.length > limits.viewsMax) throw new ConfigError(`config views: at most ${limits.viewsMax} views`);
+  const names = new Set<string>();
+  file.views.forEach((def, i) => {
+    let name: string;
+    try {
+      name = parseView(def, { path: `views[${i}]` }).name;
+    } catch (e) {
+      throw new ConfigError(`config ${(e as Error).message}`);
+    }
+    if (names.has(name)) throw new ConfigError(`config views[${i}].name: "${name}" is already the name of another view`);
+    names.add(name);
+  });
+  return file.views;
+}
+
 /** The config file's `anomalies:`, validated (ConfigError naming the path of a bad key). */
 function anomaliesOf(file: ConfigFile): AnomalyKnobRule[] {
   try {
@@ -279,6 +306,51 @@ function anomaliesOf(file: ConfigFile): AnomalyKnobRule[] {
     if (e instanceof AnomalyKnobError) throw new ConfigError(`config ${e.message}`);
     throw e;
   }
+}
+
+/** A reference table of the config file: `tables: {users: {file: users.csv, key: user_id}}`. */
+export interface ConfigTable { name: string; file: string; rows: TableRows }
+
+const tableEntry = z.strictObject({
+  file: z.string().min(1),
+  key: z.string().refine(isColumnName, "must be a column name (letters, digits and _, not starting with a digit)"),
+});
+
+/**
+ * The config file's `tables:`, each read from its file (relative to the
+ * config file's directory; CSV or JSON by its extension) and validated;
+ * a ConfigError names the path: "config tables.users.file: users.csv line 4: ...".
+ */
+function tablesOf(file: ConfigFile, configPath: string | undefined): ConfigTable[] {
+  if (file.tables === undefined || file.tables === null) return [];
+  if (typeof file.tables !== "object" || Array.isArray(file.tables)) throw new ConfigError("config tables: must map each table's name to {file, key}");
+  const entries = Object.entries(file.tables);
+  if (entries.length > limits.tablesMax) throw new ConfigError(`config tables: ${entries.length} tables, at most ${limits.tablesMax} (tablesMax)`);
+  return entries.map(([name, def]) => {
+    const at = `config tables.${name}`;
+    if (!isTableName(name)) throw new ConfigError(`${at}: not a table name (letters, digits and _, not starting with a digit, at most ${limits.tableNameCharsMax} characters)`);
+    if (typeof def !== "object" || def === null || Array.isArray(def)) throw new ConfigError(`${at}: must be {file, key}`);
+    const parsed = tableEntry.safeParse(def);
+    if (!parsed.success) throw new ConfigError(`${at}.${issueText(parsed.error.issues[0], def, "")}`);
+    const { file: path, key } = parsed.data;
+    const format = formatOfPath(path);
+    if (format === null) throw new ConfigError(`${at}.file: "${path}" must end in .csv, .json, .ndjson or .jsonl`);
+    const full = resolve(dirname(configPath ?? "."), path);
+    let text: string;
+    try {
+      const bytes = statSync(full).size;
+      if (bytes > limits.tableBodyBytesMax) throw new Error(`${bytes} bytes, at most ${limits.tableBodyBytesMax} (tableBodyBytesMax)`);
+      text = readFileSync(full, "utf8");
+    } catch (e) {
+      throw new ConfigError(`${at}.file: cannot read "${path}": ${(e as Error).message}`);
+    }
+    try {
+      return { name, file: path, rows: parseTable(text, format, key, path) };
+    } catch (e) {
+      if (e instanceof TableError) throw new ConfigError(`${at}.file: ${e.message}`);
+      throw e;
+    }
+  });
 }
 
 /**
@@ -295,12 +367,13 @@ function autoIngestThreads(): number {
 }
 
 /** What the config file holds: settings (as environment values), and the rules, actions and anomaly knobs as written. */
-interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown; anomalies?: unknown }
+interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown; anomalies?: unknown; tables?: unknown; views?: unknown }
 
 /**
  * The config file holds the same settings in lower case without the
  * prefix: {"partitions": 4, "windows": "10s"}; and `rules:` and `actions:`
- * (API.md "Rules and actions"), and `anomalies:` (anomaly-knobs.ts).
+ * (API.md "Rules and actions"), `anomalies:` (anomaly-knobs.ts) and
+ * `tables:` (tablesOf).
  */
 function readConfigFile(path: string | undefined): ConfigFile {
   if (!path) return { settings: {} };
@@ -317,7 +390,7 @@ function readConfigFile(path: string | undefined): ConfigFile {
   }
   const out: ConfigFile = { settings: {} };
   for (const [k, val] of Object.entries(json)) {
-    if (k === "rules" || k === "actions" || k === "anomalies") {
+    if (k === "rules" || k === "actions" || k === "anomalies" || k === "tables" || k === "views") {
       out[k] = val;
       continue;
     }

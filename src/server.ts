@@ -39,7 +39,7 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
   }
   engine.rules.startActions(nats === undefined ? {} : { natsPublish: nats.publishAction });
   const reader = openReader(join(cfg.dataDir, "weir.db"));
-  const app = createApp({ ingest: nats?.ingest ?? engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, rules: engine.rules, cfg, log });
+  const app = createApp({ ingest: nats?.ingest ?? engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, rules: engine.rules, views: engine.views, tables: engine.tables, cfg, log });
   const server = Bun.serve({
     hostname: cfg.host,
     port: cfg.port,

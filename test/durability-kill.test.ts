@@ -51,7 +51,7 @@ async function run(name: string, o: Pick<ScenarioOptions, "killAtMs" | "finalTer
 
 describe("durability - kill -9 mid-stream", () => {
   // The two kill scenarios parse on ingest threads (WEIR_INGEST_THREADS), the crash points on the main thread.
-  test("durability - three SIGKILLs and a SIGTERM (2 ingest threads): no acknowledged event lost or doubled, every window equal; alert rules' transitions stored and delivered exactly as a recount makes them", async () => {
+  test("durability - three SIGKILLs and a SIGTERM (2 ingest threads): no acknowledged event lost or doubled, every window equal; alert rules' transitions stored and delivered exactly as a recount makes them, a view's windows equal to a recount", async () => {
     const r = await run("kill3", { killAtMs: killTimes(seed, 3, small.durationMs), finalTerm: true, env: { WEIR_INGEST_THREADS: "2" }, rules: true });
     expect(r.report.acknowledged).toBeGreaterThan(2_500);
     expect({ kills: r.kills, crashes: r.crashes.length, termExitCodes: r.termExitCodes }).toEqual({ kills: 3, crashes: 0, termExitCodes: [0] });
@@ -61,6 +61,10 @@ describe("durability - kill -9 mid-stream", () => {
     expect(x.expected).toBeGreaterThan(3);
     expect({ stored: x.stored, missing: x.missing, unexpected: x.unexpected, deliveriesMissing: x.deliveriesMissing, deliveriesUnexpected: x.deliveriesUnexpected })
       .toEqual({ stored: x.expected, missing: [], unexpected: [], deliveriesMissing: [], deliveriesUnexpected: [] });
+    // A view over every series (its group gathers both partitions): each closed window equal to the recount, across the kills.
+    const v = r.view!;
+    expect(v.expected).toBeGreaterThan(0);
+    expect({ equal: v.equal, missing: v.missing, differing: v.differing }).toEqual({ equal: v.expected, missing: [], differing: [] });
   }, testTimeoutMs);
 
   test("durability - WEIR_DURABILITY=durable (group commit, 1 ingest thread): three SIGKILLs and a SIGTERM, nothing lost or doubled, every window equal", async () => {

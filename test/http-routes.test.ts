@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { BodyError } from "../src/actors/ingest-body.ts";
 import { loadConfig } from "../src/config.ts";
 import { OverloadedError } from "../src/engine/errors.ts";
-import type { EngineOutcome, IngestPort, LivePort, OpsPort, ReadModel, RulesPort } from "../src/engine/ports.ts";
+import type { EngineOutcome, IngestPort, LivePort, OpsPort, ReadModel, RulesPort, TablesPort, ViewsPort } from "../src/engine/ports.ts";
 import type { WindowRow } from "../src/engine/read-model.ts";
 import { createApp } from "../src/http/app.ts";
 import { silentLog } from "../src/runtime/log.ts";
@@ -48,12 +48,16 @@ function fixedReadModel(asked: unknown[]): ReadModel {
 
 /** Rules that nobody put: every route answers from an empty book. */
 const noRules: RulesPort = { list: () => [], get: () => undefined, put: async () => ({ created: true }), delete: async () => false, actionStatus: () => [] };
+const noViews: ViewsPort = { list: () => [], get: () => undefined, put: async () => ({ created: true }), delete: async () => false };
+
+/** Tables that nobody put: lists are empty, changes find no table. */
+const noTables: TablesPort = { list: () => [], get: () => undefined, put: async () => { throw new Error("no tables here"); }, patch: async () => undefined, delete: async () => false };
 
 const noLive: LivePort = { add: () => -1, remove: () => {}, handleOp: () => {}, subscribe: () => null };
 
 function appWith(ingest: IngestPort, ops: OpsPort = { notReady: () => [], metricsText: () => "# none\n" }, asked: unknown[] = [], env: Record<string, string> = {}) {
   const cfg = loadConfig({ WEIR_DATA_DIR: "/nonexistent-never-opened", ...env });
-  return createApp({ ingest, read: fixedReadModel(asked), live: noLive, ops, rules: noRules, cfg, log: silentLog });
+  return createApp({ ingest, read: fixedReadModel(asked), live: noLive, ops, rules: noRules, views: noViews, tables: noTables, cfg, log: silentLog });
 }
 
 const accepted = (n: number): EngineOutcome => ({ accepted: n, duplicates: 0, rejected: 0, errors: [], reasons: {}, rejects: [] });
@@ -96,7 +100,7 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
     const asked: unknown[] = [];
     const app = appWith({ ingestBytes: async () => accepted(0) }, undefined, asked);
     const cases: Array<[string, string]> = [
-      ["/api/v1/windows?series=s&window=5s", "window: must be one of 10s, 60s, 1m, 1h"],
+      ["/api/v1/windows?series=s&window=5s", "window: must be one of 10s, 60s, 1m, 1h, or a view's window"],
       ["/api/v1/windows?series=s&from=10&to=5", "from: must not be after to"],
       ["/api/v1/windows", "series: required"],
       ["/api/v1/windows?series=s&color=red", "color: unknown field"],
@@ -141,7 +145,7 @@ describe("http routes over stand-in ports (no threads, no SQLite)", () => {
       .toEqual([202, "https://shop.example", "Origin", "Retry-After"]);
     const pre = await open.request("http://weir.local/api/v1/events", { method: "OPTIONS", headers: { origin: "http://localhost:3000", "access-control-request-method": "POST" } });
     expect([pre.status, pre.headers.get("access-control-allow-origin"), pre.headers.get("access-control-allow-methods"), pre.headers.get("access-control-allow-headers")])
-      .toEqual([204, "http://localhost:3000", "GET, POST, PUT, DELETE, OPTIONS", "authorization, content-type, content-encoding, idempotency-key"]);
+      .toEqual([204, "http://localhost:3000", "GET, POST, PUT, PATCH, DELETE, OPTIONS", "authorization, content-type, content-encoding, idempotency-key"]);
     expect((await open.request("http://weir.local/api/v1/events", post("https://shop.example.evil"))).status).toBe(403); // exact, not a prefix
     expect(taken).toBe(4); // no Origin, its own twice, and the listed one
   });

@@ -104,7 +104,7 @@ describe("pipeline - ingest over HTTP to stored and live windows", () => {
     };
     expect(await q("series=x&limit=-1")).toEqual({ status: 400, body: { error: "limit: must be ≥ 1" } });
     expect(await q("series=x&limit=abc")).toEqual({ status: 400, body: { error: "limit: must be a whole number" } });
-    expect(await q("series=x&window=7m")).toEqual({ status: 400, body: { error: "window: must be one of 10s, 60s/10s, 1m, 1h" } });
+    expect(await q("series=x&window=7m")).toEqual({ status: 400, body: { error: "window: must be one of 10s, 60s/10s, 1m, 1h, or a view's window" } });
     expect(await q("series=x&from=20&to=10")).toEqual({ status: 400, body: { error: "from: must not be after to" } });
     expect((await q("window=10s")).status).toBe(400);
     expect(await q("series=none")).toEqual({ status: 200, body: { series: "none", window: "10s", windows: [] } });

@@ -14,7 +14,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AnomalyRecord, WindowRecord } from "../src/actors/store.ts";
 import { createPrng } from "../src/sim/prng.ts";
-import { type AnomalyRow, latestWindows, mergeAnomalies, mergeWindows, type WindowRow } from "../src/engine/staged-merge.ts";
+import {
+  type AnomalyRow, foldWindows, latestWindows, mergeAnomalies, mergeWindows, type TopRow, uniqueWindows, type WindowRow,
+} from "../src/engine/staged-merge.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { postEvents, startTestWeir } from "./helpers/weir.ts";
 
@@ -138,12 +140,25 @@ describe("staged-merge - committed rows and staged ones answered as one", () => 
   });
 
   test("staged-merge - top: the newest end, partly stored and partly staged, one row per series", () => {
-    const stored = [{ series: "b{page=/a}", sum: 1, count: 1, end: 20 }, { series: "b{page=/b}", sum: 2, count: 2, end: 20 }];
+    const top = (series: string, n: number, end: number): TopRow => ({ series, end, windows: 1, sum: n, count: n, min: 1, max: 1, p99: 1 });
+    const stored = [top("b{page=/a}", 1, 20), top("b{page=/b}", 2, 20)];
     const stagedSame = { ...win(10, 5), series: "b{page=/c}" }; // end 20, like the stored ones
     expect(latestWindows(stored, [stagedSame]).map((r) => r.series)).toEqual(["b{page=/a}", "b{page=/b}", "b{page=/c}"]);
     const stagedNewer = { ...win(20, 7), series: "b{page=/a}" }; // end 30: the stored end is no longer the newest
-    expect(latestWindows(stored, [stagedSame, stagedNewer])).toEqual([{ series: "b{page=/a}", sum: 7, count: 7, end: 30 }]);
+    expect(latestWindows(stored, [stagedSame, stagedNewer])).toEqual([top("b{page=/a}", 7, 30)]);
     expect(latestWindows(stored, [])).toEqual(stored);
     expect(latestWindows([], [])).toEqual([]);
+  });
+
+  test("staged-merge - top over a range: staged windows one per series and start, folded into each series' stored aggregate", () => {
+    const at = (series: string, start: number, v: number): WindowRecord => ({ ...win(start, 2), series, sum: 2 * v, min: v, max: v, p99: v });
+    const again = at("b{page=/a}", 30, 9); // the committing set and the staged set both hold start 30: the later is kept
+    expect(uniqueWindows([at("b{page=/a}", 30, 5), at("b{page=/b}", 30, 6), again])).toEqual([again, at("b{page=/b}", 30, 6)]);
+    const stored: TopRow[] = [{ series: "b{page=/a}", end: 30, windows: 2, sum: 10, count: 4, min: 2, max: 3, p99: 3 }];
+    expect(foldWindows(stored, [again, at("b{page=/c}", 40, 1)])).toEqual([
+      { series: "b{page=/a}", end: 40, windows: 3, sum: 28, count: 6, min: 2, max: 9, p99: 9 },
+      { series: "b{page=/c}", end: 50, windows: 1, sum: 2, count: 2, min: 1, max: 1, p99: 1 },
+    ]);
+    expect(foldWindows(stored, [])).toEqual(stored);
   });
 });

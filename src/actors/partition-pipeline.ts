@@ -35,6 +35,8 @@ import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResul
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
 import { RuleSet, type RuleSetSnapshot, type RuleTransition, type SeriesRef } from "./rules/rule-set.ts";
 import type { Rule } from "./rules/rule.ts";
+import { type TableLookup, ViewSet, type ViewSetSnapshot } from "./views/view-set.ts";
+import type { View } from "./views/view.ts";
 import { limits } from "../runtime/limits.ts";
 import { seriesKey } from "../runtime/series.ts";
 
@@ -57,10 +59,10 @@ export function rollupsFor(specs: WindowSpec[]): Rollup[] {
 }
 
 /** `r`: the rule instances (absent in checkpoints from before rules: they restore with none). */
-export interface PipelineSnapshot { v: 1; w: unknown; a: unknown; t: unknown; r?: RuleSetSnapshot }
+export interface PipelineSnapshot { v: 1; w: unknown; a: unknown; t: unknown; r?: RuleSetSnapshot; vw?: ViewSetSnapshot }
 
 export interface PipelineOptions {
-  specs: WindowSpec[]; latenessMs: number; seriesMax: number; rollups: Rollup[]; rules?: readonly Rule[];
+  specs: WindowSpec[]; latenessMs: number; seriesMax: number; rollups: Rollup[]; rules?: readonly Rule[]; views?: readonly View[];
   /** Anomaly knobs per series selector (validated by the config); none: every series has the defaults. */
   anomalies?: readonly AnomalyKnobRule[];
 }
@@ -89,9 +91,12 @@ export class PartitionPipeline {
   /** Names and tags by sid, as the engine registered them (addSeries). */
   private readonly series: SeriesRef[] = [];
   private readonly sidByKey = new Map<string, number>();
+  private readonly latenessMs: number;
+  private readonly views: ViewSet;
   private readonly anomalyKnobs: AnomalyKnobTable;
 
   constructor(opts: PipelineOptions) {
+    this.latenessMs = opts.latenessMs;
     this.window = createWindowLogic({ specs: opts.specs, latenessMs: opts.latenessMs, seriesMax: opts.seriesMax, rollups: opts.rollups });
     this.anomaly = createAnomalyLogic({ seriesMax: opts.seriesMax });
     this.anomalyKnobs = new AnomalyKnobTable(opts.anomalies ?? []);
@@ -105,6 +110,30 @@ export class PartitionPipeline {
     this.ts = this.trend.init();
     this.rules = new RuleSet({ windows: { specs: opts.specs, rollups: opts.rollups } });
     this.setRules(opts.rules ?? []);
+    this.views = new ViewSet();
+    this.setViews(opts.views ?? []);
+  }
+
+  /** The continuous views from now on (an unchanged one keeps its open aggregates). */
+  setViews(views: readonly View[]): void {
+    this.views.setViews(views);
+    this.window.onAccepted(views.length > 0 ? this.onAccepted : null);
+  }
+
+  /** A reference table the views join with, as it stands from now on (null: gone). */
+  setTable(name: string, table: TableLookup | null): void {
+    this.views.setTable(name, table);
+  }
+
+  /** The views' parts gathered since the last call go to the output (`v` rows): called right before each checkpoint. */
+  flushViews(): void {
+    if (!this.views.active) return;
+    for (const d of this.views.takeDeltas()) this.out.v.push(d);
+  }
+
+  /** View updates refused because limits.viewGroupsMax aggregates were open. */
+  get viewsRefused(): number {
+    return this.views.refused;
   }
 
   /** The rules to judge from now on (see RuleSet.set: an unchanged rule keeps its instances); throws a RuleError for one the windows cannot answer. */
@@ -137,7 +166,7 @@ export class PartitionPipeline {
 
   /** Rows waiting to be shipped. */
   get pending(): number {
-    return this.out.w.length + this.out.late.length + this.out.a.length + this.out.t.length + this.out.r.length;
+    return this.out.w.length + this.out.late.length + this.out.a.length + this.out.t.length + this.out.r.length + this.out.v.length;
   }
 
   /**
@@ -167,7 +196,9 @@ export class PartitionPipeline {
     // Only once every due window is closed: a series whose windows this slice left open must not look silent.
     if (this.rulesOn && done && nowMs >= this.nextSweepMs) {
       this.nextSweepMs = nowMs + limits.ruleSweepMs;
-      if (this.rules.hasInstances) this.rules.sweep((key) => this.frontierOf(key, nowMs), (key) => this.seriesOf(key), this.onRule);
+      // No series' frontier passes nowMs − lateness (the window's frontier also takes off the series' delay, ≥ 0).
+      const frontierMax = nowMs - this.latenessMs;
+      if (this.rules.hasInstances) this.rules.sweep((key) => this.frontierOf(key, nowMs), (key) => this.seriesOf(key), this.onRule, frontierMax);
     }
     return done;
   }
@@ -180,6 +211,7 @@ export class PartitionPipeline {
     if (this.pending > 0) throw new Error("snapshot with output pending"); // programmer error
     const snap: PipelineSnapshot = { v: 1, w: this.window.snapshot(this.ws), a: this.anomaly.snapshot(this.as), t: this.trend.snapshot(this.ts) };
     if (this.rulesOn) snap.r = this.rules.snapshot();
+    if (this.views.active) snap.vw = this.views.snapshot();
     return snap;
   }
 
@@ -190,6 +222,7 @@ export class PartitionPipeline {
     this.as = this.anomaly.restore(snap.a);
     this.ts = this.trend.restore(snap.t);
     if (snap.r !== undefined) this.rules.restore(snap.r);
+    if (snap.vw !== undefined) this.views.restore(snap.vw);
     this.out = emptyOutput();
     this.closed = [];
   }
@@ -197,12 +230,13 @@ export class PartitionPipeline {
   /** Up to `rowsMax` rows of each kind, removed from the pending output. */
   take(rowsMax: number): PartitionOutput {
     const o = this.out;
-    if (o.w.length <= rowsMax && o.late.length <= rowsMax && o.a.length <= rowsMax && o.t.length <= rowsMax && o.r.length <= rowsMax) {
+    if (o.w.length <= rowsMax && o.late.length <= rowsMax && o.a.length <= rowsMax && o.t.length <= rowsMax && o.r.length <= rowsMax && o.v.length <= rowsMax) {
       this.out = emptyOutput();
       return o;
     }
     return {
       w: o.w.splice(0, rowsMax), late: o.late.splice(0, rowsMax), a: o.a.splice(0, rowsMax), t: o.t.splice(0, rowsMax), r: o.r.splice(0, rowsMax),
+      v: o.v.splice(0, rowsMax),
     };
   }
 
@@ -237,6 +271,11 @@ export class PartitionPipeline {
     return sid === undefined ? null : this.series[sid];
   }
 
+  private readonly onAccepted = (sid: number, ts: number, value: number): void => {
+    const series = this.series[sid];
+    if (series !== undefined) this.views.onEvent(sid, series, ts, value);
+  };
+
   private readonly onRule = (t: RuleTransition): void => {
     this.out.r.push(t);
   };
@@ -264,5 +303,5 @@ export class PartitionPipeline {
 }
 
 function emptyOutput(): PartitionOutput {
-  return { w: [], late: [], a: [], t: [], r: [] };
+  return { w: [], late: [], a: [], t: [], r: [], v: [] };
 }

@@ -11,6 +11,7 @@
  */
 import type { Anomaly } from "./anomaly.ts";
 import type { RuleTransition } from "./rules/rule-set.ts";
+import type { ViewDelta } from "./views/view-set.ts";
 import type { Trend, TrendClass } from "./trend.ts";
 import type { WindowResult } from "./window.ts";
 
@@ -21,7 +22,9 @@ export type TrendRow = number[];
 /** A rule instance's transition, as the alert API.md names (rare: travels as the object itself). */
 export type RuleRow = RuleTransition;
 /** What one output message carries. */
-export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[]; r: RuleRow[] }
+/** A view's part gathered in one partition since its last checkpoint (views/view-set.ts), merged by the store. */
+export type ViewRow = ViewDelta;
+export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[]; r: RuleRow[]; v: ViewRow[] }
 
 export const trendClasses = ["unknown", "stable", "rising", "falling"] as const;
 export const severities = ["", "warning", "critical"] as const;

@@ -25,6 +25,10 @@ import type { DeadLetter } from "./deadletters.ts";
 import type { Database, Statement } from "bun:sqlite";
 import type { SeriesInfo } from "./series-registry.ts";
 import type { RuleTransition } from "./rules/rule-set.ts";
+import { decode, encode } from "@msgpack/msgpack";
+import { resultValue, ViewAgg, type ViewAggSnapshot } from "./views/view-agg.ts";
+import { compare } from "./rules/rule-set.ts";
+import type { ViewDelta } from "./views/view-set.ts";
 
 export interface WindowRecord {
   series: string; window: string; start: number; end: number; count: number;
@@ -42,6 +46,8 @@ export type AlertRecord = RuleTransition;
 
 /** Results computed by another weir process (cluster mode), copied into this one's store: see src/nats/results-replica.ts. */
 export interface ReplicaRows { windows: WindowRecord[]; anomalies: AnomalyRecord[]; trends: TrendRecord[]; alerts?: AlertRecord[] }
+/** The tables of definitions the admin API changes (rules, views). */
+export type DefinitionTable = "rules" | "views";
 /** What names one stored transition. */
 export interface AlertKey { rule: string; series: string; ts: number; state: string }
 
@@ -53,8 +59,15 @@ export interface CommitJob {
   anomalies: AnomalyRecord[];
   trends: TrendRecord[];
   alerts: AlertRecord[];
+  /** The partition's parts of the views since its last checkpoint: merged into view_state and the views' windows in the same transaction. */
+  viewDeltas: ViewDelta[];
   series: SeriesInfo[];
 }
+
+/** A view window as merged by a commit: its stored row, its count_distinct when the view asks for it, and whether its `having` first held now (an alert, stored). */
+export interface ViewWindow { view: string; record: WindowRecord; distinct: number | null; tags: Record<string, string>; hit: AlertRecord | null }
+/** What a commit wrote: its windows, and the view windows it merged (for the live feed). */
+export interface CommitResult { windows: number; views: ViewWindow[] }
 
 /** Test-only hooks at the commit boundaries (WEIR_CRASH_AT): before, mid (rows written, checkpoint not), after. */
 export interface CommitHooks { before?: () => void; mid?: () => void; after?: () => void }
@@ -64,6 +77,7 @@ class Staged {
   anomalies: AnomalyRecord[] = [];
   trends = new Map<string, TrendRecord>(); // latest per series; bounded by the series count
   alerts: AlertRecord[] = [];
+  viewDeltas: ViewDelta[] = [];
 }
 
 /** The main thread's half: results not yet in the file, per partition, and the series not yet written. */
@@ -95,6 +109,9 @@ export class StagedResults {
   addAlert(partition: number, a: AlertRecord): void {
     this.staged[partition].alerts.push(a);
   }
+  addViewDelta(partition: number, d: ViewDelta): void {
+    this.staged[partition].viewDeltas.push(d);
+  }
 
   /** Hands a partition's staged rows and the pending series over as one job with its checkpoint; settle() once it is written. */
   take(partition: number, checkpoint: Checkpoint): CommitJob {
@@ -103,7 +120,7 @@ export class StagedResults {
     this.committing[partition] = s;
     this.staged[partition] = new Staged();
     const series = this.takeSeries();
-    return { partition, checkpoint, windows: s.windows, anomalies: s.anomalies, trends: [...s.trends.values()], alerts: s.alerts, series };
+    return { partition, checkpoint, windows: s.windows, anomalies: s.anomalies, trends: [...s.trends.values()], alerts: s.alerts, viewDeltas: s.viewDeltas, series };
   }
 
   /** The series registered since the last job: written with the next job, or alone by StoreWriter.writeSeries. */
@@ -161,14 +178,15 @@ export class StagedResults {
 
 /** The writer thread's half: the SQLite writes. */
 export class StoreWrites {
-  private readonly commitTx: (job: CommitJob) => void;
+  private readonly commitTx: (job: CommitJob) => ViewWindow[];
   private readonly seriesTx: (series: readonly SeriesInfo[]) => void;
   private readonly replicaTx: (rows: ReplicaRows) => void;
   private readonly deadlettersTx: (rows: readonly DeadLetter[], keep: number) => void;
   private readonly putSeries: Statement;
   private readonly putAlerts: (rows: readonly AlertRecord[]) => void;
   private readonly handedTx: (rows: readonly AlertKey[]) => void;
-  private readonly putRule: (name: string, def: unknown) => void;
+  private readonly putDefinition: (table: DefinitionTable, name: string, def: unknown) => void;
+  private readonly putTable: Statement;
 
   constructor(readonly db: Database, private readonly hooks: CommitHooks = {}) {
     // Positional parameters: binding 14 named ones per row cost 1.5× the time here.
@@ -210,8 +228,12 @@ export class StoreWrites {
     this.handedTx = db.transaction((rows: readonly AlertKey[]) => {
       for (const k of rows) markHanded.run(k.rule, k.series, k.ts, k.state);
     });
-    const putRule = db.prepare(`INSERT OR REPLACE INTO rules (name, def, updated_ms) VALUES (?, ?, ?)`);
-    this.putRule = (name, def) => putRule.run(name, def === null ? null : JSON.stringify(def), Date.now());
+    const putDefs = {
+      rules: db.prepare(`INSERT OR REPLACE INTO rules (name, def, updated_ms) VALUES (?, ?, ?)`),
+      views: db.prepare(`INSERT OR REPLACE INTO views (name, def, updated_ms) VALUES (?, ?, ?)`),
+    };
+    this.putDefinition = (table, name, def) => putDefs[table].run(name, def === null ? null : JSON.stringify(def), Date.now());
+    this.putTable = db.prepare(`INSERT OR REPLACE INTO ref_tables (name, key, version, rows, updated_ms) VALUES (?, ?, ?, ?, ?)`);
     const putDeadletter = db.prepare(`INSERT INTO deadletters (ts, reason, event, source) VALUES (?, ?, ?, ?)`);
     const trimDeadletters = db.prepare(`DELETE FROM deadletters WHERE id <= (SELECT id FROM deadletters ORDER BY id DESC LIMIT 1 OFFSET ?)`);
     this.deadlettersTx = db.transaction((rows: readonly DeadLetter[], keep: number) => {
@@ -226,6 +248,39 @@ export class StoreWrites {
       run(putTrend, rows.trends);
       this.putAlerts(rows.alerts ?? []);
     });
+    const getViewState = db.prepare(`SELECT agg FROM view_state WHERE series = ? AND window = ? AND start = ?`);
+    const putViewState = db.prepare(`INSERT OR REPLACE INTO view_state (series, window, start, "end", view, agg) VALUES (?, ?, ?, ?, ?, ?)`);
+    const putNull = (v: number | null) => (v === null || Number.isNaN(v) ? null : v);
+    // A view's `having` hit: one alert per view, group and window (its start), however often the merged window changes.
+    const putHit = db.prepare(
+      `INSERT OR IGNORE INTO alerts (rule, series, state, ts, value, threshold, severity, labels, advice, handed, kind) VALUES (?, ?, 'firing', ?, ?, ?, 'warning', ?, ?, 1, 'view')`,
+    );
+    /** Each delta into its view window's merged state, and that window's row: in the commit's transaction, so exactly once. */
+    const mergeViews = (deltas: readonly ViewDelta[]): ViewWindow[] => {
+      const out = new Map<string, ViewWindow>();
+      for (const d of deltas) {
+        const row = getViewState.get(d.k, d.w, d.s) as { agg: Uint8Array } | null;
+        const agg = row === null ? ViewAgg.restore(d.a) : ViewAgg.restore(decode(row.agg) as ViewAggSnapshot);
+        if (row !== null) agg.merge(ViewAgg.restore(d.a));
+        putViewState.run(d.k, d.w, d.s, d.e, d.v, encode(agg.snapshot()));
+        const r = agg.result();
+        const record: WindowRecord = {
+          series: d.k, window: d.w, start: d.s, end: d.e, count: r.count, sum: r.sum, min: r.min, max: r.max, avg: r.avg,
+          p50: r.p50 ?? NaN, p95: r.p95 ?? NaN, p99: r.p99 ?? NaN, first: r.first, last: r.last,
+        };
+        putWindow.run(d.k, d.w, d.s, d.e, r.count, r.sum, r.min, r.max, r.avg, putNull(r.p50), putNull(r.p95), putNull(r.p99), r.first, r.last);
+        let hit: AlertRecord | null = null;
+        const value = d.h === null ? null : resultValue(r, d.h.agg);
+        if (d.h !== null && value !== null && compare(d.h.op, value, d.h.threshold)) {
+          const advice = `${d.h.text}: ${d.h.agg} ${value} in ${d.w} from ${new Date(d.s).toISOString()}`;
+          if (putHit.run(d.v, d.k, d.s, JSON.stringify(value), JSON.stringify(d.h.threshold), JSON.stringify(d.g), advice).changes > 0) {
+            hit = { kind: "view", rule: d.v, series: d.k, state: "firing", ts: d.s, value, threshold: d.h.threshold, severity: "warning", labels: d.g, advice } as unknown as AlertRecord;
+          }
+        }
+        out.set(`${d.k}|${d.w}|${d.s}`, { view: d.v, record, distinct: r.distinct, tags: d.g, hit: hit ?? out.get(`${d.k}|${d.w}|${d.s}`)?.hit ?? null });
+      }
+      return [...out.values()];
+    };
     this.commitTx = db.transaction((job: CommitJob) => {
       this.writeSeries(job.series);
       for (const r of job.windows) {
@@ -234,18 +289,20 @@ export class StoreWrites {
       run(putAnomaly, job.anomalies);
       run(putTrend, job.trends);
       this.putAlerts(job.alerts);
+      const views = job.viewDeltas.length === 0 ? [] : mergeViews(job.viewDeltas);
       this.hooks.mid?.();
       const c = job.checkpoint;
       putCheckpoint.run(job.partition, c.pos, c.state, c.config, Date.now());
+      return views;
     });
   }
 
-  /** Writes a job in one transaction; on error nothing of it is written. Returns the windows written. */
-  commit(job: CommitJob): number {
+  /** Writes a job in one transaction; on error nothing of it is written. Returns the windows written and the view windows merged. */
+  commit(job: CommitJob): CommitResult {
     this.hooks.before?.();
-    this.commitTx(job);
+    const views = this.commitTx(job);
     this.hooks.after?.();
-    return job.windows.length;
+    return { windows: job.windows.length, views };
   }
 
   /** Writes results copied from another process in one transaction (windows and trends replace, anomalies once). */
@@ -266,9 +323,14 @@ export class StoreWrites {
     return rows.length;
   }
 
-  /** Keeps an admin API change of a rule: its definition, or null for one deleted (also one of the config file). */
-  writeRule(name: string, def: unknown): void {
-    this.putRule(name, def);
+  /** Keeps an admin API change of a rule or a view: its definition, or null for one deleted (also one of the config file). */
+  writeDefinition(table: DefinitionTable, name: string, def: unknown): void {
+    this.putDefinition(table, name, def);
+  }
+
+  /** Keeps an admin API change of a reference table: its rows as JSON, or null for one deleted (also one of the config file). */
+  writeTable(name: string, key: string | null, version: number, rows: string | null): void {
+    this.putTable.run(name, key, version, rows, Date.now());
   }
 
   /** Writes series now (they are also written with every commit). */
@@ -287,6 +349,9 @@ export class StoreWrites {
     for (const [label, ms] of Object.entries(retentionByLabel)) n += del.run(label, nowMs - ms).changes;
     n += this.db.prepare(`DELETE FROM anomalies WHERE ts < ?`).run(nowMs - anomaliesMs).changes;
     n += this.db.prepare(`DELETE FROM alerts WHERE ts < ?`).run(nowMs - anomaliesMs).changes; // kept as long as anomalies
+    // The views' windows (any spec) and their merged states: as long as the 1m resolution.
+    n += this.db.prepare(`DELETE FROM windows WHERE series >= 'view.' AND series < 'view/' AND "end" < ?`).run(nowMs - anomaliesMs).changes;
+    n += this.db.prepare(`DELETE FROM view_state WHERE "end" < ?`).run(nowMs - anomaliesMs).changes;
     return n;
   }
 

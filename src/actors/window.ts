@@ -164,6 +164,8 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
    * null for a series never seen. Rules read a silence from it.
    */
   frontier(state: WindowState, sid: number, nowMs: number): number | null;
+  /** Calls `fn` for every event handle() takes into a window (not the late ones), in order; null: none. */
+  onAccepted(fn: ((sid: number, ts: number, value: number) => void) | null): void;
 }
 
 /**
@@ -407,10 +409,15 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
     restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2),
     stats: (st) => ({ series: st.seriesCount, openPanes: st.openPanes, late: st.late }),
     frontier: (st, sid, nowMs) => w.frontier(st, sid, nowMs),
+    onAccepted: (fn) => {
+      w.accepted = fn;
+    },
   };
 }
 
 class Windows {
+  /** See WindowLogic.onAccepted. */
+  accepted: ((sid: number, ts: number, value: number) => void) | null = null;
   readonly specCount: number;
   private readonly labels: string[];
   private readonly sizes: Float64Array;
@@ -466,6 +473,7 @@ class Windows {
       const p = s.head;
       if (p !== null && t >= p.start && t < p.end && p.end > s.closedBefore) p.add(t, v);
       else if (!this.place(st, s, t, v, emit)) continue;
+      if (this.accepted !== null) this.accepted(sid[i], t, v);
       if (t > s.maxTs) {
         s.maxTs = t;
         const c = t - lateness;

@@ -22,6 +22,9 @@ import { AnomalyKnobTable } from "../actors/anomaly-knobs.ts";
 import { DeadLetters } from "../actors/deadletters.ts";
 import { DedupeSet } from "../actors/dedupe.ts";
 import { RuleBook } from "./rule-book.ts";
+import { TableBook } from "./table-book.ts";
+import type { RefTable } from "../actors/views/table.ts";
+import { ViewBook } from "./view-book.ts";
 import { Fanout } from "../actors/fanout.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import type { ParsedEvents } from "../actors/ingest-parse.ts";
@@ -30,7 +33,7 @@ import { PartitionPipeline, resultLabels, rollupsFor, type Rollup } from "../act
 import { SeriesRegistry } from "../actors/series-registry.ts";
 import { checkpointPositions, loadCheckpoints, loadDeadletters, type ReplicaRows, StagedResults } from "../actors/store.ts";
 import type { Config } from "../config.ts";
-import type { PartitionData } from "../partition/partition-loop.ts";
+import type { PartitionData, TableData } from "../partition/partition-loop.ts";
 import { partitionStatSlots } from "../partition/worker-stats.ts";
 import { IngestClock } from "../runtime/ingest-clock.ts";
 import { EventLoopLag } from "../runtime/process-metrics.ts";
@@ -103,6 +106,10 @@ export class Engine implements IngestPort, OpsPort {
   private deadlettersWriting: Promise<void> | null = null;
   /** The alert rules' definitions, instances and actions (rule-book.ts); set by start(). */
   rules!: RuleBook;
+  /** The reference tables (table-book.ts; onChange for the views); set by start(). */
+  tables!: TableBook;
+  /** The continuous views' definitions (view-book.ts); set by start(). */
+  views!: ViewBook;
 
   private constructor(readonly cfg: Config, readonly log: Log) {
     this.db = openStore(join(cfg.dataDir, "weir.db"));
@@ -125,6 +132,7 @@ export class Engine implements IngestPort, OpsPort {
     this.outputs = new PartitionOutputs({
       log, registry: this.registry, staged: this.staged, fanout: this.fanout, metrics: this.metrics, deadletters: this.deadletters,
       labels: this.labels, checkpointConfig: this.checkpointConfig, db: this.db, writer: () => this.writer!,
+      views: { seen: (key, ts, value) => this.seeSeries(key, ts, value, true) }, // a later merge of the same window is more complete
       rules: {
         transition: (t) => this.rules.transition(t),
         committed: (rows) => this.rules.committed(rows),
@@ -145,6 +153,23 @@ export class Engine implements IngestPort, OpsPort {
       });
       e.deadletters.restore(loadDeadletters(e.db, limits.deadlettersMax));
       e.writer = await StoreWriter.start(join(cfg.dataDir, "weir.db"), cfg.crashAt);
+      e.views = ViewBook.load({
+        cfg, db: e.db, log, writer: () => e.writer!,
+        post: (views) => {
+          for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "views", views });
+        },
+      });
+      e.tables = TableBook.load({ cfg, db: e.db, log, writer: () => e.writer! });
+      // The views' joins read the tables in the partition workers: every change goes to each of them, and a marker
+      // on each input ring says where among the events it takes effect.
+      const versions = new Map(e.tables.all().map((t) => [t.name, t.version]));
+      e.tables.onChange((name, table) => {
+        // A deletion takes a version between the table's last and any later one (the book numbers all tables in one sequence).
+        const data = tableData(name, table, (versions.get(name) ?? 0) + 0.5);
+        versions.set(name, data.version);
+        for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "table", table: data });
+        e.path.pushMarker(new Encoder().encode({ k: "tv", name, version: data.version }));
+      });
       e.rules = RuleBook.load({
         cfg, db: e.db, log, writer: () => e.writer!,
         post: (rules) => {
@@ -174,6 +199,7 @@ export class Engine implements IngestPort, OpsPort {
     for (const p of e.slots) e.startPartition(p);
     e.drains = e.slots.map((p) => e.outputs.drain(p));
     e.timers.push(setInterval(() => e.outputs.flushStore(e.slots), limits.storeFlushMs));
+    e.timers.push(setInterval(() => e.path.flushAllMarkers(), limits.storeFlushMs));
     e.timers.push(setInterval(() => void e.flushDeadletters(), limits.storeFlushMs));
     e.timers.push(setInterval(() => e.pruneRawLog(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.prune(), limits.storePruneMs));
@@ -279,19 +305,7 @@ export class Engine implements IngestPort, OpsPort {
    * the live feed, so any process answers for all series.
    */
   async acceptReplica(rows: ReplicaRows): Promise<void> {
-    const seen = (key: string, ts: number, value: number) => {
-      let id = this.registry.idOf(key);
-      if (id === undefined) {
-        const s = parseSeriesKey(key);
-        if (s === null) return;
-        id = this.registry.register(key, s.name, s.tags);
-        if (id < 0) return; // WEIR_MAX_SERIES here: stored, not listed
-      }
-      if (!(this.registry.lastTs[id] >= ts)) {
-        this.registry.lastTs[id] = ts;
-        this.registry.lastValue[id] = value;
-      }
-    };
+    const seen = (key: string, ts: number, value: number) => this.seeSeries(key, ts, value);
     for (const r of rows.windows) {
       seen(r.series, r.end, r.last);
       this.fanout.publish("windows", r.window, r.series, { type: "window", ...r }, 0, `${r.series}|${r.start}`);
@@ -312,6 +326,26 @@ export class Engine implements IngestPort, OpsPort {
       this.fanout.publish("alerts", undefined, t.series, { type: "alert", ...t }, 0, `r|${t.rule}|${t.series}|${t.ts}|${t.state}`);
     }
     await this.writer!.replicate(rows);
+  }
+
+  /**
+   * A series whose results come from elsewhere than its own events (another
+   * process's, a view's): listed, with its latest value, unless
+   * WEIR_MAX_SERIES is reached (then stored, not listed).
+   */
+  private seeSeries(key: string, ts: number, value: number, sameTsWins = false): void {
+    let id = this.registry.idOf(key);
+    if (id === undefined) {
+      const s = parseSeriesKey(key);
+      if (s === null) return;
+      id = this.registry.register(key, s.name, s.tags);
+      if (id < 0) return;
+    }
+    const last = this.registry.lastTs[id];
+    if (!(last >= ts) || (sameTsWins && last === ts)) {
+      this.registry.lastTs[id] = ts;
+      this.registry.lastValue[id] = value;
+    }
   }
 
   /** The series of a partition in local-id order: what its checkpoint's state refers to. */
@@ -470,7 +504,8 @@ export class Engine implements IngestPort, OpsPort {
       replayTo: Math.max(this.path.durableEnd, p.floorPos + 1), rawDir: join(cfg.dataDir, "raw"),
       checkpointIntervalMs: cfg.checkpointIntervalMs, checkpointRowsMax: limits.checkpointRowsMax, checkpointBytesMax: limits.checkpointBytesMax,
       heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
-      series: this.registry.partitionSeries(p.id).map((s) => [s.name, s.tags]), rules: this.rules.defs(),
+      series: this.registry.partitionSeries(p.id).map((s) => [s.name, s.tags]), rules: this.rules.defs(), views: this.views.defs(),
+      tables: this.tables.all().map((t) => tableData(t.name, t)),
       anomalies: cfg.anomalies,
     };
   }
@@ -533,3 +568,8 @@ export class Engine implements IngestPort, OpsPort {
 
 /** How often the fanout sends what is due (the per-client throttle is on top). */
 const fanoutTickMs = 20;
+
+/** A reference table as the partition workers take it (partition-loop.ts TableData). */
+function tableData(name: string, table: RefTable | null, deletedVersion = 0): TableData {
+  return { name, version: table?.version ?? deletedVersion, rows: table === null ? null : [...table.rows] as Array<[string, Record<string, string>]> };
+}

@@ -99,6 +99,8 @@ export class IngestPath {
   private groupFrom = -1;
   private groupDedupeMark = 0;
   private groupScheduled = false;
+  /** Per partition, markers waiting for ring room (pushMarker), in order. */
+  private readonly markers: Uint8Array[][];
   /** Partitions past their restart budget: requests with events for them get 503. */
   private readonly failed = new Set<number>();
   private stopping = false;
@@ -115,6 +117,7 @@ export class IngestPath {
     this.disk = new DiskGuard(cfg.dataDir, { reserveBytes: cfg.diskReserveBytes, checkIntervalMs: limits.diskCheckMs });
     this.ingest = new Ingest({ partitions: cfg.partitions, registry: d.registry, bounds: cfg, dedupe: d.dedupe, idScopes: d.idScopes });
     this.groupLengths = d.rings.map(() => []);
+    this.markers = d.rings.map(() => []);
     this.pool = cfg.ingestThreads > 0 ? ParsePool.start(cfg.ingestThreads, cfg, d.log) : null;
   }
 
@@ -283,6 +286,7 @@ export class IngestPath {
       return { ...outcome, logged, durable: this.joinGroup({ batches: pushes, outcome, recvMs, source }) };
     }
     for (const [p, m] of pushes) {
+      if (this.markers[p].length > 0) this.flushMarkers(p); // counted by the room check: it goes first
       if (!this.d.rings[p].tryPush(m)) throw new Error("ring refused a message it had room for"); // programmer error
     }
     this.ingest.commit();
@@ -291,12 +295,36 @@ export class IngestPath {
     return { ...outcome, logged };
   }
 
+  /**
+   * A message every partition must see in order with the events (a
+   * reference table's marker): pushed to each ring now, or queued there
+   * until it has room; a queued one goes before the next request's events
+   * (their room check counts it).
+   */
+  pushMarker(m: Uint8Array): void {
+    for (let p = 0; p < this.d.rings.length; p++) {
+      this.markers[p].push(m.slice());
+      this.flushMarkers(p);
+    }
+  }
+
+  /** Queued markers of every partition, where their rings have room (a timer's retry). */
+  flushAllMarkers(): void {
+    for (let p = 0; p < this.d.rings.length; p++) this.flushMarkers(p);
+  }
+
+  private flushMarkers(p: number): void {
+    const q = this.markers[p];
+    const ring = this.d.rings[p];
+    while (q.length > 0 && ring.canPushAll([...this.groupLengths[p], q[0].byteLength]) && ring.tryPush(q[0])) q.shift();
+  }
+
   /** Throws an OverloadedError unless every partition the request reaches runs and has ring room for it (and the pending group's). */
   private checkRoom(grouped: boolean): void {
     for (let p = 0; p < this.d.rings.length; p++) {
       if (this.ingest.eventsFor(p) === 0) continue;
       if (this.failed.has(p)) throw new OverloadedError(`partition ${p} failed`, 503, 30);
-      const lengths = this.ingest.messageBytes(p);
+      const lengths = [...this.markers[p].map((m) => m.byteLength), ...this.ingest.messageBytes(p)];
       if (!this.d.rings[p].canPushAll(grouped ? [...this.groupLengths[p], ...lengths] : lengths)) {
         this.d.metrics.overloaded.inc();
         throw new OverloadedError(`partition ${p} queue full`, 503);
@@ -372,12 +400,14 @@ export class IngestPath {
     }
     for (const g of entries) {
       for (const [p, m] of g.batches) {
+        // A marker queued after this group was admitted waits behind it (the group's room was reserved without it).
         if (!this.d.rings[p].tryPush(m)) throw new Error("ring refused a message it had reserved room for"); // programmer error
       }
       if (g.batches.length > 0) this.d.metrics.ingested.inc(g.outcome.accepted - g.outcome.duplicates);
       this.answered(g.outcome, g.recvMs, g.source);
       g.resolve();
     }
+    this.flushAllMarkers(); // a marker queued meanwhile follows the group's events (they were answered after it: ≤ one group apart)
   }
 
   /** Counts and dead-letters what a request that is being answered (202 or 400) refused or found re-sent. */

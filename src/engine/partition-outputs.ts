@@ -15,7 +15,8 @@ import type { Fanout } from "../actors/fanout.ts";
 import { anomalyRow, type AnomalyRow, type PartitionOutput, trendRow, type TrendRow, windowRow, type WindowRow } from "../actors/result-rows.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
 import type { RuleTransition } from "../actors/rules/rule-set.ts";
-import { type CommitJob, loadCheckpoints, type StagedResults, type WindowRecord } from "../actors/store.ts";
+import { ViewAgg } from "../actors/views/view-agg.ts";
+import { type CommitJob, loadCheckpoints, type StagedResults, type ViewWindow, type WindowRecord } from "../actors/store.ts";
 import type { Database } from "bun:sqlite";
 import type { CheckpointMessage, OutputMessage as RingOutputMessage } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
@@ -96,6 +97,8 @@ export interface PartitionOutputsDeps {
   /** The main thread's store connection, for the last committed checkpoint. */
   db: Database;
   writer: () => StoreWriter;
+  /** A view's group series seen with its latest window end and value (listed like any series). */
+  views: { seen: (key: string, ts: number, value: number) => void };
   /** Rule transitions: each as it arrives (the instances' states), and those of each commit once it is written (their actions). */
   rules: { transition: (t: RuleTransition) => void; committed: (rows: readonly RuleTransition[]) => void };
   /** A partition's checkpoint at `pos`, taken by worker incarnation `epoch`, is committed (NATS: acknowledgements, shared checkpoints). */
@@ -207,6 +210,8 @@ export class PartitionOutputs {
       for (const row of m.a) this.publishAnomaly(p, row);
       for (const row of m.t) this.publishTrend(p, row);
       for (const t of m.r ?? []) this.publishTransition(p, t);
+      // A delta's sketch and distinct registers are views of this ring's scratch buffer: copied, through the aggregate.
+      for (const d of m.v ?? []) this.d.staged.addViewDelta(p.id, { ...d, a: ViewAgg.restore(d.a).snapshot() });
       this.d.metrics.late.inc(m.late.length);
       const now = Date.now();
       for (const [sid, ts, value] of m.late) this.d.deadletters.addLate(now, this.d.registry.idAt(p.id, sid), ts, value);
@@ -250,6 +255,24 @@ export class PartitionOutputs {
     if (!firstLive(p, `t|${series}|${end}`)) return;
     this.d.fanout.publish("trends", undefined, series, { type: "trend", series, ...view }, 0, series);
     this.sink?.trend(`t|${series}|${end}`, { series, ...view });
+  }
+
+  /**
+   * View windows as a commit merged them (every partition's parts so far):
+   * their series listed, their windows pushed (a window revised by a later
+   * part is pushed again: same series and start, conflated), `having` hits
+   * as alerts of kind view.
+   */
+  private publishViews(rows: readonly ViewWindow[]): void {
+    for (const v of rows) {
+      const r = v.record;
+      this.d.views.seen(r.series, r.end, r.last);
+      this.d.fanout.publish("windows", r.window, r.series, { type: "window", view: v.view, ...r, ...(v.distinct === null ? {} : { count_distinct: v.distinct }) }, 0, `${r.series}|${r.start}`);
+      if (v.hit !== null) {
+        this.d.fanout.publish("alerts", undefined, r.series, { type: "alert", ...v.hit }, 0, `v|${v.view}|${r.series}|${r.start}`);
+      }
+    }
+    this.d.fanout.flush();
   }
 
   private publishTransition(p: PartitionSlot, t: RuleTransition): void {
@@ -304,10 +327,11 @@ export class PartitionOutputs {
   /** One try of the partition's commit in flight; a failure (disk full, I/O) tries the same job again, until stop. */
   private sendCommit(p: PartitionSlot): void {
     const f = p.inflight!;
-    this.d.writer().commit(f.job).then(() => {
+    this.d.writer().commit(f.job).then((res) => {
       this.d.staged.settle(p.id);
       p.inflight = null; // its live results are committed: no replay computes them again
       this.storeError = null;
+      if (res.views.length > 0) this.publishViews(res.views);
       if (f.job.alerts.length > 0) this.d.rules.committed(f.job.alerts);
       this.d.onCommitted(p.id, f.ck, f.epoch);
       this.commitCheckpoint(p); // one that waited goes now

@@ -10,10 +10,14 @@ import type { Fanout } from "../actors/fanout.ts";
 import type { EngineOutcome } from "./ingest-path.ts";
 import type { ActionStatus } from "../actions/action.ts";
 import type { RuleEntry } from "./rule-book.ts";
+import type { ViewEntry } from "./view-book.ts";
+import type { TableBody, TablePage, TableSummary } from "./table-book.ts";
 
 export type { ReadModel, SeriesEntry, TopAnswer, TopQuery } from "./read-model.ts";
 export type { EngineOutcome } from "./ingest-path.ts";
 export type { RuleEntry } from "./rule-book.ts";
+export type { ViewEntry } from "./view-book.ts";
+export type { TableBody, TablePage, TableSummary } from "./table-book.ts";
 export type { AlertRecord } from "../actors/store.ts";
 
 /** Takes one request body; rejects with BodyError, TooLargeError or OverloadedError (mapped by http/errors.ts). */
@@ -31,6 +35,27 @@ export interface RulesPort {
   put(name: string, def: unknown): Promise<{ created: boolean }>;
   delete(name: string): Promise<boolean>;
   actionStatus(): ActionStatus[];
+}
+
+/**
+ * The reference tables (engine/table-book.ts); put and patch reject with a
+ * TableError naming the row, column or bound at fault (bad_table: 400,
+ * too_large: 413). patch answers undefined when there is no such table.
+ */
+export interface TablesPort {
+  list(): TableSummary[];
+  get(name: string, offset: number, limit: number): TablePage | undefined;
+  put(name: string, body: TableBody, key: string | undefined): Promise<{ created: boolean; table: TableSummary }>;
+  patch(name: string, body: TableBody, key: string | undefined): Promise<(TableSummary & { inserted: number; updated: number }) | undefined>;
+  delete(name: string): Promise<boolean>;
+}
+
+/** The continuous views' admin API (engine/view-book.ts); put rejects with a ViewError (bad_view) naming the fault. */
+export interface ViewsPort {
+  list(): ViewEntry[];
+  get(name: string): ViewEntry | undefined;
+  put(name: string, def: unknown): Promise<{ created: boolean }>;
+  delete(name: string): Promise<boolean>;
 }
 
 /** /ready and /metrics. */

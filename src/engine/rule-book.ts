@@ -153,7 +153,7 @@ export class RuleBook {
     if (rule.name !== name) throw new RuleError(`rule.name: "${rule.name}" differs from the name in the path, "${name}"`);
     const old = this.rules.get(name);
     if (old === undefined && this.rules.size >= limits.rulesMax) throw new RuleError(`rules: ${this.rules.size} already, at most ${limits.rulesMax}`);
-    await this.d.writer().writeRule(name, def);
+    await this.d.writer().writeDefinition("rules", name, def);
     this.rules.set(name, { def, rule, source: "api" });
     if (old !== undefined && meaningOf(old.rule) !== meaningOf(rule)) this.instances.delete(name); // the workers start it afresh
     this.d.post(this.defs());
@@ -163,7 +163,7 @@ export class RuleBook {
   /** Removes a rule (also one of the config file, for good); false if there is none of that name. */
   async delete(name: string): Promise<boolean> {
     if (!this.rules.has(name)) return false;
-    await this.d.writer().writeRule(name, null);
+    await this.d.writer().writeDefinition("rules", name, null);
     this.rules.delete(name);
     this.instances.delete(name);
     this.d.post(this.defs());

@@ -52,7 +52,31 @@ export function mergeAnomalies(stored: readonly AnomalyRow[], staged: readonly A
   return rows.sort((a, b) => b.ts - a.ts).slice(0, limit); // stable: ties keep the order above
 }
 
-export interface TopRow { series: string; sum: number; count: number; end: number }
+/**
+ * One series' windows in a ranking (GET /api/v1/top), aggregated: how many,
+ * the newest end, Σ sum, Σ count, the least min, the largest max and the
+ * largest p99. A single window is such a row of one window.
+ */
+export interface TopRow { series: string; end: number; windows: number; sum: number; count: number; min: number; max: number; p99: number }
+
+function topRow(r: WindowRecord): TopRow {
+  return { series: r.series, end: r.end, windows: 1, sum: r.sum, count: r.count, min: r.min, max: r.max, p99: r.p99 };
+}
+
+/**
+ * Two rows of disjoint windows as one. Every part is exact but p99: the
+ * largest p99 of the windows is not the 99th percentile of their events,
+ * only a bound above it (at most 1 % of each window's events lie over its
+ * p99, so at most 1 % of all of them lie over the largest).
+ *
+ * @example combineTop(a, b).count === a.count + b.count
+ */
+export function combineTop(a: TopRow, b: TopRow): TopRow {
+  return {
+    series: a.series, end: Math.max(a.end, b.end), windows: a.windows + b.windows, sum: a.sum + b.sum, count: a.count + b.count,
+    min: Math.min(a.min, b.min), max: Math.max(a.max, b.max), p99: Math.max(a.p99, b.p99),
+  };
+}
 
 /**
  * The windows of the newest end among `stored` (all at the store's newest
@@ -66,6 +90,34 @@ export function latestWindows(stored: readonly TopRow[], staged: readonly Window
   for (const r of staged) if (r.end > end) end = r.end;
   const bySeries = new Map<string, TopRow>();
   for (const r of stored) if (r.end === end) bySeries.set(r.series, r);
-  for (const r of staged) if (r.end === end) bySeries.set(r.series, { series: r.series, sum: r.sum, count: r.count, end: r.end });
+  for (const r of staged) if (r.end === end) bySeries.set(r.series, topRow(r));
+  return [...bySeries.values()];
+}
+
+/**
+ * Staged windows one per series and start: a partition's committing and
+ * staged sets may both hold one; the later is kept, as its commit would be.
+ */
+export function uniqueWindows(staged: readonly WindowRecord[]): WindowRecord[] {
+  if (staged.length <= 1) return [...staged];
+  const byKey = new Map<string, WindowRecord>();
+  for (const r of staged) byKey.set(`${r.start}|${r.series}`, r);
+  return [...byKey.values()];
+}
+
+/**
+ * Per series, `stored` (aggregated by the store over windows that are not
+ * staged) with the `staged` windows (uniqueWindows) folded in.
+ *
+ * @example foldWindows([{ series: "a", windows: 2, ... }], [aWindow]) // [{ series: "a", windows: 3, ... }]
+ */
+export function foldWindows(stored: readonly TopRow[], staged: readonly WindowRecord[]): TopRow[] {
+  if (staged.length === 0) return [...stored];
+  const bySeries = new Map<string, TopRow>();
+  for (const r of stored) bySeries.set(r.series, r);
+  for (const w of staged) {
+    const had = bySeries.get(w.series);
+    bySeries.set(w.series, had === undefined ? topRow(w) : combineTop(had, topRow(w)));
+  }
   return [...bySeries.values()];
 }

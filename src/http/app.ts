@@ -6,7 +6,7 @@
  *   Bun.serve({ fetch: app.fetch, websocket, port: 0 });
  */
 import { Hono } from "hono";
-import type { IngestPort, LivePort, OpsPort, ReadModel, RulesPort } from "../engine/ports.ts";
+import type { IngestPort, LivePort, OpsPort, ReadModel, RulesPort, ViewsPort, TablesPort } from "../engine/ports.ts";
 import type { Config } from "../config.ts";
 import type { Log } from "../runtime/log.ts";
 import { crossOrigin } from "./cors.ts";
@@ -17,12 +17,14 @@ import { liveRoutes } from "./routes/live.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { queryRoutes } from "./routes/query.ts";
 import { rulesRoutes } from "./routes/rules.ts";
+import { viewsRoutes } from "./routes/views.ts";
 import { rulesTestRoutes } from "./routes/rules-test.ts";
 import { staticRoutes } from "./routes/static.ts";
 import { streamRoutes } from "./routes/stream.ts";
+import { tablesRoutes } from "./routes/tables.ts";
 
 /** What the routes reach: the engine's narrow ports (engine/ports.ts), never the engine itself. */
-export interface AppDeps { ingest: IngestPort; read: ReadModel; live: LivePort; ops: OpsPort; rules: RulesPort; cfg: Config; log: Log }
+export interface AppDeps { ingest: IngestPort; read: ReadModel; live: LivePort; ops: OpsPort; rules: RulesPort; views: ViewsPort; tables: TablesPort; cfg: Config; log: Log }
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -36,6 +38,8 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", analyticsRoutes(deps));
   app.route("/", rulesTestRoutes(deps)); // before rulesRoutes: POST /api/v1/rules/test is not a rule named "test"
   app.route("/", rulesRoutes(deps));
+  app.route("/", viewsRoutes(deps));
+  app.route("/", tablesRoutes(deps));
   app.route("/", queryRoutes(deps)); // last: it answers any other GET /api/v1/* with a 404
   app.notFound((c) => c.json({ error: `path: no such route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {

@@ -15,7 +15,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 
-const allowMethods = "GET, POST, PUT, DELETE, OPTIONS";
+const allowMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 const allowHeaders = "authorization, content-type, content-encoding, idempotency-key";
 const maxAgeSeconds = "600";
 

@@ -19,6 +19,8 @@ import { PartitionPipeline, type PipelineSnapshot, type Rollup } from "../actors
 import type { AnomalyKnobRule } from "../actors/anomaly-knobs.ts";
 import type { WindowSpec } from "../actors/window-spec.ts";
 import { parseRule, type Rule } from "../actors/rules/rule.ts";
+import { parseView } from "../actors/views/view.ts";
+import type { TableLookup } from "../actors/views/view-set.ts";
 import { BatchColumns, type EventBatchMessage, type Message } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
 import type { Ring } from "../runtime/ring.ts";
@@ -61,6 +63,29 @@ export interface PartitionData extends Record<string, unknown> {
   rules: unknown[];
   /** The config's anomaly knobs per series selector (validated); absent: none. */
   anomalies?: AnomalyKnobRule[];
+  /** The continuous views as configured (validated by the engine; parsed again here). */
+  views?: unknown[];
+  /** The reference tables the views join with: rows by key, with their versions. */
+  tables?: TableData[];
+}
+
+/** A reference table as the engine sends it to the workers: rows by key (null: the table is gone). */
+export interface TableData { name: string; version: number; rows: Array<[string, Record<string, string>]> | null }
+/** The engine's control messages when the views or a table change. */
+export interface ViewsMessage { type: "views"; views: unknown[] }
+export interface TableMessage { type: "table"; table: TableData }
+
+export function isViewsMessage(msg: unknown): msg is ViewsMessage {
+  return typeof msg === "object" && msg !== null && (msg as { type?: unknown }).type === "views" && Array.isArray((msg as { views?: unknown }).views);
+}
+export function isTableMessage(msg: unknown): msg is TableMessage {
+  return typeof msg === "object" && msg !== null && (msg as { type?: unknown }).type === "table";
+}
+
+function tableLookup(t: TableData): TableLookup | null {
+  if (t.rows === null) return null;
+  const rows = new Map(t.rows);
+  return { version: t.version, get: (k) => rows.get(k) };
 }
 
 /** The engine's control message when the rules change: every rule definition, as in PartitionData.rules. */
@@ -114,6 +139,12 @@ export class PartitionLoop {
   private stopping = false;
   /** Taking no input: a failpoint's pause, a superseded incarnation, or a heap over its bound. */
   private paused = false;
+  /** Each reference table's version in effect here. */
+  private readonly tableVersions = new Map<string, number>();
+  /** Tables received whose ring marker has not come yet (by name and version). */
+  private readonly tablesWaiting = new Map<string, TableData>();
+  /** A marker came before its table: the ring is not drained until the table arrives. */
+  private awaitingTable: string | null = null;
   /** The raw-log position of the last record fully handled (its last batch for this partition). */
   private lastPos: number;
   /** Whether the last batch handled ended its record: checkpoints are taken only there. */
@@ -136,9 +167,13 @@ export class PartitionLoop {
     const d = (this.d = x.data);
     this.pipeline = new PartitionPipeline({
       specs: d.specs, latenessMs: d.latenessMs, seriesMax: d.seriesMax, rollups: d.rollups, rules: parseRules(d.rules ?? [], d.specs, d.rollups),
-      anomalies: d.anomalies,
+      anomalies: d.anomalies, views: (d.views ?? []).map((def, i) => parseView(def, { path: `views[${i}]` })),
     });
     (d.series ?? []).forEach(([name, tags], sid) => this.pipeline.addSeries(sid, name, tags));
+    for (const t of d.tables ?? []) {
+      this.tableVersions.set(t.name, t.version);
+      this.pipeline.setTable(t.name, tableLookup(t));
+    }
     this.scratch = new Uint8Array(x.inRing.messageBytesMax);
     this.myEpoch = BigInt(d.epoch);
     this.lastPos = d.checkpointPos;
@@ -148,6 +183,42 @@ export class PartitionLoop {
   /** Ends run() once the input ring is drained and the results are out, with a final checkpoint. */
   stop(): void {
     this.stopping = true;
+  }
+
+  /** The views from now on (the engine's control message after a change; validated there). */
+  setViews(views: unknown[]): void {
+    this.pipeline.setViews(views.map((def, i) => parseView(def, { path: `views[${i}]` })));
+  }
+
+  /**
+   * A reference table's new version (the engine's control message). It
+   * takes effect where its marker (`tv`) stands on the input ring, so the
+   * events received before the change join with the old rows and those
+   * after with the new: until the marker comes it waits here, and a marker
+   * that comes first holds the ring until its table does.
+   */
+  setTable(t: TableData): void {
+    if (t.version <= (this.tableVersions.get(t.name) ?? -Infinity)) return; // older than what this incarnation started with
+    this.tablesWaiting.set(`${t.name}\u0000${t.version}`, t);
+    if (this.awaitingTable === `${t.name}\u0000${t.version}`) {
+      this.awaitingTable = null;
+      this.applyTable(t.name, t.version);
+    }
+  }
+
+  private applyTable(name: string, version: number): void {
+    const k = `${name}\u0000${version}`;
+    const t = this.tablesWaiting.get(k)!;
+    this.tablesWaiting.delete(k);
+    this.tableVersions.set(name, version);
+    this.pipeline.setTable(name, tableLookup(t));
+  }
+
+  /** A table's marker on the ring: its version applies now, or the ring waits for it (see setTable). */
+  private tableMarker(name: string, version: number): void {
+    if (version <= (this.tableVersions.get(name) ?? -Infinity)) return; // this incarnation started with it or a newer one
+    if (this.tablesWaiting.has(`${name}\u0000${version}`)) this.applyTable(name, version);
+    else this.awaitingTable = `${name}\u0000${version}`;
   }
 
   /** The rules to judge from now on (the engine's control message after a change; validated there). */
@@ -172,7 +243,7 @@ export class PartitionLoop {
         if (this.pipeline.pending === 0) return true;
         const out = this.pipeline.take(outRowsPerMessageMax);
         this.held = this.enc.encode({ k: "out", e: this.d.epoch, ...out }); // its own copy: it may wait for room
-        this.heldRows = out.w.length + out.a.length + out.t.length + out.late.length + out.r.length;
+        this.heldRows = out.w.length + out.a.length + out.t.length + out.late.length + out.r.length + out.v.length;
       }
       if (this.superseded()) return false; // the output ring has a new producer
       if (!this.x.outRing.tryPush(this.held)) return false;
@@ -207,6 +278,7 @@ export class PartitionLoop {
     // its series are in this incarnation's data (registered before the record was written).
     if (m.k === "ev" && !(m.pos >= 0 && m.pos < this.d.replayTo)) this.handleBatch(m, partitionStatSlots.events);
     else if (m.k === "sr" && !(m.pos >= 0 && m.pos < this.d.replayTo)) for (const [sid, name, tags] of m.rows) this.pipeline.addSeries(sid, name, tags);
+    else if (m.k === "tv") this.tableMarker(m.name, m.version);
   }
 
   /** Restores the checkpoint and replays this partition's batches of the raw log after it, in order. */
@@ -260,6 +332,7 @@ export class PartitionLoop {
    */
   private async maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
     if (!this.dirty || !this.atBoundary || !this.checkpointDue(nowMs, force)) return;
+    this.pipeline.flushViews(); // the views' parts since the last checkpoint: committed with this one
     await this.flushOutAll();
     const bytes = this.enc.encode(this.pipeline.snapshot());
     if (bytes.byteLength > this.d.checkpointBytesMax) {
@@ -283,7 +356,7 @@ export class PartitionLoop {
 
   private drain(): number {
     let handled = 0;
-    while (handled < drainMessagesMax && this.pipeline.pending < outRowsPerMessageMax * 4) {
+    while (handled < drainMessagesMax && this.pipeline.pending < outRowsPerMessageMax * 4 && this.awaitingTable === null) {
       if (this.superseded()) {
         this.paused = true; // terminate() is on its way; take nothing more meanwhile
         break;

@@ -11,7 +11,7 @@ import { Ring } from "../runtime/ring.ts";
 import { lowerThreadPriority } from "../runtime/thread-priority.ts";
 import { childContext, isStop } from "../runtime/worker-child.ts";
 import { readRawLog } from "../storage/rawlog.ts";
-import { isRulesMessage, PartitionLoop, type PartitionData } from "./partition-loop.ts";
+import { isRulesMessage, isTableMessage, isViewsMessage, PartitionLoop, type PartitionData } from "./partition-loop.ts";
 
 export type { PartitionData };
 
@@ -32,6 +32,8 @@ let failpoints: typeof import("./failpoints.ts") | null = null;
 ctx.onControl((msg) => {
   if (isStop(msg)) loop.stop();
   else if (isRulesMessage(msg)) loop.setRules(msg.rules);
+  else if (isViewsMessage(msg)) loop.setViews(msg.views);
+  else if (isTableMessage(msg)) loop.setTable(msg.table);
   else failpoints?.apply(msg, loop);
 });
 if (d.faults) failpoints = await import("./failpoints.ts"); // before ready: a test's fault comes after it

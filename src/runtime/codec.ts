@@ -5,6 +5,7 @@
  *
  *   { k: "ev",  n, recv, pos, last, sid: bin(u32[n]), ts: bin(f64[n]), v: bin(f64[n]) }   events for a partition
  *   { k: "sr",  pos, rows: [[local, name, tags], …] }   series a request introduces to the partition, before its events
+ *   { k: "tv",  name, version }   a reference table's new version takes effect here (its rows come as a control message)
  *   { k: "out", e, w, late, a, t, r }   a partition's results: window, late, anomaly and trend rows (partition-pipeline.ts)
  *   { k: "ck",  e, pos, i, n, total, bytes }   chunk i of n of its checkpoint (total bytes), after the results it covers
  *   { k: "sig", sig: "stop" | "checkpoint" | "tick", at: ms }                    signals
@@ -35,7 +36,9 @@ export type OutputMessage<Rows extends object = Record<string, unknown>> = Rows 
 /** Chunk i of n of a checkpoint of `total` bytes: a PipelineSnapshot (MessagePack) covering the raw log up to record `pos`. */
 export interface CheckpointMessage { k: "ck"; e: number; pos: number; i: number; n: number; total: number; bytes: Uint8Array }
 export interface SignalMessage { k: "sig"; sig: "stop" | "checkpoint"; at: number }
-export type Message = EventBatchMessage | SeriesMessage | OutputMessage | SignalMessage;
+/** Where a reference table's new version takes effect among the partition's events (partition-loop.ts setTable). */
+export interface TableMarkerMessage { k: "tv"; name: string; version: number }
+export type Message = EventBatchMessage | SeriesMessage | TableMarkerMessage | OutputMessage | SignalMessage;
 
 /** Bytes one series row of a SeriesMessage needs at most once encoded (3 bytes per UTF-16 unit, plus headers). */
 export function seriesRowBytesMax(name: string, tags: Record<string, string>): number {

@@ -17,6 +17,7 @@ export type WeirErrorCode =
   | "bad_config" // a setting or the config file
   | "bad_rule" // an alert rule that cannot be parsed or run as written
   | "bad_view" // a continuous view that cannot be parsed or run as written
+  | "bad_table" // a reference table's rows that cannot be read as written
   | "store" // the SQLite store
   | "raw_log" // the raw log
   | "raw_record" // a record of the raw log that is not one weir wrote

@@ -87,6 +87,7 @@ export const limits = {
   deadlettersMax: 10_000, // entries listed at /api/v1/deadletters (in memory), oldest overwritten first
   deadletterEventCharsMax: 4096, // a rejected event larger than this as JSON is kept as its JSON, cut
   queryRowsMax: 10_000,
+  topWindowsMax: 100_000, // windows one top-k over a from/to range reads (aggregated in SQLite, not held: 70-170 ms of the main thread at this bound, measured); past it a 400 naming this
   seriesListMax: 10_000,
 
   // Live.
@@ -133,6 +134,15 @@ export const limits = {
   anomalyZMax: 100, // critical |z| at most: a prediction error of 100 spreads is already past any reading of the tails
   anomalyBaselineValuesMin: 10, // the spread rests on at least this many errors (at warning 3 it is widened by 25 % for its own uncertainty)
   anomalyBaselineValuesMax: 100_000, // spread gain 2e-5: at a value a second the baseline takes about a day to follow a new noise level
+
+  // Reference tables (src/actors/views/table.ts, src/engine/table-book.ts): joined by the views, held whole by every partition worker.
+  tablesMax: 16, // tables held at once (config file and admin API together)
+  tableNameCharsMax: 64,
+  tableRowsMax: 100_000, // rows of one table (a PUT, a PATCH's result, a config file's table)
+  tableColumnsMax: 32, // columns of one table, its key included
+  tableCharsMax: 8 * 2 ** 20, // characters of one table's values, keys included (held as UTF-16: 16 MiB, plus the Map's own)
+  tableBodyBytesMax: 16 * 2 ** 20, // a PUT or PATCH body, or a config file's table file (JSON repeats every column name: twice the values)
+  tableRowsListedDefault: 1_000, // rows GET /api/v1/tables/{name} answers when no limit is given (at most queryRowsMax)
 
   // NATS (src/nats/).
   natsConnectTimeoutMs: 5_000, // the handshake with a server, per attempt
@@ -205,11 +215,15 @@ assert(limits.ruleExprCharsMax >= limits.nameCharsMax + 2 * (limits.tagKeyCharsM
 assert(limits.ruleInstancesPerRuleMax * limits.ruleWindowPanesMax * 24 <= 512 * 2 ** 20, "one rule's rolling state ≤ 512 MiB");
 assert(limits.ruleBacktestSeriesMax <= limits.ruleInstancesPerRuleMax, "a back-test's rule holds an instance for every series it reads");
 assert(limits.ruleBacktestWindowsMax >= limits.ruleWindowPanesMax, "a back-test reads at least one rolling span of one series");
+assert(limits.topWindowsMax >= limits.ruleBacktestWindowsMax, "a ranking, aggregated in the store, reads at least what a back-test holds");
 // A rule at its longest (expression, advice, labels), every character escaped as \uXXXX, fits a back-test's body.
 assert(6 * (limits.ruleExprCharsMax + limits.ruleAdviceCharsMax + limits.ruleLabelsMax * (limits.tagKeyCharsMax + limits.tagValueCharsMax)) <= limits.ruleBacktestBodyBytesMax);
 // An anomaly knob's selector stands inside anomaly(...) >= warning when it is parsed.
 assert(limits.anomalyMatchCharsMax + "anomaly() >= warning".length <= limits.ruleExprCharsMax, "a knob's selector fits a rule expression");
 assert(1 <= limits.anomalyZMin && limits.anomalyZMin < limits.anomalyZMax && 2 <= limits.anomalyBaselineValuesMin && limits.anomalyBaselineValuesMin < limits.anomalyBaselineValuesMax);
+assert(limits.tablesMax * limits.tableCharsMax * 2 <= 256 * 2 ** 20, "every table at its bound holds at most 256 MiB of text (one copy)");
+assert(limits.tableCharsMax <= limits.tableBodyBytesMax, "a body at its bound can fill a table");
+assert(limits.tableRowsListedDefault <= limits.queryRowsMax);
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
 assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");

@@ -47,12 +47,23 @@ CREATE TABLE IF NOT EXISTS deadletters (
 CREATE TABLE IF NOT EXISTS alerts (
   rule TEXT NOT NULL, series TEXT NOT NULL, state TEXT NOT NULL, ts INTEGER NOT NULL,
   value TEXT NOT NULL, threshold TEXT NOT NULL, severity TEXT NOT NULL, labels TEXT NOT NULL, advice TEXT,
-  handed INTEGER NOT NULL DEFAULT 0,
+  handed INTEGER NOT NULL DEFAULT 0, kind TEXT NOT NULL DEFAULT 'rule',
   PRIMARY KEY (rule, series, ts, state)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
+CREATE TABLE IF NOT EXISTS view_state (
+  series TEXT NOT NULL, window TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, view TEXT NOT NULL, agg BLOB NOT NULL,
+  PRIMARY KEY (series, window, start)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS view_state_end ON view_state ("end");
 CREATE TABLE IF NOT EXISTS rules (
   name TEXT PRIMARY KEY, def TEXT, updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS views (
+  name TEXT PRIMARY KEY, def TEXT, updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ref_tables (
+  name TEXT PRIMARY KEY, key TEXT, version INTEGER NOT NULL, rows TEXT, updated_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trends (
   series TEXT PRIMARY KEY, ts INTEGER NOT NULL, slope REAL NOT NULL, r2 REAL NOT NULL, n INTEGER NOT NULL,
@@ -68,6 +79,9 @@ export function openStore(path: string): Database {
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
     db.exec(`PRAGMA cache_size = -${limits.storeCacheBytes / 1024};`); // negative: KiB
     db.exec(schema);
+    // A store made before alerts had a kind (rule or view) gets the column.
+    const alertCols = db.query("PRAGMA table_info(alerts)").all() as Array<{ name: string }>;
+    if (!alertCols.some((c) => c.name === "kind")) db.exec("ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'rule'");
     const check = db.query("PRAGMA quick_check").get() as { quick_check: string };
     if (check.quick_check !== "ok") throw new Error(check.quick_check);
   } catch (e) {

@@ -11,7 +11,7 @@
  *   await w.commit(job);            // rows + checkpoint in one transaction, on the writer thread
  *   await w.close();
  */
-import type { AlertKey, CommitJob, ReplicaRows } from "../actors/store.ts";
+import type { AlertKey, CommitJob, CommitResult, DefinitionTable, ReplicaRows } from "../actors/store.ts";
 import type { DeadLetter } from "../actors/deadletters.ts";
 import type { SeriesInfo } from "../actors/series-registry.ts";
 
@@ -23,14 +23,15 @@ export type WriterRequest =
   | { id: number; k: "deadletters"; rows: DeadLetter[]; keep: number }
   | { id: number; k: "prune"; nowMs: number; byLabel: Record<string, number>; anomaliesMs: number }
   | { id: number; k: "handed"; rows: AlertKey[] }
-  | { id: number; k: "rule"; name: string; def: unknown }
+  | { id: number; k: "definition"; table: DefinitionTable; name: string; def: unknown }
+  | { id: number; k: "table"; name: string; key: string | null; version: number; rows: string | null }
   | { id: number; k: "close" }
   | { id: number; k: "hold"; flag: SharedArrayBuffer };
-export type WriterReply = { id: number; ok: true; value: number } | { id: number; ok: false; error: string };
+export type WriterReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
 export class StoreWriter {
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (n: number) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failed: Error | null = null;
 
   private constructor(private readonly worker: Worker) {
@@ -53,8 +54,8 @@ export class StoreWriter {
    * keeps them, since a worker restarted while the job is in flight starts
    * from that checkpoint.
    */
-  commit(job: CommitJob): Promise<number> {
-    return this.request({ id: 0, k: "commit", job });
+  commit(job: CommitJob): Promise<CommitResult> {
+    return this.request<CommitResult>({ id: 0, k: "commit", job });
   }
 
   /** Results copied from another weir process (cluster mode), in one transaction. */
@@ -76,9 +77,14 @@ export class StoreWriter {
     return this.request({ id: 0, k: "handed", rows });
   }
 
-  /** An admin API change of a rule, kept across restarts (null: deleted). */
-  writeRule(name: string, def: unknown): Promise<number> {
-    return this.request({ id: 0, k: "rule", name, def });
+  /** An admin API change of a rule or a view, kept across restarts (null: deleted). */
+  writeDefinition(table: DefinitionTable, name: string, def: unknown): Promise<number> {
+    return this.request({ id: 0, k: "definition", table, name, def });
+  }
+
+  /** An admin API change of a reference table, kept across restarts: its key, version and rows as a JSON array of objects (null: deleted). */
+  writeTable(name: string, key: string | null, version: number, rows: string | null): Promise<number> {
+    return this.request({ id: 0, k: "table", name, key, version, rows });
   }
 
   prune(nowMs: number, byLabel: Record<string, number>, anomaliesMs: number): Promise<number> {
@@ -108,11 +114,11 @@ export class StoreWriter {
     }
   }
 
-  private request(r: WriterRequest): Promise<number> {
+  private request<T = number>(r: WriterRequest): Promise<T> {
     if (this.failed !== null) return Promise.reject(this.failed);
     const id = this.nextId++;
-    return new Promise<number>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.worker.postMessage({ ...r, id });
     });
   }

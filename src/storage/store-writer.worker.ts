@@ -23,7 +23,7 @@ const writes = new StoreWrites(db, {
   after: () => crash.reach("store.after-commit"),
 });
 
-function handle(r: WriterRequest): number {
+function handle(r: WriterRequest): unknown {
   switch (r.k) {
     case "commit": return writes.commit(r.job);
     case "series": writes.flushSeries(r.series); return r.series.length;
@@ -31,7 +31,8 @@ function handle(r: WriterRequest): number {
     case "deadletters": return writes.writeDeadletters(r.rows, r.keep);
     case "prune": return writes.prune(r.nowMs, r.byLabel, r.anomaliesMs);
     case "handed": return writes.markHanded(r.rows);
-    case "rule": writes.writeRule(r.name, r.def); return 1;
+    case "definition": writes.writeDefinition(r.table, r.name, r.def); return 1;
+    case "table": writes.writeTable(r.name, r.key, r.version, r.rows); return 1;
     case "close": db.close(); return 0;
     case "hold": Atomics.wait(new Int32Array(r.flag), 0, 0); return 0; // a test's failpoint: released by StoreWriter.hold()
   }

@@ -1,5 +1,5 @@
 /**
- * The ledger's check of alert rules across kill -9: the rules below run in
+ * The ledger's check of alert rules and a view across kill -9: the rules below run in
  * weir from a config file, with a webhook receiver as their action; after
  * the run, the transitions a fresh RuleSet makes over the recounted windows
  * (the ledger's own, in event time) are compared with weir's stored
@@ -29,6 +29,37 @@ export const ledgerRules = [
   { name: "ledger-rolling", expr: "avg(ledger.*) over 20s > 0", actions: ["hook"] },
 ];
 
+/** One view over every ledger series, grouped by nothing and by the host's parity: its groups gather series of both partitions. */
+export const ledgerView = { name: "ledger_sum", from: "ledger.*", group_by: [], window: "10s", aggregates: ["count", "sum", "min", "max"] };
+
+export interface ViewReport { expected: number; equal: number; missing: string[]; differing: string[] }
+
+/**
+ * The view's windows against a recount of the acknowledged events: every
+ * window ending before `beforeMs` (all its series' windows closed) equal in
+ * count, sum, min and max.
+ */
+export async function checkView(url: string, events: ReadonlyArray<{ ts: number; value: number }>, beforeMs: number): Promise<ViewReport> {
+  const want = new Map<number, { count: number; sum: number; min: number; max: number }>();
+  for (const e of events) {
+    const start = Math.floor(e.ts / 10_000) * 10_000;
+    const w = want.get(start) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity };
+    w.count++;
+    w.sum += e.value;
+    w.min = Math.min(w.min, e.value);
+    w.max = Math.max(w.max, e.value);
+    want.set(start, w);
+  }
+  const body = await (await fetch(`${url}/api/v1/windows?series=view.ledger_sum&window=10s&limit=10000`)).json();
+  const got = new Map<number, { count: number; sum: number; min: number; max: number }>();
+  for (const r of body.windows ?? []) got.set(r.start, { count: r.count, sum: r.sum, min: r.min, max: r.max });
+  const keys = [...want.keys()].filter((s) => s + 10_000 <= beforeMs).sort((a, b) => a - b);
+  const missing = keys.filter((k) => !got.has(k)).map(String);
+  const differing = keys.filter((k) => got.has(k) && JSON.stringify(got.get(k)) !== JSON.stringify(want.get(k)))
+    .map((k) => `${k}: got ${JSON.stringify(got.get(k))}, want ${JSON.stringify(want.get(k))}`);
+  return { expected: keys.length, equal: keys.length - missing.length - differing.length, missing, differing };
+}
+
 export interface RulesRig {
   receiver: Receiver;
   /** WEIR_CONFIG for the weir under test. */
@@ -40,7 +71,7 @@ export function startRulesRig(): RulesRig {
   const receiver = startReceiver(() => reply(200, {}));
   const dir = mkdtempSync(join(tmpdir(), "weir-ledger-rules-"));
   const configFile = join(dir, "rules.json");
-  writeFileSync(configFile, JSON.stringify({ rules: ledgerRules, actions: { hook: { type: "webhook", url: `${receiver.url}/hook` } } }));
+  writeFileSync(configFile, JSON.stringify({ rules: ledgerRules, views: [ledgerView], actions: { hook: { type: "webhook", url: `${receiver.url}/hook` } } }));
   return { receiver, configFile, stop: () => receiver.stop() };
 }
 

@@ -15,7 +15,7 @@ import { awaitWindows, compare, formatReport, parseSpecs, recount, type CheckRep
 import { runGenerator, type GeneratorStats } from "./generator.ts";
 import { Ledger, ledgerSeries } from "./ledger.ts";
 import { WeirProcess, type ExitRecord } from "./process.ts";
-import { checkRules, expectedTransitions, type RulesReport, startRulesRig } from "./rules-check.ts";
+import { checkRules, checkView, expectedTransitions, type RulesReport, startRulesRig, type ViewReport } from "./rules-check.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 export interface ScenarioOptions {
@@ -64,6 +64,8 @@ export interface ScenarioResult {
   windowsComplete: boolean;
   /** With `rules`: the transitions stored and delivered against those the rules make over the recounted windows. */
   rules: RulesReport | null;
+  /** With `rules`: the view over every series against a recount of the acknowledged events. */
+  view: ViewReport | null;
   logTail: string;
 }
 
@@ -105,6 +107,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     });
     say(`\n${formatReport(report)}`);
     let rules: RulesReport | null = null;
+    let view: ViewReport | null = null;
     if (rig !== null) {
       // Transitions before the last base window's end: the silence after the traffic is judged later, on both sides alike.
       let baseEnd = 0;
@@ -115,12 +118,16 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       await waitFor(async () => (await checkRules(await proc.endpoint(), want, rig.receiver, baseEnd)).deliveredExpected >= due, 15_000, "the expected deliveries").catch(() => {});
       rules = await checkRules(await proc.endpoint(), want, rig.receiver, baseEnd);
       say(`rules: ${JSON.stringify({ ...rules, missing: rules.missing.length, unexpected: rules.unexpected.length })}`);
+      // The view's windows are merged at each partition's commit: wait until the last closed one is there.
+      await waitFor(async () => (await checkView(await proc.endpoint(), ledger.acked, baseEnd)).equal === (await checkView(await proc.endpoint(), ledger.acked, baseEnd)).expected, 15_000, "the view's windows").catch(() => {});
+      view = await checkView(await proc.endpoint(), ledger.acked, baseEnd);
+      say(`view: ${JSON.stringify({ ...view, missing: view.missing.length, differing: view.differing.slice(0, 3) })}`);
     }
     return {
       name: o.name, report, generators: stats, requestsAcked: ledger.requestsAcked, attemptsUnanswered: ledger.attemptsUnanswered,
       attemptsRefused: ledger.attemptsRefused, kills: c.kills, crashes: c.crashes, termExitCodes: c.termExitCodes,
       recoveryMs: proc.recoveryMs, rssMaxBytes: c.rssMaxBytes, metrics: c.totals(), streamMs,
-      windowsWaitedMs: got.waitedMs, windowsComplete: got.complete, rules, logTail: proc.logTail(),
+      windowsWaitedMs: got.waitedMs, windowsComplete: got.complete, rules, view, logTail: proc.logTail(),
     };
   } catch (e) {
     const msg = (e as Error).message;

@@ -28,6 +28,11 @@ export interface ViewResult {
   p50: number | null; p95: number | null; p99: number | null; first: number; last: number; distinct: number | null;
 }
 
+/** A view aggregate's value in a result (count_distinct is `distinct`). */
+export function resultValue(r: ViewResult, agg: string): number | null {
+  return agg === "count_distinct" ? r.distinct : (r as unknown as Record<string, number | null>)[agg] ?? null;
+}
+
 const qs = [0.5, 0.95, 0.99];
 
 export class ViewAgg {

@@ -45,10 +45,13 @@ export interface ViewDelta {
   k: string;
   /** The group's tags. */
   g: Record<string, string>;
-  /** The window's start and end. */
+  /** The window's label (the view's spec) and its start and end. */
+  w: string;
   s: number;
   e: number;
   a: ViewAggSnapshot;
+  /** The view's `having`, judged on the merged window (a hit is an alert of kind view). */
+  h: View["having"];
 }
 
 export interface ViewSetSnapshot { v: 1; d: ViewDelta[]; refused: number }
@@ -131,7 +134,7 @@ export class ViewSet {
     if (this.open.size === 0) return [];
     const out: ViewDelta[] = [];
     for (const o of this.open.values()) {
-      out.push({ v: o.view.name, k: o.key, g: o.tags, s: o.start, e: o.start + o.view.window.sizeMs, a: o.agg.snapshot() });
+      out.push({ v: o.view.name, k: o.key, g: o.tags, w: o.view.window.label, s: o.start, e: o.start + o.view.window.sizeMs, a: o.agg.snapshot(), h: o.view.having });
     }
     this.open = new Map();
     return out;
@@ -139,7 +142,7 @@ export class ViewSet {
 
   snapshot(): ViewSetSnapshot {
     const d: ViewDelta[] = [];
-    for (const o of this.open.values()) d.push({ v: o.view.name, k: o.key, g: o.tags, s: o.start, e: o.start + o.view.window.sizeMs, a: o.agg.snapshot() });
+    for (const o of this.open.values()) d.push({ v: o.view.name, k: o.key, g: o.tags, w: o.view.window.label, s: o.start, e: o.start + o.view.window.sizeMs, a: o.agg.snapshot(), h: o.view.having });
     return { v: 1, d, refused: this.refused };
   }
 

@@ -29,7 +29,10 @@ export function queryRoutes(deps: AppDeps): Hono {
 
   const windowsQuery = z.strictObject({
     series: z.string().min(1).max(4096),
-    window: z.string().default(specs[0]).refine((w) => specs.includes(w), { message: `must be one of ${specs.join(", ")}` }),
+    // The configured specs and rollups, or the window of a view (its results are series of that label).
+    window: z.string().default(specs[0]).refine((w) => specs.includes(w) || deps.views.list().some((v) => v.window === w), {
+      message: `must be one of ${specs.join(", ")}, or a view's window`,
+    }),
     from: timeParam.optional(),
     to: timeParam.optional(),
     limit: intParam(1, limits.queryRowsMax).default(1000),
