@@ -29,8 +29,9 @@ export const ledgerRules = [
   { name: "ledger-rolling", expr: "avg(ledger.*) over 20s > 0", actions: ["hook"] },
 ];
 
-/** One view over every ledger series, grouped by nothing and by the host's parity: its groups gather series of both partitions. */
-export const ledgerView = { name: "ledger_sum", from: "ledger.*", group_by: [], window: "10s", aggregates: ["count", "sum", "min", "max"] };
+/** One view over every ledger series, one group (it gathers series of both partitions), 2 s windows. */
+export const ledgerView = { name: "ledger_sum", from: "ledger.*", group_by: [], window: "2s", aggregates: ["count", "sum", "min", "max"] };
+const viewWindowMs = 2_000;
 
 export interface ViewReport { expected: number; equal: number; missing: string[]; differing: string[] }
 
@@ -42,7 +43,7 @@ export interface ViewReport { expected: number; equal: number; missing: string[]
 export async function checkView(url: string, events: ReadonlyArray<{ ts: number; value: number }>, beforeMs: number): Promise<ViewReport> {
   const want = new Map<number, { count: number; sum: number; min: number; max: number }>();
   for (const e of events) {
-    const start = Math.floor(e.ts / 10_000) * 10_000;
+    const start = Math.floor(e.ts / viewWindowMs) * viewWindowMs;
     const w = want.get(start) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity };
     w.count++;
     w.sum += e.value;
@@ -50,10 +51,10 @@ export async function checkView(url: string, events: ReadonlyArray<{ ts: number;
     w.max = Math.max(w.max, e.value);
     want.set(start, w);
   }
-  const body = await (await fetch(`${url}/api/v1/windows?series=view.ledger_sum&window=10s&limit=10000`)).json();
+  const body = await (await fetch(`${url}/api/v1/windows?series=view.ledger_sum&window=${ledgerView.window}&limit=10000`)).json();
   const got = new Map<number, { count: number; sum: number; min: number; max: number }>();
   for (const r of body.windows ?? []) got.set(r.start, { count: r.count, sum: r.sum, min: r.min, max: r.max });
-  const keys = [...want.keys()].filter((s) => s + 10_000 <= beforeMs).sort((a, b) => a - b);
+  const keys = [...want.keys()].filter((s) => s + viewWindowMs <= beforeMs).sort((a, b) => a - b);
   const missing = keys.filter((k) => !got.has(k)).map(String);
   const differing = keys.filter((k) => got.has(k) && JSON.stringify(got.get(k)) !== JSON.stringify(want.get(k)))
     .map((k) => `${k}: got ${JSON.stringify(got.get(k))}, want ${JSON.stringify(want.get(k))}`);
