@@ -150,15 +150,16 @@ describe("staged-merge - committed rows and staged ones answered as one", () => 
     expect(latestWindows([], [])).toEqual([]);
   });
 
-  test("staged-merge - top over a range: staged windows one per series and start, folded into each series' stored aggregate", () => {
+  test("staged-merge - top over a range: staged windows one per series and start, folded into their tag value's stored figures", () => {
     const at = (series: string, start: number, v: number): WindowRecord => ({ ...win(start, 2), series, sum: 2 * v, min: v, max: v, p99: v });
     const again = at("b{page=/a}", 30, 9); // the committing set and the staged set both hold start 30: the later is kept
     expect(uniqueWindows([at("b{page=/a}", 30, 5), at("b{page=/b}", 30, 6), again])).toEqual([again, at("b{page=/b}", 30, 6)]);
-    const stored: TopRow[] = [{ series: "b{page=/a}", end: 30, windows: 2, sum: 10, count: 4, min: 2, max: 3, p99: 3 }];
-    expect(foldWindows(stored, [again, at("b{page=/c}", 40, 1)])).toEqual([
-      { series: "b{page=/a}", end: 40, windows: 3, sum: 28, count: 6, min: 2, max: 9, p99: 9 },
-      { series: "b{page=/c}", end: 50, windows: 1, sum: 2, count: 2, min: 1, max: 1, p99: 1 },
-    ]);
-    expect(foldWindows(stored, [])).toEqual(stored);
+    const stored = new Map([["/a", { end: 30, windows: 2, sum: 10, count: 4, min: 2, max: 3, p99: 3 }]]);
+    const groupOf = (series: string) => (series === "b{page=/x}" ? undefined : series.slice(7, -1));
+    expect(foldWindows(stored, [again, at("b{page=/c}", 40, 1), at("b{page=/x}", 40, 1)], groupOf)).toEqual(new Map([
+      ["/a", { end: 40, windows: 3, sum: 28, count: 6, min: 2, max: 9, p99: 9 }],
+      ["/c", { end: 50, windows: 1, sum: 2, count: 2, min: 1, max: 1, p99: 1 }],
+    ]));
+    expect(foldWindows(stored, [], groupOf)).toEqual(stored);
   });
 });

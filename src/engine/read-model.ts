@@ -18,7 +18,7 @@ import type { AlertRecord, AnomalyRecord, StagedResults, WindowRecord } from "..
 import { limits } from "../runtime/limits.ts";
 import { partitionOf } from "../runtime/series.ts";
 import {
-  type AnomalyRow, combineTop, foldWindows, latestWindows, mergeAnomalies, mergeWindows, type TopRow, uniqueWindows, type WindowRow,
+  type AnomalyRow, combineTop, foldWindows, latestWindows, mergeAnomalies, mergeWindows, type TopFigures, type TopRow, uniqueWindows, type WindowRow,
 } from "./staged-merge.ts";
 import type { AnomalyView, TrendView } from "./partition-outputs.ts";
 
@@ -106,7 +106,7 @@ function isOfName(series: string, name: string): boolean {
 }
 
 /** A tag value's figure for a ranking (TopQuery's agg). */
-function topValue(g: TopRow, agg: TopQuery["agg"]): number {
+function topValue(g: TopFigures, agg: TopQuery["agg"]): number {
   switch (agg) {
     case "sum": return g.sum;
     case "count": return g.count;
@@ -149,20 +149,19 @@ export class StoreReadModel implements ReadModel {
       `WITH s AS (SELECT series, "end", sum, count, min, max, p99 FROM windows WHERE window = ?1 AND (series = ?2 OR (series >= ?3 AND series < ?4)))
        SELECT series, "end", 1 AS windows, sum, count, min, max, p99 FROM s WHERE "end" = (SELECT max("end") FROM s)`,
     );
-    // The windows in a range of the series listed (?1, a JSON array of keys), aggregated per series here, where sums,
-    // counts, minima and maxima are exact. One primary-key range a series, so rows outside the range, of other specs
-    // or of other series are never read; the windows staged (?5, "<series> <start>" strings: the start has no space,
-    // so a string names one window; a row value (series, start) IN is 25× slower here) are left out, their staged rows
-    // count instead; the LIMIT bounds the rows read (TopQuery.windowsMax). 100,000 windows in 70-170 ms (100 to
-    // 100,000 series), measured; one range over all the name's series would also read its whole history.
+    // The windows in a range of the series listed (?1, [key, tag value] pairs), aggregated per tag value here, where
+    // sums, counts, minima and maxima are exact. One primary-key range a series, so rows outside the range, of other
+    // specs or of other series are never read; the windows staged (?5, "<series> <start>" strings: the start has no
+    // space, so a string names one window; a row value (series, start) IN was 25× slower) are left out, their staged
+    // rows count instead; the LIMIT bounds the rows read (TopQuery.windowsMax).
     this.topRangeStmt = d.reader.prepare(
-      `SELECT series, max("end") AS "end", count(*) AS windows, sum("sum") AS "sum", sum(count) AS count,
+      `SELECT grp, max("end") AS "end", count(*) AS windows, sum("sum") AS "sum", sum(count) AS count,
               min("min") AS "min", max("max") AS "max", max(p99) AS p99
-       FROM (SELECT w.series, w."end", w."sum", w.count, w."min", w."max", w.p99
-             FROM json_each(?1) AS k JOIN windows AS w ON w.series = k.value AND w.window = ?2 AND w.start >= ?3 AND w.start < ?4
+       FROM (SELECT k.value ->> 1 AS grp, w."end", w."sum", w.count, w."min", w."max", w.p99
+             FROM json_each(?1) AS k JOIN windows AS w ON w.series = k.value ->> 0 AND w.window = ?2 AND w.start >= ?3 AND w.start < ?4
              WHERE w."end" <= ?4 AND (w.series || ' ' || w.start) NOT IN (SELECT value FROM json_each(?5))
              LIMIT ?6)
-       GROUP BY series`,
+       GROUP BY grp`,
     );
     this.seriesWindowsStmt = d.reader.prepare(
       `SELECT start, "end", count, sum, min, max, avg, p50, p95, p99, first, last FROM windows
@@ -239,51 +238,55 @@ export class StoreReadModel implements ReadModel {
   }
 
   top(q: TopQuery): TopAnswer | { over: "windows"; max: number } {
-    const rows = q.from === undefined && q.to === undefined ? this.latestTop(q) : this.rangeTop(q);
-    if (!Array.isArray(rows)) return rows;
-    const groups = new Map<string, TopRow>();
-    let end: number | null = null;
+    const got = q.from === undefined && q.to === undefined ? this.latestTop(q) : this.rangeTop(q);
+    if ("over" in got) return got;
+    const items = [...got.groups].map(([key, g]) => ({ key, value: topValue(g, q.agg) }));
+    items.sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : 1));
+    return { window: q.window, end: got.end, items: items.slice(0, q.k) };
+  }
+
+  /** Per tag value, the series' windows of the newest end, stored or staged; that end (of any series of the name). */
+  private latestTop(q: TopQuery): { end: number | null; groups: Map<string, TopFigures> } {
+    const stored = this.topStmt.all(q.window, q.name, q.name + "{", q.name + "|") as TopRow[];
+    const rows = latestWindows(stored, this.d.staged.stagedWindows((r) => r.window === q.window && isOfName(r.series, q.name)));
+    const groups = new Map<string, TopFigures>();
     for (const r of rows) {
-      end = Math.max(end ?? r.end, r.end);
       const id = this.d.registry.idOf(r.series);
       const key = id === undefined ? undefined : this.d.registry.info(id).tags[q.by];
       if (key === undefined) continue;
       const had = groups.get(key);
       groups.set(key, had === undefined ? r : combineTop(had, r));
     }
-    const items = [...groups].map(([key, g]) => ({ key, value: topValue(g, q.agg) })).sort((a, b) => b.value - a.value || (a.key < b.key ? -1 : 1));
-    return { window: q.window, end, items: items.slice(0, q.k) };
-  }
-
-  /** The series' windows of the newest end, stored or staged. */
-  private latestTop(q: TopQuery): TopRow[] {
-    const stored = this.topStmt.all(q.window, q.name, q.name + "{", q.name + "|") as TopRow[];
-    return latestWindows(stored, this.d.staged.stagedWindows((r) => r.window === q.window && isOfName(r.series, q.name)));
+    return { end: rows[0]?.end ?? null, groups };
   }
 
   /**
-   * Per series of the name that has the tag, its windows with from ≤ start and end ≤ to, stored or staged;
-   * or the bound when they are more than windowsMax (series without the tag are not read).
+   * Per tag value, the windows with from ≤ start and end ≤ to of the name's series that have the tag (no other
+   * series is read), stored or staged, and the newest end among them; or the bound when they are more than windowsMax.
    */
-  private rangeTop(q: TopQuery): TopRow[] | { over: "windows"; max: number } {
+  private rangeTop(q: TopQuery): { end: number | null; groups: Map<string, TopFigures> } | { over: "windows"; max: number } {
     const from = q.from ?? 0;
     const to = q.to ?? Number.MAX_SAFE_INTEGER;
     const reg = this.d.registry;
-    const picked = new Set<string>();
+    const groupOf = new Map<string, string>();
     for (let id = 0; id < reg.size; id++) {
       const s = reg.info(id);
-      if (s.name === q.name && s.tags[q.by] !== undefined) picked.add(s.key);
+      const value = s.tags[q.by];
+      if (s.name === q.name && value !== undefined) groupOf.set(s.key, value);
     }
-    const keep = (r: WindowRecord) => r.window === q.window && r.start >= from && r.end <= to && picked.has(r.series);
+    const keep = (r: WindowRecord) => r.window === q.window && r.start >= from && r.end <= to && groupOf.has(r.series);
     const staged = uniqueWindows(this.d.staged.stagedWindows(keep));
     const room = q.windowsMax - staged.length + 1; // one more than fits tells an answer over the bound from a full one
     if (room <= 0) return { over: "windows", max: q.windowsMax };
     const stagedKeys = JSON.stringify(staged.map((r) => `${r.series} ${r.start}`));
-    const stored = this.topRangeStmt.all(JSON.stringify([...picked]), q.window, from, to, stagedKeys, room) as TopRow[];
+    const stored = this.topRangeStmt.all(JSON.stringify([...groupOf]), q.window, from, to, stagedKeys, room) as Array<TopFigures & { grp: string }>;
     let read = staged.length;
     for (const r of stored) read += r.windows;
     if (read > q.windowsMax) return { over: "windows", max: q.windowsMax };
-    return foldWindows(stored, staged);
+    const groups = foldWindows(new Map(stored.map(({ grp, ...figures }) => [grp, figures])), staged, (series) => groupOf.get(series));
+    let end: number | null = null;
+    for (const g of groups.values()) end = Math.max(end ?? g.end, g.end);
+    return { end, groups };
   }
 
   deadletters(since: number, limit: number): unknown[] {

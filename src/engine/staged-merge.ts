@@ -53,27 +53,29 @@ export function mergeAnomalies(stored: readonly AnomalyRow[], staged: readonly A
 }
 
 /**
- * One series' windows in a ranking (GET /api/v1/top), aggregated: how many,
- * the newest end, Σ sum, Σ count, the least min, the largest max and the
- * largest p99. A single window is such a row of one window.
+ * Windows in a ranking (GET /api/v1/top) aggregated: how many, the newest
+ * end, Σ sum, Σ count, the least min, the largest max and the largest p99.
+ * A single window is such figures of one window.
  */
-export interface TopRow { series: string; end: number; windows: number; sum: number; count: number; min: number; max: number; p99: number }
+export interface TopFigures { end: number; windows: number; sum: number; count: number; min: number; max: number; p99: number }
+/** One series' figures: a window of it, or (in the store) several. */
+export interface TopRow extends TopFigures { series: string }
 
 function topRow(r: WindowRecord): TopRow {
   return { series: r.series, end: r.end, windows: 1, sum: r.sum, count: r.count, min: r.min, max: r.max, p99: r.p99 };
 }
 
 /**
- * Two rows of disjoint windows as one. Every part is exact but p99: the
- * largest p99 of the windows is not the 99th percentile of their events,
- * only a bound above it (at most 1 % of each window's events lie over its
- * p99, so at most 1 % of all of them lie over the largest).
+ * The figures of two disjoint sets of windows as one. Every part is exact
+ * but p99: the largest p99 of the windows is not the 99th percentile of
+ * their events, only a bound above it (at most 1 % of each window's events
+ * lie over its p99, so at most 1 % of all of them lie over the largest).
  *
  * @example combineTop(a, b).count === a.count + b.count
  */
-export function combineTop(a: TopRow, b: TopRow): TopRow {
+export function combineTop(a: TopFigures, b: TopFigures): TopFigures {
   return {
-    series: a.series, end: Math.max(a.end, b.end), windows: a.windows + b.windows, sum: a.sum + b.sum, count: a.count + b.count,
+    end: Math.max(a.end, b.end), windows: a.windows + b.windows, sum: a.sum + b.sum, count: a.count + b.count,
     min: Math.min(a.min, b.min), max: Math.max(a.max, b.max), p99: Math.max(a.p99, b.p99),
   };
 }
@@ -97,6 +99,8 @@ export function latestWindows(stored: readonly TopRow[], staged: readonly Window
 /**
  * Staged windows one per series and start: a partition's committing and
  * staged sets may both hold one; the later is kept, as its commit would be.
+ *
+ * @example uniqueWindows([a30, b30, a30again]) // [a30again, b30]
  */
 export function uniqueWindows(staged: readonly WindowRecord[]): WindowRecord[] {
   if (staged.length <= 1) return [...staged];
@@ -106,18 +110,22 @@ export function uniqueWindows(staged: readonly WindowRecord[]): WindowRecord[] {
 }
 
 /**
- * Per series, `stored` (aggregated by the store over windows that are not
- * staged) with the `staged` windows (uniqueWindows) folded in.
+ * Per group (a tag value), `stored` (aggregated by the store over windows
+ * that are not staged) with the `staged` windows (uniqueWindows) folded into
+ * the group `groupOf` names for their series (none: left out).
  *
- * @example foldWindows([{ series: "a", windows: 2, ... }], [aWindow]) // [{ series: "a", windows: 3, ... }]
+ * @example foldWindows(new Map([["eu", euFigures]]), [euWindow], (s) => "eu").get("eu")!.windows === euFigures.windows + 1
  */
-export function foldWindows(stored: readonly TopRow[], staged: readonly WindowRecord[]): TopRow[] {
-  if (staged.length === 0) return [...stored];
-  const bySeries = new Map<string, TopRow>();
-  for (const r of stored) bySeries.set(r.series, r);
+export function foldWindows(
+  stored: ReadonlyMap<string, TopFigures>, staged: readonly WindowRecord[], groupOf: (series: string) => string | undefined,
+): Map<string, TopFigures> {
+  const groups = new Map(stored);
   for (const w of staged) {
-    const had = bySeries.get(w.series);
-    bySeries.set(w.series, had === undefined ? topRow(w) : combineTop(had, topRow(w)));
+    const key = groupOf(w.series);
+    if (key === undefined) continue;
+    const had = groups.get(key);
+    const { series: _s, ...figures } = topRow(w);
+    groups.set(key, had === undefined ? figures : combineTop(had, figures));
   }
-  return [...bySeries.values()];
+  return groups;
 }

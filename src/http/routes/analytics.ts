@@ -20,6 +20,7 @@ const token = z.string().optional();
 /** The ranking's bound; tests pass a smaller one. */
 export interface AnalyticsOptions { topWindowsMax: number }
 
+/** @example app.route("/", analyticsRoutes({ read, cfg }, { topWindowsMax: 10 })); // a smaller ranking bound, for a test */
 export function analyticsRoutes(deps: Pick<AppDeps, "read" | "cfg">, opts: Partial<AnalyticsOptions> = {}): Hono {
   const o: AnalyticsOptions = { topWindowsMax: limits.topWindowsMax, ...opts };
   const app = new Hono();
