@@ -14,6 +14,7 @@ import { partitionOf, seriesKey } from "../src/runtime/series.ts";
 import { mulberry32 } from "./helpers/prng.ts";
 import { waitFor } from "./helpers/wait.ts";
 import { postEvents, startTestWeir, type TestWeir } from "./helpers/weir.ts";
+import { readSse } from "./helpers/sse.ts";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -136,6 +137,25 @@ describe("views - end to end", () => {
     await waitFor(async () => (await all()) === want, 10_000, "both minutes' groups");
     expect(await all()).toBe(want);
   }, 30_000);
+
+  test("views - emit: changes pushes the running values of the open window on updates:<spec>:<glob>, for a window no series has (5m)", async () => {
+    const w = await weirWith({ views: [{ name: "rev", from: "shop.purchase", window: "5m", aggregates: ["sum", "count"], emit: "changes" }] });
+    const out: Array<{ event: string; data: unknown }> = [];
+    const sse = readSse(await fetch(`${w.url}/api/v1/stream?topic=updates:5m:view.rev*&topic=windows:5m:view.rev`), out);
+    cleanups.push(() => sse.cancel());
+    await waitFor(() => out.length > 0, 5_000, "the stream's hello");
+    const now = Date.now();
+    const start = Math.floor(now / 300_000) * 300_000;
+    const purchase = (value: number) => ({ name: "shop.purchase", tags: { user: "u1" }, value, ts: Math.max(start, now - 1000) });
+    const updates = () => out.filter((m) => (m.data as { type?: string }).type === "update").map((m) => m.data as { start: number; count: number; sum: number });
+    expect((await postEvents(w.url, JSON.stringify([purchase(10), purchase(20), purchase(30)]))).status).toBe(202);
+    await waitFor(() => updates().some((u) => u.start === start && u.count === 3), 10_000, "the first running value");
+    expect((await postEvents(w.url, JSON.stringify([purchase(1), purchase(2)]))).status).toBe(202);
+    await waitFor(() => updates().some((u) => u.start === start && u.count === 5), 10_000, "the second running value, same window");
+    expect(updates().filter((u) => u.start === start).map((u) => [u.count, u.sum]).filter(([c]) => c === 3 || c === 5)).toEqual([[3, 60], [5, 63]]);
+    const bad = await fetch(`${w.url}/api/v1/stream?topic=updates:7m:view.rev*`);
+    expect(await bad.text()).toContain('unknown window spec');
+  });
 
   test("views - the admin API: a bad view is a 400 naming the fault; a view put computes from then on; listed; deleted", async () => {
     const w = await weirWith({});

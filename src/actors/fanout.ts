@@ -26,7 +26,7 @@ export interface LiveClient {
   bufferedAmount(): number;
 }
 
-export type TopicKind = "windows" | "anomalies" | "trends" | "alerts" | "stats";
+export type TopicKind = "windows" | "updates" | "anomalies" | "trends" | "alerts" | "stats";
 /** `exact`: the series key when the pattern has no wildcard; `match`: its regex otherwise (undefined: everything). */
 interface Subscription { topic: string; kind: TopicKind; spec: string | undefined; match: RegExp | undefined; exact: string | undefined }
 /** Shared by every client a result is queued to: never changed once made. */
@@ -82,6 +82,9 @@ export class Fanout {
    * `windows`: the configured specs, announced in hello; `rollups`: further
    * labels (1m, 1h) one may subscribe to as well.
    */
+  /** Window labels besides the configured specs and rollups that topics may name: the views' windows (set by the engine). */
+  extraSpecs: () => readonly string[] = () => [];
+
   constructor(private readonly opts: { windows: string[]; rollups?: string[]; version: string; now?: () => number }) {}
 
   get size(): number {
@@ -325,15 +328,15 @@ export class Fanout {
 
   private parseTopic(topic: string): Subscription | string {
     const [kind, ...rest] = topic.split(":");
-    if (kind === "windows") {
+    if (kind === "windows" || kind === "updates") {
       const spec = rest[0];
-      const known = [...this.opts.windows, ...(this.opts.rollups ?? [])];
-      if (!spec || !known.includes(spec)) return `topics: "${topic}": unknown window spec (have ${known.join(", ")})`;
+      const known = [...this.opts.windows, ...(this.opts.rollups ?? []), ...this.extraSpecs()];
+      if (!spec || !known.includes(spec)) return `topics: "${topic}": unknown window spec (have ${[...new Set(known)].join(", ")})`;
       return { topic, kind, spec, ...seriesPattern(rest.slice(1).join(":")) };
     }
     if (kind === "anomalies" || kind === "trends") return { topic, kind, spec: undefined, ...seriesPattern(rest.join(":")) };
     if ((kind === "alerts" || kind === "stats") && rest.length === 0) return { topic, kind, spec: undefined, match: undefined, exact: undefined };
-    return `topics: "${topic}": unknown topic (windows:<spec>:<glob>, anomalies[:<glob>], trends[:<glob>], alerts, stats)`;
+    return `topics: "${topic}": unknown topic (windows:<spec>:<glob>, updates:<spec>:<glob>, anomalies[:<glob>], trends[:<glob>], alerts, stats)`;
   }
 }
 

@@ -132,7 +132,10 @@ export class Engine implements IngestPort, OpsPort {
     this.outputs = new PartitionOutputs({
       log, registry: this.registry, staged: this.staged, fanout: this.fanout, metrics: this.metrics, deadletters: this.deadletters,
       labels: this.labels, checkpointConfig: this.checkpointConfig, db: this.db, writer: () => this.writer!,
-      views: { seen: (key, ts, value) => this.seeSeries(key, ts, value, true) }, // a later merge of the same window is more complete
+      views: {
+        seen: (key, ts, value) => this.seeSeries(key, ts, value, true), // a later merge of the same window is more complete
+        emitsChanges: (name) => this.views.emitOf(name) === "changes",
+      },
       rules: {
         transition: (t) => this.rules.transition(t),
         committed: (rows) => this.rules.committed(rows),
@@ -170,6 +173,7 @@ export class Engine implements IngestPort, OpsPort {
         for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "table", table: data });
         e.path.pushMarker(new Encoder().encode({ k: "tv", name, version: data.version }));
       });
+      e.fanout.extraSpecs = () => e.views.list().map((v) => v.window);
       e.rules = RuleBook.load({
         cfg, db: e.db, log, writer: () => e.writer!,
         post: (rules) => {

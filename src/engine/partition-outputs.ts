@@ -98,7 +98,7 @@ export interface PartitionOutputsDeps {
   db: Database;
   writer: () => StoreWriter;
   /** A view's group series seen with its latest window end and value (listed like any series). */
-  views: { seen: (key: string, ts: number, value: number) => void };
+  views: { seen: (key: string, ts: number, value: number) => void; emitsChanges: (view: string) => boolean };
   /** Rule transitions: each as it arrives (the instances' states), and those of each commit once it is written (their actions). */
   rules: { transition: (t: RuleTransition) => void; committed: (rows: readonly RuleTransition[]) => void };
   /** A partition's checkpoint at `pos`, taken by worker incarnation `epoch`, is committed (NATS: acknowledgements, shared checkpoints). */
@@ -267,7 +267,10 @@ export class PartitionOutputs {
     for (const v of rows) {
       const r = v.record;
       this.d.views.seen(r.series, r.end, r.last);
-      this.d.fanout.publish("windows", r.window, r.series, { type: "window", view: v.view, ...r, ...(v.distinct === null ? {} : { count_distinct: v.distinct }) }, 0, `${r.series}|${r.start}`);
+      const msg = { view: v.view, ...r, ...(v.distinct === null ? {} : { count_distinct: v.distinct }) };
+      this.d.fanout.publish("windows", r.window, r.series, { type: "window", ...msg }, 0, `${r.series}|${r.start}`);
+      // emit: changes also on updates:<spec>:<glob>, the running values of the open window.
+      if (this.d.views.emitsChanges(v.view)) this.d.fanout.publish("updates", r.window, r.series, { type: "update", ...msg }, 0, `${r.series}|${r.start}`);
       if (v.hit !== null) {
         this.d.fanout.publish("alerts", undefined, r.series, { type: "alert", ...v.hit }, 0, `v|${v.view}|${r.series}|${r.start}`);
       }

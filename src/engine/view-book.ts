@@ -79,6 +79,11 @@ export class ViewBook {
     return [...this.views.entries()].map(([name, h]) => ({ name, source: h.source, view: h.def, series: h.view.seriesName, window: h.view.window.label }));
   }
 
+  /** A view's `emit` (final or changes), or null for none of that name. */
+  emitOf(name: string): "final" | "changes" | null {
+    return this.views.get(name)?.view.emit ?? null;
+  }
+
   get(name: string): ViewEntry | undefined {
     return this.list().find((v) => v.name === name);
   }
