@@ -3,6 +3,7 @@ import { decode, encode } from "@msgpack/msgpack";
 import {
   type AlertState, type AlertValue, evaluateInstance, type InstanceSnapshot, quietInstance, restoreInstance, RuleInstance, snapshotInstance,
 } from "../src/actors/rules/instance.ts";
+import { PartitionPipeline, rollupsFor } from "../src/actors/partition-pipeline.ts";
 import { RollingWindow } from "../src/actors/rules/rolling.ts";
 import { type RuleSetSnapshot, RuleSet, type RuleTransition, type SeriesRef } from "../src/actors/rules/rule-set.ts";
 import { parseRule, type RuleInput } from "../src/actors/rules/rule.ts";
@@ -393,6 +394,114 @@ describe("rules - the rule set", () => {
     expect(set.restore(snap)).toEqual({ restored: 0, dropped: 1 });
     expect(set.delete("peak")).toBe(true);
     expect(set.stats()).toEqual({ rules: 0, instances: 0, refused: 0 });
+  });
+
+  test("rules - a result no rule of its series reads is passed over; after a change of rules, a sweep that drops and a restore the series are bound afresh", () => {
+    const x = seriesOf("x", {});
+    const y = seriesOf("y", {});
+    const out: string[] = [];
+    const emit = (t: RuleTransition) => out.push(`${t.rule}:${t.series}:${t.state}@${t.ts / 1000}`);
+    const w = (sid: number, spec: string, end: number, v: number) => windowResult(sid, spec, end - (spec === "10s" ? 10_000 : 60_000), end, [v]);
+    const set = ruleSet([{ name: "ten", expr: "max(x) > 80" }, { name: "odd", expr: "anomaly(y) >= warning" }]);
+    set.evaluate(w(0, "60s/10s", 10_000, 90), x, emit); // x's rule reads 10 s windows only
+    set.evaluate(w(0, "10s", 10_000, 90), x, emit);
+    set.anomaly({ sid: 0, start: 0, end: 10_000, severity: "critical" }, x, emit); // no rule of x reads anomalies
+    set.evaluate(w(1, "10s", 10_000, 90), y, emit); // y's rule reads anomalies only
+    set.anomaly({ sid: 1, start: 0, end: 10_000, severity: "warning" }, y, emit);
+    expect(out.splice(0)).toEqual(["ten:x:firing@10", "odd:y:firing@10"]);
+
+    set.set(parseRule({ name: "sixty", expr: "max(*) over 60s > 80" }, { windows })); // both series now read 60 s windows too
+    set.evaluate(w(0, "60s/10s", 20_000, 90), x, emit);
+    set.evaluate(w(1, "60s/10s", 20_000, 90), y, emit);
+    expect(out.splice(0)).toEqual(["sixty:x:firing@20", "sixty:y:firing@20"]);
+
+    expect(set.delete("ten")).toBe(true); // the sources are numbered again: x's old mask would now read as anomaly + 60 s
+    set.anomaly({ sid: 0, start: 20_000, end: 30_000, severity: "critical" }, x, emit);
+    set.evaluate(w(0, "60s/10s", 30_000, 10), x, emit);
+    set.anomaly({ sid: 1, start: 20_000, end: 30_000, severity: null }, y, emit);
+    expect(out.splice(0)).toEqual(["sixty:x:resolved@30", "odd:y:resolved@20"]); // y's last verdict stood to 20 s: no data since
+
+    const frontierOf = () => 1_000_000;
+    expect(set.sweep(frontierOf, (key) => (key === x.key ? x : y), emit)).toBe(3); // x's sixty (resolved), y's sixty (firing, resolved now) and odd
+    expect(out.splice(0)).toEqual(["sixty:y:resolved@80"]);
+    set.evaluate(w(1, "60s/10s", 1_010_000, 90), y, emit);
+    const snap = decode(encode(set.snapshot())) as RuleSetSnapshot;
+    const restored = ruleSet([{ name: "odd", expr: "anomaly(y) >= warning" }, { name: "sixty", expr: "max(*) over 60s > 80" }]);
+    expect(restored.restore(snap)).toEqual({ restored: 1, dropped: 0 });
+    restored.evaluate(w(1, "60s/10s", 1_020_000, 10), y, emit);
+    restored.anomaly({ sid: 1, start: 1_010_000, end: 1_020_000, severity: "warning" }, y, emit);
+    expect(out.splice(0)).toEqual(["sixty:y:firing@1010", "sixty:y:resolved@1020", "odd:y:firing@1020"]);
+  });
+
+  test("rules - a sweep with a frontier bound asks no frontier of an instance whose verdict stands to the bound, and decides as one without it", () => {
+    const rules: RuleInput[] = [{ name: "peak", expr: "max(x*) > 80", keep_firing_for: "20s" }, { name: "slow", expr: "avg(x*) over 60s > 50", for: "10s" }];
+    const xs = Array.from({ length: 6 }, (_, i) => seriesOf(`x${i}`, {}));
+    const sidOf = new Map(xs.map((s, sid) => [s.key, sid]));
+    const rng = mulberry32(seed + 4);
+    const delays = xs.map(() => Math.floor(rng() * 5_000));
+    const make = () => {
+      const set = ruleSet(rules);
+      xs.forEach((s, sid) => {
+        const end = 10_000 * (sid + 1); // peak holds to end + 10 s, slow to end + 60 s
+        set.evaluate(windowResult(sid, "10s", end - 10_000, end, [90]), s, () => {});
+        set.evaluate(windowResult(sid, "60s/10s", end - 60_000, end, [90]), s, () => {});
+      });
+      return set;
+    };
+    const bounded = make();
+    const plain = make();
+    // Asked at 45 s: peak of x0-x2 (x0 resolves, dropped); at 75 s: peak of x1-x5 (x1-x3 resolve), slow of x0 (pending, goes inactive);
+    // at 130 s: peak of x4, x5 and slow of x1-x5.
+    for (const [bound, askedWant] of [[45_000, 3], [75_000, 6], [130_000, 7]]) {
+      const frontiers = (asked: string[]) => (key: string) => {
+        asked.push(key);
+        return bound - delays[sidOf.get(key)!];
+      };
+      const seriesOfKey = (key: string) => xs[sidOf.get(key)!];
+      const asked: string[] = [];
+      const got: RuleTransition[] = [];
+      const want: RuleTransition[] = [];
+      const dropped = bounded.sweep(frontiers(asked), seriesOfKey, (t) => got.push(t), bound);
+      expect(plain.sweep(frontiers([]), seriesOfKey, (t) => want.push(t))).toBe(dropped);
+      expect(got).toEqual(want);
+      expect(bounded.stats()).toEqual(plain.stats());
+      expect(asked.length).toBe(askedWant); // only instances whose verdict ends before the bound
+    }
+    expect(bounded.stats().instances).toBe(0); // all silent by 130 s: resolved or gone inactive, dropped
+  });
+});
+
+describe("rules - in the partition pipeline", () => {
+  test("rules - a series that stops sending resolves at the instant its data says, at the first tick whose frontier reaches it", () => {
+    const t0 = Date.UTC(2025, 10, 22, 8, 0, 0);
+    const specs = parseWindowSpecs("10s,60s/10s");
+    const windows = { specs, rollups: rollupsFor(specs) };
+    const rules = [
+      parseRule({ name: "peak", expr: "max(x) > 80", keep_firing_for: "20s" }, { windows }),
+      parseRule({ name: "peak-now", expr: "max(x) > 80" }, { windows }),
+    ];
+    const p = new PartitionPipeline({ specs, latenessMs: 2_000, seriesMax: 10, rollups: windows.rollups, rules });
+    p.addSeries(0, "x", {});
+    const seen: string[] = [];
+    const take = (nowMs: number) => {
+      for (const t of p.take(1_000).r) seen.push(`${t.rule} ${t.state}@${(t.ts - t0) / 1000} (tick ${(nowMs - t0) / 1000})`);
+    };
+    for (let i = 0; i < 30; i++) { // one event a second for 30 s, received as stamped: a real-time producer
+      const ts = t0 + i * 1_000;
+      p.handleBatch({ n: 1, sid: Uint32Array.of(0), ts: Float64Array.of(ts), value: Float64Array.of(90), recvMs: ts });
+      take(ts);
+    }
+    for (let now = t0 + 30_000; now <= t0 + 80_000; now += 500) { // then silence; the worker ticks on
+      p.tick(now);
+      take(now);
+    }
+    // The last window [20 s, 30 s) closes by the quiet rule at 32 s and holds its verdict to 40 s: the frontier
+    // (now − delay 0 − lateness 2 s) passes 40 s at the first sweep after 42 s (one a second), where peak-now resolves;
+    // peak's false run from 40 s reaches keep_firing_for at 60 s, which the frontier reaches at the sweep at 62 s.
+    expect(seen).toEqual([
+      "peak firing@10 (tick 12)", "peak-now firing@10 (tick 12)", "peak-now resolved@40 (tick 43)", "peak resolved@60 (tick 62)",
+    ]);
+    expect(p.ruleStats().instances).toBe(0);
   });
 });
 
