@@ -18,6 +18,7 @@ import { parseView } from "./actors/views/view.ts";
 import { type ActionSpec, parseActions } from "./actions/registry.ts";
 import { AnomalyKnobError, type AnomalyKnobRule, parseAnomalyKnobs } from "./actors/anomaly-knobs.ts";
 import { formatOfPath, isColumnName, isTableName, parseTable, TableError, type TableRows } from "./actors/views/table.ts";
+import { demoUsersTable, demoViews } from "./sim/demo-scenario.ts";
 import { issueText } from "./runtime/issue-text.ts";
 import { limits } from "./runtime/limits.ts";
 import type { LogLevel } from "./runtime/log.ts";
@@ -235,6 +236,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const { rules, actions } = rulesOf(file, windows);
   const natsAction = Object.entries(actions).find(([, a]) => a.type === "nats");
   if (natsAction !== undefined && v.WEIR_NATS_URL === undefined) throw new ConfigError(`config actions.${natsAction[0]}.type: nats needs NATS mode (set WEIR_NATS_URL)`);
+  const demoScene = v.WEIR_DEMO && !v.WEIR_NATS_CLUSTER;
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(v.WEIR_HOST) || v.WEIR_HOST.startsWith("127.");
   if (v.WEIR_TOKENS.length === 0 && !loopback) {
     throw new ConfigError(`config WEIR_HOST: "${v.WEIR_HOST}" is not loopback; set WEIR_TOKENS to serve beyond this machine`);
@@ -253,8 +255,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
     natsCluster: v.WEIR_NATS_CLUSTER, nodeName: v.WEIR_NODE_NAME ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${v.WEIR_PORT === 0 ? `pid${process.pid}` : v.WEIR_PORT}`,
-    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions, anomalies: anomaliesOf(file), views: viewsOf(file),
-    tables: tablesOf(file, env.WEIR_CONFIG),
+    natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions, anomalies: anomaliesOf(file),
+    // The demo's views and users table (sim/demo-scenario.ts) where the file has none; not in cluster mode, where
+    // each process's table book is its own and the demo's table changes would differ between processes.
+    views: viewsOf(demoScene && file.views === undefined ? { ...file, views: demoViews() } : file),
+    tables: demoScene && file.tables === undefined ? [demoUsersTable()] : tablesOf(file, env.WEIR_CONFIG),
   };
 }
 

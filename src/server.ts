@@ -16,6 +16,7 @@ import type { Config } from "./config.ts";
 import { limits } from "./runtime/limits.ts";
 import type { Log } from "./runtime/log.ts";
 import { startSimulators, type Simulators } from "./sim/runner.ts";
+import { demoScenario, startDemoMoves, usesDemoUsers } from "./sim/demo-scenario.ts";
 import { openReader } from "./storage/db.ts";
 
 export interface Weir {
@@ -81,6 +82,11 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
       },
     });
   }
+  // The demo's users table changes while events flow, through the table book as a PATCH would (demo-scenario.ts).
+  const moves = cfg.demo && usesDemoUsers(cfg.tables) ? startDemoMoves({
+    patch: (rows) => engine.tables.patch(demoScenario.usersTable, { text: JSON.stringify(rows), format: "json" }, undefined),
+    onError: (e) => log.warn("demo: a users table change failed", { error: e.message }),
+  }) : undefined;
   const url = `http://${cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host}:${server.port}`;
   log.info("weir listening", { url, partitions: cfg.partitions, windows: cfg.windowsText, demo: cfg.demo, dataDir: cfg.dataDir });
   return {
@@ -90,6 +96,7 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
     nats,
     async stop() {
       sims?.stop();
+      moves?.stop();
       await nats?.stopConsumer();
       // The engine first: while it drains and checkpoints, the server still answers ingest with 503 + Retry-After.
       await engine.stop();

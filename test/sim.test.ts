@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { activitySegments, createActivityState, generateActivity } from "../src/sim/activity.ts";
+import { activityDefaults, activitySegments, createActivityState, generateActivity } from "../src/sim/activity.ts";
+import { createUserPool, userPoolDefaults } from "../src/sim/shop-users.ts";
 import type { SimEvent } from "../src/sim/event.ts";
 import { createIotState, generateIot, iotRanges } from "../src/sim/iot.ts";
 import { createPrng } from "../src/sim/prng.ts";
@@ -182,6 +183,55 @@ describe("sim", () => {
     expect(pages["/product/1"]).toBeGreaterThan(pages["/product/2"]);
     expect(pages["/product/2"]).toBeGreaterThan(pages["/product/20"]);
     expect(events.filter((e) => e.name === "shop.purchase").every((e) => e.tags.page.startsWith("/product/"))).toBe(true);
+  });
+
+  test("sim - activity tags each event with page, segment and user; a user keeps its pool segment", () => {
+    const pool = createUserPool();
+    const segmentOf = new Map(pool.users.map((u) => [u.id, u.segment]));
+    const events = generateActivity(createActivityState({ seed: 9 }), t0, 50_000);
+    for (const e of events) {
+      expect(Object.keys(e.tags).sort()).toEqual(["page", "segment", "user"]);
+      expect(e.tags.segment).toBe(segmentOf.get(e.tags.user)!);
+    }
+    expect(new Set(events.map((e) => e.tags.user)).size).toBe(userPoolDefaults.users); // everyone shows up
+    // The pool is the pool's seed's alone: the simulators' seed changes the events, not who the users are.
+    expect(createActivityState({ seed: 1 }).pool).toEqual(createActivityState({ seed: 2 }).pool);
+    expect(pool.users.length).toBe(500);
+    expect(new Set(pool.users.map((u) => u.segment))).toEqual(new Set(activitySegments));
+  });
+
+  test("sim - at the demo's 200 events/s, over a 5-minute window the heavy users pass 100 shop events and no ordinary user does", () => {
+    let clock = t0; // a whole 5-minute window, as the demo's high_activity_users view counts
+    const perUser = new Map<string, number>();
+    const sims = startSimulators({
+      ratePerSec: 200, seed: 1, manual: true, now: () => clock,
+      emit: (b) => { for (const e of b) if (e.name.startsWith("shop.")) perUser.set(e.tags.user, (perUser.get(e.tags.user) ?? 0) + 1); },
+    });
+    while (clock < t0 + 300_000 - 100) {
+      clock += 100;
+      sims.tick();
+    }
+    sims.stop();
+    const { heavy } = createUserPool();
+    expect(heavy.length).toBe(3);
+    const ordinary = [...perUser].filter(([u]) => !heavy.includes(u)).map(([, n]) => n);
+    const heavyCounts = heavy.map((u) => perUser.get(u) ?? 0);
+    console.log(`sim: 5 min at 200 events/s: heavy users ${heavyCounts.join(", ")} shop events, ordinary at most ${Math.max(...ordinary)}`);
+    for (const n of heavyCounts) expect(n).toBeGreaterThan(500);
+    expect(Math.max(...ordinary)).toBeLessThan(100);
+  });
+
+  test("sim - activity series stay bounded: at most users × (5 + 3 × interests) shop series", () => {
+    const bound = userPoolDefaults.users * (5 + 3 * activityDefaults.interests);
+    expect(bound).toBe(5_500);
+    const s = createActivityState({ seed: 10 });
+    const keys = new Set<string>();
+    // Two hours of the demo's shop traffic (100 events/s).
+    for (let i = 0; i < 72; i++) for (const e of generateActivity(s, t0, 10_000)) keys.add(`${e.name}|${e.tags.page}|${e.tags.user}`);
+    console.log(`sim: ${keys.size} shop series after 720,000 events (bound ${bound})`);
+    expect(keys.size).toBeLessThanOrEqual(bound);
+    expect(keys.size).toBeGreaterThan(0.9 * bound); // the bound is what the demo reaches, not a loose ceiling
+    expect(s.tagCache.size).toBeLessThanOrEqual(userPoolDefaults.users * (4 + activityDefaults.interests)); // a tag object per page and user
   });
 
   test("sim - runner holds the rate over a simulated clock", () => {

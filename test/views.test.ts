@@ -167,6 +167,18 @@ describe("views - the partitions' parts merged equal a recount", () => {
     expect(set.takeDeltas()).toEqual([]);
   });
 
+  test("views - group_by name groups by the event's name (not a tag called name), beside a joined column", () => {
+    const view = parseView({ name: "v", from: "shop.*", join: { table: "users", on: "user" }, group_by: ["users.segment", "name"], window: "1m" });
+    expect(view.groupBy).toEqual([{ kind: "column", table: "users", column: "segment", tag: "segment" }, { kind: "name", tag: "name" }]);
+    const set = new ViewSet([view]);
+    set.setTable("users", { version: 1, get: (k) => (k === "u1" ? { segment: "vip" } : undefined) });
+    set.onEvent(0, { key: 'shop.view{name="x",user="u1"}', name: "shop.view", tags: { name: "x", user: "u1" } }, 1_000, 1);
+    set.onEvent(1, { key: 'shop.click{user="u1"}', name: "shop.click", tags: { user: "u1" } }, 2_000, 1);
+    set.onEvent(0, { key: 'shop.view{name="x",user="u1"}', name: "shop.view", tags: { name: "x", user: "u1" } }, 3_000, 1);
+    const got = set.takeDeltas().map((d) => [d.k, d.a.n]).sort();
+    expect(got).toEqual([['view.v{name="shop.click",segment="vip"}', 1], ['view.v{name="shop.view",segment="vip"}', 2]]);
+  });
+
   test("views - the open aggregates survive a snapshot and restore, and a view put again unchanged keeps them; a changed one drops them", () => {
     const def = { name: "v", from: "a", window: "1m", aggregates: ["sum"] };
     const set = new ViewSet([parseView(def)]);

@@ -3,16 +3,18 @@
 // frame (requestRender), once per frame whatever the message rate.
 import { createChart, requestRender } from "./charts.js";
 import { api, apiGet, createPanels, createRulesPanel, el } from "./dashboard.js";
+import { createViewsPanel } from "./views.js";
 
 const ui = {
   chartsMax: 6,
   pickerRowsMax: 100,
-  seriesMax: 5000,
+  seriesMax: 10_000, // the demo alone makes ~6,000 (README "Two commands")
   seriesListMax: 1000,
   backoffBaseMs: 500,
   backoffMaxMs: 30_000,
   topRefreshMs: 10_000,
   rulesRefreshMs: 5_000,
+  viewsRefreshMs: 30_000,
   seriesRefreshMs: 30_000,
   anomalySeriesMax: 500, // series whose live anomalies are kept for a chart opened later
   anomaliesPerSeriesMax: 10,
@@ -33,6 +35,7 @@ const rulesPanel = createRulesPanel({
   panel: $("rules-panel"), list: $("rules"), empty: $("rules-empty"), count: $("rules-count"),
   actions: $("actions"), actionsTable: $("actions-table"),
 }, { onPick: pickSeries });
+const viewsPanel = createViewsPanel({ panel: $("views-panel"), list: $("views") });
 
 const token = new URLSearchParams(location.search).get("token");
 const known = new Map(); // series key -> trend class
@@ -45,6 +48,10 @@ let rulesBody = { rules: [], actions: [] };
 let rulesDenied = false; // 401/403: a token without the admin role; not asked again
 let rulesInFlight = false;
 let rulesAgain = false;
+let viewsDenied = false; // 401/403: a token without the admin role; not asked again
+let viewsBackfillDue = false; // after a reconnect: the views' history again, once their topics are back
+const viewTopics = new Set(); // the views' live topics subscribed on the current socket
+let liveSock = null;
 let spec = null;
 let windowSec = 10;
 let userPicked = false;
@@ -243,6 +250,37 @@ function noteRuleAlert(a) {
   refreshRules();
 }
 
+// ---- views: the continuous views section ---------------------------------
+
+/** Subscribes the topics the views section needs now, and drops those it no longer does. */
+function syncViewTopics() {
+  if (liveSock === null || liveSock.readyState !== WebSocket.OPEN) return;
+  const wanted = new Set(viewsPanel.topics());
+  const add = [...wanted].filter((t) => !viewTopics.has(t));
+  const drop = [...viewTopics].filter((t) => !wanted.has(t));
+  if (add.length > 0) liveSock.send(JSON.stringify({ op: "subscribe", topics: add }));
+  if (drop.length > 0) liveSock.send(JSON.stringify({ op: "unsubscribe", topics: drop }));
+  viewTopics.clear();
+  for (const t of wanted) viewTopics.add(t);
+}
+
+async function refreshViews() {
+  if (viewsDenied || state !== "live") return;
+  const { status, body } = await apiGet("/api/v1/views");
+  if (status === 401 || status === 403) {
+    viewsDenied = true;
+    viewsPanel.hide();
+    return;
+  }
+  if (!body || !Array.isArray(body.views)) return;
+  viewsPanel.setViews(body.views); // a new view back-fills itself
+  syncViewTopics(); // subscribed before any back-fill is answered: no gap
+  if (viewsBackfillDue) {
+    viewsBackfillDue = false;
+    viewsPanel.backfill();
+  }
+}
+
 // ---- connection ----------------------------------------------------------
 
 let attempt = 0;
@@ -295,6 +333,7 @@ function onHello(sock, m) {
     charts.clear();
     focusKey = null;
   }
+  viewsBackfillDue = spec !== null; // a reconnect: views shown before may have missed pushes
   spec = first;
   windowSec = parseSeconds(spec);
   els.spec.textContent = `window ${spec}`;
@@ -302,11 +341,14 @@ function onHello(sock, m) {
   sock.send(JSON.stringify({ op: "throttle", ms: 100, batch: true }));
   sock.send(JSON.stringify({ op: "subscribe", topics: [`windows:${spec}:*`, "anomalies", "trends", "alerts"] }));
   setState("live");
+  liveSock = sock;
+  viewTopics.clear(); // a new socket holds none of them yet
   for (const c of charts.values()) c.backfill(spec); // fills any gap while we were away
   refreshSeries();
   refreshAlerts();
   refreshTop();
   refreshRules();
+  refreshViews();
 }
 
 function keepAnomaly(m) {
@@ -319,6 +361,8 @@ function keepAnomaly(m) {
 }
 
 function handle(sock, m) {
+  // A view's window (also on `updates:` for emit: changes): the views section, and the picker below like any series.
+  if ((m.type === "window" || m.type === "update") && typeof m.view === "string") viewsPanel.push(m);
   if (m.type === "window") {
     if (typeof m.series !== "string" || m.window !== spec) return;
     noteSeries(m.series);
@@ -336,6 +380,7 @@ function handle(sock, m) {
   } else if (m.type === "alert") {
     panels.addAlert(m);
     if (m.kind === "rule" && typeof m.rule === "string") noteRuleAlert(m);
+    if (m.kind === "view" && typeof m.rule === "string") viewsPanel.hit(m);
     requestRender(renderPanels);
   } else if (m.type === "hello") {
     onHello(sock, m);
@@ -360,6 +405,7 @@ function reconnectLater() {
 
 setInterval(refreshTop, ui.topRefreshMs);
 setInterval(refreshRules, ui.rulesRefreshMs);
+setInterval(refreshViews, ui.viewsRefreshMs);
 setInterval(() => { if (state === "live") refreshSeries(); }, ui.seriesRefreshMs);
 requestRender(renderPanels);
 connect();

@@ -4,7 +4,7 @@
 
 export const panelLimits = {
   alertsMax: 50,
-  seriesMax: 5000, // latest windows remembered for the KPI cards
+  seriesMax: 10_000, // latest windows remembered for the KPI cards (the demo alone makes ~6,000 series)
   windowEndsMax: 16, // window ends kept for events/s
   topK: 5,
 };
@@ -227,9 +227,10 @@ export function createPanels(els) {
     const id = `${a.kind}|${a.rule ?? ""}|${a.series}|${a.ts}|${a.state ?? ""}`;
     if (alertEntries.some((e) => e.id === id)) return;
     alertsTotal++;
-    const li = a.kind === "rule" ? ruleAlertItem(a) : anomalyAlertItem(a);
+    // A view's having hit reads like a rule's transition: its view, state, value, threshold and advice.
+    const li = a.kind === "rule" || a.kind === "view" ? ruleAlertItem(a) : anomalyAlertItem(a);
     li.dataset.testid = "alert-item";
-    li.dataset.kind = a.kind === "rule" ? "rule" : "anomaly";
+    li.dataset.kind = a.kind === "rule" || a.kind === "view" ? a.kind : "anomaly";
     li.dataset.series = a.series;
     li.dataset.ts = String(a.ts);
     alertEntries.push({ id, a, li });

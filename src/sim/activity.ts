@@ -1,21 +1,26 @@
 /**
  * Simulated user activity on a web shop: page views, clicks and purchases,
- * tagged by page and customer segment, with a realistic funnel (views ≫
- * clicks ≫ purchases, loyal customers converting better) and log-normal
- * basket amounts. Product popularity follows a Zipf law, so top-k by page has
- * a clear leader board.
+ * tagged by page, user and the user's segment, with a realistic funnel
+ * (views ≫ clicks ≫ purchases, loyal customers converting better) and
+ * log-normal basket amounts. Users come from a fixed pool (shop-users.ts):
+ * each keeps its segment, and a few heavy users browse far more than the
+ * rest. Product popularity follows a Zipf law, so top-k by page has a clear
+ * leader board.
+ *
+ * Series stay bounded: each user looks at a few products of its own
+ * (`interests`, drawn by popularity), so a user makes at most 5 + 3 ×
+ * interests series (4 fixed pages and its products viewed, the home page
+ * and its products clicked, its products bought): 500 × 11 = 5,500 with
+ * the defaults, where every page for every user would make 500 × 65.
  *
  * Pure functions over an explicit state; the caller passes the time.
  */
 import { strict as assert } from "node:assert";
 import type { SimEvent } from "./event.ts";
 import { createPrng, type Prng } from "./prng.ts";
+import { createUserPool, pickUser, searchCdf, type Segment, type UserPool, type UserPoolOptions } from "./shop-users.ts";
 
-export const activitySegments = ["new", "returning", "vip"] as const;
-export type Segment = (typeof activitySegments)[number];
-
-// Share of traffic per segment (same order as activitySegments).
-const segmentWeights = [0.55, 0.35, 0.1];
+export { activitySegments, type Segment } from "./shop-users.ts";
 
 // Clicks and purchases per page view, by segment: typical e-commerce figures
 // (click-through 8–25 %, conversion 0.5–6 %).
@@ -42,19 +47,28 @@ const viewPages: readonly (readonly [page: string, share: number])[] = [
 ];
 const homeClickShare = 0.3; // clicks on the home page's banners; the rest on products
 
-export const activityDefaults = { seed: 2, products: 20, productsMax: 10_000 } as const;
+export const activityDefaults = { seed: 2, products: 20, productsMax: 10_000, interests: 2, interestsMax: 16 } as const;
 
 export interface ActivityOptions {
   seed?: number;
   /** Number of product pages, "/product/1" … "/product/N". */
   products?: number;
+  /** Products each user looks at (at most `products`). */
+  interests?: number;
+  /** The user pool (shop-users.ts defaults: 500 users, 3 of them heavy). */
+  users?: UserPoolOptions;
 }
 
 export interface ActivityState {
   rng: Prng;
+  pool: UserPool;
   productPages: string[];
   productCdf: Float64Array; // cumulative Zipf weights, last entry 1
-  tagCache: Map<string, Readonly<Record<string, string>>>; // by page + segment, built lazily
+  interests: number;
+  /** User u's products: userProducts[u * interests + j], with cumulative Zipf weights in userProductCdf (per user, last 1). */
+  userProducts: Int32Array;
+  userProductCdf: Float64Array;
+  tagCache: Map<string, Readonly<Record<string, string>>>; // by page + user, built lazily; bounded by the series
 }
 
 /**
@@ -73,7 +87,27 @@ export function createActivityState(opts: ActivityOptions = {}): ActivityState {
     productCdf[k - 1] = total;
   }
   for (let k = 0; k < products; k++) productCdf[k] /= total;
-  return { rng: createPrng(opts.seed ?? activityDefaults.seed), productPages, productCdf, tagCache: new Map() };
+  const rng = createPrng(opts.seed ?? activityDefaults.seed);
+  const pool = createUserPool(opts.users);
+  const interests = Math.min(products, opts.interests ?? activityDefaults.interests);
+  assert(Number.isInteger(interests) && interests >= 1 && interests <= activityDefaults.interestsMax, "interests in range");
+  const userProducts = new Int32Array(pool.users.length * interests);
+  const userProductCdf = new Float64Array(pool.users.length * interests);
+  for (let u = 0; u < pool.users.length; u++) pickInterests(rng, productCdf, userProducts, userProductCdf, u * interests, interests);
+  return { rng, pool, productPages, productCdf, interests, userProducts, userProductCdf, tagCache: new Map() };
+}
+
+/** `n` distinct products drawn by popularity into out[at …], with their cumulative weights (normalised) in cdf[at …]. */
+function pickInterests(rng: Prng, productCdf: Float64Array, out: Int32Array, cdf: Float64Array, at: number, n: number): void {
+  let total = 0;
+  for (let j = 0; j < n; j++) {
+    let k: number;
+    do k = searchCdf(productCdf, rng.next()); while (out.subarray(at, at + j).includes(k)); // n ≤ products: ends
+    out[at + j] = k;
+    total += productCdf[k] - (k === 0 ? 0 : productCdf[k - 1]);
+    cdf[at + j] = total;
+  }
+  for (let j = 0; j < n; j++) cdf[at + j] /= total;
 }
 
 /**
@@ -87,44 +121,40 @@ export function generateActivity(state: ActivityState, nowMs: number, count: num
   assert(Number.isInteger(count) && count >= 0, "count is a natural number");
   const { rng } = state;
   for (let i = 0; i < count; i++) {
-    const segment = activitySegments[pickIndex(rng.next(), segmentWeights)];
+    const u = pickUser(state.pool, rng.next());
+    const segment = state.pool.users[u].segment;
     const { clicksPerView, purchasesPerView } = funnel[segment];
     // One draw decides the kind, in proportion view : click : purchase.
     const r = rng.next() * (1 + clicksPerView + purchasesPerView);
     if (r < 1) {
-      out.push({ name: "shop.view", value: 1, ts: nowMs, tags: tagsFor(state, viewPage(state), segment) });
+      out.push({ name: "shop.view", value: 1, ts: nowMs, tags: tagsFor(state, viewPage(state, u), u) });
     } else if (r < 1 + clicksPerView) {
-      const page = rng.next() < homeClickShare ? "/" : productPage(state);
-      out.push({ name: "shop.click", value: 1, ts: nowMs, tags: tagsFor(state, page, segment) });
+      const page = rng.next() < homeClickShare ? "/" : productPage(state, u);
+      out.push({ name: "shop.click", value: 1, ts: nowMs, tags: tagsFor(state, page, u) });
     } else {
       // A purchase is tagged with the product bought, so top-k by page ranks sales.
-      out.push({ name: "shop.purchase", value: amount(rng, segment), ts: nowMs, tags: tagsFor(state, productPage(state), segment) });
+      out.push({ name: "shop.purchase", value: amount(rng, segment), ts: nowMs, tags: tagsFor(state, productPage(state, u), u) });
     }
   }
   return out;
 }
 
-function viewPage(state: ActivityState): string {
+function viewPage(state: ActivityState, u: number): string {
   let r = state.rng.next();
   for (const [page, share] of viewPages) {
     if (r < share) return page;
     r -= share;
   }
-  return productPage(state);
+  return productPage(state, u);
 }
 
-function productPage(state: ActivityState): string {
+/** One of user u's products, by popularity. */
+function productPage(state: ActivityState, u: number): string {
+  const at = u * state.interests;
   const r = state.rng.next();
-  const cdf = state.productCdf;
-  // Binary search: the first product whose cumulative weight exceeds r.
-  let lo = 0;
-  let hi = cdf.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cdf[mid] > r) hi = mid;
-    else lo = mid + 1;
-  }
-  return state.productPages[lo];
+  let j = 0;
+  while (j < state.interests - 1 && state.userProductCdf[at + j] <= r) j++;
+  return state.productPages[state.userProducts[at + j]];
 }
 
 function amount(rng: Prng, segment: Segment): number {
@@ -133,21 +163,14 @@ function amount(rng: Prng, segment: Segment): number {
   return Math.max(amountMin, Math.round(x * 100) / 100);
 }
 
-function pickIndex(r: number, weights: readonly number[]): number {
-  for (let i = 0; i < weights.length - 1; i++) {
-    if (r < weights[i]) return i;
-    r -= weights[i];
-  }
-  return weights.length - 1;
-}
-
-// The page × segment set is small and fixed, so each tag object is built
-// once and shared (frozen, like the IoT tags) instead of one per event.
-function tagsFor(state: ActivityState, page: string, segment: Segment): Readonly<Record<string, string>> {
-  const k = page + "\u0000" + segment;
+// The page × user set is bounded (a user's pages are fixed), so each tag
+// object is built once and shared (frozen, like the IoT tags) instead of one per event.
+function tagsFor(state: ActivityState, page: string, u: number): Readonly<Record<string, string>> {
+  const k = page + "\u0000" + u;
   let tags = state.tagCache.get(k);
   if (tags === undefined) {
-    tags = Object.freeze({ page, segment });
+    const user = state.pool.users[u];
+    tags = Object.freeze({ page, segment: user.segment, user: user.id });
     state.tagCache.set(k, tags);
   }
   return tags;

@@ -179,7 +179,7 @@ export class ViewSet {
       }
       if (!pass) continue;
       const tags: Record<string, string> = {};
-      for (const g of view.groupBy) tags[g.tag] = (g.kind === "tag" ? s.tags[g.key] : row?.[g.column]) ?? "unknown";
+      for (const g of view.groupBy) tags[g.tag] = (g.kind === "tag" ? s.tags[g.key] : g.kind === "name" ? s.name : row?.[g.column]) ?? "unknown";
       const distinct = view.distinct === null ? null : s.tags[view.distinct] ?? "unknown";
       if (out === none) out = [];
       out.push({ view, key: seriesKey(view.seriesName, tags), tags, distinct, valueConds });

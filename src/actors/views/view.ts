@@ -7,7 +7,8 @@
  *   from: shop.purchase             a name glob
  *   where: {country: DE, page: "=~/checkout*", users.tier: "!=free", value: "> 0"}
  *   join: {table: users, on: user}  tag `user` = users' key; columns join as users.<col>
- *   group_by: [users.segment, page] tags, and joined columns (their tag is the column's name)
+ *   group_by: [users.segment, page] tags, joined columns (their tag is the column's name), and
+ *                                   `name`, the event's name (so a tag called name cannot be grouped by)
  *   window: 1m                      any one spec: 1m tumbling, 5m/1m sliding
  *   aggregates: [sum, count, avg]   count sum min max avg p50 p95 p99 count_distinct
  *   distinct: user                  the tag count_distinct counts (required with it)
@@ -49,8 +50,11 @@ export type ViewCondition =
   | { kind: "tag"; key: string; table: string | null; negate: boolean; value: string; re: RegExp | null }
   | { kind: "value"; op: ValueOp; threshold: number };
 
-/** A group's part: a tag of the series, or a column of the joined table (its tag named by the column). */
-export type GroupPart = { kind: "tag"; key: string; tag: string } | { kind: "column"; table: string; column: string; tag: string };
+/** A group's part: a tag of the series, a column of the joined table (its tag named by the column), or the event's name (tag `name`). */
+export type GroupPart =
+  | { kind: "tag"; key: string; tag: string }
+  | { kind: "column"; table: string; column: string; tag: string }
+  | { kind: "name"; tag: "name" };
 
 export interface View {
   name: string;
@@ -153,6 +157,8 @@ export function parseView(input: unknown, opts: ParseViewOptions = {}): View {
     const tag = col?.column ?? text;
     if (tags.has(tag)) fail(field, `two parts of the group would both be tag "${tag}"`);
     tags.add(tag);
+    // `name` is the event's name, as `value` in `where` is its value: grouping by event name needs no tag for it.
+    if (col === null && text === "name") return { kind: "name", tag: "name" };
     return col === null ? { kind: "tag", key: text, tag } : { kind: "column", table: col.table, column: col.column, tag };
   });
   let window: WindowSpec;

@@ -21,6 +21,7 @@ const files: Record<string, string> = {
   "/style.css": join(webDir, "style.css"),
   "/dashboard.js": join(webDir, "dashboard.js"),
   "/charts.js": join(webDir, "charts.js"),
+  "/views.js": join(webDir, "views.js"),
   "/beacon.js": join(webDir, "beacon.js"), // for other sites' pages: README "Page-load watch"
   "/vendor/uPlot.esm.js": join(uplotDir, "uPlot.esm.js"),
   "/vendor/uPlot.min.css": join(uplotDir, "uPlot.min.css"),
