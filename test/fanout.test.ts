@@ -42,7 +42,7 @@ describe("fanout - live subscriptions", () => {
     expect(a.sent.slice(1).map((m) => m.error)).toEqual([
       "frame: invalid JSON",
       'topics: "windows:5m:*": unknown window spec (have 10s)',
-      'topics: "bogus": unknown topic (windows:<spec>:<glob>, anomalies[:<glob>], trends[:<glob>], alerts, stats)',
+      'topics: "bogus": unknown topic (windows:<spec>:<glob>, updates:<spec>:<glob>, anomalies[:<glob>], trends[:<glob>], alerts, stats)',
       "ms: must be ≥ 0",
       "topics: at most 1000 items",
     ]);
