@@ -102,7 +102,8 @@ export class RuleBook {
       }
     }
     const last = d.db.query(
-      `SELECT rule, series, state, ts, value FROM alerts a WHERE ts = (SELECT MAX(ts) FROM alerts b WHERE b.rule = a.rule AND b.series = a.series)`,
+      `SELECT rule, series, state, ts, value FROM alerts a
+       WHERE kind = 'rule' AND ts = (SELECT MAX(ts) FROM alerts b WHERE b.rule = a.rule AND b.series = a.series AND b.kind = 'rule')`,
     ).all() as Array<{ rule: string; series: string; state: string; ts: number; value: string }>;
     for (const r of last) if (book.rules.has(r.rule)) book.follow({ rule: r.rule, series: r.series, state: r.state, ts: r.ts, value: JSON.parse(r.value) });
     return book;
@@ -203,7 +204,7 @@ export class RuleBook {
     this.actions = buildActions({ log: { type: "log" }, ...this.d.cfg.actions }, { ...deps, log: this.d.log }); // `log` is there unless configured otherwise
     const unhanded = this.d.db.query(
       `SELECT rule, series, state, ts, value, threshold, severity, labels, advice FROM alerts
-       WHERE handed = 0 AND state IN ('firing', 'resolved') ORDER BY ts LIMIT ?`,
+       WHERE handed = 0 AND kind = 'rule' AND state IN ('firing', 'resolved') ORDER BY ts LIMIT ?`,
     ).all(limits.actionsWaitingMax) as Array<Record<string, string | number | null>>;
     const earlier = unhanded.map((r): RuleTransition => ({
       kind: "rule", rule: String(r.rule), series: String(r.series), state: r.state as "firing" | "resolved", ts: Number(r.ts),
