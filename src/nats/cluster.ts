@@ -35,6 +35,9 @@ import { assignPartitions, Members } from "./members.ts";
 import { type PartitionFeed, startPartitionFeed } from "./partition-feed.ts";
 import { type Repartitioner, startRepartitioner } from "./repartition.ts";
 import { type SharedCheckpoint, SharedCheckpoints } from "./shared-checkpoints.ts";
+import { ingestDurable } from "./ingest-consumer.ts";
+import { partitionSubject } from "./subjects.ts";
+import { consumerProbe, startUpstreamFloor, subjectProbe, type UpstreamFloor } from "./upstream-floor.ts";
 
 export const partsStreamName = "WEIR_PARTS";
 
@@ -83,6 +86,7 @@ export class Cluster {
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticking: Promise<void> | null = null;
   private stopped = false;
+  private floor: UpstreamFloor | null = null;
   private readonly counts = { takeovers: 0, handoffs: 0, lost: 0, sharedCheckpoints: 0 };
   /** Last takeover: ms from claim to caught up (the bench reads it from the logs and /metrics). */
   lastTakeoverMs = 0;
@@ -108,6 +112,14 @@ export class Cluster {
       },
     });
     const c = new Cluster(o, leases, membership, shared, splitter);
+    // The quiet rule waits for what is still in WEIR_INGEST (split by any process) and in the subjects of the partitions owned here.
+    c.floor = startUpstreamFloor({
+      hold: (ms) => o.engine.holdClock(ms), log: o.log,
+      probes: () => [
+        consumerProbe(o.jsm, o.ingestStream, ingestDurable, () => false),
+        ...[...c.owned].flatMap(([p, x]) => (x.feed === null ? [] : [subjectProbe(o.jsm, partsStreamName, partitionSubject(p), x.feed.lastTaken)])),
+      ],
+    });
     o.engine.onPartitionCommitted((p, ck, incarnation) => c.onCommitted(p, ck, incarnation));
     await c.tick();
     c.timer = setInterval(() => void c.tick(), renewEvery(o.cfg.natsLeaseMs));
@@ -116,6 +128,11 @@ export class Cluster {
 
   status(): ClusterStatus {
     return { name: this.o.cfg.nodeName, members: [...this.members], owned: [...this.owned.keys()].sort((a, b) => a - b), ...this.counts };
+  }
+
+  /** The receive time the quiet rule waits at for messages still in NATS (for /metrics). */
+  floorMs(): number {
+    return this.floor?.floorMs() ?? Date.now();
   }
 
   /** Messages split so far, by outcome (for /metrics). */
@@ -130,6 +147,7 @@ export class Cluster {
     // checkpoints, taken as the engine stops, are the next owners' starting points). Held until the process ends.
     this.o.engine.holdClock(Date.now());
     if (this.timer !== null) clearInterval(this.timer);
+    await this.floor?.stop();
     await this.ticking;
     await Promise.all(this.changes);
     await this.splitter.stop();

@@ -51,29 +51,34 @@ export interface IngestConsumerOptions {
 
 /** Header a weir HTTP front end sets: when it received the body (the default event time). */
 export const recvMsHeader = "Weir-Recv-Ms";
-const durableDefault = "weir-ingest";
+/** The durable consumer on WEIR_INGEST (one process takes from it; in cluster mode every process splits from it). */
+export const ingestDurable = "weir-ingest";
 const retryDelayMsMin = 100;
 const previewBytesMax = 256; // of a malformed message, in its dead letter
 
 export interface IngestConsumer {
   /** Messages taken: acknowledged, waiting for their commit, terminated. */
   counts(): { acked: number; waiting: number; terminated: number; retried: number };
+  /** Whether the message at stream sequence `seq` is taken here and awaits its checkpoint (the upstream floor skips it). */
+  holds(seq: number): boolean;
   stop(): Promise<void>;
 }
 
 /** Creates (or finds) the durable consumer and starts taking messages. */
 export async function startIngestConsumer(o: IngestConsumerOptions): Promise<IngestConsumer> {
-  const messages = await consumeDurable(o.js, o.jsm, o.stream, o.durable ?? durableDefault);
+  const messages = await consumeDurable(o.js, o.jsm, o.stream, o.durable ?? ingestDurable);
   const counts = { acked: 0, waiting: 0, terminated: 0, retried: 0 };
+  const waiting = new Set<number>(); // stream sequences taken, awaiting their commit: bounded by the consumer's max_ack_pending
   let stopping = false;
   const loop = (async () => {
     for await (const m of messages) {
       if (stopping) break;
-      await handle(o, m, counts, () => stopping);
+      await handle(o, m, counts, waiting, () => stopping);
     }
   })().catch((e: Error) => o.log.error("nats ingest consumer stopped", { error: e.message }));
   return {
     counts: () => ({ ...counts }),
+    holds: (seq) => waiting.has(seq),
     async stop() {
       stopping = true;
       await messages.close();
@@ -102,7 +107,9 @@ export async function consumeDurable(js: JetStreamClient, jsm: JetStreamManager,
 }
 
 /** One message: ingested and acknowledged once committed, terminated, or retried. */
-async function handle(o: IngestConsumerOptions, m: JsMsg, counts: { acked: number; waiting: number; terminated: number; retried: number }, stopping: () => boolean): Promise<void> {
+async function handle(
+  o: IngestConsumerOptions, m: JsMsg, counts: { acked: number; waiting: number; terminated: number; retried: number }, waiting: Set<number>, stopping: () => boolean,
+): Promise<void> {
   const source = { nats: { stream: m.info.stream, seq: m.seq, subject: m.subject } };
   const msgId = m.headers?.get("Nats-Msg-Id") ?? "";
   const recvMs = Number(m.headers?.get(recvMsHeader) ?? "");
@@ -138,8 +145,10 @@ async function handle(o: IngestConsumerOptions, m: JsMsg, counts: { acked: numbe
     if (out.logged !== undefined) {
       const logged = out.logged;
       counts.waiting++;
+      waiting.add(m.seq);
       const watch = () => o.port.whenCommitted(logged, () => {
         m.ack();
+        waiting.delete(m.seq);
         counts.waiting--;
         counts.acked++;
       });
@@ -147,6 +156,7 @@ async function handle(o: IngestConsumerOptions, m: JsMsg, counts: { acked: numbe
       // log (its position is taken again by later records), so only then is its commit watched.
       if (out.durable === undefined) watch();
       else out.durable.then(watch, () => {
+        waiting.delete(m.seq);
         counts.waiting--;
         counts.retried++;
         m.nak(retryDelayMsMin);

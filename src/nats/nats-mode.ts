@@ -18,7 +18,7 @@ import type { Log } from "../runtime/log.ts";
 import { connectNats } from "./connection.ts";
 import { asUnavailable, NatsModeError } from "./errors.ts";
 import { NatsHttpIngest } from "./http-publish.ts";
-import { type IngestConsumer, startIngestConsumer } from "./ingest-consumer.ts";
+import { type IngestConsumer, ingestDurable, startIngestConsumer } from "./ingest-consumer.ts";
 import { ensureIngestStream, ingestStreamDefaults } from "./ingest-stream.ts";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import type { NatsPublish } from "../actions/nats.ts";
@@ -29,6 +29,7 @@ import { Members } from "./members.ts";
 import { NatsResults, outSubjectFilter } from "./results-out.ts";
 import { outStreamName, type ResultsReplica, startResultsReplica } from "./results-replica.ts";
 import { partitionSubjectFilter } from "./subjects.ts";
+import { consumerProbe, startUpstreamFloor } from "./upstream-floor.ts";
 
 export interface NatsMode {
   ingest: IngestPort;
@@ -79,6 +80,11 @@ export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Prom
         countRejected: (reason, n) => engine.metrics.rejected.inc(n, { reason }),
       },
     });
+    // One process: the quiet rule waits for what is still in WEIR_INGEST (cluster mode's does the same, and more).
+    const floor = consumer === null ? null : startUpstreamFloor({
+      hold: (ms) => engine.holdClock(ms), log,
+      probes: () => [consumerProbe(jsm, settings.name, ingestDurable, consumer.holds)],
+    });
     engine.setResultSink(results);
     engine.addReadinessCheck(() => (link.connected() ? null : `nats: not connected to ${link.url}`));
     const m = engine.metrics.registry;
@@ -88,6 +94,8 @@ export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Prom
     m.gauge("weir_nats_messages_total", "Ingest messages taken from WEIR_INGEST, by outcome: acked, terminated (malformed or nothing valid), retried (nak'ed)", () =>
       Object.entries(messageCounts()).filter(([k]) => k === "acked" || k === "terminated" || k === "retried").map(([outcome, n]) => [{ outcome }, n] as [Record<string, string>, number]), "counter");
     m.gauge("weir_nats_results_dropped_total", "Results not published on weir.out.*: the link to NATS was down past the queue's bound (they are in the store)", () => results.dropped, "counter");
+    m.gauge("weir_nats_floor_lag_seconds", "How far behind the wall clock the quiet rule waits for messages still in NATS (upstream-floor.ts)", () =>
+      Math.max(0, Date.now() - (floor?.floorMs() ?? cluster!.floorMs())) / 1000);
     m.gauge("weir_nats_results_waiting", "Results computed while the link to NATS is down, waiting to be published", () => results.queued);
     if (consumer !== null) {
       m.gauge("weir_nats_messages_waiting", "Messages taken and not yet acknowledged: their checkpoints are not committed yet", () => consumer.counts().waiting);
@@ -113,11 +121,15 @@ export async function startNatsMode(engine: Engine, cfg: Config, log: Log): Prom
         link.nc.publish(subject, data, { headers: h });
       },
       async stopConsumer() {
-        if (consumer !== null) return consumer.stop();
+        if (consumer !== null) {
+          await floor?.stop();
+          return consumer.stop();
+        }
         await cluster!.stopIntake();
         await replica!.stop();
       },
       async close() {
+        await floor?.stop();
         engine.setResultSink(null);
         results.close();
         await cluster?.finish();

@@ -34,7 +34,7 @@ import type { TimeBounds } from "../actors/ingest-validate.ts";
 import { TooLargeError } from "../engine/errors.ts";
 import { limits } from "../runtime/limits.ts";
 import type { Log } from "../runtime/log.ts";
-import { consumeDurable, recvMsHeader, sniffFormat } from "./ingest-consumer.ts";
+import { consumeDurable, ingestDurable, recvMsHeader, sniffFormat } from "./ingest-consumer.ts";
 import { encodeShare, shareContentType, splitParsed } from "./share-codec.ts";
 import { partitionSubject } from "./subjects.ts";
 
@@ -71,7 +71,7 @@ const previewBytesMax = 256;
 
 /** Creates (or finds) the shared durable consumer on WEIR_INGEST and starts splitting its messages. */
 export async function startRepartitioner(o: RepartitionOptions): Promise<Repartitioner> {
-  const messages = await consumeDurable(o.js, o.jsm, o.stream, o.durable ?? "weir-ingest");
+  const messages = await consumeDurable(o.js, o.jsm, o.stream, o.durable ?? ingestDurable);
   const counts = { acked: 0, terminated: 0, retried: 0, shares: 0 };
   let stopping = false;
   // Messages are split one after another (their shares are published in pull order, so a partition's subject

@@ -166,6 +166,8 @@ export const limits = {
   natsSplitsInFlightMax: 64, // messages split whose shares JetStream has not acknowledged yet (one process)
   natsFeedPendingMax: 100_000, // messages taken from a partition's subject whose checkpoint is not committed yet (partition-feed.ts)
   simPublishesInFlightMax: 64, // the demo's simulators in NATS mode: batches published and not yet acknowledged
+  natsFloorEveryMs: 250, // how often the receive time of the oldest message still in NATS is measured (upstream-floor.ts): quiet closes wait for it
+  natsFloorLagMsMax: 60_000, // the quiet rule waits for a message still in NATS (or for NATS itself) this long at most
   natsResultsWaitingMax: 100_000, // results computed while the link to NATS is down, kept to publish once it is back (~300 B each)
   natsResultsFlushMs: 250, // how often those are tried
   replicaBatchMax: 2_000, // results copied from WEIR_OUT (results-replica.ts) per store transaction
@@ -231,6 +233,7 @@ assert(limits.natsReconnectWaitMs + limits.natsReconnectJitterMs <= 1_000, "a re
 assert(limits.natsPingIntervalMs * limits.natsPingsOutstandingMax <= 60_000, "a dead NATS link is noticed within a minute");
 assert(limits.natsIngestDuplicateWindowMsDefault <= limits.natsIngestMaxAgeMsDefault, "JetStream refuses a duplicate window longer than max_age");
 assert(limits.natsAckWaitMs >= 10 * limits.storeFlushMs, "a message is not redelivered while its checkpoint is normally on its way");
+assert(limits.natsFloorLagMsMax >= limits.natsMaxDeliver * limits.natsRetryDelayMsMax, "a message retried with back-off is waited for until its last delivery");
 assert(limits.natsLeaseRenewMs * 3 <= limits.natsLeaseMs, "a lease survives two missed renewals");
 assert(limits.actionQueueAlertsDefault <= limits.actionQueueAlertsMax && limits.actionRetriesDefault <= limits.actionRetriesMax);
 assert(limits.actionTimeoutMsDefault <= limits.actionTimeoutMsMax && limits.actionBackoffBaseMs <= limits.actionBackoffMaxMs);
