@@ -10,6 +10,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { limits } from "../src/runtime/limits.ts";
 import { partitionOf, seriesKey } from "../src/runtime/series.ts";
 import { mulberry32 } from "./helpers/prng.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -137,6 +138,35 @@ describe("views - end to end", () => {
     await waitFor(async () => (await all()) === want, 10_000, "both minutes' groups");
     expect(await all()).toBe(want);
   }, 30_000);
+
+  test("views - table changes wait for a full partition queue up to tableMarkersWaitingMax, then are 503 with Retry-After and change nothing; once drained they go through", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "weir-views-markers-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "weir.json"), JSON.stringify({ views: [{ name: "by_user", from: "fill.*", group_by: ["user"], window: "1m", aggregates: ["count"] }] }));
+    const w = await startTestWeir({ WEIR_CONFIG: join(dir, "weir.json"), WEIR_RING_BYTES: "4MiB", WEIR_FAILPOINTS: "1" });
+    cleanups.push(() => w.stop());
+    const put = (method: string, row: string) =>
+      fetch(`${w.url}/api/v1/tables/users?key=user_id`, { method, body: `user_id,segment\n${row}\n`, headers: { "content-type": "text/csv" } });
+    expect((await put("PUT", "u0,new")).status).toBe(201);
+    for (const s of w.engine.supervisor.status()) w.engine.supervisor.post(s.id, { type: "fault", mode: "pause" });
+    const batch = JSON.stringify(Array.from({ length: 200 }, (_, i) => ({ name: `fill.s${i % 7}`, tags: { user: `u${i % 5}` }, value: i })));
+    let full = false;
+    for (let i = 0; i < 20_000 && !full; i++) full = (await postEvents(w.url, batch)).status === 503;
+    expect(full).toBe(true);
+    // A marker is a few bytes: the first changes may still fit in the rings' last room; from then on they queue.
+    const statuses: number[] = [];
+    for (let i = 1; i <= 10 * limits.tableMarkersWaitingMax && statuses.at(-1) !== 503; i++) statuses.push((await put("PATCH", `u${i},vip`)).status);
+    const taken = statuses.length - 1;
+    expect([taken >= limits.tableMarkersWaitingMax, statuses.slice(0, taken).every((s) => s === 200), statuses.at(-1)]).toEqual([true, true, 503]);
+    const refused = await put("PATCH", "late,vip");
+    expect([refused.status, refused.headers.get("retry-after"), await refused.json()]).toEqual([503, "1", {
+      error: `overloaded: tables: ${limits.tableMarkersWaitingMax} changes wait for a full partition queue (tableMarkersWaitingMax); try again later; nothing of this request was accepted`,
+    }]);
+    expect(((await getJson(`${w.url}/api/v1/tables/users`)) as { count: number }).count).toBe(1 + taken);
+    for (const s of w.engine.supervisor.status()) w.engine.supervisor.post(s.id, { type: "fault", mode: "resume" });
+    await waitFor(async () => (await put("PATCH", "late,vip")).status === 200, 20_000, "a change taken once the queues drain");
+    expect(((await getJson(`${w.url}/api/v1/tables/users`)) as { count: number }).count).toBe(2 + taken);
+  }, 60_000);
 
   test("views - emit: changes pushes the running values of the open window on updates:<spec>:<glob>, for a window no series has (5m)", async () => {
     const w = await weirWith({ views: [{ name: "rev", from: "shop.purchase", window: "5m", aggregates: ["sum", "count"], emit: "changes" }] });

@@ -195,6 +195,23 @@ describe("views - the partitions' parts merged equal a recount", () => {
   });
 });
 
+describe("views - bounds", () => {
+  test("views - past its bound of open aggregates an event's update is refused and counted; the open ones still take events; after a take there is room again", () => {
+    const set = new ViewSet([parseView({ name: "v", from: "a", group_by: ["user"], window: "1m", aggregates: ["count"] })], 2);
+    const s = (user: string) => ({ key: `a{user=${user}}`, name: "a", tags: { user } });
+    set.onEvent(0, s("u1"), 1_000, 1);
+    set.onEvent(1, s("u2"), 1_000, 1);
+    set.onEvent(2, s("u3"), 1_000, 1); // a third group: refused
+    set.onEvent(0, s("u1"), 2_000, 1); // an open one: taken
+    set.onEvent(0, s("u1"), 61_000, 1); // u1's next window: refused too
+    expect(set.refused).toBe(2);
+    expect(set.takeDeltas().map((d) => [d.k, d.s, d.a.n])).toEqual([['view.v{user="u1"}', 0, 2], ['view.v{user="u2"}', 0, 1]]);
+    set.onEvent(2, s("u3"), 1_000, 1);
+    expect(set.takeDeltas().map((d) => [d.k, d.a.n])).toEqual([['view.v{user="u3"}', 1]]);
+    expect(set.snapshot().refused).toBe(2); // kept in the checkpoint: the metric does not go back after a restart
+  });
+});
+
 describe("views - count_distinct", () => {
   test("views - exact up to its bound; past it within 5 % (HyperLogLog, ±1.6 % standard error), merged in any order", () => {
     const small = new DistinctCounter();

@@ -162,7 +162,10 @@ export class Engine implements IngestPort, OpsPort {
           for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "views", views });
         },
       });
-      e.tables = TableBook.load({ cfg, db: e.db, log, writer: () => e.writer! });
+      e.tables = TableBook.load({
+        cfg, db: e.db, log, writer: () => e.writer!,
+        busy: () => (e.path.markersWaitingMax() >= limits.tableMarkersWaitingMax ? `${limits.tableMarkersWaitingMax} changes wait for a full partition queue (tableMarkersWaitingMax)` : null),
+      });
       // The views' joins read the tables in the partition workers: every change goes to each of them, and a marker
       // on each input ring says where among the events it takes effect.
       const versions = new Map(e.tables.all().map((t) => [t.name, t.version]));
@@ -385,6 +388,11 @@ export class Engine implements IngestPort, OpsPort {
   /** Events replayed from the raw log by the partition's workers since start. */
   replayedEvents(partition: number): number {
     return Number(Atomics.load(this.slots[partition].stats, partitionStatSlots.replayed));
+  }
+
+  /** Events of the partition whose view update was refused (limits.viewGroupsMax aggregates open). */
+  viewUpdatesRefused(partition: number): number {
+    return Number(Atomics.load(this.slots[partition].stats, partitionStatSlots.viewsRefused));
   }
 
   /** Checkpoints the partition's workers have taken since start. */

@@ -99,7 +99,7 @@ export class IngestPath {
   private groupFrom = -1;
   private groupDedupeMark = 0;
   private groupScheduled = false;
-  /** Per partition, markers waiting for ring room (pushMarker), in order. */
+  /** Per partition, markers waiting for ring room (pushMarker), in order: at most limits.tableMarkersWaitingMax (+1), TableBook's check. */
   private readonly markers: Uint8Array[][];
   /** Partitions past their restart budget: requests with events for them get 503. */
   private readonly failed = new Set<number>();
@@ -306,6 +306,13 @@ export class IngestPath {
       this.markers[p].push(m.slice());
       this.flushMarkers(p);
     }
+  }
+
+  /** The most markers waiting for one partition's ring room (TableBook refuses a change at limits.tableMarkersWaitingMax). */
+  markersWaitingMax(): number {
+    let n = 0;
+    for (const q of this.markers) n = Math.max(n, q.length);
+    return n;
   }
 
   /** Queued markers of every partition, where their rings have room (a timer's retry). */

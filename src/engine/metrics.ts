@@ -47,6 +47,8 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
     Array.from({ length: engine.cfg.partitions }, (_, p) => [{ partition: String(p) }, f(p)] as [Record<string, string>, number]);
   m.gauge("weir_events_replayed_total", "Events replayed from the raw log into a partition's state (at start and after a worker restart)",
     perPartition((p) => engine.replayedEvents(p)), "counter");
+  m.gauge("weir_view_updates_refused_total", "Events whose continuous-view update was refused: limits.viewGroupsMax (view, group, window) aggregates were open in the partition",
+    perPartition((p) => engine.viewUpdatesRefused(p)), "counter");
   m.gauge("weir_checkpoints_total", "Checkpoints taken by a partition's workers", perPartition((p) => engine.checkpointsTaken(p)), "counter");
   m.gauge("weir_raw_log_fsyncs_total", "fsync(2) calls on the raw log (WEIR_DURABILITY=durable: one per group of requests)", () => engine.rawLogSyncs, "counter");
   m.gauge("weir_dedupe_ids", "Event ids held for de-duplication", () => engine.dedupe.size);

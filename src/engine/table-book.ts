@@ -30,6 +30,7 @@ import {
   parseTable, type RefTable, replaceTable, type Row, TableError, type TableFormat, upsertTable,
 } from "../actors/views/table.ts";
 import type { Config } from "../config.ts";
+import { OverloadedError } from "./errors.ts";
 import { limits } from "../runtime/limits.ts";
 import type { Log } from "../runtime/log.ts";
 import type { StoreWriter } from "../storage/store-writer.ts";
@@ -39,6 +40,8 @@ export interface TableBookDeps {
   db: Database;
   log: Log;
   writer: () => StoreWriter;
+  /** Why a change must wait now (its markers could not be queued within their bound), or null. */
+  busy?: () => string | null;
 }
 
 /** A request body of rows: CSV, JSON or NDJSON text. */
@@ -182,6 +185,8 @@ export class TableBook {
   }
 
   private serially<T>(change: () => Promise<T>): Promise<T> {
+    const why = this.d.busy?.() ?? null;
+    if (why !== null) return Promise.reject(new OverloadedError(`tables: ${why}; try again later`, 503));
     const run = this.last.then(change, change);
     this.last = run.catch(() => {});
     return run;

@@ -265,6 +265,7 @@ export class PartitionLoop {
     const batch = this.columns.view(m);
     this.pipeline.handleBatch(batch);
     Atomics.add(this.x.stats, slot, BigInt(batch.n));
+    Atomics.store(this.x.stats, partitionStatSlots.viewsRefused, BigInt(this.pipeline.viewsRefused));
     this.dirty = true;
     if (m.pos >= 0) {
       this.atBoundary = m.last;

@@ -108,6 +108,7 @@ export const limits = {
   viewConditionsMax: 16, // `where` conditions of one view
   viewGroupByMax: 8, // parts of a view's group
   viewSlidesMax: 60, // a sliding view window spans at most this many slides (each event updates that many windows)
+  tableMarkersWaitingMax: 64, // reference-table changes queued for a full partition ring; past it a change is 503 (each worker holds the table once, the markers only order it)
   viewGroupsMax: 100_000, // open (group, window) aggregates of one partition's views together; past it an event's view update is refused and counted
   viewDistinctExactMax: 256, // count_distinct is exact up to this many values per group and window, then a HyperLogLog of 2^12 registers (±1.6 %)
   rulesMax: 1_000, // alert rules held at once (config file and admin API together)

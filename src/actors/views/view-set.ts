@@ -83,7 +83,8 @@ export class ViewSet {
   /** Events whose view update was refused because limits.viewGroupsMax aggregates were open. */
   refused = 0;
 
-  constructor(views: readonly View[] = []) {
+  /** `groupsMax`: open aggregates at most (limits.viewGroupsMax; a test passes a small one). */
+  constructor(views: readonly View[] = [], private readonly groupsMax: number = limits.viewGroupsMax) {
     this.views = [...views];
   }
 
@@ -133,7 +134,7 @@ export class ViewSet {
     const k = `${b.key}\u0000${start}`;
     let o = this.open.get(k);
     if (o === undefined) {
-      if (this.open.size >= limits.viewGroupsMax) {
+      if (this.open.size >= this.groupsMax) {
         this.refused++;
         return null;
       }
