@@ -8,11 +8,16 @@
 import { WeirError } from "../runtime/errors.ts";
 import { decode } from "@msgpack/msgpack";
 
-export type BodyFormat = "json" | "ndjson" | "msgpack";
+/** InfluxDB line protocol in a timestamp precision (src/ingest/line-protocol.ts; parse-body.ts decodes it, not decodeBody). */
+export type LineFormat = "line-ns" | "line-us" | "line-ms" | "line-s";
+export type BodyFormat = "json" | "ndjson" | "msgpack" | LineFormat;
 
 /** Raw-log format codes; stable on disk. */
-export const formatCode: Record<BodyFormat, number> = { json: 1, ndjson: 2, msgpack: 3 };
-export const formatOfCode: Record<number, BodyFormat> = { 1: "json", 2: "ndjson", 3: "msgpack" };
+export const formatCode: Record<BodyFormat, number> = { json: 1, ndjson: 2, msgpack: 3, "line-ns": 4, "line-us": 5, "line-ms": 6, "line-s": 7 };
+export const formatOfCode: Record<number, BodyFormat> = { 1: "json", 2: "ndjson", 3: "msgpack", 4: "line-ns", 5: "line-us", 6: "line-ms", 7: "line-s" };
+
+/** The Content-Type weir gives line protocol it publishes (NATS mode), with its precision: formatOf reads it back. */
+export const lineContentType = "text/vnd.influx-line";
 
 export class BodyError extends WeirError {
   override name = "BodyError";
@@ -27,13 +32,25 @@ export function formatOf(contentType: string | null | undefined): BodyFormat | n
   if (ct === "application/json" || ct === "text/plain") return "json";
   if (ct === "application/x-ndjson" || ct === "application/ndjson") return "ndjson";
   if (ct === "application/msgpack" || ct === "application/x-msgpack") return "msgpack";
+  if (ct === lineContentType) {
+    const p = /;\s*precision=(ns|us|ms|s)\s*(;|$)/i.exec(contentType ?? "")?.[1]?.toLowerCase() ?? "ns";
+    return `line-${p}` as LineFormat;
+  }
   return null;
+}
+
+/** The Content-Type a body of `format` goes out with (NATS mode). */
+export function contentTypeOf(format: BodyFormat): string {
+  if (format === "json") return "application/json";
+  if (format === "ndjson") return "application/x-ndjson";
+  if (format === "msgpack") return "application/msgpack";
+  return `${lineContentType}; precision=${format.slice("line-".length)}`;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Parses a body; throws BodyError naming what is wrong. */
-export function decodeBody(bytes: Uint8Array, format: BodyFormat): unknown[] {
+export function decodeBody(bytes: Uint8Array, format: "json" | "ndjson" | "msgpack"): unknown[] {
   if (bytes.byteLength === 0) throw new BodyError("body: empty");
   if (format === "msgpack") return listOf(decodeMsgpack(bytes));
   const text = decodeText(bytes);
@@ -49,7 +66,8 @@ export function decodeBody(bytes: Uint8Array, format: BodyFormat): unknown[] {
   return items;
 }
 
-function decodeText(bytes: Uint8Array): string {
+/** A body's text; throws BodyError when it is not UTF-8. */
+export function decodeText(bytes: Uint8Array): string {
   try {
     return utf8.decode(bytes);
   } catch {

@@ -12,7 +12,7 @@
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import type { BodyFormat } from "../actors/ingest-body.ts";
+import { type BodyFormat, contentTypeOf } from "../actors/ingest-body.ts";
 import type { ParseReject } from "../actors/ingest-parse.ts";
 import type { TimeBounds } from "../actors/ingest-validate.ts";
 import { OverloadedError } from "../engine/errors.ts";
@@ -23,7 +23,6 @@ import type { NatsLink } from "./connection.ts";
 import { recvMsHeader } from "./ingest-consumer.ts";
 import { ingestSubject } from "./subjects.ts";
 
-const contentTypes: Record<BodyFormat, string> = { json: "application/json", ndjson: "application/x-ndjson", msgpack: "application/msgpack" };
 const httpSubject = ingestSubject("http");
 
 export class NatsHttpIngest implements IngestPort {
@@ -47,7 +46,7 @@ export class NatsHttpIngest implements IngestPort {
     }
     if (!this.link.connected()) throw new OverloadedError(`nats: not connected to ${this.link.url}`, 503, limits.retryAfterSeconds);
     const h = headers();
-    h.set("Content-Type", contentTypes[format]);
+    h.set("Content-Type", contentTypeOf(format));
     h.set(recvMsHeader, String(recvMs));
     try {
       await this.js.publish(httpSubject, bytes, { headers: h, timeout: limits.natsPublishTimeoutMs });

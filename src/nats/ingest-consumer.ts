@@ -177,11 +177,13 @@ async function handle(
   }
 }
 
-/** A message without a Content-Type: JSON when it starts (after white space) with { or [, else MessagePack. */
+/** A message without a Content-Type: JSON when it starts (after white space) with { or [, line protocol (ns) with a letter, _ or #, else MessagePack. */
 export function sniffFormat(bytes: Uint8Array): BodyFormat {
   for (const b of bytes) {
     if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
-    return b === 0x7b || b === 0x5b ? "json" : "msgpack";
+    if (b === 0x7b || b === 0x5b) return "json";
+    // A letter, _ or # (a comment) starts line protocol (Telegraf's NATS output, nanoseconds); MessagePack never starts so.
+    return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x5f || b === 0x23 ? "line-ns" : "msgpack";
   }
   return "json";
 }

@@ -28,8 +28,9 @@
  */
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { BodyError, decodeBody, formatOf } from "../actors/ingest-body.ts";
-import { parseEvents, type ParseReject } from "../actors/ingest-parse.ts";
+import { BodyError, formatOf } from "../actors/ingest-body.ts";
+import type { ParsedEvents, ParseReject } from "../actors/ingest-parse.ts";
+import { parseBody } from "../ingest/parse-body.ts";
 import type { TimeBounds } from "../actors/ingest-validate.ts";
 import { TooLargeError } from "../engine/errors.ts";
 import { limits } from "../runtime/limits.ts";
@@ -101,10 +102,9 @@ async function split(o: RepartitionOptions, m: JsMsg, counts: { acked: number; t
   const headerMs = Number(m.headers?.get(recvMsHeader) ?? "");
   const recvMs = Number.isFinite(headerMs) && headerMs > 0 && headerMs <= Date.now() ? headerMs : Date.now();
   const format = formatOf(m.headers?.get("Content-Type")) ?? sniffFormat(m.data);
-  let items: unknown[];
+  let parsed: ParsedEvents;
   try {
-    items = decodeBody(m.data, format);
-    if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`message: over ${limits.eventsPerRequestMax} events`);
+    parsed = parseBody(m.data, format, recvMs, o.bounds);
   } catch (e) {
     if (!(e instanceof BodyError || e instanceof TooLargeError)) throw e;
     m.term();
@@ -113,7 +113,6 @@ async function split(o: RepartitionOptions, m: JsMsg, counts: { acked: number; t
     o.port.countRejected("invalid", 1);
     return;
   }
-  const parsed = parseEvents(items, recvMs, o.bounds);
   if (parsed.rejects.length > 0 && !m.redelivered) o.port.refused(parsed.rejects, recvMs, source);
   if (parsed.n === 0) {
     m.term(); // not one valid event: each is in the dead-letter list with its reason

@@ -2,14 +2,22 @@
  * POST /api/v1/events (API.md "Ingest"): JSON, NDJSON, MessagePack and
  * text/plain holding JSON, plain or gzip/deflate (content-encoding.ts). 202
  * means the accepted events are in the raw log.
+ *
+ * POST /write and /api/v1/write: InfluxDB 1.x line protocol, as Telegraf's
+ * `influxdb` output sends it (any Content-Type; `?precision=`, default ns;
+ * `db`, `rp`, `consistency` accepted and ignored). 204 once every line's
+ * events are durable; 400 naming each bad line, the good lines' events
+ * still written (InfluxDB's partial write).
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { z } from "zod";
 import { bodyLimit } from "hono/body-limit";
-import { formatOf } from "../../actors/ingest-body.ts";
+import { type BodyFormat, formatOf } from "../../actors/ingest-body.ts";
 import type { AppDeps } from "../app.ts";
 import { requireRole } from "../auth.ts";
 import { decodeContentEncoding } from "../content-encoding.ts";
 import { HttpError } from "../errors.ts";
+import { parseQuery } from "../params.ts";
 
 export function ingestRoutes(deps: AppDeps): Hono {
   const app = new Hono();
@@ -20,7 +28,7 @@ export function ingestRoutes(deps: AppDeps): Hono {
     bodyLimit({ maxSize: maxBody, onError: () => { throw new HttpError(413, `body: over WEIR_MAX_BODY (${maxBody} bytes)`); } }),
     async (c) => {
       const format = formatOf(c.req.header("content-type"));
-      if (format === null) {
+      if (format === null || format.startsWith("line-")) { // line protocol: POST /write
         throw new HttpError(415, "content-type: use application/json, application/x-ndjson, application/msgpack or text/plain");
       }
       const bytes = decodeContentEncoding(new Uint8Array(await c.req.arrayBuffer()), c.req.header("content-encoding"), maxBody);
@@ -30,11 +38,27 @@ export function ingestRoutes(deps: AppDeps): Hono {
       return c.json(body, 202);
     },
   );
+  const write = async (c: Context) => {
+    const q = parseQuery(writeQuery, c.req.query());
+    const bytes = decodeContentEncoding(new Uint8Array(await c.req.arrayBuffer()), c.req.header("content-encoding"), maxBody);
+    const outcome = await ingestOrThrow(deps, bytes, `line-${q.precision === "u" ? "us" : q.precision}`);
+    if (outcome.rejected === 0) return c.body(null, 204);
+    return c.json({ error: outcome.errors[0]?.error ?? "invalid lines", accepted: outcome.accepted, rejected: outcome.rejected, errors: outcome.errors }, 400);
+  };
+  for (const path of ["/write", "/api/v1/write"]) {
+    app.post(path, requireRole(deps.cfg.tokens, "ingest"), bodyLimit({ maxSize: maxBody, onError: () => { throw new HttpError(413, `body: over WEIR_MAX_BODY (${maxBody} bytes)`); } }), write);
+  }
   return app;
 }
 
+/** /write's query: InfluxDB 1.x's `u` is microseconds too; its `m` and `h` are not taken (Telegraf never sends them). */
+const writeQuery = z.object({
+  precision: z.enum(["ns", "us", "u", "ms", "s"]).default("ns"),
+  db: z.string().optional(), rp: z.string().optional(), consistency: z.string().optional(),
+}).strict();
+
 /** The outcome once it may be acknowledged (under `durable`, after its group's fsync); the engine's errors reach app.onError. */
-async function ingestOrThrow(deps: AppDeps, bytes: Uint8Array, format: NonNullable<ReturnType<typeof formatOf>>) {
+async function ingestOrThrow(deps: AppDeps, bytes: Uint8Array, format: BodyFormat) {
   const outcome = await deps.ingest.ingestBytes(bytes, format);
   if (outcome.durable) await outcome.durable;
   return outcome;
