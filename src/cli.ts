@@ -6,6 +6,8 @@
  *                it from the raw log: series, windows, anomalies, trends, checkpoints
  *   verify       check the raw log's every record and the store's integrity
  *   repair-log   cut the raw log at its first damaged record (what follows is lost)
+ *   export       a table of a running weir's lake to a file: --table T --from --to
+ *                --format parquet|ndjson [--out FILE] (WEIR_URL, WEIR_TOKEN; src/lake/export-cli.ts)
  *
  * @example
  *   WEIR_DATA_DIR=./data bun run weir rebuild
@@ -18,6 +20,7 @@ import { loadConfig, type Config } from "./config.ts";
 import { createLog } from "./runtime/log.ts";
 import { openStore } from "./storage/db.ts";
 import { RawLog, RawLogError, truncateRawLogAt, verifyRawLog } from "./storage/rawlog.ts";
+import { exportCommand } from "./lake/export-cli.ts";
 
 const say = (line: string) => process.stderr.write(`weir: ${line}\n`);
 
@@ -71,7 +74,12 @@ async function repairLog(cfg: Config): Promise<void> {
   }
 }
 
-const commands: Record<string, (cfg: Config) => void | Promise<void>> = { rebuild, verify, "repair-log": repairLog };
+const commands: Record<string, (cfg: Config) => void | Promise<void>> = {
+  rebuild, verify, "repair-log": repairLog,
+  export: async (cfg) => {
+    say(await exportCommand(cfg, process.argv.slice(3)));
+  },
+};
 
 const name = process.argv[2] ?? "";
 const command = commands[name];

@@ -21,6 +21,7 @@ import { formatOfPath, isColumnName, isTableName, parseTable, TableError, type T
 import { demoUsersTable, demoViews } from "./sim/demo-scenario.ts";
 import { issueText } from "./runtime/issue-text.ts";
 import { limits } from "./runtime/limits.ts";
+import { type MetricViewDef, metricViewSchema } from "./lake/metric-view-def.ts";
 import type { LogLevel } from "./runtime/log.ts";
 
 export class ConfigError extends WeirError {
@@ -89,6 +90,10 @@ export interface Config {
   views: unknown[];
   /** The config file's `anomalies:` (anomaly knobs per series glob), validated; first match wins. */
   anomalies: AnomalyKnobRule[];
+  /** The lake (src/lake/): maintenance on or off, how often compaction and the raw tail run, curated snapshots, raw-zone retention. */
+  lake: { enabled: boolean; intervalMs: number; curatedIntervalMs: number; retentionMs: number };
+  /** The config file's `metric_views:` ({name, sql, description}), shape-checked (the SQL is checked by DuckDB at start). */
+  metricViews: MetricViewDef[];
   /** The config file's `tables:`, read from their files and validated (the engine's table book adds the admin API's changes). */
   tables: ConfigTable[];
   /** This process's name among them (unique per process; default host-port). */
@@ -207,6 +212,10 @@ const envSchema = z.object({
   WEIR_DISK_RESERVE: byteSize.pipe(z.number().int().min(0).max(2 ** 50)).default(limits.diskReserveBytesDefault),
   WEIR_WORKER_HEAP_MAX: byteSize.pipe(z.number().int().min(16 * 2 ** 20).max(2 ** 40)).default(limits.workerHeapBytesDefault),
   WEIR_INGEST_THREADS: z.union([z.literal("auto"), intText(0, limits.ingestThreadsMax)]).default("auto"),
+  WEIR_LAKE: boolText.default(true),
+  WEIR_LAKE_INTERVAL: duration(1000, 86_400_000).default(limits.lakeIntervalMsDefault),
+  WEIR_LAKE_CURATED_INTERVAL: duration(1000, 86_400_000).default(limits.lakeCuratedIntervalMsDefault),
+  WEIR_RETENTION_LAKE: duration(3600_000, 3650 * 86400_000).default(limits.lakeRetentionMsDefault),
   WEIR_RING_BYTES: byteSize.pipe(z.number().int().min(limits.ringMessageBytesMax * 2).max(2 ** 30)).default(limits.ringBytesDefault),
 });
 
@@ -255,6 +264,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
     natsCluster: v.WEIR_NATS_CLUSTER, nodeName: v.WEIR_NODE_NAME ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${v.WEIR_PORT === 0 ? `pid${process.pid}` : v.WEIR_PORT}`,
+    lake: { enabled: v.WEIR_LAKE, intervalMs: v.WEIR_LAKE_INTERVAL, curatedIntervalMs: v.WEIR_LAKE_CURATED_INTERVAL, retentionMs: v.WEIR_RETENTION_LAKE },
+    metricViews: metricViewsOf(file.metric_views),
     natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions, anomalies: anomaliesOf(file),
     // The demo's views and users table (sim/demo-scenario.ts) where the file has none; not in cluster mode, where
     // each process's table book is its own and the demo's table changes would differ between processes.
@@ -311,6 +322,21 @@ function anomaliesOf(file: ConfigFile): AnomalyKnobRule[] {
     if (e instanceof AnomalyKnobError) throw new ConfigError(`config ${e.message}`);
     throw e;
   }
+}
+
+/** The config file's `metric_views:` (a list of {name, sql, description}), each shape-checked; DuckDB checks the SQL at start. */
+function metricViewsOf(list: unknown): MetricViewDef[] {
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list)) throw new ConfigError("config metric_views: must be a list of {name, sql}");
+  if (list.length > limits.metricViewsMax) throw new ConfigError(`config metric_views: at most ${limits.metricViewsMax} (metricViewsMax)`);
+  const names = new Set<string>();
+  return list.map((def, i) => {
+    const r = metricViewSchema.safeParse(def);
+    if (!r.success) throw new ConfigError(`config metric_views[${i}].${issueText(r.error.issues[0], def, "")}`);
+    if (names.has(r.data.name)) throw new ConfigError(`config metric_views[${i}].name: "${r.data.name}" is already the name of another metric view`);
+    names.add(r.data.name);
+    return r.data;
+  });
 }
 
 /** A reference table of the config file: `tables: {users: {file: users.csv, key: user_id}}`. */
@@ -372,7 +398,7 @@ function autoIngestThreads(): number {
 }
 
 /** What the config file holds: settings (as environment values), and the rules, actions and anomaly knobs as written. */
-interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown; anomalies?: unknown; tables?: unknown; views?: unknown }
+interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown; anomalies?: unknown; tables?: unknown; views?: unknown; metric_views?: unknown }
 
 /**
  * The config file holds the same settings in lower case without the
@@ -395,7 +421,7 @@ function readConfigFile(path: string | undefined): ConfigFile {
   }
   const out: ConfigFile = { settings: {} };
   for (const [k, val] of Object.entries(json)) {
-    if (k === "rules" || k === "actions" || k === "anomalies" || k === "tables" || k === "views") {
+    if (k === "rules" || k === "actions" || k === "anomalies" || k === "tables" || k === "views" || k === "metric_views") {
       out[k] = val;
       continue;
     }

@@ -18,11 +18,14 @@ import type { Log } from "./runtime/log.ts";
 import { startSimulators, type Simulators } from "./sim/runner.ts";
 import { demoScenario, startDemoMoves, usesDemoUsers } from "./sim/demo-scenario.ts";
 import { openReader } from "./storage/db.ts";
+import { Lake } from "./lake/lake.ts";
 
 export interface Weir {
   url: string;
   port: number;
   engine: Engine;
+  /** The lake: SQL, catalog, export, metric views and their files (src/lake/). */
+  lake: Lake;
   /** NATS mode's parts, when WEIR_NATS_URL is set. */
   nats?: NatsMode;
   stop(): Promise<void>;
@@ -38,9 +41,17 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
     await engine.stop();
     throw e;
   }
+  let lake: Lake;
+  try {
+    lake = await Lake.start(cfg, log);
+  } catch (e) {
+    await nats?.close();
+    await engine.stop();
+    throw e;
+  }
   engine.rules.startActions(nats === undefined ? {} : { natsPublish: nats.publishAction });
   const reader = openReader(join(cfg.dataDir, "weir.db"));
-  const app = createApp({ ingest: nats?.ingest ?? engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, rules: engine.rules, views: engine.views, tables: engine.tables, cfg, log });
+  const app = createApp({ ingest: nats?.ingest ?? engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, rules: engine.rules, views: engine.views, tables: engine.tables, cfg, log, lake });
   const server = Bun.serve({
     hostname: cfg.host,
     port: cfg.port,
@@ -93,6 +104,7 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
     url,
     port: server.port!,
     engine,
+    lake,
     nats,
     async stop() {
       sims?.stop();
@@ -102,6 +114,7 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
       await engine.stop();
       await nats?.close(); // after the final checkpoints: their messages' acknowledgements go out first
       await server.stop(true);
+      await lake.stop();
       reader.close();
     },
   };

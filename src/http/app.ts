@@ -22,9 +22,14 @@ import { rulesTestRoutes } from "./routes/rules-test.ts";
 import { staticRoutes } from "./routes/static.ts";
 import { streamRoutes } from "./routes/stream.ts";
 import { tablesRoutes } from "./routes/tables.ts";
+import type { LakePort } from "../lake/lake.ts";
+import { catalogRoutes } from "./routes/catalog.ts";
+import { exportRoutes } from "./routes/export.ts";
+import { metricViewRoutes } from "./routes/metric-views.ts";
+import { sqlRoutes } from "./routes/sql.ts";
 
 /** What the routes reach: the engine's narrow ports (engine/ports.ts), never the engine itself. */
-export interface AppDeps { ingest: IngestPort; read: ReadModel; live: LivePort; ops: OpsPort; rules: RulesPort; views: ViewsPort; tables: TablesPort; cfg: Config; log: Log }
+export interface AppDeps { ingest: IngestPort; read: ReadModel; live: LivePort; ops: OpsPort; rules: RulesPort; views: ViewsPort; tables: TablesPort; cfg: Config; log: Log; lake?: LakePort }
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -40,6 +45,10 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", rulesRoutes(deps));
   app.route("/", viewsRoutes(deps));
   app.route("/", tablesRoutes(deps));
+  if (deps.lake !== undefined) {
+    // The lake (SQL, catalog, export, metric views): absent when a test builds the app without one.
+    for (const routes of [sqlRoutes, catalogRoutes, exportRoutes, metricViewRoutes]) app.route("/", routes(deps, deps.lake));
+  }
   app.route("/", queryRoutes(deps)); // last: it answers any other GET /api/v1/* with a 404
   app.notFound((c) => c.json({ error: `path: no such route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {

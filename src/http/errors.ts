@@ -23,7 +23,7 @@ export class HttpError extends Error {
 
 /** The status each operating error answers with; codes not listed are not a client's to see (500). */
 const statusOfCode: Partial<Record<WeirErrorCode, 400 | 413 | 503>> = {
-  bad_body: 400, bad_rule: 400, bad_view: 400, bad_table: 400, too_large: 413, overloaded: 503, store: 503, raw_log: 503, nats_unavailable: 503,
+  bad_body: 400, bad_rule: 400, bad_view: 400, bad_table: 400, bad_query: 400, query_timeout: 503, lake: 503, too_large: 413, overloaded: 503, store: 503, raw_log: 503, nats_unavailable: 503,
 };
 
 /**

@@ -29,3 +29,16 @@ export const timeParam = z.string().transform((s, ctx) => {
   }
   return ms;
 });
+
+/** A JSON request body checked against `schema`: 400 "body: not JSON" or naming the field at fault. */
+export async function parseJsonBody<T extends z.ZodType>(schema: T, read: () => Promise<unknown>, hint: string): Promise<z.infer<T>> {
+  let json: unknown;
+  try {
+    json = await read();
+  } catch {
+    throw new HttpError(400, `body: not JSON; send ${hint}`);
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) throw new HttpError(400, issueText(r.error.issues[0], json, "body"));
+  return r.data;
+}

@@ -19,6 +19,9 @@ export type WeirErrorCode =
   | "bad_view" // a continuous view that cannot be parsed or run as written
   | "bad_table" // a reference table's rows that cannot be read as written
   | "store" // the SQLite store
+  | "bad_query" // SQL that is not one read-only SELECT, or that DuckDB refuses (src/lake/)
+  | "query_timeout" // SQL stopped by WEIR_QUERY_TIMEOUT
+  | "lake" // the lake's files or its DuckDB could not be read or written
   | "raw_log" // the raw log
   | "raw_record" // a record of the raw log that is not one weir wrote
   | "start_failed" // a partition could not recover at start-up

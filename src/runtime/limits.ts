@@ -90,6 +90,23 @@ export const limits = {
   topWindowsMax: 100_000, // windows one top-k over a from/to range reads (aggregated in SQLite, not held; at this bound 0.1-0.2 s of the main thread over 100-10,000 series, 0.35 s over 100,000, measured); past it a 400 naming this
   seriesListMax: 10_000,
 
+  // The lake (src/lake/): Parquet files under <data>/lake and read-only SQL over them (DuckDB).
+  lakeQueryRowsMax: 10_000, // rows one POST /api/v1/query answers at most; past it the answer says "truncated": true
+  lakeQuerySqlCharsMax: 100_000, // one query's text
+  lakeQueriesPerTokenMax: 2, // queries one token (or, without tokens, one client) runs at once; past it 429 + Retry-After
+  lakeQueriesMax: 8, // queries running at once, all tokens together; past it 503 + Retry-After
+  lakeQueryRetryAfterSeconds: 1,
+  lakeDuckdbThreads: 1, // DuckDB's threads for SQL: on 2 cores, one left to ingest and the partitions (BENCHMARKS.md "Lake")
+  lakeDuckdbMemoryBytes: 512 * 2 ** 20, // DuckDB's memory_limit for SQL and for the lake's maintenance, each
+  lakeIntervalMsDefault: 10_000, // WEIR_LAKE_INTERVAL: compaction and the raw tail run this often
+  lakeCuratedIntervalMsDefault: 60_000, // WEIR_LAKE_CURATED_INTERVAL: curated tables are written out this often
+  lakeRetentionMsDefault: 30 * 86_400_000, // WEIR_RETENTION_LAKE: hours of the raw zone older than this are deleted
+  lakeNdjsonChunkRows: 4_096, // rows written to a staging file (or an export stream) per write: bounds memory
+  lakeSegmentsPerPassMax: 4, // closed segments one maintenance pass compacts (the rest wait for the next)
+  metricViewsMax: 64, // named SQL views (config file and admin API together)
+  metricViewNameCharsMax: 64,
+  metricViewSqlCharsMax: 16_384,
+
   // Live.
   wsClientsMax: 10_000,
   wsTopicsPerClientMax: 1_000,
@@ -241,3 +258,7 @@ assert(limits.actionTimeoutMsDefault <= limits.actionTimeoutMsMax && limits.acti
 assert(limits.actionBreakerOpenMsDefault <= limits.actionBreakerOpenMsMax && limits.actionBreakerFailuresDefault <= limits.actionBreakerFailuresMax);
 assert(limits.actionTimeoutMsDefault <= limits.actionCloseTimeoutMs, "a stop waits for at least one webhook attempt in flight");
 assert(limits.actionBackoffMaxMs <= limits.actionRetryAfterMsMax, "a server's Retry-After may ask for at least our own longest back-off");
+assert(limits.lakeQueryRowsMax === limits.queryRowsMax, "SQL answers as many rows as the other query routes (API.md: at most 10,000)");
+assert(limits.lakeQueriesPerTokenMax <= limits.lakeQueriesMax, "one token can run its share");
+assert(limits.lakeCuratedIntervalMsDefault >= limits.lakeIntervalMsDefault, "curated snapshots are the heavier pass: no more often than compaction");
+assert(limits.metricViewSqlCharsMax <= limits.lakeQuerySqlCharsMax, "a metric view is a query");

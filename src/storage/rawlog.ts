@@ -561,7 +561,8 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function listSegments(dir: string): number[] {
+/** The start positions of the log's segment files, oldest first (the last one is the one being written). */
+export function listSegments(dir: string): number[] {
   return readdirSync(dir)
     .map((f) => /^raw-(\d+)\.log$/.exec(f))
     .filter((m): m is RegExpExecArray => m !== null)
@@ -569,7 +570,8 @@ function listSegments(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-function segmentName(start: number): string {
+/** A segment's file name: raw-<start position, zero-padded>.log. */
+export function segmentName(start: number): string {
   return `raw-${String(start).padStart(rawLogLimits.segmentNameDigits, "0")}.log`;
 }
 

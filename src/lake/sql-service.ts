@@ -1,0 +1,140 @@
+/**
+ * Read-only SQL over the lake: one in-memory DuckDB whose views read the
+ * Parquet files (tables.ts) and the metric views, locked down before any
+ * query runs: no file outside lake/ (enable_external_access off,
+ * allowed_directories the lake), configuration locked. Each query gets its
+ * own connection, is checked (sql-guard.ts), interrupted at
+ * WEIR_QUERY_TIMEOUT and cut at lakeQueryRowsMax rows.
+ *
+ * @example
+ *   const sql = await SqlService.open({ dataDir, timeoutMs: 5000 });
+ *   await sql.query("SELECT count(*) FROM events"); // { columns: ["count_star()"], rows: [[42]], truncated: false }
+ */
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { limits } from "../runtime/limits.ts";
+import { LakeQueryError, LakeTimeoutError } from "./errors.ts";
+import { prepareReadOnly, firstLine } from "./sql-guard.ts";
+import { curatedTables, eventColumns, lakePaths, rollupViews, sqlIdent, sqlString, type LakeColumn } from "./tables.ts";
+import { jsonRow } from "./values.ts";
+
+export interface QueryAnswer { columns: string[]; rows: unknown[][]; truncated: boolean }
+
+export class SqlService {
+  private constructor(private readonly instance: DuckDBInstance, private readonly admin: DuckDBConnection, private readonly timeoutMs: number) {}
+
+  static async open(o: { dataDir: string; timeoutMs: number }): Promise<SqlService> {
+    const lake = lakePaths.root(o.dataDir);
+    for (const dir of [lakePaths.raw(o.dataDir), lakePaths.tail(o.dataDir), lakePaths.curated(o.dataDir), lakePaths.exports(o.dataDir)]) mkdirSync(dir, { recursive: true });
+    const instance = await DuckDBInstance.create(":memory:", {
+      threads: String(limits.lakeDuckdbThreads),
+      memory_limit: `${limits.lakeDuckdbMemoryBytes}B`,
+      temp_directory: join(lake, ".duckdb-tmp"),
+      autoinstall_known_extensions: "false",
+      autoload_known_extensions: "false",
+    });
+    const admin = await instance.connect();
+    await writeSeeds(admin, o.dataDir);
+    await createViews(admin, o.dataDir);
+    // Locked last: the views above were made with file access; from here on only lake/ is readable, nothing settable.
+    await admin.run(`SET allowed_directories = [${sqlString(lake + "/")}]`);
+    await admin.run("SET enable_external_access = false");
+    await admin.run("SET lock_configuration = true");
+    return new SqlService(instance, admin, o.timeoutMs);
+  }
+
+  /** Runs one read-only SELECT; LakeQueryError (400) when refused, LakeTimeoutError (503) when stopped. */
+  async query(sql: string, rowsMax: number = limits.lakeQueryRowsMax): Promise<QueryAnswer> {
+    return this.withConnection(async (conn) => {
+      const prepared = await prepareReadOnly(conn, sql);
+      try {
+        const reader = await prepared.streamAndReadUntil(rowsMax + 1);
+        const rows = reader.getRowsJS().slice(0, rowsMax + 1);
+        const truncated = rows.length > rowsMax;
+        const types = reader.columnTypes();
+        return { columns: reader.columnNames(), rows: rows.slice(0, rowsMax).map((r) => jsonRow(r, types)), truncated };
+      } finally {
+        prepared.destroySync();
+      }
+    });
+  }
+
+  /**
+   * A connection for the duration of `work`, interrupted at the timeout.
+   * Export and the metric views' checks use it too, so every statement a
+   * client caused is bounded in time.
+   */
+  async withConnection<T>(work: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const conn = await this.instance.connect();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      conn.interrupt();
+    }, this.timeoutMs);
+    try {
+      return await work(conn);
+    } catch (e) {
+      if (timedOut) throw new LakeTimeoutError(this.timeoutMs);
+      if (e instanceof LakeQueryError) throw e;
+      throw new LakeQueryError(`sql: ${firstLine((e as Error).message)}`);
+    } finally {
+      clearTimeout(timer);
+      conn.closeSync();
+    }
+  }
+
+  /** A bare connection, for export (its own SQL, not a client's: bounded by the export's range, not the query timeout). */
+  connect(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
+  /** The columns of a table or view SQL can read (name and DuckDB type). */
+  async describe(name: string): Promise<Array<{ name: string; type: string }>> {
+    const r = await this.admin.runAndReadAll(`DESCRIBE ${sqlIdent(name)}`);
+    return r.getRowsJS().map((row) => ({ name: String(row[0]), type: String(row[1]) }));
+  }
+
+  /** Makes (or replaces) a view; the admin connection may, clients may not. `sql` was checked by prepareReadOnly. */
+  async createView(name: string, sql: string): Promise<void> {
+    await this.admin.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS ${sql}`);
+  }
+
+  async dropView(name: string): Promise<void> {
+    await this.admin.run(`DROP VIEW IF EXISTS ${sqlIdent(name)}`);
+  }
+
+  close(): void {
+    this.admin.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** An empty typed relation of these columns. */
+function emptyOf(columns: LakeColumn[]): string {
+  return `SELECT ${columns.map((c) => `NULL::${c.type} AS ${sqlIdent(c.name)}`).join(", ")} WHERE false`;
+}
+
+/** Zero-row Parquet files, so every view's glob matches a file before the first compaction or snapshot. */
+async function writeSeeds(conn: DuckDBConnection, dataDir: string): Promise<void> {
+  const seeds: Array<[string, LakeColumn[]]> = [
+    [join(lakePaths.raw(dataDir), "date=1970-01-01", "hour=00", "_empty.parquet"), eventColumns],
+    [join(lakePaths.tail(dataDir), "_empty.parquet"), eventColumns],
+    ...curatedTables.map((t): [string, LakeColumn[]] => [join(lakePaths.curated(dataDir), `${t.name}.parquet`), t.columns]),
+  ];
+  for (const [path, columns] of seeds) {
+    if (existsSync(path)) continue;
+    mkdirSync(join(path, ".."), { recursive: true });
+    await conn.run(`COPY (${emptyOf(columns)}) TO ${sqlString(path)} (FORMAT parquet)`);
+  }
+}
+
+async function createViews(conn: DuckDBConnection, dataDir: string): Promise<void> {
+  const cols = eventColumns.map((c) => sqlIdent(c.name)).join(", ");
+  const globs = [join(lakePaths.raw(dataDir), "*", "*", "*.parquet"), join(lakePaths.tail(dataDir), "*.parquet")];
+  await conn.run(`CREATE VIEW events AS SELECT ${cols} FROM read_parquet([${globs.map(sqlString).join(", ")}], hive_partitioning = false)`);
+  for (const t of curatedTables) {
+    await conn.run(`CREATE VIEW ${sqlIdent(t.name)} AS SELECT * FROM read_parquet(${sqlString(join(lakePaths.curated(dataDir), `${t.name}.parquet`))})`);
+  }
+  for (const r of rollupViews) await conn.run(`CREATE VIEW ${sqlIdent(r.name)} AS SELECT * FROM windows WHERE "window" = ${sqlString(r.window)}`);
+}
