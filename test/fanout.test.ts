@@ -30,6 +30,23 @@ describe("fanout - live subscriptions", () => {
     expect(a.sent.slice(2)).toEqual([win("cpu", 5)]);
   });
 
+  test("fanout - running-values subscriptions are told when their set changes: once per new (spec, glob), once when its last subscriber goes", () => {
+    const f = new Fanout({ windows: ["10s", "60s/10s"], version: "v" });
+    const told: Array<Array<{ spec: string; glob: string }>> = [];
+    f.onUpdatesInterest = (subs) => told.push(subs);
+    const a = f.add(client().c);
+    const b = f.add(client().c);
+    f.handleOp(a, JSON.stringify({ op: "subscribe", topics: ["updates:10s:cpu*", "windows:10s:cpu*"] }));
+    f.handleOp(b, JSON.stringify({ op: "subscribe", topics: ["updates:10s:cpu*"] })); // the same: not told again
+    f.handleOp(b, JSON.stringify({ op: "subscribe", topics: ["updates:60s/10s:mem"] }));
+    expect(told).toEqual([[{ spec: "10s", glob: "cpu*" }], [{ spec: "10s", glob: "cpu*" }, { spec: "60s/10s", glob: "mem" }]]);
+    f.remove(a); // b still asks for cpu*
+    expect(told.length).toBe(2);
+    f.remove(b);
+    expect(told.slice(2)).toEqual([[]]);
+    expect(f.updatesInterest()).toEqual([]);
+  });
+
   test("fanout - bad frames are answered with an error naming the field; the client stays", () => {
     const f = new Fanout({ windows: ["10s"], version: "v" });
     const a = client();

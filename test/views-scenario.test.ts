@@ -187,6 +187,33 @@ describe("views - end to end", () => {
     expect(await bad.text()).toContain('unknown window spec');
   });
 
+  test("live - updates:<spec>:<glob> on plain series: the running values of the open window (tumbling and sliding) as events arrive, only for the series asked, then the closed window", async () => {
+    const w = await weirWith({});
+    const out: Array<{ event: string; data: unknown }> = [];
+    const sse = readSse(await fetch(`${w.url}/api/v1/stream?topic=updates:10s:run.a*&topic=updates:60s/10s:run.a&topic=windows:10s:run.a`), out);
+    cleanups.push(() => sse.cancel());
+    await waitFor(() => out.length > 0, 5_000, "the stream's hello");
+    // A window well before now, fed in event time: its end is crossed only by the event that closes it.
+    const start = Math.floor((Date.now() - 60_000) / 10_000) * 10_000;
+    const ev = (name: string, value: number, dt: number) => ({ name, value, ts: start + dt });
+    type Update = { type: string; series: string; window: string; start: number; end: number; count: number; sum: number; min: number; max: number; avg?: number; p50?: number; p95?: number; p99?: number; first?: number; last?: number };
+    const updates = () => out.map((m) => m.data as Update).filter((u) => u.type === "update");
+    expect((await postEvents(w.url, JSON.stringify([ev("run.a", 10, 100), ev("run.a", 20, 200), ev("run.b", 5, 300)]))).status).toBe(202);
+    await waitFor(() => updates().some((u) => u.window === "10s" && u.count === 2), 10_000, "the first running value");
+    expect((await postEvents(w.url, JSON.stringify([ev("run.a", 30, 300)]))).status).toBe(202);
+    await waitFor(() => updates().some((u) => u.window === "10s" && u.count === 3), 10_000, "the next running value, same window");
+    const tumbling = updates().filter((u) => u.window === "10s");
+    expect(tumbling.at(-1)).toEqual({ type: "update", series: "run.a", window: "10s", start, end: start + 10_000, count: 3, sum: 60, min: 10, max: 30, avg: 20, p50: expect.any(Number), p95: expect.any(Number), p99: expect.any(Number), first: 10, last: 30 });
+    expect(updates().every((u) => u.series === "run.a")).toBe(true); // run.b is not asked for
+    await waitFor(() => updates().some((u) => u.window === "60s/10s" && u.count === 3), 10_000, "the sliding window's running value");
+    expect(updates().filter((u) => u.window === "60s/10s").at(-1)).toMatchObject({ start: start - 50_000, end: start + 10_000, count: 3, sum: 60 });
+    // The next window's event closes this one: the closed window, and the running values move on.
+    expect((await postEvents(w.url, JSON.stringify([ev("run.a", 7, 10_500)]))).status).toBe(202);
+    await waitFor(() => out.some((m) => (m.data as Update).type === "window" && (m.data as Update).start === start), 10_000, "the closed window");
+    await waitFor(() => updates().some((u) => u.window === "10s" && u.start === start + 10_000 && u.count === 1), 10_000, "the next window's running value");
+    expect(out.map((m) => m.data as Update).find((m) => m.type === "window" && m.start === start)).toMatchObject({ count: 3, sum: 60 });
+  });
+
   test("views - the admin API: a bad view is a 400 naming the fault; a view put computes from then on; listed; deleted", async () => {
     const w = await weirWith({});
     const put = (name: string, body: unknown) =>

@@ -444,3 +444,52 @@ describe("window specs", () => {
     for (const [text, re] of cases) expect(() => parseDurationMs(text)).toThrow(re);
   });
 });
+
+describe("window peek", () => {
+  test("window - peek: the open window holding the newest event, as it will close if nothing more comes, for tumbling and sliding specs; peeking changes no output", () => {
+    const specs = parseWindowSpecs("10s,30s/10s");
+    const make = () => createWindowLogic({ specs, latenessMs: 0, seriesMax: 10 });
+    const events: Array<[number, number, number]> = [];
+    for (let i = 0; i < 400; i++) events.push([i % 2, 20_000 + i * 97, (i * 37) % 101]); // two series, 20 s → ~59 s
+    const run = (peekEvery: number | null) => {
+      const logic = make();
+      const st = logic.init();
+      const out: WindowOutput[] = [];
+      const peeks: Array<[WindowResult | null, number]> = [];
+      events.forEach((e, i) => {
+        logic.handle(st, toBatch([e], e[1]), (o) => out.push(o));
+        if (peekEvery !== null && i % peekEvery === 0) for (const j of [0, 1]) peeks.push([logic.peek(st, e[0], j), i]);
+      });
+      logic.tick(st, 200_000, (o) => out.push(o));
+      return { out, peeks };
+    };
+    const plain = run(null);
+    const peeked = run(7);
+    expect(peeked.out).toEqual(plain.out); // peeks moved no pane run and closed nothing
+    // Each peek equals the recount of its window's events handled so far, and holds the newest event.
+    let checked = 0;
+    for (const [p, at] of peeked.peeks) {
+      if (p === null) continue;
+      const values = events.slice(0, at + 1).filter((e) => e[0] === p.sid && e[1] >= p.start && e[1] < p.end).map((e) => e[2]);
+      expect([p.count, p.sum, p.min, p.max, p.first, p.last]).toEqual([values.length, values.reduce((a, b) => a + b, 0), Math.min(...values), Math.max(...values), values[0], values.at(-1)!]);
+      expect(events[at][1]).toBeLessThan(p.end);
+      expect(p.end - p.start).toBe(p.spec === "10s" ? 10_000 : 30_000);
+      expect(p.end - 10_000).toBeLessThanOrEqual(events[at][1]); // the first end after the newest event
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(50);
+    // The last peek of each window equals the window that closed (nothing came after it).
+    const logic = make();
+    const st = logic.init();
+    const closed: WindowResult[] = [];
+    for (const e of events) logic.handle(st, toBatch([e], e[1]), (o) => o.kind === "window" && closed.push(o));
+    const open = [logic.peek(st, 0, 0), logic.peek(st, 0, 1), logic.peek(st, 1, 0)];
+    logic.tick(st, 200_000, (o) => o.kind === "window" && closed.push(o));
+    for (const p of open) {
+      expect(p).not.toBeNull();
+      expect(closed.find((w) => w.sid === p!.sid && w.spec === p!.spec && w.start === p!.start)).toEqual(p!);
+    }
+    expect(logic.peek(st, 0, 0)).toBeNull(); // all closed
+    expect(logic.peek(st, 9, 0)).toBeNull(); // never seen
+  });
+});

@@ -25,8 +25,8 @@ const loadTickMs = 20; // one request of 16 events per tick: ~800 events/s
 const crashBackMs = 10_000; // a throw or exit to running again: back-off (≤ 400 ms here) and a spawn
 const hangBackMs = 20_000; // a hang: the heartbeat timeout (5 s), then the same
 const threadsGoneMs = 10_000;
-/** Worker threads weir runs besides the partitions': the store writer. */
-const otherWorkers = 1;
+/** Worker threads weir runs besides the partitions': the store writer and the lake's maintenance. */
+const otherWorkers = 2;
 const windowsStoredMs = 30_000; // a 10 s window plus lateness (2 s), closed by the quiet rule, then stored
 
 /** `n` series names whose keys land in `partition`. */

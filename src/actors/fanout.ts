@@ -75,6 +75,10 @@ export class Fanout {
   private nextId = 1;
   /** Clients closed with 1013, by reason: `slow` (send buffer over its bound), `full` (past limits.wsClientsMax). */
   readonly closed = { slow: 0, full: 0 };
+  /** Running-values subscriptions (updates:<spec>:<glob>) by `spec\u0000glob`, counted over clients. */
+  private readonly updatesRefs = new Map<string, number>();
+  /** Called when the set of running-values subscriptions changes (the engine tells the partitions, which compute them). */
+  onUpdatesInterest: (subs: Array<{ spec: string; glob: string }>) => void = () => {};
   /** Observes delivery latency (ms) of window results, for weir_e2e_latency_seconds. */
   onDelivered: (latencyMs: number) => void = () => {};
 
@@ -230,7 +234,30 @@ export class Fanout {
     c.client.close(1013, reason);
   }
 
+  /** The running-values subscriptions of every client, each (spec, glob) once. */
+  updatesInterest(): Array<{ spec: string; glob: string }> {
+    return [...this.updatesRefs.keys()].map((k) => {
+      const [spec, glob] = k.split("\u0000");
+      return { spec, glob };
+    });
+  }
+
+  /** Counts a client's running-values subscriptions in or out; tells onUpdatesInterest when the set changed. */
+  private countUpdates(subs: Subscription[], by: 1 | -1): void {
+    let changed = false;
+    for (const sub of subs) {
+      if (sub.kind !== "updates") continue;
+      const k = `${sub.spec}\u0000${sub.topic.split(":").slice(2).join(":")}`;
+      const n = (this.updatesRefs.get(k) ?? 0) + by;
+      if (n <= 0) this.updatesRefs.delete(k);
+      else this.updatesRefs.set(k, n);
+      if (n === 0 || (n === 1 && by === 1)) changed = true;
+    }
+    if (changed) this.onUpdatesInterest(this.updatesInterest());
+  }
+
   private index(c: ClientState, subs: Subscription[]): void {
+    this.countUpdates(subs, 1);
     for (const sub of subs) {
       const at = sub.kind + "|" + (sub.spec ?? "");
       if (sub.exact !== undefined) setIn(this.exactIndex, at + "|" + sub.exact).add(c);
@@ -239,6 +266,7 @@ export class Fanout {
   }
 
   private unindex(c: ClientState, subs: Subscription[]): void {
+    this.countUpdates(subs, -1);
     for (const sub of subs) {
       const at = sub.kind + "|" + (sub.spec ?? "");
       if (sub.exact !== undefined) deleteIn(this.exactIndex, at + "|" + sub.exact, c);

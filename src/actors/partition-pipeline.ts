@@ -38,7 +38,7 @@ import type { Rule } from "./rules/rule.ts";
 import { type TableLookup, ViewSet, type ViewSetSnapshot } from "./views/view-set.ts";
 import type { View } from "./views/view.ts";
 import { limits } from "../runtime/limits.ts";
-import { seriesKey } from "../runtime/series.ts";
+import { seriesKey, seriesMatcher } from "../runtime/series.ts";
 
 export type { PartitionOutput };
 
@@ -94,6 +94,13 @@ export class PartitionPipeline {
   private readonly latenessMs: number;
   private readonly views: ViewSet;
   private readonly anomalyKnobs: AnomalyKnobTable;
+  /** Running values asked for live (updates:<spec>:<glob> on plain series): per spec index, which series; empty: none. */
+  private updates: Array<{ j: number; match: (key: string) => boolean }> = [];
+  /** Whether each series is in some running-values subscription (1 yes, 2 no, 0 not worked out yet). */
+  private updateWanted = new Uint8Array(0);
+  /** Series with events since the last flushUpdates() that some subscription wants: at most seriesMax. */
+  private readonly updated = new Set<number>();
+  private readonly specLabels: string[];
 
   constructor(opts: PipelineOptions) {
     this.latenessMs = opts.latenessMs;
@@ -110,14 +117,68 @@ export class PartitionPipeline {
     this.ts = this.trend.init();
     this.rules = new RuleSet({ windows: { specs: opts.specs, rollups: opts.rollups } });
     this.setRules(opts.rules ?? []);
+    this.specLabels = opts.specs.map((s) => s.label);
     this.views = new ViewSet();
     this.setViews(opts.views ?? []);
+  }
+
+  /**
+   * The running values live clients ask for: `updates:<spec>:<glob>`
+   * subscriptions (the engine's control message; other specs, such as the
+   * views' and the rollups', are not this pipeline's). From now on a series
+   * they match is marked at each event, and flushUpdates() peeks at its
+   * open windows.
+   * @example pipeline.setUpdates([{ spec: "10s", glob: "cpu*" }])
+   */
+  setUpdates(subs: ReadonlyArray<{ spec: string; glob: string }>): void {
+    this.updates = subs.flatMap(({ spec, glob }) => {
+      const j = this.specLabels.indexOf(spec);
+      return j < 0 ? [] : [{ j, match: seriesMatcher(glob) }];
+    });
+    this.updateWanted = new Uint8Array(0);
+    this.updated.clear();
+    this.hookAccepted();
+  }
+
+  /** The running values of the open windows of the series that had events since the last call (`u` rows), at most limits.updatesPerFlushMax series. */
+  flushUpdates(): void {
+    let n = 0;
+    for (const sid of this.updated) {
+      if (n++ === limits.updatesPerFlushMax) break; // the rest at the next flush
+      this.updated.delete(sid);
+      const key = this.series[sid]?.key;
+      if (key === undefined) continue;
+      for (const u of this.updates) {
+        if (!u.match(key)) continue;
+        const r = this.window.peek(this.ws, sid, u.j);
+        if (r !== null) this.out.u.push(windowRow.encode(r, u.j, this.closedMs));
+      }
+    }
+  }
+
+  private hookAccepted(): void {
+    this.window.onAccepted(this.views.active || this.updates.length > 0 ? this.onAccepted : null);
+  }
+
+  /** Whether some running-values subscription wants series `sid` (worked out once per series and change of subscriptions). */
+  private wantsUpdates(sid: number): boolean {
+    if (sid >= this.updateWanted.length) {
+      const grown = new Uint8Array(Math.max(sid + 1, this.updateWanted.length * 2, 64));
+      grown.set(this.updateWanted);
+      this.updateWanted = grown;
+    }
+    if (this.updateWanted[sid] === 0) {
+      const key = this.series[sid]?.key;
+      if (key === undefined) return false; // not registered yet: asked again at its next event
+      this.updateWanted[sid] = this.updates.some((u) => u.match(key)) ? 1 : 2;
+    }
+    return this.updateWanted[sid] === 1;
   }
 
   /** The continuous views from now on (an unchanged one keeps its open aggregates). */
   setViews(views: readonly View[]): void {
     this.views.setViews(views);
-    this.window.onAccepted(views.length > 0 ? this.onAccepted : null);
+    this.hookAccepted();
   }
 
   /** A reference table the views join with, as it stands from now on (null: gone). */
@@ -166,7 +227,8 @@ export class PartitionPipeline {
 
   /** Rows waiting to be shipped. */
   get pending(): number {
-    return this.out.w.length + this.out.late.length + this.out.a.length + this.out.t.length + this.out.r.length + this.out.v.length;
+    const o = this.out;
+    return o.w.length + o.late.length + o.a.length + o.t.length + o.r.length + o.v.length + o.u.length;
   }
 
   /**
@@ -230,13 +292,13 @@ export class PartitionPipeline {
   /** Up to `rowsMax` rows of each kind, removed from the pending output. */
   take(rowsMax: number): PartitionOutput {
     const o = this.out;
-    if (o.w.length <= rowsMax && o.late.length <= rowsMax && o.a.length <= rowsMax && o.t.length <= rowsMax && o.r.length <= rowsMax && o.v.length <= rowsMax) {
+    if (o.w.length <= rowsMax && o.late.length <= rowsMax && o.a.length <= rowsMax && o.t.length <= rowsMax && o.r.length <= rowsMax && o.v.length <= rowsMax && o.u.length <= rowsMax) {
       this.out = emptyOutput();
       return o;
     }
     return {
       w: o.w.splice(0, rowsMax), late: o.late.splice(0, rowsMax), a: o.a.splice(0, rowsMax), t: o.t.splice(0, rowsMax), r: o.r.splice(0, rowsMax),
-      v: o.v.splice(0, rowsMax),
+      v: o.v.splice(0, rowsMax), u: o.u.splice(0, rowsMax),
     };
   }
 
@@ -275,7 +337,8 @@ export class PartitionPipeline {
 
   private readonly onAccepted = (sid: number, ts: number, value: number): void => {
     const series = this.series[sid];
-    if (series !== undefined) this.views.onEvent(sid, series, ts, value);
+    if (series !== undefined && this.views.active) this.views.onEvent(sid, series, ts, value);
+    if (this.updates.length > 0 && this.wantsUpdates(sid)) this.updated.add(sid);
   };
 
   private readonly onRule = (t: RuleTransition): void => {
@@ -305,5 +368,5 @@ export class PartitionPipeline {
 }
 
 function emptyOutput(): PartitionOutput {
-  return { w: [], late: [], a: [], t: [], r: [], v: [] };
+  return { w: [], late: [], a: [], t: [], r: [], v: [], u: [] };
 }

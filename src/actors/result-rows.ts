@@ -24,7 +24,8 @@ export type RuleRow = RuleTransition;
 /** What one output message carries. */
 /** A view's part gathered in one partition since its last checkpoint (views/view-set.ts), merged by the store. */
 export type ViewRow = ViewDelta;
-export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[]; r: RuleRow[]; v: ViewRow[] }
+/** `u`: running values of open windows (updates:<spec>:<glob>), as window rows; transient, never stored. */
+export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[]; r: RuleRow[]; v: ViewRow[]; u: WindowRow[] }
 
 export const trendClasses = ["unknown", "stable", "rising", "falling"] as const;
 export const severities = ["", "warning", "critical"] as const;

@@ -166,6 +166,13 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
   frontier(state: WindowState, sid: number, nowMs: number): number | null;
   /** Calls `fn` for every event handle() takes into a window (not the late ones), in order; null: none. */
   onAccepted(fn: ((sid: number, ts: number, value: number) => void) | null): void;
+  /**
+   * The running aggregate of spec `j`'s open window holding series `sid`'s
+   * newest event (the one of them that ends first), as it would close if
+   * nothing more came; null when the series has no open pane. Changes
+   * nothing (no pane run is moved): a live view of an open window.
+   */
+  peek(state: WindowState, sid: number, j: number): WindowResult | null;
 }
 
 /**
@@ -260,6 +267,36 @@ class Series {
 }
 
 const noRollups: Array<RollupWindow | null> = [];
+
+/** Count, sum, min and max of panes i.. before `end`, and m, the first pane past them. */
+interface PaneFold { m: number; count: number; sum: number; min: number; max: number; exact: boolean }
+
+function foldPanes(panes: Pane[], i: number, end: number): PaneFold {
+  let m = i;
+  let count = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  let exact = true;
+  // Folded over every pane in order: a sum slid by adding and subtracting would round differently.
+  // A few operations a pane; the sketches are what cost.
+  while (m < panes.length && panes[m].start < end) {
+    const p = panes[m++];
+    count += p.count;
+    sum += p.sum;
+    if (p.min < min) min = p.min;
+    if (p.max > max) max = p.max;
+    if (!p.sketch.isExact) exact = false;
+  }
+  return { m, count, sum, min, max, exact };
+}
+
+/** The percentiles of the merge of panes i..m−1 into `q`. */
+function mergePanes(st: WindowState, panes: Pane[], i: number, m: number, q: Float64Array): void {
+  const parts = st.parts;
+  for (let k = i; k < m; k++) parts[k - i] = panes[k].sketch;
+  QuantileSketch.quantilesOfMerge(parts, m - i, percentileQs, q, st.scratch);
+}
 
 /** Whether the series has a window that tick() may have to close. */
 function isOpen(s: Series): boolean {
@@ -412,6 +449,7 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
     onAccepted: (fn) => {
       w.accepted = fn;
     },
+    peek: (st, sid, j) => w.peek(st, sid, j),
   };
 }
 
@@ -679,38 +717,39 @@ class Windows {
 
   /** Merges the panes of [end − size, end) from index i and emits the result. */
   private emitWindow(st: WindowState, s: Series, j: number, end: number, i: number, emit: Emit): void {
-    const panes = s.panes;
-    let m = i;
-    let count = 0;
-    let sum = 0;
-    let min = Infinity;
-    let max = -Infinity;
-    let exact = true;
-    // Folded over every pane in order: a sum slid by adding and subtracting would round differently.
-    // A few operations a pane; the sketches are what cost.
-    while (m < panes.length && panes[m].start < end) {
-      const p = panes[m++];
-      count += p.count;
-      sum += p.sum;
-      if (p.min < min) min = p.min;
-      if (p.max > max) max = p.max;
-      if (!p.sketch.isExact) exact = false;
-    }
+    const f = foldPanes(s.panes, i, end);
     const q = st.percentiles;
     // One pane, or at most sketchExactMax values (a cheap merge): merged here. A larger window slides.
-    if (m - i > 1 && count > limits.sketchExactMax && this.slideTo(st, s, j, end, i, m, exact)) {
-      s.runs![j]!.merge.quantiles(percentileQs, q, min, max);
+    if (f.m - i > 1 && f.count > limits.sketchExactMax && this.slideTo(st, s, j, end, i, f.m, f.exact)) {
+      s.runs![j]!.merge.quantiles(percentileQs, q, f.min, f.max);
     } else {
-      const parts = st.parts;
-      for (let k = i; k < m; k++) parts[k - i] = panes[k].sketch;
-      QuantileSketch.quantilesOfMerge(parts, m - i, percentileQs, q, st.scratch);
+      mergePanes(st, s.panes, i, f.m, q);
     }
-    emit({
+    emit(this.resultOf(s, j, end, i, f, q));
+  }
+
+  peek(st: WindowState, sid: number, j: number): WindowResult | null {
+    const s = st.series[sid];
+    if (s === undefined || s.panes.length === 0) return null;
+    const panes = s.panes;
+    const newest = panes[panes.length - 1].start;
+    const end = Math.floor(newest / this.slides[j]) * this.slides[j] + this.slides[j];
+    if (end <= s.closedBefore) return null; // its window has closed (what is left open belongs to other specs)
+    let i = panes.length - 1;
+    while (i > 0 && panes[i - 1].start >= end - this.sizes[j]) i--;
+    const f = foldPanes(panes, i, end);
+    const q = new Float64Array(percentileQs.length); // a peek's own: st.percentiles belongs to emitWindow's results
+    mergePanes(st, panes, i, f.m, q);
+    return this.resultOf(s, j, end, i, f, q);
+  }
+
+  private resultOf(s: Series, j: number, end: number, i: number, f: PaneFold, q: Float64Array): WindowResult {
+    return {
       kind: "window", sid: s.sid, spec: this.labels[j], start: end - this.sizes[j], end,
-      count, sum, min, max, avg: sum / count,
+      count: f.count, sum: f.sum, min: f.min, max: f.max, avg: f.sum / f.count,
       p50: q[0], p95: q[1], p99: q[2],
-      first: panes[i].first, last: panes[m - 1].last,
-    });
+      first: s.panes[i].first, last: s.panes[f.m - 1].last,
+    };
   }
 
   /**

@@ -177,6 +177,10 @@ export class Engine implements IngestPort, OpsPort {
         e.path.pushMarker(new Encoder().encode({ k: "tv", name, version: data.version }));
       });
       e.fanout.extraSpecs = () => e.views.list().map((v) => v.window);
+      // Running values of plain series are computed where their open windows are: each partition hears who asks.
+      e.fanout.onUpdatesInterest = (subs) => {
+        for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "updates", subs });
+      };
       e.rules = RuleBook.load({
         cfg, db: e.db, log, writer: () => e.writer!,
         post: (rules) => {
@@ -518,7 +522,7 @@ export class Engine implements IngestPort, OpsPort {
       heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
       series: this.registry.partitionSeries(p.id).map((s) => [s.name, s.tags]), rules: this.rules.defs(), views: this.views.defs(),
       tables: this.tables.all().map((t) => tableData(t.name, t)),
-      anomalies: cfg.anomalies,
+      anomalies: cfg.anomalies, updates: this.fanout.updatesInterest(),
     };
   }
 

@@ -206,6 +206,8 @@ export class PartitionOutputs {
         this.onCheckpointChunk(p, m);
         continue;
       }
+      // Running values first: one of a window this message also closes was taken before it closed.
+      for (const row of m.u ?? []) this.publishUpdate(p, row);
       for (const row of m.w) this.publishWindow(p, row);
       for (const row of m.a) this.publishAnomaly(p, row);
       for (const row of m.t) this.publishTrend(p, row);
@@ -231,6 +233,15 @@ export class PartitionOutputs {
     // A window result is final: two windows of a series are two points, so only repeats of one window conflate.
     this.d.fanout.publish("windows", window, series, { type: "window", ...r }, closedMs, `${series}|${start}`);
     this.sink?.window(window, `w|${window}|${series}|${start}`, r);
+  }
+
+  /** The running values of an open window (updates:<spec>:<glob>): live only, never stored; conflated per series and window. */
+  private publishUpdate(p: PartitionSlot, row: WindowRow): void {
+    const { sid, spec, start, end, count, sum, min, max, p50, p95, p99, first, last } = windowRow.decode(row);
+    const series = this.d.registry.keyOf(p.id, sid);
+    const window = this.d.labels[spec];
+    const msg = { type: "update", series, window, start, end, count, sum, min, max, avg: sum / count, p50, p95, p99, first, last };
+    this.d.fanout.publish("updates", window, series, msg, 0, `${series}|${start}`);
   }
 
   private publishAnomaly(p: PartitionSlot, row: AnomalyRow): void {

@@ -67,6 +67,8 @@ export interface PartitionData extends Record<string, unknown> {
   views?: unknown[];
   /** The reference tables the views join with: rows by key, with their versions. */
   tables?: TableData[];
+  /** The running values live clients ask for (updates:<spec>:<glob>); later changes come as UpdatesMessage. */
+  updates?: UpdatesInterest;
 }
 
 /** A reference table as the engine sends it to the workers: rows by key (null: the table is gone). */
@@ -86,6 +88,14 @@ function tableLookup(t: TableData): TableLookup | null {
   if (t.rows === null) return null;
   const rows = new Map(t.rows);
   return { version: t.version, get: (k) => rows.get(k) };
+}
+
+/** The live subscriptions to running values: each spec with a series glob (see PartitionPipeline.setUpdates). */
+export type UpdatesInterest = Array<{ spec: string; glob: string }>;
+export interface UpdatesMessage { type: "updates"; subs: UpdatesInterest }
+
+export function isUpdatesMessage(msg: unknown): msg is UpdatesMessage {
+  return typeof msg === "object" && msg !== null && (msg as { type?: unknown }).type === "updates" && Array.isArray((msg as { subs?: unknown }).subs);
 }
 
 /** The engine's control message when the rules change: every rule definition, as in PartitionData.rules. */
@@ -170,6 +180,7 @@ export class PartitionLoop {
       anomalies: d.anomalies, views: (d.views ?? []).map((def, i) => parseView(def, { path: `views[${i}]` })),
     });
     (d.series ?? []).forEach(([name, tags], sid) => this.pipeline.addSeries(sid, name, tags));
+    if (d.updates !== undefined) this.pipeline.setUpdates(d.updates);
     for (const t of d.tables ?? []) {
       this.tableVersions.set(t.name, t.version);
       this.pipeline.setTable(t.name, tableLookup(t));
@@ -219,6 +230,11 @@ export class PartitionLoop {
     if (version <= (this.tableVersions.get(name) ?? -Infinity)) return; // this incarnation started with it or a newer one
     if (this.tablesWaiting.has(`${name}\u0000${version}`)) this.applyTable(name, version);
     else this.awaitingTable = `${name}\u0000${version}`;
+  }
+
+  /** The running values live clients ask for from now on (the engine's control message). */
+  setUpdates(subs: UpdatesInterest): void {
+    this.pipeline.setUpdates(subs);
   }
 
   /** The rules to judge from now on (the engine's control message after a change; validated there). */
@@ -392,6 +408,7 @@ export class PartitionLoop {
   async run(): Promise<void> {
     const { inRing } = this.x;
     let nextTickMs = 0;
+    let nextUpdatesMs = 0;
     for (;;) {
       this.x.beat();
       const room = this.flushOut();
@@ -405,6 +422,10 @@ export class PartitionLoop {
         this.tickAtMs = now;
         this.tickDone = this.pipeline.tick(now, limits.tickSeriesMax);
         nextTickMs = now + limits.workerTickMs;
+      }
+      if (room && now >= nextUpdatesMs) {
+        this.pipeline.flushUpdates(); // nothing to do unless a live client asked for running values
+        nextUpdatesMs = now + limits.updatesEveryMs;
       }
       this.checkHeap(Date.now());
       // Checkpoints are paced by the wall clock: a held quiet rule (a takeover's catch-up, a handoff) must not stop them.

@@ -11,7 +11,7 @@ import { Ring } from "../runtime/ring.ts";
 import { lowerThreadPriority } from "../runtime/thread-priority.ts";
 import { childContext, isStop } from "../runtime/worker-child.ts";
 import { readRawLog } from "../storage/rawlog.ts";
-import { isRulesMessage, isTableMessage, isViewsMessage, PartitionLoop, type PartitionData } from "./partition-loop.ts";
+import { isRulesMessage, isTableMessage, isUpdatesMessage, isViewsMessage, PartitionLoop, type PartitionData } from "./partition-loop.ts";
 
 export type { PartitionData };
 
@@ -34,6 +34,7 @@ ctx.onControl((msg) => {
   else if (isRulesMessage(msg)) loop.setRules(msg.rules);
   else if (isViewsMessage(msg)) loop.setViews(msg.views);
   else if (isTableMessage(msg)) loop.setTable(msg.table);
+  else if (isUpdatesMessage(msg)) loop.setUpdates(msg.subs);
   else failpoints?.apply(msg, loop);
 });
 if (d.faults) failpoints = await import("./failpoints.ts"); // before ready: a test's fault comes after it

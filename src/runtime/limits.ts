@@ -126,6 +126,8 @@ export const limits = {
   viewGroupByMax: 8, // parts of a view's group
   viewSlidesMax: 60, // a sliding view window spans at most this many slides (each event updates that many windows)
   tableMarkersWaitingMax: 64, // reference-table changes queued for a full partition ring; past it a change is 503 (each worker holds the table once, the markers only order it)
+  updatesEveryMs: 500, // a partition sends the running values of the open windows live clients asked for (updates:<spec>:<glob>) this often
+  updatesPerFlushMax: 10_000, // series whose running values one flush sends at most (the rest at the next)
   viewGroupsMax: 100_000, // open (group, window) aggregates of one partition's views together; past it an event's view update is refused and counted
   viewDistinctExactMax: 256, // count_distinct is exact up to this many values per group and window, then a HyperLogLog of 2^12 registers (±1.6 %)
   rulesMax: 1_000, // alert rules held at once (config file and admin API together)

@@ -84,6 +84,19 @@ export function partitionOf(key: string, partitions: number): number {
  * Glob over series keys: `*` any run, `?` one character; everything else
  * literal. Compiled once per pattern.
  */
+/**
+ * Whether a series key matches a live topic's glob, as a subscription reads
+ * it (fanout.ts): an exact key (no `*` or `?`), everything (`*` or empty),
+ * or a glob.
+ * @example seriesMatcher("cpu*")('cpu{host="a"}') // true
+ */
+export function seriesMatcher(glob: string): (key: string) => boolean {
+  if (glob === "" || glob === "*") return () => true;
+  if (!/[*?]/.test(glob)) return (key) => key === glob;
+  const re = globToRegExp(glob);
+  return (key) => re.test(key);
+}
+
 export function globToRegExp(glob: string): RegExp {
   let re = "^";
   for (const ch of glob) {
