@@ -1,16 +1,22 @@
+#!/usr/bin/env bun
 /**
- * `bun run weir <command>`: maintenance on a stopped weir's data directory
- * (WEIR_DATA_DIR and the other WEIR_* settings, as for `bun run start`).
+ * `weir <command>` (also `bun run weir <command>`). `weir help` lists the
+ * commands, `weir <command> --help` says what one does. Exit status: 0 done;
+ * 1 an operating error (a damaged store or raw log, weir unreachable,
+ * events that failed); 2 a bad command, flag or setting.
  *
- *   rebuild      move a damaged store aside (weir.db.damaged-<ms>) and rebuild
- *                it from the raw log: series, windows, anomalies, trends, checkpoints
- *   verify       check the raw log's every record and the store's integrity
- *   repair-log   cut the raw log at its first damaged record (what follows is lost)
- *   export       a table of a running weir's lake to a file: --table T --from --to
- *                --format parquet|ndjson [--out FILE] (WEIR_URL, WEIR_TOKEN; src/lake/export-cli.ts)
+ *   start         run weir (as `bun run start`), from WEIR_* settings
+ *   sim           the demo's simulators against a running weir, over HTTP
+ *   load          generated load against a running weir, with a JSON report (src/load/)
+ *   export        a table of a running weir's lake to a file (src/lake/export-cli.ts)
+ *   check-config  validate the WEIR_* settings and the config file, and say what they give
+ *   verify        check the raw log's every record and the store's integrity (weir stopped)
+ *   rebuild       move a damaged store aside and rebuild it from the raw log (weir stopped)
+ *   repair-log    cut the raw log at its first damaged record (weir stopped)
  *
  * @example
  *   WEIR_DATA_DIR=./data bun run weir rebuild
+ *   bun run weir load --rate 5000 --seconds 30
  */
 import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +27,8 @@ import { createLog } from "./runtime/log.ts";
 import { openStore } from "./storage/db.ts";
 import { RawLog, RawLogError, truncateRawLogAt, verifyRawLog } from "./storage/rawlog.ts";
 import { exportCommand } from "./lake/export-cli.ts";
+import { loadUsage, parseLoadOptions } from "./load/load-options.ts";
+import { runLoad } from "./load/load-run.ts";
 
 const say = (line: string) => process.stderr.write(`weir: ${line}\n`);
 
@@ -74,21 +82,65 @@ async function repairLog(cfg: Config): Promise<void> {
   }
 }
 
-const commands: Record<string, (cfg: Config) => void | Promise<void>> = {
-  rebuild, verify, "repair-log": repairLog,
-  export: async (cfg) => {
-    say(await exportCommand(cfg, process.argv.slice(3)));
-  },
+interface Command { usage: string; run: (args: string[]) => void | Promise<void> }
+
+const withConfig = (fn: (cfg: Config) => void | Promise<void>) => () => fn(loadConfig());
+
+const commands: Record<string, Command> = {
+  start: { usage: "weir start: runs weir from WEIR_* settings (as bun run start); SIGTERM or SIGINT stop it gracefully", run: async () => {
+    await import("./main.ts");
+  } },
+  sim: { usage: "weir sim [--url U] [--token T] [--rate N] [--seconds N] [--seed N]: the demo's simulators against a running weir over HTTP (scripts/simulate.ts)", run: async (args) => {
+    process.argv = [process.argv[0], "simulate", ...args];
+    await import("../scripts/simulate.ts");
+  } },
+  load: { usage: loadUsage, run: async (args) => {
+    const o = parseLoadOptions(args, process.env, process.stderr.isTTY === true);
+    const report = await runLoad(o, (p) => process.stderr.write(o.bar ? `\r${bar(p.fraction)} ${p.line}\x1b[K` : `${p.line}\n`));
+    if (o.bar) process.stderr.write("\n");
+    console.log(JSON.stringify(report));
+    if (report.failed > 0) process.exit(1);
+  } },
+  export: { usage: "weir export --table T --from T0 --to T1 --format parquet|ndjson [--out FILE]: a table of a running weir's lake (WEIR_URL, WEIR_TOKEN)", run: async (args) => {
+    say(await exportCommand(loadConfig(), args));
+  } },
+  "check-config": { usage: "weir check-config: validates the WEIR_* settings and the config file (WEIR_CONFIG) as start-up would, and prints what they give", run: withConfig(checkConfig) },
+  verify: { usage: "weir verify: checks the raw log's every record and the store's integrity (weir stopped)", run: withConfig(verify) },
+  rebuild: { usage: "weir rebuild: moves a damaged store aside (weir.db.damaged-<ms>) and rebuilds it from the raw log (weir stopped)", run: withConfig(rebuild) },
+  "repair-log": { usage: "weir repair-log: cuts the raw log at its first damaged record, what follows is lost (weir stopped)", run: withConfig(repairLog) },
 };
 
-const name = process.argv[2] ?? "";
+function checkConfig(cfg: Config): void {
+  const summary = {
+    dataDir: cfg.dataDir, host: cfg.host, port: cfg.port, partitions: cfg.partitions, windows: cfg.windowsText, latenessMs: cfg.latenessMs,
+    nats: cfg.natsUrl ?? null, tokens: cfg.tokens.length, rules: cfg.rules.length, views: cfg.views.length, tables: Object.keys(cfg.tables).length, demo: cfg.demo,
+  };
+  console.log(JSON.stringify(summary));
+  say("configuration ok");
+}
+
+function bar(fraction: number): string {
+  const width = 30;
+  const full = Math.round(fraction * width);
+  return `[${"#".repeat(full)}${"-".repeat(width - full)}] ${(fraction * 100).toFixed(0).padStart(3)}%`;
+}
+
+const [name = "", ...args] = process.argv.slice(2);
+if (name === "help" || name === "--help" || name === "") {
+  process.stdout.write(`weir <command> [--help]\n${Object.entries(commands).map(([n, c]) => `  ${n.padEnd(13)} ${c.usage.split("\n")[0].replace(/^weir [^:]*: /, "")}`).join("\n")}\n`);
+  process.exit(name === "" ? 2 : 0);
+}
 const command = commands[name];
 if (!command) {
-  say(`unknown command "${name}"; one of: ${Object.keys(commands).join(", ")}`);
+  say(`unknown command "${name}"; one of: ${Object.keys(commands).join(", ")} (weir help)`);
   process.exit(2);
 }
+if (args.includes("--help") || args.includes("-h")) {
+  process.stdout.write(`${command.usage}\n`);
+  process.exit(0);
+}
 try {
-  await command(loadConfig());
+  await command.run(args);
 } catch (e) {
   exitOnOperatingError(e);
 }

@@ -28,6 +28,7 @@ export type WeirErrorCode =
   | "nats_unavailable" // NATS cannot be reached now: retry later
   | "nats_stream" // a JetStream stream weir needs exists with other settings, or cannot be made as asked
   | "nats_mode" // weir processes on one NATS that do not agree on cluster mode
+  | "unreachable" // a client command (weir load) could not reach weir
   | "stale_owner"; // a partition's checkpoint commit by a process whose lease was taken over
 
 export class WeirError extends Error {
