@@ -73,6 +73,8 @@ export interface Config {
   rawSegmentMs: number;
   /** Free disk space under the data directory below which ingest answers 503. */
   diskReserveBytes: number;
+  /** WEIR_RAW_MAX_BYTES: the raw log's byte budget (storage/rawlog.ts pruneBy). */
+  rawBytesMax: number;
   /** A partition worker whose JS heap stays over this after a full GC fails, and is restarted from its checkpoint. */
   workerHeapBytesMax: number;
   /** Threads that parse and validate request bodies (0: the main thread does). */
@@ -210,6 +212,7 @@ const envSchema = z.object({
   WEIR_RETENTION_RAW: duration(60_000, 3650 * 86400_000).default(7 * 86400_000),
   WEIR_RAW_SEGMENT: duration(1000, 86400_000).default(3600_000),
   WEIR_DISK_RESERVE: byteSize.pipe(z.number().int().min(0).max(2 ** 50)).default(limits.diskReserveBytesDefault),
+  WEIR_RAW_MAX_BYTES: byteSize.pipe(z.number().int().min(16 * 2 ** 20).max(2 ** 50)).default(limits.rawBytesMaxDefault),
   WEIR_WORKER_HEAP_MAX: byteSize.pipe(z.number().int().min(16 * 2 ** 20).max(2 ** 40)).default(limits.workerHeapBytesDefault),
   WEIR_INGEST_THREADS: z.union([z.literal("auto"), intText(0, limits.ingestThreadsMax)]).default("auto"),
   WEIR_LAKE: boolText.default(true),
@@ -259,7 +262,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: v.WEIR_LOG_LEVEL, ringBytes: v.WEIR_RING_BYTES, failpoints: v.WEIR_FAILPOINTS,
     retentionMs: { windows: v.WEIR_RETENTION_WINDOWS, "1m": v.WEIR_RETENTION_1M, "1h": v.WEIR_RETENTION_1H },
     crashAt: v.WEIR_CRASH_AT, durability: v.WEIR_DURABILITY, checkpointIntervalMs: v.WEIR_CHECKPOINT_INTERVAL,
-    rawRetentionMs: v.WEIR_RETENTION_RAW, rawSegmentMs: v.WEIR_RAW_SEGMENT, diskReserveBytes: v.WEIR_DISK_RESERVE,
+    rawRetentionMs: v.WEIR_RETENTION_RAW, rawSegmentMs: v.WEIR_RAW_SEGMENT, diskReserveBytes: v.WEIR_DISK_RESERVE, rawBytesMax: v.WEIR_RAW_MAX_BYTES,
     workerHeapBytesMax: v.WEIR_WORKER_HEAP_MAX,
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,

@@ -376,6 +376,19 @@ describe("rawlog - prune", () => {
     log.close();
   });
 
+  test("rawlog - the byte budget drops the oldest segments before their retention, but never one a replay or the dedupe window needs, and says what is left over", () => {
+    const dir = freshDir();
+    const { log } = fourSegments(dir); // 4 segments of 18 bytes: 72
+    const none = { olderThanMs: 0 }; // nothing is past retention here
+    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 72 })).toEqual({ segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 0 });
+    expect(log.pruneBy({ ...none, keepFrom: 18, bytesMax: 36 })).toEqual({ segments: 1, retentionBytes: 0, budgetBytes: 18, overBytes: 18 }); // replay needs 18 on
+    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 36, neededAfterMs: 1500 })).toEqual({ segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 18 }); // segment 18 holds a record of 1000..2000, ids the window needs
+    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 36, neededAfterMs: 2500 })).toEqual({ segments: 1, retentionBytes: 0, budgetBytes: 18, overBytes: 0 });
+    expect([...readRawLog(dir)].map((r) => r.position)).toEqual([36, 54]);
+    expect(log.pruneBy({ olderThanMs: 3500, keepFrom: 1_000_000, bytesMax: 1 })).toEqual({ segments: 1, retentionBytes: 18, budgetBytes: 0, overBytes: 17 }); // past retention first; the current segment always stays
+    log.close();
+  });
+
   test("rawlog - prune never deletes the current segment", () => {
     const dir = freshDir();
     const { log } = fourSegments(dir);

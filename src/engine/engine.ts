@@ -547,15 +547,33 @@ export class Engine implements IngestPort, OpsPort {
     this.fanout.publish("stats", undefined, "", msg, 0, "stats");
   }
 
-  /** Deletes raw-log segments past WEIR_RETENTION_RAW that no partition's replay needs. */
+  /** Raw-log bytes pruned since start, by reason (past WEIR_RETENTION_RAW, over WEIR_RAW_MAX_BYTES), and bytes over the budget that nothing may drop yet. */
+  readonly rawPruned = { retention: 0, budget: 0, over: 0 };
+
+  /**
+   * Deletes raw-log segments past WEIR_RETENTION_RAW, then while the log is
+   * over WEIR_RAW_MAX_BYTES, the oldest ones: never one a partition's replay
+   * or the de-duplication window (ids are recovered from the log) needs.
+   */
   private pruneRawLog(nowMs = Date.now()): void {
     const cks = checkpointPositions(this.db);
     let keepFrom = Number.MAX_SAFE_INTEGER;
     // Replay re-reads the record at a checkpoint's position (and skips it): its segment stays.
     for (const p of this.slots) keepFrom = Math.min(keepFrom, cks.get(p.id) ?? p.floorPos);
     try {
-      const n = this.path.rawLog.prune({ olderThanMs: nowMs - this.cfg.rawRetentionMs, keepFrom: Math.max(0, keepFrom) });
-      if (n > 0) this.log.info("raw log segments pruned", { segments: n });
+      const r = this.path.rawLog.pruneBy({
+        olderThanMs: nowMs - this.cfg.rawRetentionMs, keepFrom: Math.max(0, keepFrom), bytesMax: this.cfg.rawBytesMax, neededAfterMs: nowMs - this.cfg.dedupeWindowMs,
+      });
+      this.rawPruned.retention += r.retentionBytes;
+      this.rawPruned.budget += r.budgetBytes;
+      if (r.retentionBytes > 0) this.log.info("raw log segments pruned", { segments: r.segments, bytes: r.retentionBytes + r.budgetBytes });
+      if (r.budgetBytes > 0) {
+        this.log.warn("raw log over WEIR_RAW_MAX_BYTES: its oldest segments dropped before WEIR_RETENTION_RAW", { bytes: r.budgetBytes, budget: this.cfg.rawBytesMax });
+      }
+      if (r.overBytes > 0 && this.rawPruned.over === 0) {
+        this.log.warn("raw log over WEIR_RAW_MAX_BYTES, and replay or the de-duplication window still needs every segment", { overBytes: r.overBytes });
+      }
+      this.rawPruned.over = r.overBytes;
     } catch (e) {
       this.log.error("raw log prune failed", { error: (e as Error).message });
     }

@@ -80,6 +80,7 @@ export const limits = {
   workerHeapBytesDefault: 1024 * 1024 * 1024, // WEIR_WORKER_HEAP_MAX: a partition worker over it (after a full GC) is restarted
   workerHeapCheckMs: 250, // how often a partition worker reads its heap size
   diskReserveBytesDefault: 64 * 1024 * 1024, // WEIR_DISK_RESERVE: ingest answers 503 below this much free space
+  rawBytesMaxDefault: 20 * 2 ** 30, // WEIR_RAW_MAX_BYTES: the raw log's byte budget; past it the oldest segments no replay or dedupe window needs go
   diskCheckMs: 250, // free space is read at most this often
   diskRetryAfterSeconds: 5, // Retry-After when the disk is (nearly) full
   recoveryTimeoutMs: 10 * 60_000, // start-up waits this long for every partition to replay its log

@@ -97,6 +97,9 @@ interface SegmentFile { start: number; name: string; path: string; size: number 
 
 const noBytes = new Uint8Array(0);
 
+/** What a prune removed: segments, their bytes by reason (past retention, over the byte budget), and the bytes it could not drop. */
+export interface RawLogPruned { segments: number; retentionBytes: number; budgetBytes: number; overBytes: number }
+
 export class RawLog {
   private fd = -1;
   private segmentStart = 0;
@@ -173,8 +176,23 @@ export class RawLog {
    *   log.prune({ olderThanMs: Date.now() - retentionMs, keepFrom: oldestCheckpointPosition });
    */
   prune(opts: { olderThanMs: number; keepFrom: number }): number {
+    return this.pruneBy(opts).segments;
+  }
+
+  /**
+   * prune(), and with `bytesMax` also older segments while the log holds
+   * more than `bytesMax` bytes, down to the oldest one a replay or the
+   * de-duplication window still needs (`keepFrom`; `neededAfterMs`: a
+   * segment holding a record received after it stays). Returns what went,
+   * by reason, and the bytes still over the budget (what it could not drop).
+   *
+   * @example log.pruneBy({ olderThanMs, keepFrom, bytesMax: 10 * 2 ** 30, neededAfterMs: now - dedupeWindowMs })
+   */
+  pruneBy(opts: { olderThanMs: number; keepFrom: number; bytesMax?: number; neededAfterMs?: number }): RawLogPruned {
     const segs = listSegments(this.dir);
-    let deleted = 0;
+    const sizes = segs.map((s) => statSync(segmentPath(this.dir, s)).size);
+    let total = sizes.reduce((a, b) => a + b, 0);
+    const out: RawLogPruned = { segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 0 };
     // Only a prefix goes, so the retained segments stay contiguous.
     for (let i = 0; i + 1 < segs.length; i++) {
       const next = segs[i + 1];
@@ -182,12 +200,18 @@ export class RawLog {
       const path = segmentPath(this.dir, segs[i]);
       // Receive times grow, so the next segment's first one bounds this segment's last.
       const newestMs = firstRecvMsOf(segmentPath(this.dir, next)) ?? statSync(path).mtimeMs;
-      if (!(newestMs < opts.olderThanMs)) break;
+      const old = newestMs < opts.olderThanMs;
+      const over = opts.bytesMax !== undefined && total > opts.bytesMax && newestMs < (opts.neededAfterMs ?? Infinity);
+      if (!old && !over) break;
       unlinkSync(path);
       this.oldestStart = next;
-      deleted++;
+      out.segments++;
+      if (old) out.retentionBytes += sizes[i];
+      else out.budgetBytes += sizes[i];
+      total -= sizes[i];
     }
-    return deleted;
+    if (opts.bytesMax !== undefined && total > opts.bytesMax) out.overBytes = total - opts.bytesMax;
+    return out;
   }
 
   /**
