@@ -19,10 +19,13 @@ import { type ActionSpec, parseActions } from "./actions/registry.ts";
 import { AnomalyKnobError, type AnomalyKnobRule, parseAnomalyKnobs } from "./actors/anomaly-knobs.ts";
 import { formatOfPath, isColumnName, isTableName, parseTable, TableError, type TableRows } from "./actors/views/table.ts";
 import { demoUsersTable, demoViews } from "./sim/demo-scenario.ts";
+import { demoDashboard } from "./sim/demo-dashboard.ts";
+import { type DashboardDef, emptyDashboard, parseDashboard } from "./http/dashboard-def.ts";
 import { issueText } from "./runtime/issue-text.ts";
 import { limits } from "./runtime/limits.ts";
 import { type MetricViewDef, metricViewSchema } from "./lake/metric-view-def.ts";
 import type { LogLevel } from "./runtime/log.ts";
+import { piiDetectors, type PiiSettings } from "./actors/pii.ts";
 
 export class ConfigError extends WeirError {
   override name = "ConfigError";
@@ -31,7 +34,11 @@ export class ConfigError extends WeirError {
   }
 }
 
-export interface Token { token: string; role: Role }
+/**
+ * A bearer token: its role, and whether it may read sensitive columns in the
+ * clear (`pii`, written `token:read+pii`; admin implies it).
+ */
+export interface Token { token: string; role: Role; pii: boolean }
 export type Role = "ingest" | "read" | "admin";
 
 export interface Config {
@@ -73,6 +80,10 @@ export interface Config {
   rawSegmentMs: number;
   /** Free disk space under the data directory below which ingest answers 503. */
   diskReserveBytes: number;
+  /** WEIR_MEMORY_MAX: the process' RSS budget; past it ingest sheds (IngestPath.shedEarly). */
+  memoryBytesMax: number;
+  /** WEIR_NEW_SERIES_RATE: new series a second (actors/series-budget.ts). */
+  newSeriesPerSec: number;
   /** WEIR_RAW_MAX_BYTES: the raw log's byte budget (storage/rawlog.ts pruneBy). */
   rawBytesMax: number;
   /** A partition worker whose JS heap stays over this after a full GC fails, and is restarted from its checkpoint. */
@@ -104,6 +115,10 @@ export interface Config {
   natsLeaseMs: number;
   /** Origins (scheme://host[:port], exact) whose pages may call weir from a browser; none by default. */
   corsOrigins: string[];
+  /** The config file's `pii:` with WEIR_PII_KEY (src/actors/pii.ts); absent when not configured. */
+  pii: PiiSettings | undefined;
+  /** The config file's `dashboard:` (http/dashboard-def.ts); the demo's without one under WEIR_DEMO, else empty. */
+  dashboard: DashboardDef;
 }
 
 /** Commit boundaries WEIR_CRASH_AT can stop the process at (test-only). */
@@ -137,17 +152,25 @@ const byteSize = z.string().transform((s, ctx) => {
 
 const boolText = z.enum(["0", "1", "true", "false", "yes", "no"]).transform((v) => v === "1" || v === "true" || v === "yes");
 
+// "token:role" or "token:role+pii" (the grant to read sensitive columns in the clear), comma-separated.
 const tokensText = z.string().transform((s, ctx) => {
   const out: Token[] = [];
   for (const part of s.split(",").map((p) => p.trim()).filter(Boolean)) {
-    const [token, role] = part.split(":");
-    if (!token || token.length < 8 || !["ingest", "read", "admin"].includes(role ?? "")) {
-      ctx.addIssue({ code: "custom", message: `"${part.slice(0, 20)}…" must be <token of ≥ 8 chars>:<ingest|read|admin>` });
+    const [token, grants] = part.split(":");
+    const [role, ...extra] = (grants ?? "").split("+");
+    if (!token || token.length < 8 || !["ingest", "read", "admin"].includes(role) || extra.some((x) => x !== "pii") || extra.length > 1) {
+      ctx.addIssue({ code: "custom", message: `"${part.slice(0, 20)}…" must be <token of ≥ 8 chars>:<ingest|read|admin>[+pii]` });
       return z.NEVER;
     }
-    out.push({ token, role: role as Role });
+    out.push({ token, role: role as Role, pii: extra.length === 1 || role === "admin" });
   }
   return out;
+});
+
+const piiSchema = z.strictObject({
+  keys: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a tag or prop key")).max(limits.piiKeysMax).default([]),
+  detect: z.array(z.enum(piiDetectors)).default([]),
+  mode: z.enum(["hash", "mask"]).default("hash"),
 });
 
 /** Keys as they appear in the environment; the file uses the same names without the WEIR_ prefix, lower case. */
@@ -159,7 +182,7 @@ const envSchema = z.object({
   WEIR_WINDOWS: z.string().default("10s,60s/10s"),
   WEIR_LATENESS: duration(0, 3600_000).default(2000),
   WEIR_MAX_BODY: byteSize.pipe(z.number().int().min(1024).max(256 * 2 ** 20)).default(limits.bodyBytesMaxDefault),
-  WEIR_MAX_SERIES: intText(1, 10_000_000).default(limits.seriesMaxDefault),
+  WEIR_MAX_SERIES: intText(1, limits.seriesMaxCeiling).default(limits.seriesMaxDefault),
   WEIR_MAX_EVENT_AGE: duration(1000, 365 * 86400_000).default(7 * 86400_000),
   WEIR_MAX_FUTURE_SKEW: duration(0, 86400_000).default(5 * 60_000),
   WEIR_DEDUPE_WINDOW: duration(0, 86400_000).default(10 * 60_000),
@@ -186,6 +209,7 @@ const envSchema = z.object({
   WEIR_NODE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1–64 letters, digits, _ or -").optional(),
   WEIR_NATS_LEASE: duration(limits.natsLeaseMsMin, 600_000).default(limits.natsLeaseMs),
   WEIR_TOKENS: tokensText.default([]),
+  WEIR_PII_KEY: z.string().min(limits.piiKeyCharsMin, `must be at least ${limits.piiKeyCharsMin} characters (an HMAC key)`).optional(),
   WEIR_CONFIG: z.string().min(1).optional(),
   WEIR_DEMO: boolText.default(false),
   WEIR_DEMO_RATE: intText(1, 1_000_000).default(200),
@@ -212,6 +236,9 @@ const envSchema = z.object({
   WEIR_RETENTION_RAW: duration(60_000, 3650 * 86400_000).default(7 * 86400_000),
   WEIR_RAW_SEGMENT: duration(1000, 86400_000).default(3600_000),
   WEIR_DISK_RESERVE: byteSize.pipe(z.number().int().min(0).max(2 ** 50)).default(limits.diskReserveBytesDefault),
+  WEIR_MEMORY_MAX: byteSize.pipe(z.number().int().min(64 * 2 ** 20).max(2 ** 50)).default(limits.memoryBytesMaxDefault),
+  WEIR_NEW_SERIES_RATE: z.string().regex(/^\d+$/, "must be a whole number of new series per second").transform(Number)
+    .pipe(z.number().int().min(1).max(10_000_000)).default(limits.newSeriesPerSecDefault),
   WEIR_RAW_MAX_BYTES: byteSize.pipe(z.number().int().min(16 * 2 ** 20).max(2 ** 50)).default(limits.rawBytesMaxDefault),
   WEIR_WORKER_HEAP_MAX: byteSize.pipe(z.number().int().min(16 * 2 ** 20).max(2 ** 40)).default(limits.workerHeapBytesDefault),
   WEIR_INGEST_THREADS: z.union([z.literal("auto"), intText(0, limits.ingestThreadsMax)]).default("auto"),
@@ -262,7 +289,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: v.WEIR_LOG_LEVEL, ringBytes: v.WEIR_RING_BYTES, failpoints: v.WEIR_FAILPOINTS,
     retentionMs: { windows: v.WEIR_RETENTION_WINDOWS, "1m": v.WEIR_RETENTION_1M, "1h": v.WEIR_RETENTION_1H },
     crashAt: v.WEIR_CRASH_AT, durability: v.WEIR_DURABILITY, checkpointIntervalMs: v.WEIR_CHECKPOINT_INTERVAL,
-    rawRetentionMs: v.WEIR_RETENTION_RAW, rawSegmentMs: v.WEIR_RAW_SEGMENT, diskReserveBytes: v.WEIR_DISK_RESERVE, rawBytesMax: v.WEIR_RAW_MAX_BYTES,
+    rawRetentionMs: v.WEIR_RETENTION_RAW, rawSegmentMs: v.WEIR_RAW_SEGMENT, diskReserveBytes: v.WEIR_DISK_RESERVE, rawBytesMax: v.WEIR_RAW_MAX_BYTES, newSeriesPerSec: v.WEIR_NEW_SERIES_RATE, memoryBytesMax: v.WEIR_MEMORY_MAX,
     workerHeapBytesMax: v.WEIR_WORKER_HEAP_MAX,
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
@@ -270,6 +297,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     lake: { enabled: v.WEIR_LAKE, intervalMs: v.WEIR_LAKE_INTERVAL, curatedIntervalMs: v.WEIR_LAKE_CURATED_INTERVAL, retentionMs: v.WEIR_RETENTION_LAKE },
     metricViews: metricViewsOf(file.metric_views),
     natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions, anomalies: anomaliesOf(file),
+    pii: piiOf(file.pii, v.WEIR_PII_KEY),
+    dashboard: dashboardOf(file.dashboard, v.WEIR_DEMO),
     // The demo's views and users table (sim/demo-scenario.ts) where the file has none; not in cluster mode, where
     // each process's table book is its own and the demo's table changes would differ between processes.
     views: viewsOf(demoScene && file.views === undefined ? { ...file, views: demoViews() } : file),
@@ -315,6 +344,32 @@ function viewsOf(file: ConfigFile): unknown[] {
     names.add(name);
   });
   return file.views;
+}
+
+/**
+ * The config file's `pii:` with WEIR_PII_KEY: hash mode needs the key (from
+ * the environment, so it is not written beside the config), mask mode
+ * ignores it. Absent `pii:` (or one listing no key and no detector): nothing
+ * is scrubbed, at the cost of one null check per event.
+ */
+function piiOf(def: unknown, key: string | undefined): PiiSettings | undefined {
+  if (def === undefined || def === null) return undefined;
+  const r = piiSchema.safeParse(def);
+  if (!r.success) throw new ConfigError(`config pii.${issueText(r.error.issues[0], def, "")}`);
+  const { keys, detect, mode } = r.data;
+  if (keys.length === 0 && detect.length === 0) return undefined;
+  if (mode === "hash" && key === undefined) {
+    throw new ConfigError("config WEIR_PII_KEY: required when pii.mode is hash (the HMAC key sensitive values are hashed with); set it, or use pii.mode: mask");
+  }
+  return { keys, detect, mode, key: mode === "hash" ? key! : "" };
+}
+
+/** The config file's `dashboard:`, validated (ConfigError naming the path); without one, the demo's or none. */
+function dashboardOf(def: unknown, demo: boolean): DashboardDef {
+  if (def === undefined || def === null) return demo ? demoDashboard() : emptyDashboard;
+  const got = parseDashboard(def);
+  if ("error" in got) throw new ConfigError(`config ${got.error}`);
+  return got.def;
 }
 
 /** The config file's `anomalies:`, validated (ConfigError naming the path of a bad key). */
@@ -401,7 +456,7 @@ function autoIngestThreads(): number {
 }
 
 /** What the config file holds: settings (as environment values), and the rules, actions and anomaly knobs as written. */
-interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown; anomalies?: unknown; tables?: unknown; views?: unknown; metric_views?: unknown }
+interface ConfigFile { settings: Record<string, string>; rules?: unknown; actions?: unknown; anomalies?: unknown; tables?: unknown; views?: unknown; metric_views?: unknown; pii?: unknown; dashboard?: unknown }
 
 /**
  * The config file holds the same settings in lower case without the
@@ -424,7 +479,7 @@ function readConfigFile(path: string | undefined): ConfigFile {
   }
   const out: ConfigFile = { settings: {} };
   for (const [k, val] of Object.entries(json)) {
-    if (k === "rules" || k === "actions" || k === "anomalies" || k === "tables" || k === "views" || k === "metric_views") {
+    if (k === "rules" || k === "actions" || k === "anomalies" || k === "tables" || k === "views" || k === "metric_views" || k === "pii" || k === "dashboard") {
       out[k] = val;
       continue;
     }

@@ -42,6 +42,24 @@ describe("cli - weir load", () => {
     expect(r.stderr).toMatch(/sent 3000, accepted 3000, rejected 0, retried \d+, failed 0/); // plain progress lines: not a terminal
   }, 60_000);
 
+  test("cli - load: a burst of 20 connections flat out, the rings filled by a paused partition for a while: only 202/429/503, every event re-sent after Retry-After lands once, no worker restart", async () => {
+    const b = await startTestWeir({ WEIR_RING_BYTES: "4MiB", WEIR_FAILPOINTS: "1" });
+    try {
+      const paused = "partition-0";
+      b.engine.supervisor.post(paused, { type: "fault", mode: "pause" }); // its ring fills: 503s until it resumes
+      const resume = setTimeout(() => b.engine.supervisor.post(paused, { type: "fault", mode: "resume" }), 3_000);
+      const r = await weirCli(["load", "--url", b.url, "--events", "600000", "--batch", "1000", "--connections", "20", "--series", "500", "--seconds", "120"]);
+      clearTimeout(resume);
+      const report = JSON.parse(r.stdout);
+      console.log(`burst: ${JSON.stringify({ statuses: report.statuses, retried: report.retried, eventsPerSec: report.eventsPerSec, server: report.server })}`);
+      expect(Object.keys(report.statuses).filter((s) => !["202", "429", "503"].includes(s))).toEqual([]);
+      expect(report.statuses["503"]).toBeGreaterThan(0); // the paused partition's ring did fill
+      expect(report).toMatchObject({ sent: 600000, accepted: 600000, failed: 0, server: { ingested: 600000, matches: true, workerRestarts: 0 } });
+    } finally {
+      await b.stop();
+    }
+  }, 120_000);
+
   test("cli - load: a bad flag names it (status 2); an unreachable weir says so (status 1), with no stack", async () => {
     const bad = await weirCli(["load", "--url", w.url, "--batch", "0"]);
     expect([bad.code, bad.stderr.trim()]).toEqual([2, "weir: --batch: must be ≥ 1"]);

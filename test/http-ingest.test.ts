@@ -161,3 +161,47 @@ describe("http - limits that need a roomy body", () => {
     await w.stop();
   }, 30_000);
 });
+
+describe("http - shedding before the body is read", () => {
+  test("http - over WEIR_MEMORY_MAX every ingest route answers 503 with Retry-After 5 and takes nothing; reads still answer", async () => {
+    const w = await startTestWeir({ WEIR_MEMORY_MAX: "64MiB" }); // a test process is always past 64 MiB
+    try {
+      const before = w.engine.metrics.ingested.get();
+      const r = await postEvents(w.url, JSON.stringify([{ name: "shed.a", value: 1 }]));
+      expect([r.status, r.headers.get("retry-after")]).toEqual([503, "5"]);
+      expect(r.body.error).toMatch(/^overloaded: memory \d+ MiB over WEIR_MEMORY_MAX \(64 MiB\); nothing of this request was accepted$/);
+      const lp = await fetch(`${w.url}/write`, { method: "POST", body: "shed_b v=1" });
+      expect(lp.status).toBe(503);
+      expect(w.engine.metrics.ingested.get()).toBe(before);
+      expect((await fetch(`${w.url}/api/v1/series`)).status).toBe(200);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
+describe("http - series listing pages", () => {
+  test("http - /api/v1/series pages through every series with after=<next>, each once, in registration order; the last page has no next", async () => {
+    const w = await startTestWeir();
+    try {
+      const names = Array.from({ length: 25 }, (_, i) => ({ name: `page.s${String(i).padStart(2, "0")}`, value: i }));
+      expect((await postEvents(w.url, JSON.stringify([...names, { name: "other.x" }]))).status).toBe(202);
+      const seen: string[] = [];
+      let after = -1;
+      const pages: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const page = (await (await fetch(`${w.url}/api/v1/series?match=page.*&limit=10&after=${after}`)).json()) as { series: Array<{ key: string }>; next?: number };
+        seen.push(...page.series.map((s) => s.key));
+        pages.push(page.series.length);
+        if (page.next === undefined) break;
+        after = page.next;
+      }
+      expect(seen).toEqual(names.map((n) => n.name));
+      expect(pages).toEqual([10, 10, 5]);
+      const bad = await fetch(`${w.url}/api/v1/series?after=-2`);
+      expect([bad.status, ((await bad.json()) as { error: string }).error]).toEqual([400, "after: must be ≥ -1"]);
+    } finally {
+      await w.stop();
+    }
+  });
+});

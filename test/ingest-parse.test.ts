@@ -8,6 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { DedupeSet } from "../src/actors/dedupe.ts";
 import { parseEvents } from "../src/actors/ingest-parse.ts";
 import { Ingest } from "../src/actors/ingest.ts";
+import { SeriesBudget } from "../src/actors/series-budget.ts";
 import { SeriesRegistry } from "../src/actors/series-registry.ts";
 
 const bounds = { maxEventAgeMs: 7 * 86_400_000, maxFutureSkewMs: 300_000 };
@@ -64,6 +65,26 @@ describe("ingest parse", () => {
     expect(out.rejects.map((r) => r.event)).toEqual([{ name: "s3", tags: { k: "v" }, ts: now, value: 7 }, { name: "?" }]);
     ingest.commit();
     expect(registry.size).toBe(2);
+  });
+
+  test("ingest parse - over WEIR_NEW_SERIES_RATE: new series past the budget refused per event naming it, known ones flow; a refused request spends nothing; the budget refills", () => {
+    const registry = new SeriesRegistry(2, 1_000);
+    const budget = new SeriesBudget(2, 3, now); // 2 a second, bursts of 3
+    const ingest = new Ingest({ partitions: 2, registry, bounds, dedupe: new DedupeSet(600_000), newSeries: budget });
+    const out = ingest.accept(["n1", "n2", "n3", "n4", "n1", "n5"].map((name) => ({ name, ts: now })), now);
+    expect({ accepted: out.accepted, reasons: out.reasons, errors: out.errors }).toEqual({
+      accepted: 4, reasons: { series_rate: 2 },
+      errors: [3, 5].map((index) => ({ index, error: "series: new series over WEIR_NEW_SERIES_RATE (2/s, bursts of 3); send it again later" })),
+    });
+    // Not committed (a 503 after this, say): nothing was spent.
+    expect(budget.available(now)).toBe(3);
+    ingest.accept(["n1", "n2", "n3"].map((name) => ({ name, ts: now })), now);
+    ingest.commit();
+    expect([registry.size, budget.available(now)]).toEqual([3, 0]);
+    const later = ingest.accept([{ name: "n1", ts: now }, { name: "n9", ts: now }], now + 100); // known: flows; new: refused
+    expect([later.accepted, later.reasons]).toEqual([1, { series_rate: 1 }]);
+    expect(budget.available(now + 1_000)).toBe(2); // refilled at 2 a second
+    expect(budget.available(now + 60_000)).toBe(3); // never past the burst
   });
 
   test("ingest parse - ids: a re-sent id within the request and one remembered are duplicates, accepted and routed nowhere", () => {

@@ -1,13 +1,21 @@
 // weir dashboard: connection to /ws/live, the series picker and the charts.
 // Messages only update state; all drawing happens in the next animation
 // frame (requestRender), once per frame whatever the message rate.
+//
+// Which series are charted, in this order of say: the page's link (the
+// user's picks, kept there: link.js), the config's `dashboard: charts:`
+// (GET /api/v1/dashboard), else the busiest series (busiest.js). The page
+// names no series of its own.
+import { busiest } from "./busiest.js";
 import { createChart, requestRender } from "./charts.js";
-import { api, apiGet, createPanels, createRulesPanel, el } from "./dashboard.js";
+import { api, apiGet, createPanels, createRulesPanel } from "./dashboard.js";
+import { readLink, writeLink } from "./link.js";
+import { createPicker } from "./picker.js";
+import { compileSelector, nameOf } from "./select.js";
 import { createViewsPanel } from "./views.js";
 
 const ui = {
-  chartsMax: 6,
-  pickerRowsMax: 100,
+  chartsMax: 6, // the server's dashboardChartsMax is the same
   seriesMax: 10_000, // the demo alone makes ~6,000 (README "Two commands")
   seriesListMax: 1000,
   backoffBaseMs: 500,
@@ -19,17 +27,13 @@ const ui = {
   anomalySeriesMax: 500, // series whose live anomalies are kept for a chart opened later
   anomaliesPerSeriesMax: 10,
 };
-// What a newcomer sees first: one chart for each simulator sensor.
-const defaultNames = ["sensor.temperature", "sensor.humidity", "sensor.pressure"];
-
 const $ = (id) => document.getElementById(id);
 const els = {
-  badge: $("state"), spec: $("spec"), filter: $("filter"), picker: $("picker-list"), pickerCount: $("picker-count"),
-  charts: $("charts"), chartsEmpty: $("charts-empty"),
+  badge: $("state"), spec: $("spec"), charts: $("charts"), note: $("charts-note"),
 };
 const panels = createPanels({
-  kpis: $("kpis"), gauges: $("gauges"), alerts: $("alerts"), alertsEmpty: $("alerts-empty"),
-  top: $("top"), topEmpty: $("top-empty"), focus: $("focus"),
+  kpis: $("kpis"), gauges: $("gauges"), gaugesPanel: $("gauges-panel"), alerts: $("alerts"), alertsEmpty: $("alerts-empty"),
+  top: $("top"), topEmpty: $("top-empty"), topPanel: $("top-panel"), topTitle: $("top-title"), topSub: $("top-sub"), focus: $("focus"),
 });
 const rulesPanel = createRulesPanel({
   panel: $("rules-panel"), list: $("rules"), empty: $("rules-empty"), count: $("rules-count"),
@@ -54,14 +58,14 @@ const viewTopics = new Set(); // the views' live topics subscribed on the curren
 let liveSock = null;
 let spec = null;
 let windowSec = 10;
-let userPicked = false;
+const link = readLink();
+let userPicked = link.charts.length > 0; // the link's charts are a choice: nothing is picked for the user
+let filterText = link.filter;
+let dashboard = null; // GET /api/v1/dashboard, once answered
 let focusKey = null;
 let state = "connecting";
-let matches = () => true;
 
 // ---- charts --------------------------------------------------------------
-
-const nameOf = (key) => (key.includes("{") ? key.slice(0, key.indexOf("{")) : key);
 
 function renderPanels() {
   panels.render(focusKey, windowSec);
@@ -82,78 +86,95 @@ function addChart(key) {
   for (const a of liveAnomalies.get(key) ?? []) chart.addAnomaly(a);
   if (spec !== null) chart.backfill(spec);
   if (focusKey === null) setFocus(key);
-  els.chartsEmpty.hidden = true;
+  chosenChanged();
 }
 
 function removeChart(key) {
-  userPicked = true;
   charts.get(key)?.destroy();
   charts.delete(key);
   if (focusKey === key) setFocus(charts.keys().next().value ?? null);
-  els.chartsEmpty.hidden = charts.size > 0;
-  requestRender(renderPicker);
+  chosenChanged();
+}
+
+/** The user's own pick or removal: from now on the charts are theirs, and the link says which. */
+function userChose(key, on) {
+  // The first pick when the page filled every slot itself: the last of its own charts makes room.
+  if (on && !userPicked && !charts.has(key) && charts.size >= ui.chartsMax) removeChart([...charts.keys()].at(-1));
+  userPicked = true;
+  if (!known.has(key)) noteSeries(key);
+  if (on) addChart(key);
+  else removeChart(key);
 }
 
 /** A series picked elsewhere (the rules panel): charted as if ticked in the picker. */
 function pickSeries(key) {
-  userPicked = true;
-  if (!known.has(key)) noteSeries(key);
-  addChart(key);
+  userChose(key, true);
+}
+
+function chosenChanged() {
+  if (userPicked) writeLink([...charts.keys()], filterText);
   requestRender(renderPicker);
+  requestRender(renderNote);
+}
+
+// ---- what is charted when the user has chosen nothing ---------------------
+
+/** The config's `charts:`: the first known series (by key) each selector picks. */
+function pickConfigured() {
+  const sorted = [...known.keys()].sort();
+  for (const sel of dashboard.charts) {
+    const picks = compileSelector(sel);
+    if ([...charts.keys()].some(picks)) continue;
+    const key = sorted.find(picks);
+    if (key) addChart(key);
+  }
+}
+
+/**
+ * The busiest series, re-ranked at most once a frame (a sort of the series
+ * the page holds, ~2 ms at 10,000); charts are swapped only when the
+ * ranking moves, which over the newest two window ends it seldom does.
+ */
+function pickBusiest() {
+  const { keys } = busiest(panels.latest, windowSec * 1000, ui.chartsMax);
+  const want = new Set(keys);
+  if (keys.length === charts.size && [...charts.keys()].every((k) => want.has(k))) return;
+  for (const key of [...charts.keys()]) if (!want.has(key)) removeChart(key);
+  for (const key of keys) addChart(key);
 }
 
 function autoPick() {
-  if (userPicked) return;
-  const sorted = [...known.keys()].sort();
-  for (const name of defaultNames) {
-    if ([...charts.keys()].some((k) => nameOf(k) === name)) continue;
-    const key = sorted.find((k) => nameOf(k) === name);
-    if (key) addChart(key);
-  }
-  requestRender(renderPicker);
+  if (userPicked || dashboard === null) return;
+  if (dashboard.charts.length > 0) pickConfigured();
+  else pickBusiest();
+  requestRender(renderNote);
 }
 
-// ---- picker: a glob when the filter has * or ?, else a substring --------
-
-function compileFilter(text) {
-  const q = text.trim();
-  if (q === "") return () => true;
-  if (/[*?]/.test(q)) {
-    const body = q.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-    const re = new RegExp(`^${body}$`, "is");
-    return (key) => re.test(key);
-  }
-  const needle = q.toLowerCase();
-  return (key) => key.toLowerCase().includes(needle);
+/** One line above the charts saying why these are the ones shown. */
+function renderNote() {
+  const n = charts.size;
+  const series = `${n} series`;
+  let text;
+  if (userPicked) text = n === 0 ? "No series charted: pick some below." : `Showing the ${series} picked (kept in this page's link); pick others below.`;
+  else if (dashboard === null || known.size === 0) text = "Waiting for series…";
+  else if (dashboard.charts.length > 0) text = `Showing the ${series} the dashboard config names; pick others below.`;
+  else if (n === 0) text = `Waiting for a closed ${spec ?? ""} window to find the busiest series…`;
+  else text = `Showing the ${n} busiest series (events in the latest ${spec} window); pick others below.`;
+  if (els.note.textContent !== text) els.note.textContent = text;
+  els.note.dataset.mode = userPicked ? "picked" : dashboard?.charts.length > 0 ? "config" : n > 0 ? "busiest" : "waiting";
 }
 
-function renderPicker() {
-  const keys = [...known.keys()].filter((k) => matches(k)).sort();
-  const rows = keys.slice(0, ui.pickerRowsMax).map((key) => {
-    const label = el("label", "pick");
-    const box = el("input");
-    box.type = "checkbox";
-    box.checked = charts.has(key);
-    box.disabled = !box.checked && charts.size >= ui.chartsMax;
-    box.addEventListener("change", () => {
-      userPicked = true;
-      if (box.checked) addChart(key);
-      else removeChart(key);
-      requestRender(renderPicker);
-    });
-    label.append(box, el("span", "", key));
-    label.title = key;
-    return label;
-  });
-  els.picker.replaceChildren(...rows);
-  const more = keys.length > rows.length ? `, first ${rows.length} listed` : "";
-  els.pickerCount.textContent = `${keys.length} of ${known.size} series${more} · ${charts.size}/${ui.chartsMax} charted`;
-}
+// ---- picker ----------------------------------------------------------------
 
-els.filter.addEventListener("input", () => {
-  matches = compileFilter(els.filter.value);
-  requestRender(renderPicker);
+const picker = createPicker({ list: $("picker-list"), count: $("picker-count"), filter: $("filter") }, {
+  charts, chartsMax: ui.chartsMax, onToggle: userChose,
+  full: () => userPicked && charts.size >= ui.chartsMax, // the page's own picks give way to the user's first
+  onFilter: (text) => {
+    filterText = text;
+    writeLink(userPicked ? [...charts.keys()] : null, text);
+  },
 });
+const renderPicker = () => picker.render(known.keys());
 
 function noteSeries(key, trend) {
   if (!known.has(key) && known.size >= ui.seriesMax) return;
@@ -161,20 +182,37 @@ function noteSeries(key, trend) {
   known.set(key, trend ?? known.get(key));
   if (isNew) {
     requestRender(renderPicker);
-    if (!userPicked && charts.size < defaultNames.length && defaultNames.includes(nameOf(key))) autoPick();
+    requestRender(autoPick);
   }
 }
 
 async function refreshSeries() {
   const body = await api(`/api/v1/series?limit=${ui.seriesListMax}`);
   for (const s of body?.series ?? []) if (s && typeof s.key === "string") noteSeries(s.key, s.trend);
-  autoPick();
+  requestRender(autoPick);
 }
 
 async function refreshTop() {
-  if (state !== "live") return; // a refused fetch would only add console noise
-  const body = await api(`/api/v1/top?name=shop.purchase&by=page&k=5&agg=sum`);
+  const top = dashboard?.top;
+  if (state !== "live" || !top) return; // a refused fetch would only add console noise
+  const q = new URLSearchParams({ name: top.name, by: top.by, k: "5", agg: top.agg });
+  const body = await api(`/api/v1/top?${q}`);
   if (body) panels.renderTop(body.items);
+}
+
+/** GET /api/v1/dashboard: the gauges, cards, board and default charts; asked until answered (the page is useless without). */
+async function loadDashboard() {
+  const { status, body } = await apiGet("/api/v1/dashboard");
+  if (body === null || typeof body !== "object") {
+    // 401/403: a token that may not read; anything else: weir is not up yet.
+    if (status !== 401 && status !== 403) setTimeout(loadDashboard, ui.backoffBaseMs * 4);
+    return;
+  }
+  dashboard = { charts: Array.isArray(body.charts) ? body.charts.filter((c) => typeof c === "string") : [], top: body.top ?? null };
+  panels.configure(body);
+  refreshTop();
+  requestRender(autoPick);
+  requestRender(renderPanels);
 }
 
 async function refreshAlerts() {
@@ -369,6 +407,7 @@ function handle(sock, m) {
     charts.get(m.series)?.push(m);
     panels.noteWindow(m);
     requestRender(renderPanels);
+    if (!userPicked) requestRender(autoPick);
   } else if (m.type === "anomaly") {
     if (typeof m.series !== "string") return;
     keepAnomaly(m);
@@ -407,5 +446,12 @@ setInterval(refreshTop, ui.topRefreshMs);
 setInterval(refreshRules, ui.rulesRefreshMs);
 setInterval(refreshViews, ui.viewsRefreshMs);
 setInterval(() => { if (state === "live") refreshSeries(); }, ui.seriesRefreshMs);
+for (const key of link.charts.slice(0, ui.chartsMax)) {
+  noteSeries(key);
+  addChart(key);
+}
+if (filterText !== "") picker.setFilter(filterText, true);
 requestRender(renderPanels);
+requestRender(renderNote);
+loadDashboard();
 connect();

@@ -1,6 +1,10 @@
-// weir dashboard panels beside the charts: KPI cards, sensor gauges, the
-// alert feed, the top-k board and the rules panel. Server data reaches the
+// weir dashboard panels beside the charts: KPI cards, gauges, the alert
+// feed, the top-k board and the rules panel. The gauges, the extra cards and
+// the board come from GET /api/v1/dashboard (the config file's `dashboard:`,
+// or the demo's): this file names no series. Server data reaches the
 // DOM only through textContent, dataset and attributes, never as HTML.
+
+import { compileSelector } from "./select.js";
 
 export const panelLimits = {
   alertsMax: 50,
@@ -53,11 +57,6 @@ const kpiDefs = [
   ["last", "latest"], ["avg", "window avg"], ["range", "min / max"], ["p99", "p99"],
 ];
 
-const gaugeDefs = [
-  { name: "sensor.temperature", label: "temperature", unit: "°C", min: -10, max: 40 },
-  { name: "sensor.humidity", label: "humidity", unit: "%", min: 0, max: 100 },
-  { name: "sensor.pressure", label: "pressure", unit: "hPa", min: 960, max: 1060 },
-];
 
 const svgNs = "http://www.w3.org/2000/svg";
 const arcPath = "M 10 60 A 50 50 0 0 1 110 60";
@@ -77,9 +76,42 @@ function buildGauge(def) {
   const value = svg("text", { x: 60, y: 56, class: "gauge-value", "text-anchor": "middle" });
   value.textContent = "–";
   g.append(fill, value);
-  const cap = el("figcaption", "", `${def.label} (${def.unit})`);
+  const cap = el("figcaption", "", def.unit ? `${def.label} (${def.unit})` : def.label);
   wrap.append(g, cap);
-  return { def, wrap, fill, value };
+  wrap.dataset.series = def.series;
+  return { def, wrap, fill, value, picks: compileSelector(def.series), members: new Set() };
+}
+
+function buildCard(def) {
+  const card = el("div", "kpi");
+  card.dataset.testid = "kpi";
+  card.dataset.kpi = "card";
+  card.dataset.series = def.series;
+  const value = el("div", "kpi-value", "–");
+  card.append(el("div", "kpi-label", def.label), value);
+  card.title = `${def.agg} over the latest window of ${def.series}`;
+  return { def, card, value, picks: compileSelector(def.series), members: new Set() };
+}
+
+/** A card's figure over the windows it picks (cardAggs in src/http/dashboard-def.ts). */
+function cardValue(agg, windows, windowSec) {
+  let count = 0, sum = 0, min = Infinity, max = -Infinity;
+  for (const m of windows) {
+    count += m.count ?? 0;
+    sum += m.sum ?? 0;
+    if (m.min < min) min = m.min;
+    if (m.max > max) max = m.max;
+  }
+  if (windows.length === 0) return NaN;
+  switch (agg) {
+    case "count": return count;
+    case "rate": return count / windowSec;
+    case "sum": return sum;
+    case "avg": return count > 0 ? sum / count : NaN;
+    case "min": return min;
+    case "max": return max;
+    default: return NaN;
+  }
 }
 
 // ---- alert feed ----------------------------------------------------------
@@ -151,7 +183,8 @@ function orderAlerts(entries) {
 /**
  * The panels and the little state they need, fed by window and alert messages.
  * @example
- *   const p = createPanels({ kpis, gauges, alerts, top }); p.noteWindow(msg); p.render(focusKey, 10);
+ *   const p = createPanels({ kpis, gauges, gaugesPanel, alerts, top, topPanel, topTitle, topSub, ... });
+ *   p.configure(await api("/api/v1/dashboard")); p.noteWindow(msg); p.render(focusKey, 10);
  */
 export function createPanels(els) {
   const latest = new Map(); // series -> latest window message
@@ -169,11 +202,47 @@ export function createPanels(els) {
     els.kpis.append(card);
     kpis[id] = { card, value };
   }
-  const gauges = gaugeDefs.map(buildGauge);
-  for (const g of gauges) els.gauges.append(g.wrap);
+  let gauges = [];
+  let cards = [];
+
+  /** The gauges, extra cards and board of GET /api/v1/dashboard; a section with nothing to show is hidden. */
+  function configure(def) {
+    gauges = (Array.isArray(def?.gauges) ? def.gauges : []).map(buildGauge);
+    cards = (Array.isArray(def?.cards) ? def.cards : []).map(buildCard);
+    els.gauges.replaceChildren(...gauges.map((g) => g.wrap));
+    els.gaugesPanel.hidden = gauges.length === 0;
+    for (const c of cards) els.kpis.append(c.card);
+    const top = def?.top ?? null;
+    els.topPanel.hidden = top === null;
+    if (top !== null) {
+      els.topTitle.textContent = top.label;
+      els.topSub.textContent = `${top.name} ${top.agg} by ${top.by}, last window`;
+    }
+    for (const key of latest.keys()) noteMember(key);
+  }
+
+  /** Which gauges and cards a series counts in: decided once per series, not on every render. */
+  function noteMember(key) {
+    for (const x of [...gauges, ...cards]) if (x.picks(key)) x.members.add(key);
+  }
+
+  /** The latest windows of `members` in the newest two ends among them: a series that stopped sending drops out. */
+  function freshWindows(members, windowSec) {
+    const ws = [];
+    let newest = -Infinity;
+    for (const key of members) {
+      const m = latest.get(key);
+      if (m === undefined) continue;
+      ws.push(m);
+      if (m.end > newest) newest = m.end;
+    }
+    return ws.filter((m) => m.end >= newest - windowSec * 1000);
+  }
 
   function noteWindow(m) {
-    if (latest.has(m.series) || latest.size < panelLimits.seriesMax) latest.set(m.series, m);
+    const isNew = !latest.has(m.series);
+    if (!isNew || latest.size < panelLimits.seriesMax) latest.set(m.series, m);
+    if (isNew && latest.has(m.series)) noteMember(m.series);
     if (typeof m.count === "number") countsByEnd.set(m.end, (countsByEnd.get(m.end) ?? 0) + m.count);
     // Map keeps insertion order, which is roughly time order: drop the oldest.
     while (countsByEnd.size > panelLimits.windowEndsMax) countsByEnd.delete(countsByEnd.keys().next().value);
@@ -191,12 +260,12 @@ export function createPanels(els) {
     if (hint !== undefined) kpis[id].card.title = hint;
   }
 
-  function renderGauges() {
+  function renderGauges(windowSec) {
     for (const g of gauges) {
       let sum = 0;
       let n = 0;
-      for (const m of latest.values()) {
-        if (m.series.startsWith(`${g.def.name}{`) && typeof m.avg === "number") { sum += m.avg; n++; }
+      for (const m of freshWindows(g.members, windowSec)) {
+        if (typeof m.avg === "number") { sum += m.avg; n++; }
       }
       if (n === 0) continue;
       const v = sum / n;
@@ -218,7 +287,12 @@ export function createPanels(els) {
     setKpi("range", f ? `${fmt(f.min)} / ${fmt(f.max)}` : "–", hint);
     setKpi("p99", fmt(f?.p99), hint);
     els.focus.textContent = focusKey ?? "";
-    renderGauges();
+    renderGauges(windowSec);
+    for (const c of cards) {
+      const v = cardValue(c.def.agg, freshWindows(c.members, windowSec), windowSec);
+      const text = Number.isFinite(v) && c.def.unit ? `${fmt(v)} ${c.def.unit}` : fmt(v);
+      if (c.value.textContent !== text) c.value.textContent = text;
+    }
   }
 
   /** Adds an alert: open rule instances (pending, firing) first, then newest first; at most alertsMax. */
@@ -257,7 +331,7 @@ export function createPanels(els) {
     els.topEmpty.hidden = rows.length > 0;
   }
 
-  return { noteWindow, render, addAlert, renderTop, latest };
+  return { configure, noteWindow, render, addAlert, renderTop, latest };
 }
 
 // ---- rules panel ---------------------------------------------------------

@@ -16,7 +16,16 @@
  *   dl.addLate(Date.now(), seriesId, ts, value);
  *   dl.addRejected(Date.now(), "name: required string", { value: 1 });
  *   dl.list(0, 100); // [{ ts, reason, event }] newest first
+ *
+ * A rejected event is kept as received, so with `pii` configured it and
+ * its reason are scrubbed here (every string at every depth, listed keys
+ * whole: pii.ts any()), before it is cut to size: this list is where every
+ * input path's refusals meet (HTTP, NATS previews, cluster shares), and it
+ * is written to the store and the lake.
  */
+import { limits } from "../runtime/limits.ts";
+import type { PiiScrubber } from "./pii.ts";
+
 /** `source`: where a rejected event came from when not from an HTTP request, e.g. { nats: { stream, seq } }. */
 export interface DeadLetter { ts: number; reason: string; event: unknown; source?: Record<string, unknown> }
 
@@ -37,7 +46,7 @@ export class DeadLetters {
   private added = 0;
   private taken = 0;
 
-  constructor(readonly max: number, private readonly describeLate: (seriesId: number, ts: number, value: number) => unknown) {
+  constructor(readonly max: number, private readonly describeLate: (seriesId: number, ts: number, value: number) => unknown, private readonly pii: PiiScrubber | null = null) {
     this.ts = new Float64Array(max);
     this.lateId = new Float64Array(max);
     this.lateTs = new Float64Array(max);
@@ -61,7 +70,13 @@ export class DeadLetters {
     this.lateValue[i] = value;
   }
 
+  /** A refused event, scrubbed (with pii configured) and cut to limits.deadletterEventCharsMax. */
   addRejected(atMs: number, reason: string, event: unknown, source?: Record<string, unknown>): void {
+    const pii = this.pii;
+    this.put(atMs, pii === null ? reason : pii.text(reason), boundedEvent(pii === null ? event : pii.any(event)), source);
+  }
+
+  private put(atMs: number, reason: string, event: unknown, source?: Record<string, unknown>): void {
     const i = this.slot(atMs);
     this.reasons[i] = reason;
     this.events[i] = event;
@@ -77,7 +92,7 @@ export class DeadLetters {
 
   /** Entries read back from the store at start-up, oldest first (late ones as they were described). */
   restore(entries: readonly DeadLetter[]): void {
-    for (const e of entries) this.addRejected(e.ts, e.reason, e.event, e.source);
+    for (const e of entries) this.put(e.ts, e.reason, e.event, e.source); // as stored: already scrubbed and cut
     this.taken = this.added; // already stored
   }
 
@@ -103,4 +118,19 @@ export class DeadLetters {
     if (this.count < this.max) this.count++;
     return i;
   }
+}
+
+/**
+ * A rejected event as kept: itself when its JSON is small, else that JSON
+ * cut to limits.deadletterEventCharsMax (an invalid event can be as large
+ * as a body; the list must not hold megabytes each).
+ */
+function boundedEvent(event: unknown): unknown {
+  let text: string;
+  try {
+    text = JSON.stringify(event) ?? String(event);
+  } catch {
+    text = String(event); // e.g. a MessagePack body holding a BigInt
+  }
+  return text.length <= limits.deadletterEventCharsMax ? event : text.slice(0, limits.deadletterEventCharsMax) + "…";
 }

@@ -15,10 +15,18 @@
  */
 import { limits } from "../runtime/limits.ts";
 import { newValidEvent, reasonOf, validateEvent, type RejectReason, type TimeBounds } from "./ingest-validate.ts";
+import { type PiiSettings, scrubberOf } from "./pii.ts";
 import { signatureOf } from "./series-signatures.ts";
 
 /** A series as the body wrote it: its signature (null when a tag value holds a NUL: then only its key names it), name and tags. */
 export interface BodySeries { sig: string | null; name: string; tags: Record<string, string> | undefined }
+
+/**
+ * What validation needs besides the event: its time bounds, and the
+ * sensitive-value settings (config `pii:`), absent when none are set. The
+ * engine passes its Config, which is both.
+ */
+export interface ParseBounds extends TimeBounds { pii?: PiiSettings }
 
 export interface ParseReject { index: number; event: unknown; error: string; reason: RejectReason }
 
@@ -39,8 +47,20 @@ export interface ParsedEvents {
   rejects: ParseReject[];
 }
 
-/** Validates a request's raw events (at most limits.eventsPerRequestMax) as received at `recvMs`. */
-export function parseEvents(items: readonly unknown[], recvMs: number, bounds: TimeBounds): ParsedEvents {
+/**
+ * Validates a request's raw events (at most limits.eventsPerRequestMax) as
+ * received at `recvMs`. With `bounds.pii`, sensitive tag and prop values of
+ * the valid events are replaced here (pii.ts), before the series signature
+ * is taken: this is the one place every input path (HTTP bodies, line
+ * protocol, WebSocket, NATS, the simulators) passes, so nothing after it
+ * (raw log, rings, store, live, NATS) ever holds the value. A tag value
+ * replaced so names another series: the series is keyed on the token.
+ * Event names are not scrubbed: they are the schema (`shop.purchase`),
+ * limited by their pattern to letters, digits and `_.:-`, and a metric
+ * name holding a person's data is a producer's bug weir should show, not
+ * hide under a token no rule or view could name.
+ */
+export function parseEvents(items: readonly unknown[], recvMs: number, bounds: ParseBounds): ParsedEvents {
   if (items.length > limits.eventsPerRequestMax) throw new Error("caller must refuse requests over eventsPerRequestMax"); // programmer error
   const count = items.length;
   // Allocated per request, sized to it: the arrays cross threads (transferred), so they cannot be pooled.
@@ -50,11 +70,16 @@ export function parseEvents(items: readonly unknown[], recvMs: number, bounds: T
   };
   const bySig = new Map<string, number>();
   const ev = newValidEvent();
+  const pii = scrubberOf(bounds.pii); // null when pii is not configured: then one null check per event is all it costs
   for (let i = 0; i < count; i++) {
     const error = validateEvent(items[i], recvMs, bounds, ev);
     if (error !== null) {
       out.rejects.push({ index: i, event: items[i], error, reason: reasonOf(error) });
       continue;
+    }
+    if (pii !== null) {
+      if (ev.tags !== undefined) ev.tags = pii.tags(ev.tags);
+      if (ev.props !== undefined) ev.props = pii.props(ev.props);
     }
     const sig = signatureOf(ev.name, ev.tags);
     let s = sig === null ? undefined : bySig.get(sig);

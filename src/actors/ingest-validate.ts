@@ -30,12 +30,14 @@ export function newValidEvent(): ValidEvent {
 }
 
 /** Why an event was refused, for weir_events_rejected_total{reason}. */
-export type RejectReason = "invalid" | "out_of_range" | "series_limit";
+export type RejectReason = "invalid" | "out_of_range" | "series_limit" | "series_rate";
 
 const namePattern = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
 const tagKeyPattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const isoPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
 const fields = new Set(["name", "value", "ts", "tags", "id", "props"]);
+/** Tag keys that, copied by assignment anywhere downstream (tags[k] = v), would reach an object's prototype instead of a property. */
+const reservedTagKeys = new Set(["__proto__", "constructor", "prototype"]);
 
 /** Returns null when `raw` is a valid event (written into `out`), else the error naming the field. */
 export function validateEvent(raw: unknown, recvMs: number, bounds: TimeBounds, out: ValidEvent): string | null {
@@ -97,6 +99,7 @@ function checkTags(tags: unknown): string | null {
     if (k.length > limits.tagKeyCharsMax || !tagKeyPattern.test(k)) {
       return `tags.${k.slice(0, 64)}: key must match ^[A-Za-z_][A-Za-z0-9_]*$ and be ≤ ${limits.tagKeyCharsMax} characters`;
     }
+    if (reservedTagKeys.has(k)) return `tags.${k}: a reserved key (__proto__, constructor and prototype name JavaScript's own properties)`;
     const v = (tags as Record<string, unknown>)[k];
     if (typeof v !== "string") return `tags.${k}: must be a string`;
     if (v.length > limits.tagValueCharsMax) return `tags.${k}: over ${limits.tagValueCharsMax} characters`;
@@ -109,7 +112,7 @@ export const eventSchema = z.strictObject({
   name: z.string().min(1).max(limits.nameCharsMax).regex(namePattern),
   value: z.number().finite().default(1),
   ts: z.union([z.number().int(), z.string().regex(isoPattern)]).optional(),
-  tags: z.record(z.string().max(limits.tagKeyCharsMax).regex(tagKeyPattern), z.string().max(limits.tagValueCharsMax)).optional(),
+  tags: z.record(z.string().max(limits.tagKeyCharsMax).regex(tagKeyPattern).refine((k) => !reservedTagKeys.has(k)), z.string().max(limits.tagValueCharsMax)).optional(),
   id: z.string().min(1).max(limits.idCharsMax).optional(),
   props: z.record(z.string(), z.unknown()).optional(),
 });

@@ -13,10 +13,11 @@ import type { Encoder } from "@msgpack/msgpack";
 import { encodeEventBatch, eventBatchBytesMax, type SeriesMessage, seriesRowBytesMax } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
 import { partitionOf, seriesKey } from "../runtime/series.ts";
-import type { RejectReason, TimeBounds } from "./ingest-validate.ts";
+import type { RejectReason } from "./ingest-validate.ts";
 import type { DedupeSet } from "./dedupe.ts";
-import { type BodySeries, type ParseReject, type ParsedEvents, parseEvents } from "./ingest-parse.ts";
+import { type BodySeries, type ParseBounds, type ParseReject, type ParsedEvents, parseEvents } from "./ingest-parse.ts";
 import { SeriesSignatures } from "./series-signatures.ts";
+import type { SeriesBudget } from "./series-budget.ts";
 import type { SeriesInfo, SeriesRegistry } from "./series-registry.ts";
 
 export interface IngestError { index: number; error: string }
@@ -63,7 +64,10 @@ export class Ingest {
    * checkpoint knows, not from those this process took in an earlier turn
    * (Engine.resetPartition). Without it an id is known process-wide.
    */
-  constructor(private readonly opts: { partitions: number; registry: SeriesRegistry; bounds: TimeBounds; dedupe: DedupeSet; idScopes?: readonly string[] }) {
+  /** `newSeries`: the new-series rate limit (series-budget.ts); absent: none. */
+  constructor(private readonly opts: {
+    partitions: number; registry: SeriesRegistry; bounds: ParseBounds; dedupe: DedupeSet; idScopes?: readonly string[]; newSeries?: SeriesBudget;
+  }) {
     this.buffers = Array.from({ length: opts.partitions }, () => new PartitionBuffer());
     this.signatures = new SeriesSignatures(opts.registry.seriesMax);
     this.newLocals = new Array<number>(opts.partitions).fill(0);
@@ -101,7 +105,7 @@ export class Ingest {
       if (id < 0) { // a series never registered: no event of it was taken, so none is a duplicate
         const d = parsed.distinct[parsed.series[k]];
         const event = { name: d.name, ...(d.tags === undefined ? {} : { tags: d.tags }), ts: parsed.ts[k], value: parsed.value[k] };
-        refused.push({ index: parsed.index[k], event, error: `series: limit of ${reg.seriesMax} series reached (WEIR_MAX_SERIES)`, reason: "series_limit" });
+        refused.push({ index: parsed.index[k], event, ...this.seriesRefusal(id) });
         continue;
       }
       const known = id < reg.size;
@@ -149,8 +153,16 @@ export class Ingest {
    * once the request is durable and pushed: a refused request must not add
    * series, move a listed value, or make its retry look like a duplicate.
    */
+  /** Why a series was not registered (proposeSeries' -1 or -2). */
+  private seriesRefusal(id: number): { error: string; reason: "series_limit" | "series_rate" } {
+    if (id === -1) return { error: `series: limit of ${this.opts.registry.seriesMax} series reached (WEIR_MAX_SERIES)`, reason: "series_limit" };
+    const b = this.opts.newSeries!;
+    return { error: `series: new series over WEIR_NEW_SERIES_RATE (${b.perSec}/s, bursts of ${b.burst}); send it again later`, reason: "series_rate" };
+  }
+
   commit(): void {
     const reg = this.opts.registry;
+    this.opts.newSeries?.take(this.newSeries.length, this.recvMs);
     for (const s of this.newSeries) {
       const id = reg.register(s.key, s.name, s.tags);
       if (reg.partitionOf(id) !== s.partition || reg.localOf(id) !== s.local) throw new Error("series registered out of order"); // programmer error
@@ -185,10 +197,12 @@ export class Ingest {
     return this.newIds.get(key) ?? this.proposeSeries(key, name, tags);
   }
 
-  /** A provisional global id for a series first seen in this request, or -1 past WEIR_MAX_SERIES. */
+  /** A provisional global id for a series first seen in this request; -1 past WEIR_MAX_SERIES, -2 past WEIR_NEW_SERIES_RATE. */
   private proposeSeries(key: string, name: string, tags: Record<string, string> | undefined): number {
     const reg = this.opts.registry;
     if (reg.size + this.newSeries.length >= reg.seriesMax) return -1;
+    const budget = this.opts.newSeries;
+    if (budget !== undefined && this.newSeries.length >= budget.available(this.recvMs)) return -2;
     const partition = partitionOf(key, reg.partitions);
     const local = reg.localCount(partition) + this.newLocals[partition]++;
     const id = reg.size + this.newSeries.length;

@@ -20,6 +20,7 @@ import type { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { AnomalyKnobTable } from "../actors/anomaly-knobs.ts";
 import { DeadLetters } from "../actors/deadletters.ts";
+import { scrubberOf } from "../actors/pii.ts";
 import { DedupeSet } from "../actors/dedupe.ts";
 import { RuleBook } from "./rule-book.ts";
 import { TableBook } from "./table-book.ts";
@@ -35,6 +36,7 @@ import { checkpointPositions, loadCheckpoints, loadDeadletters, type ReplicaRows
 import type { Config } from "../config.ts";
 import type { PartitionData, TableData } from "../partition/partition-loop.ts";
 import { partitionStatSlots } from "../partition/worker-stats.ts";
+import { partitionWorkerUrl } from "../partition/worker-url.ts";
 import { IngestClock } from "../runtime/ingest-clock.ts";
 import { EventLoopLag } from "../runtime/process-metrics.ts";
 import { limits } from "../runtime/limits.ts";
@@ -63,10 +65,7 @@ export class Engine implements IngestPort, OpsPort {
   readonly metrics: EngineMetrics;
   readonly supervisor: Supervisor;
   /** The newest rejected and late events (limits.deadlettersMax). */
-  readonly deadletters = new DeadLetters(limits.deadlettersMax, (id, ts, value) => {
-    const info = this.registry.info(id);
-    return { name: info.name, tags: info.tags, ts, value };
-  });
+  readonly deadletters: DeadLetters;
   readonly dedupe: DedupeSet;
   /**
    * Cluster mode: the prefix per partition of every de-duplication key it
@@ -116,6 +115,10 @@ export class Engine implements IngestPort, OpsPort {
     this.staged = new StagedResults(cfg.partitions);
     this.registry = new SeriesRegistry(cfg.partitions, cfg.maxSeries, (s) => this.staged.addSeries(s));
     this.dedupe = new DedupeSet(cfg.dedupeWindowMs);
+    this.deadletters = new DeadLetters(limits.deadlettersMax, (id, ts, value) => {
+      const info = this.registry.info(id);
+      return { name: info.name, tags: info.tags, ts, value };
+    }, scrubberOf(cfg.pii)); // rejected events are kept as received: scrubbed there
     this.checkpointConfig = JSON.stringify({ partitions: cfg.partitions, windows: cfg.windowsText, latenessMs: cfg.latenessMs });
     this.rollups = rollupsFor(cfg.windows);
     this.labels = resultLabels(cfg.windows, this.rollups);
@@ -219,6 +222,11 @@ export class Engine implements IngestPort, OpsPort {
     e.loopLag.start();
     await e.waitRunning(limits.recoveryTimeoutMs);
     return e;
+  }
+
+  /** IngestPort: see IngestPath.shedEarly. */
+  shedEarly(): void {
+    this.path.shedEarly();
   }
 
   /** IngestPort: see IngestPath.ingestBytes. */
@@ -504,7 +512,7 @@ export class Engine implements IngestPort, OpsPort {
   private startPartition(p: PartitionSlot): void {
     this.supervisor.start({
       id: `partition-${p.id}`,
-      script: new URL("../partition/worker.ts", import.meta.url),
+      script: partitionWorkerUrl,
       data: () => this.workerData(p),
     });
   }

@@ -19,6 +19,7 @@ import { parseEvents, type ParsedEvents } from "../actors/ingest-parse.ts";
 import type { RejectReason } from "../actors/ingest-validate.ts";
 import { encodeIngestRecord, ingestRecordFormat, markRecordFormat, type ExtraRow, seriesRowOf } from "../actors/ingest-record.ts";
 import { Ingest, type IngestOutcome } from "../actors/ingest.ts";
+import { SeriesBudget } from "../actors/series-budget.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
 import type { Config } from "../config.ts";
 import { CrashPoints } from "../runtime/crash-points.ts";
@@ -115,7 +116,10 @@ export class IngestPath {
       onRepair: (r) => d.log.warn("raw log: torn tail cut (a record never acknowledged)", r),
     });
     this.disk = new DiskGuard(cfg.dataDir, { reserveBytes: cfg.diskReserveBytes, checkIntervalMs: limits.diskCheckMs });
-    this.ingest = new Ingest({ partitions: cfg.partitions, registry: d.registry, bounds: cfg, dedupe: d.dedupe, idScopes: d.idScopes });
+    this.ingest = new Ingest({
+      partitions: cfg.partitions, registry: d.registry, bounds: cfg, dedupe: d.dedupe, idScopes: d.idScopes,
+      newSeries: new SeriesBudget(cfg.newSeriesPerSec, cfg.newSeriesPerSec * limits.newSeriesBurstSeconds, Date.now()),
+    });
     this.groupLengths = d.rings.map(() => []);
     this.markers = d.rings.map(() => []);
     this.pool = cfg.ingestThreads > 0 ? ParsePool.start(cfg.ingestThreads, cfg, d.log) : null;
@@ -167,6 +171,37 @@ export class IngestPath {
       if (!held) this.d.clock.release(recvMs);
     }
   }
+
+  /**
+   * Refuses a request before its body is read, when it would be refused
+   * anyway or would add to what already strains the process: shutting
+   * down; the process over WEIR_MEMORY_MAX (RSS, read at most every
+   * limits.rssSampleMs); a partition's input ring at least
+   * limits.ringShedFraction full (most requests reach every partition).
+   * Each an OverloadedError: 503 + Retry-After, counted as overloaded.
+   */
+  shedEarly(): void {
+    if (this.stopping) throw new OverloadedError("shutting down", 503);
+    const now = Date.now();
+    if (now - this.rssAtMs >= limits.rssSampleMs) {
+      this.rssAtMs = now;
+      this.rssBytes = process.memoryUsage.rss();
+    }
+    if (this.rssBytes > this.d.cfg.memoryBytesMax) {
+      this.d.metrics.overloaded.inc();
+      throw new OverloadedError(`memory ${mib(this.rssBytes)} MiB over WEIR_MEMORY_MAX (${mib(this.d.cfg.memoryBytesMax)} MiB)`, 503, limits.memoryRetryAfterSeconds);
+    }
+    for (let p = 0; p < this.d.rings.length; p++) {
+      const ring = this.d.rings[p];
+      if (ring.usedBytes() >= ring.capacityBytes * limits.ringShedFraction) {
+        this.d.metrics.overloaded.inc();
+        throw new OverloadedError(`partition ${p} queue full`, 503);
+      }
+    }
+  }
+
+  private rssAtMs = 0;
+  private rssBytes = 0;
 
   /** The simulators' entry: the same path, on this thread, logged as JSON. */
   ingestEvents(events: readonly object[]): EngineOutcome {
@@ -421,28 +456,17 @@ export class IngestPath {
   private answered(outcome: IngestOutcome, recvMs: number, source?: Record<string, unknown>): void {
     this.d.metrics.duplicate.inc(outcome.duplicates);
     this.d.metrics.countRejects(outcome);
-    for (const r of outcome.rejects) this.d.deadletters.addRejected(recvMs, r.error, boundedEvent(r.event), source);
+    for (const r of outcome.rejects) this.d.deadletters.addRejected(recvMs, r.error, r.event, source); // scrubbed and cut to size there
   }
 
-}
-
-/**
- * A rejected event as kept in the dead-letter list: itself when its JSON is
- * small, else that JSON cut to limits.deadletterEventCharsMax (an invalid
- * event can be as large as a body; the list must not hold megabytes each).
- */
-function boundedEvent(event: unknown): unknown {
-  let text: string;
-  try {
-    text = JSON.stringify(event) ?? String(event);
-  } catch {
-    text = String(event); // e.g. a MessagePack body holding a BigInt
-  }
-  return text.length <= limits.deadletterEventCharsMax ? event : text.slice(0, limits.deadletterEventCharsMax) + "…";
 }
 
 const noOrigin: MessageOrigin = { keys: [] };
 
 function emptyOutcome(): IngestOutcome {
   return { accepted: 0, duplicates: 0, rejected: 0, errors: [], reasons: {}, rejects: [] };
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
 }

@@ -13,7 +13,7 @@ import type { RuleEntry } from "./rule-book.ts";
 import type { ViewEntry } from "./view-book.ts";
 import type { TableBody, TablePage, TableSummary } from "./table-book.ts";
 
-export type { ReadModel, SeriesEntry, TopAnswer, TopQuery } from "./read-model.ts";
+export type { ReadModel, SeriesEntry, TopAnswer, TopQuery, WindowRow } from "./read-model.ts";
 export type { EngineOutcome } from "./ingest-path.ts";
 export type { RuleEntry } from "./rule-book.ts";
 export type { ViewEntry } from "./view-book.ts";
@@ -23,6 +23,12 @@ export type { AlertRecord } from "../actors/store.ts";
 /** Takes one request body; rejects with BodyError, TooLargeError or OverloadedError (mapped by http/errors.ts). */
 export interface IngestPort {
   ingestBytes(bytes: Uint8Array, format: BodyFormat): Promise<EngineOutcome>;
+  /**
+   * Throws an OverloadedError (429/503 + Retry-After) when a request would be
+   * refused whatever its body holds, so the route refuses it before reading
+   * the body; optional (a stand-in need not shed).
+   */
+  shedEarly?(): void;
 }
 
 /** Live clients (WebSocket and SSE): the fan-out's client side. */

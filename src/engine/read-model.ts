@@ -66,7 +66,11 @@ export interface ReadModel {
   /** The configured window specs (the rollups excluded). */
   readonly specs: readonly string[];
   /** Known series whose key matches, in registration order, at most `limit`. */
-  series(match: RegExp, limit: number): SeriesEntry[];
+  /**
+   * Matching series in registration order, at most `limit`, starting after
+   * the series registered as `after` (a page's `next`: -1 for the first).
+   */
+  series(match: RegExp, limit: number, after?: number): SeriesEntry[] & { next?: number };
   /** A series' windows of one label starting in [from, to): the newest `limit`, oldest first. */
   windows(q: { series: string; window: string; from: number; to: number; limit: number }): WindowRow[];
   /** Anomalies at or after `since`, newest first. */
@@ -169,10 +173,11 @@ export class StoreReadModel implements ReadModel {
     );
   }
 
-  series(match: RegExp, limit: number): SeriesEntry[] {
+  series(match: RegExp, limit: number, after = -1): SeriesEntry[] & { next?: number } {
     const reg = this.d.registry;
-    const out: SeriesEntry[] = [];
-    for (let id = 0; id < reg.size && out.length < limit; id++) {
+    const out: SeriesEntry[] & { next?: number } = [];
+    let id = Math.max(0, after + 1);
+    for (; id < reg.size && out.length < limit; id++) {
       const s = reg.info(id);
       if (!match.test(s.key)) continue;
       const ts = reg.lastTs[id];
@@ -181,6 +186,8 @@ export class StoreReadModel implements ReadModel {
       const anomaly = a !== undefined && isAnomalyOpen(a.ts, ts, this.cooldownMsOf(s)) ? a : null;
       out.push({ key: s.key, name: s.name, tags: s.tags, last: Number.isNaN(ts) ? null : { ts, value: reg.lastValue[id] }, trend, anomaly });
     }
+    // A full page with series left to look at: where the next page starts (they may not match; the next page says).
+    if (out.length === limit && id < reg.size) out.next = id - 1;
     return out;
   }
 

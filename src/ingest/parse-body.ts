@@ -11,13 +11,12 @@
  *   parseBody(text("cpu usage=1\ncpu usage=x"), "line-ns", recvMs, cfg).rejects // [{ index: 1, error: 'line 2: field "usage": …' }]
  */
 import { BodyError, decodeBody, decodeText, type BodyFormat, type LineFormat } from "../actors/ingest-body.ts";
-import { parseEvents, type ParsedEvents } from "../actors/ingest-parse.ts";
-import type { TimeBounds } from "../actors/ingest-validate.ts";
+import { type ParseBounds, parseEvents, type ParsedEvents } from "../actors/ingest-parse.ts";
 import { TooLargeError } from "../engine/errors.ts";
 import { limits } from "../runtime/limits.ts";
 import { parseLines, type Precision } from "./line-protocol.ts";
 
-export function parseBody(bytes: Uint8Array, format: BodyFormat, recvMs: number, bounds: TimeBounds): ParsedEvents {
+export function parseBody(bytes: Uint8Array, format: BodyFormat, recvMs: number, bounds: ParseBounds): ParsedEvents {
   if (format.startsWith("line-")) return parseLineBody(bytes, format as LineFormat, recvMs, bounds);
   const items = decodeBody(bytes, format as "json" | "ndjson" | "msgpack");
   if (items.length > limits.eventsPerRequestMax) throw new TooLargeError(`body: over ${limits.eventsPerRequestMax} events`);
@@ -25,7 +24,7 @@ export function parseBody(bytes: Uint8Array, format: BodyFormat, recvMs: number,
 }
 
 /** Line protocol: a reject's index is its line (from 0) and its error starts with "line N:"; rejects in line order. */
-function parseLineBody(bytes: Uint8Array, format: LineFormat, recvMs: number, bounds: TimeBounds): ParsedEvents {
+function parseLineBody(bytes: Uint8Array, format: LineFormat, recvMs: number, bounds: ParseBounds): ParsedEvents {
   if (bytes.byteLength === 0) throw new BodyError("body: empty");
   const lines = parseLines(decodeText(bytes), format.slice("line-".length) as Precision);
   if (lines.events.length > limits.eventsPerRequestMax) throw new TooLargeError(`body: over ${limits.eventsPerRequestMax} events`);

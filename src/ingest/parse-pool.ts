@@ -20,8 +20,7 @@
  */
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import { BodyError } from "../actors/ingest-body.ts";
-import type { ParsedEvents } from "../actors/ingest-parse.ts";
-import type { TimeBounds } from "../actors/ingest-validate.ts";
+import type { ParseBounds, ParsedEvents } from "../actors/ingest-parse.ts";
 import { OverloadedError, TooLargeError } from "../engine/errors.ts";
 import { limits } from "../runtime/limits.ts";
 import type { Log } from "../runtime/log.ts";
@@ -45,10 +44,10 @@ export class ParsePool {
   /** Why the pool gave up replacing workers, or null. */
   private failed: string | null = null;
 
-  private constructor(private readonly bounds: TimeBounds, private readonly log: Log, private readonly script: URL) {}
+  private constructor(private readonly bounds: ParseBounds, private readonly log: Log, private readonly script: URL) {}
 
   /** `script` is the worker's entry (a test may give its own, which must answer as parse.worker.ts does). */
-  static start(threads: number, bounds: TimeBounds, log: Log, script = new URL("./parse.worker.ts", import.meta.url)): ParsePool {
+  static start(threads: number, bounds: ParseBounds, log: Log, script = new URL("./parse.worker.ts", import.meta.url)): ParsePool {
     if (!(threads >= 1)) throw new Error("a parse pool needs a thread"); // programmer error
     const pool = new ParsePool(bounds, log, script);
     for (let i = 0; i < threads; i++) pool.threads.push(pool.spawn());

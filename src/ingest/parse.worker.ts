@@ -5,13 +5,13 @@
  * requests: a failed one answers its error's code and message.
  */
 import { workerData } from "node:worker_threads";
-import type { TimeBounds } from "../actors/ingest-validate.ts";
+import type { ParseBounds } from "../actors/ingest-parse.ts";
 import { WeirError } from "../runtime/errors.ts";
 import { parseBody } from "./parse-body.ts";
 import type { ParseReply, ParseRequest } from "./parse-pool.ts";
 
 /** Answers one request as parse-pool.ts expects (exported for a test's worker that wraps it). */
-export function answer(m: ParseRequest, bounds: TimeBounds): void {
+export function answer(m: ParseRequest, bounds: ParseBounds): void {
   const { id, bytes, format, recvMs } = m;
   let reply: ParseReply;
   try {
@@ -25,5 +25,5 @@ export function answer(m: ParseRequest, bounds: TimeBounds): void {
   }
 }
 
-const { bounds } = workerData as { bounds: TimeBounds };
+const { bounds } = workerData as { bounds: ParseBounds };
 self.onmessage = (m: MessageEvent<ParseRequest>) => answer(m.data, bounds);

@@ -18,6 +18,7 @@ import { exportStream, type ExportRequest } from "./export.ts";
 import { LakeMaintenance } from "./maintenance.ts";
 import { MetricViews } from "./metric-views.ts";
 import { SqlService } from "./sql-service.ts";
+import { sensitivityOf } from "./sensitivity.ts";
 import { lakePaths, lakeTables } from "./tables.ts";
 
 export interface CatalogColumn { name: string; type: string; description: string; sensitivity: string[] }
@@ -32,7 +33,7 @@ export interface LakePort {
   metricViews: Pick<MetricViews, "list" | "get" | "put" | "delete">;
   catalog(): Promise<CatalogTable[]>;
   exportable(name: string): { timeColumn: string | undefined } | undefined;
-  export(r: ExportRequest): Promise<ReadableStream<Uint8Array>>;
+  export(r: ExportRequest, masked?: boolean): Promise<ReadableStream<Uint8Array>>;
 }
 
 const retentionSetting = { lake: "WEIR_RETENTION_LAKE", windows: "WEIR_RETENTION_WINDOWS", "1m": "WEIR_RETENTION_1M", "1h": "WEIR_RETENTION_1H", none: null } as const;
@@ -41,7 +42,7 @@ export class Lake implements LakePort {
   private constructor(readonly sql: SqlService, readonly metricViews: MetricViews, private readonly maintenance: LakeMaintenance | undefined, private readonly cfg: Config) {}
 
   static async start(cfg: Config, log: Log): Promise<Lake> {
-    const sql = await SqlService.open({ dataDir: cfg.dataDir, timeoutMs: cfg.queryTimeoutMs });
+    const sql = await SqlService.open({ dataDir: cfg.dataDir, timeoutMs: cfg.queryTimeoutMs, masked: cfg.pii !== undefined });
     let views: MetricViews;
     try {
       views = await MetricViews.open(cfg.dataDir, sql, cfg.metricViews);
@@ -60,12 +61,13 @@ export class Lake implements LakePort {
   async catalog(): Promise<CatalogTable[]> {
     const out: CatalogTable[] = [];
     const fresh = { raw: `within one maintenance pass (${this.cfg.lake.intervalMs / 1000} s) of ingest`, curated: `as of the last snapshot (every ${this.cfg.lake.curatedIntervalMs / 1000} s)` };
+    const piiOn = this.cfg.pii !== undefined;
     for (const t of lakeTables()) {
       const described = new Map((await this.sql.describe(t.name)).map((c) => [c.name, c.type]));
       const ms = t.retention === "none" ? null : t.retention === "lake" ? this.cfg.lake.retentionMs : this.cfg.retentionMs[t.retention];
       out.push({
         name: t.name, kind: t.name === "events" ? "raw" : "curated", description: t.description,
-        columns: t.columns.map((c) => ({ name: c.name, type: described.get(c.name) ?? c.type, description: c.description, sensitivity: [] })),
+        columns: t.columns.map((c) => ({ name: c.name, type: described.get(c.name) ?? c.type, description: c.description, sensitivity: sensitivityOf(t.name, c.name, piiOn) })),
         retention: { ms, setting: retentionSetting[t.retention] }, freshness: t.name === "events" ? fresh.raw : fresh.curated,
       });
     }
@@ -83,8 +85,9 @@ export class Lake implements LakePort {
     return this.metricViews.get(name) === undefined ? undefined : { timeColumn: undefined };
   }
 
-  async export(r: ExportRequest): Promise<ReadableStream<Uint8Array>> {
-    return exportStream(await this.sql.connect(), lakePaths.exports(this.cfg.dataDir), r);
+  /** `masked`: for a token without the pii grant (sensitivity.ts). */
+  async export(r: ExportRequest, masked = false): Promise<ReadableStream<Uint8Array>> {
+    return exportStream(await this.sql.connect(masked), lakePaths.exports(this.cfg.dataDir), r);
   }
 
   /** Runs a maintenance pass now (compaction, raw tail, curated snapshot); a no-op when WEIR_LAKE is off. */

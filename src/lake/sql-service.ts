@@ -4,7 +4,10 @@
  * query runs: no file outside lake/ (enable_external_access off,
  * allowed_directories the lake), configuration locked. Each query gets its
  * own connection, is checked (sql-guard.ts), interrupted at
- * WEIR_QUERY_TIMEOUT and cut at lakeQueryRowsMax rows.
+ * WEIR_QUERY_TIMEOUT and cut at lakeQueryRowsMax rows. With `masked` (pii
+ * configured), schema `masked` mirrors every table and metric view with
+ * the pii tokens hidden, and a query or export for a token without the
+ * `pii` grant runs there (sensitivity.ts).
  *
  * @example
  *   const sql = await SqlService.open({ dataDir, timeoutMs: 5000 });
@@ -16,15 +19,21 @@ import { join } from "node:path";
 import { limits } from "../runtime/limits.ts";
 import { LakeQueryError, LakeTimeoutError } from "./errors.ts";
 import { prepareReadOnly, firstLine } from "./sql-guard.ts";
-import { curatedTables, eventColumns, lakePaths, rollupViews, sqlIdent, sqlString, type LakeColumn } from "./tables.ts";
+import { checkMaskedReach, lakeCatalog, maskedSchema, maskedSelect } from "./sensitivity.ts";
+import { curatedTables, eventColumns, lakePaths, lakeTables, rollupViews, sqlIdent, sqlString, type LakeColumn } from "./tables.ts";
 import { jsonRow } from "./values.ts";
 
 export interface QueryAnswer { columns: string[]; rows: unknown[][]; truncated: boolean }
 
 export class SqlService {
-  private constructor(private readonly instance: DuckDBInstance, private readonly admin: DuckDBConnection, private readonly timeoutMs: number) {}
+  /** Names a masked query may read (the masked schema's views), or null when there is no masked schema. */
+  private readonly maskedNames: Set<string> | null;
 
-  static async open(o: { dataDir: string; timeoutMs: number }): Promise<SqlService> {
+  private constructor(private readonly instance: DuckDBInstance, private readonly admin: DuckDBConnection, private readonly timeoutMs: number, masked: boolean) {
+    this.maskedNames = masked ? new Set(lakeTables().map((t) => t.name)) : null;
+  }
+
+  static async open(o: { dataDir: string; timeoutMs: number; masked?: boolean }): Promise<SqlService> {
     const lake = lakePaths.root(o.dataDir);
     for (const dir of [lakePaths.raw(o.dataDir), lakePaths.tail(o.dataDir), lakePaths.curated(o.dataDir), lakePaths.exports(o.dataDir)]) mkdirSync(dir, { recursive: true });
     const instance = await DuckDBInstance.create(":memory:", {
@@ -37,16 +46,22 @@ export class SqlService {
     const admin = await instance.connect();
     await writeSeeds(admin, o.dataDir);
     await createViews(admin, o.dataDir);
+    if (o.masked === true) await createMaskedViews(admin);
     // Locked last: the views above were made with file access; from here on only lake/ is readable, nothing settable.
     await admin.run(`SET allowed_directories = [${sqlString(lake + "/")}]`);
     await admin.run("SET enable_external_access = false");
     await admin.run("SET lock_configuration = true");
-    return new SqlService(instance, admin, o.timeoutMs);
+    return new SqlService(instance, admin, o.timeoutMs, o.masked === true);
   }
 
-  /** Runs one read-only SELECT; LakeQueryError (400) when refused, LakeTimeoutError (503) when stopped. */
-  async query(sql: string, rowsMax: number = limits.lakeQueryRowsMax): Promise<QueryAnswer> {
+  /**
+   * Runs one read-only SELECT; LakeQueryError (400) when refused,
+   * LakeTimeoutError (503) when stopped. `masked`: over the masked schema
+   * (a token without the pii grant), when there is one.
+   */
+  async query(sql: string, rowsMax: number = limits.lakeQueryRowsMax, masked = false): Promise<QueryAnswer> {
     return this.withConnection(async (conn) => {
+      if (masked) await this.useMasked(conn, sql); // before it is bound: its names then bind in the masked schema
       const prepared = await prepareReadOnly(conn, sql);
       try {
         const reader = await prepared.streamAndReadUntil(rowsMax + 1);
@@ -84,9 +99,18 @@ export class SqlService {
     }
   }
 
-  /** A bare connection, for export (its own SQL, not a client's: bounded by the export's range, not the query timeout). */
-  connect(): Promise<DuckDBConnection> {
-    return this.instance.connect();
+  /** A bare connection, for export (its own SQL, not a client's: bounded by the export's range, not the query timeout); `masked` as for query(). */
+  async connect(masked = false): Promise<DuckDBConnection> {
+    const conn = await this.instance.connect();
+    if (masked && this.maskedNames !== null) await conn.run(`USE ${lakeCatalog}.${maskedSchema}`);
+    return conn;
+  }
+
+  /** Points a client's connection at the masked schema, once its SQL is found to reach nothing else (LakeQueryError). */
+  private async useMasked(conn: DuckDBConnection, sql: string): Promise<void> {
+    if (this.maskedNames === null) return;
+    await checkMaskedReach(conn, sql, this.maskedNames);
+    await conn.run(`USE ${lakeCatalog}.${maskedSchema}`);
   }
 
   /** The columns of a table or view SQL can read (name and DuckDB type). */
@@ -98,10 +122,22 @@ export class SqlService {
   /** Makes (or replaces) a view; the admin connection may, clients may not. `sql` was checked by prepareReadOnly. */
   async createView(name: string, sql: string): Promise<void> {
     await this.admin.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS ${sql}`);
+    if (this.maskedNames === null) return;
+    // Its copy in the masked schema, made from there, so its own names bind to the masked tables.
+    await this.admin.run(`USE ${lakeCatalog}.${maskedSchema}`);
+    try {
+      await this.admin.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS ${sql}`);
+    } finally {
+      await this.admin.run(`USE ${lakeCatalog}.main`);
+    }
+    this.maskedNames.add(name);
   }
 
   async dropView(name: string): Promise<void> {
     await this.admin.run(`DROP VIEW IF EXISTS ${sqlIdent(name)}`);
+    if (this.maskedNames === null) return;
+    await this.admin.run(`DROP VIEW IF EXISTS ${lakeCatalog}.${maskedSchema}.${sqlIdent(name)}`);
+    this.maskedNames.delete(name);
   }
 
   close(): void {
@@ -137,4 +173,10 @@ async function createViews(conn: DuckDBConnection, dataDir: string): Promise<voi
     await conn.run(`CREATE VIEW ${sqlIdent(t.name)} AS SELECT * FROM read_parquet(${sqlString(join(lakePaths.curated(dataDir), `${t.name}.parquet`))})`);
   }
   for (const r of rollupViews) await conn.run(`CREATE VIEW ${sqlIdent(r.name)} AS SELECT * FROM windows WHERE "window" = ${sqlString(r.window)}`);
+}
+
+/** Schema `masked`: each lake table with its pii columns' tokens hidden (sensitivity.ts). */
+async function createMaskedViews(conn: DuckDBConnection): Promise<void> {
+  await conn.run(`CREATE SCHEMA ${maskedSchema}`);
+  for (const t of lakeTables()) await conn.run(`CREATE VIEW ${maskedSchema}.${sqlIdent(t.name)} AS ${maskedSelect(t)}`);
 }

@@ -36,9 +36,11 @@ const lastWindowWaitMs = 30_000; // after the last answer: for the window holdin
 export interface LoadReport {
   url: string; transport: string; seconds: number; connections: number; batch: number; series: number; targetRatePerSec: number;
   sent: number; accepted: number; rejected: number; retried: number; failed: number; eventsPerSec: number;
+  /** Answers by HTTP status ("none": no answer, the connection failed). */
+  statuses: Record<string, number>;
   ackLatencyMs: Percentiles & { samples: number };
   windowDeliveryMs: Percentiles & { window: string | null; windows: number };
-  server: { ingested: number; rssBytes: number | null; cpuSeconds: number | null; matches: boolean };
+  server: { ingested: number; rssBytes: number | null; cpuSeconds: number | null; workerRestarts: number; matches: boolean };
 }
 interface Percentiles { p50: number | null; p95: number | null; p99: number | null }
 
@@ -50,7 +52,7 @@ export async function runLoad(o: LoadOptions, progress: (p: LoadProgress) => voi
   const before = await scrape(o.url, auth);
   const live = await openLive(o);
   const run = Math.random().toString(36).slice(2, 10);
-  const counts = { sent: 0, accepted: 0, rejected: 0, retried: 0, failed: 0 };
+  const counts: LoadCounts = { sent: 0, accepted: 0, rejected: 0, retried: 0, failed: 0, statuses: {} };
   const ack = new Reservoir(samplesMax);
   const total = o.events ?? Infinity;
   const startMs = performance.now();
@@ -92,6 +94,7 @@ export async function runLoad(o: LoadOptions, progress: (p: LoadProgress) => voi
     server: {
       ingested, rssBytes: after.get("process_resident_memory_bytes") ?? null,
       cpuSeconds: after.has("process_cpu_seconds_total") ? +((after.get("process_cpu_seconds_total")! - (before.get("process_cpu_seconds_total") ?? 0)).toFixed(3)) : null,
+      workerRestarts: (after.get("weir_actor_restarts_total") ?? 0) - (before.get("weir_actor_restarts_total") ?? 0),
       matches: ingested === counts.accepted,
     },
   };
@@ -105,6 +108,7 @@ async function send(o: LoadOptions, auth: Record<string, string>, body: string, 
     try {
       const res = await fetch(`${o.url}/api/v1/events`, { method: "POST", body, headers: { "content-type": "application/json", ...auth } });
       const text = await res.text();
+      counts.statuses[res.status] = (counts.statuses[res.status] ?? 0) + 1;
       if (res.status === 202 || res.status === 400) {
         ack.add(performance.now() - t0);
         const r = JSON.parse(text) as { accepted?: number; rejected?: number };
@@ -116,6 +120,7 @@ async function send(o: LoadOptions, auth: Record<string, string>, body: string, 
       wait = Math.max(wait, Number(res.headers.get("retry-after") ?? 1) * 1000);
     } catch {
       // no answer (refused, reset): the body may have landed; its ids make the retry harmless
+      counts.statuses.none = (counts.statuses.none ?? 0) + 1;
     }
     counts.retried++;
     await Bun.sleep(wait);
@@ -123,7 +128,7 @@ async function send(o: LoadOptions, auth: Record<string, string>, body: string, 
   counts.failed += n;
 }
 
-type LoadCounts = { sent: number; accepted: number; rejected: number; retried: number; failed: number };
+type LoadCounts = { sent: number; accepted: number; rejected: number; retried: number; failed: number; statuses: Record<string, number> };
 
 function bodyOf(run: string, from: number, n: number, series: number): string {
   const ts = Date.now();

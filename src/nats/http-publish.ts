@@ -8,13 +8,17 @@
  * receive time, so the answer and what is aggregated agree. While NATS is
  * away the answer is 503 + Retry-After, within limits.natsPublishTimeoutMs.
  *
+ * With `pii` configured the body is not published as received (it would
+ * put sensitive values into JetStream): its valid events are, as parsed
+ * and scrubbed, in JSON, and its invalid ones are dead-lettered here (the
+ * consumer never sees them). The consumer's second scrub changes nothing.
+ *
  * @example createApp({ ingest: new NatsHttpIngest(link, js, cfg), ... })
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { type BodyFormat, contentTypeOf } from "../actors/ingest-body.ts";
-import type { ParseReject } from "../actors/ingest-parse.ts";
-import type { TimeBounds } from "../actors/ingest-validate.ts";
+import type { ParseBounds, ParsedEvents, ParseReject } from "../actors/ingest-parse.ts";
 import { OverloadedError } from "../engine/errors.ts";
 import type { EngineOutcome, IngestPort } from "../engine/ports.ts";
 import { parseBody } from "../ingest/parse-body.ts";
@@ -28,7 +32,7 @@ const httpSubject = ingestSubject("http");
 export class NatsHttpIngest implements IngestPort {
   /** `refused`: a body with no valid event is not published, so its events are counted and dead-lettered here. */
   constructor(
-    private readonly link: NatsLink, private readonly js: JetStreamClient, private readonly bounds: TimeBounds,
+    private readonly link: NatsLink, private readonly js: JetStreamClient, private readonly bounds: ParseBounds,
     private readonly refused: (rejects: readonly ParseReject[], recvMs: number) => void,
   ) {}
 
@@ -45,14 +49,31 @@ export class NatsHttpIngest implements IngestPort {
       return outcome;
     }
     if (!this.link.connected()) throw new OverloadedError(`nats: not connected to ${this.link.url}`, 503, limits.retryAfterSeconds);
+    const scrubbed = this.bounds.pii !== undefined;
     const h = headers();
-    h.set("Content-Type", contentTypeOf(format));
+    h.set("Content-Type", contentTypeOf(scrubbed ? "json" : format));
     h.set(recvMsHeader, String(recvMs));
     try {
-      await this.js.publish(httpSubject, bytes, { headers: h, timeout: limits.natsPublishTimeoutMs });
+      await this.js.publish(httpSubject, scrubbed ? scrubbedBody(parsed) : bytes, { headers: h, timeout: limits.natsPublishTimeoutMs });
     } catch (e) {
       throw new OverloadedError(`nats: publish not acknowledged: ${(e as Error).message}`, 503, limits.retryAfterSeconds);
     }
+    if (scrubbed) this.refused(parsed.rejects, recvMs); // published without them: counted and dead-lettered here, once
     return outcome;
   }
+}
+
+/** The valid events of a parsed body as a JSON array (their tags and props already scrubbed by parseEvents). */
+function scrubbedBody(parsed: ParsedEvents): Uint8Array {
+  const events: object[] = [];
+  for (let k = 0; k < parsed.n; k++) {
+    const d = parsed.distinct[parsed.series[k]];
+    const id = parsed.ids?.[k];
+    const props = parsed.props?.[k];
+    events.push({
+      name: d.name, value: parsed.value[k], ts: parsed.ts[k],
+      ...(d.tags === undefined ? {} : { tags: d.tags }), ...(id === undefined ? {} : { id }), ...(props === undefined ? {} : { props }),
+    });
+  }
+  return new TextEncoder().encode(JSON.stringify(events));
 }

@@ -29,9 +29,8 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { BodyError, formatOf } from "../actors/ingest-body.ts";
-import type { ParsedEvents, ParseReject } from "../actors/ingest-parse.ts";
+import type { ParseBounds, ParsedEvents, ParseReject } from "../actors/ingest-parse.ts";
 import { parseBody } from "../ingest/parse-body.ts";
-import type { TimeBounds } from "../actors/ingest-validate.ts";
 import { TooLargeError } from "../engine/errors.ts";
 import { limits } from "../runtime/limits.ts";
 import type { Log } from "../runtime/log.ts";
@@ -56,7 +55,7 @@ export interface RepartitionOptions {
   jsm: JetStreamManager;
   stream: string;
   partitions: number;
-  bounds: TimeBounds;
+  bounds: ParseBounds;
   port: RepartitionPort;
   log: Log;
   durable?: string;

@@ -7,26 +7,38 @@ import { strict as assert } from "node:assert";
 
 export const limits = {
   // Events (API.md "Events").
-  nameCharsMax: 128,
-  tagsMax: 16,
-  tagKeyCharsMax: 64,
-  tagValueCharsMax: 256,
-  idCharsMax: 128,
-  propsBytesMax: 4 * 1024,
+  nameCharsMax: 128, // an event's name; longer: the event is refused, 400 `name: must be 1–128 characters`
+  tagsMax: 16, // tags on one event; more: refused, `tags: at most 16 entries`
+  tagKeyCharsMax: 64, // a tag key; longer: refused, `tags.<key>: key must match … and be ≤ 64 characters`
+  tagValueCharsMax: 256, // a tag value; longer: refused, `tags.<key>: over 256 characters`
+  idCharsMax: 128, // an event id; longer: refused, `id: must be a string of 1–128 characters`
+  propsBytesMax: 4 * 1024, // an event's props, JSON-encoded; more: refused, `props: over 4096 bytes encoded`
+
+  // Sensitive values (config `pii:`, src/actors/pii.ts).
+  piiKeysMax: 64, // keys one `pii.keys` lists
+  piiKeyCharsMin: 16, // WEIR_PII_KEY's least length: a short HMAC key can be guessed
+  piiTokenCacheMax: 65_536, // values whose token a scrubber remembers (per thread); cleared when full
 
   // Ingest.
   dedupeIdsMax: 1_000_000, // event ids held for WEIR_DEDUPE_WINDOW; past it the oldest go early (counted)
-  bodyBytesMaxDefault: 8 * 1024 * 1024,
-  eventsPerRequestMax: 100_000,
+  bodyBytesMaxDefault: 8 * 1024 * 1024, // WEIR_MAX_BODY's default: a request body, as sent or once decompressed; more: 413 `body: over WEIR_MAX_BODY`
+  eventsPerRequestMax: 100_000, // events in one request or message; more: 413 `body: over 100000 events`
   errorsListedMax: 100, // per-request error list in a 202/400 body
-  seriesMaxDefault: 100_000,
+  seriesMaxDefault: 100_000, // WEIR_MAX_SERIES's default: distinct series; a new one past it is refused per event (`series_limit`), the known ones keep flowing
+  seriesMaxCeiling: 10_000_000, // WEIR_MAX_SERIES at most
+  newSeriesPerSecDefault: 5_000, // WEIR_NEW_SERIES_RATE's default: new series registered per second; past it (after a burst) an event of a new series is refused (series_rate), known series keep flowing
+  newSeriesBurstSeconds: 10, // the new-series budget holds this many seconds of WEIR_NEW_SERIES_RATE (a fresh start of 50,000 series at the default) // WEIR_MAX_SERIES's default: distinct series; a new one past it is refused per event (`series_limit`), the known ones keep flowing
   signaturesPerSeriesMax: 2, // ingest's signature → series id map holds this many per allowed series (tag orders); cleared when full
-  retryAfterSeconds: 1,
+  retryAfterSeconds: 1, // Retry-After on a 429/503 when a queue is full
+  memoryBytesMaxDefault: 4 * 2 ** 30, // WEIR_MEMORY_MAX's default: past this RSS ingest answers 503 + Retry-After before reading a body
+  memoryRetryAfterSeconds: 5, // Retry-After while over WEIR_MEMORY_MAX (memory frees as the rings drain and the store catches up)
+  ringShedFraction: 0.9, // a partition's input ring this full: ingest answers 503 before reading a body (the request would most likely not fit)
+  rssSampleMs: 100, // RSS is read at most this often on the ingest path // Retry-After on a 429/503 when a queue is full
 
   // Rings between threads.
-  ringBytesDefault: 8 * 1024 * 1024,
-  ringMessageBytesMax: 2 * 1024 * 1024,
-  outRingBytesDefault: 4 * 1024 * 1024,
+  ringBytesDefault: 8 * 1024 * 1024, // WEIR_RING_BYTES's default: a partition's input ring; full: ingest answers 503 + Retry-After, nothing of the request taken
+  ringMessageBytesMax: 2 * 1024 * 1024, // one message on a ring (a batch is cut to fit)
+  outRingBytesDefault: 4 * 1024 * 1024, // a partition's output ring; full: the worker waits (its input backs up, then ingest answers 503)
   outMessagesPerTurnMax: 4, // a partition's output messages (≤ 4,096 rows each) the main thread takes per event-loop turn
   batchEventsMax: 16_384, // events in one columnar batch on a ring
   ruleSweepMs: 1_000, // how often (of the partition's tick clock) rule instances are checked for silences
@@ -35,32 +47,32 @@ export const limits = {
   ringBytesMax: 1 << 30, // byte counters are int32 and compared mod 2^32
 
   // Partitions and supervision.
-  partitionsMax: 64,
-  heartbeatIntervalMs: 250,
-  heartbeatTimeoutMs: 5_000,
-  restartBackoffBaseMs: 100,
-  restartBackoffMaxMs: 5_000,
+  partitionsMax: 64, // WEIR_PARTITIONS at most
+  heartbeatIntervalMs: 250, // a worker beats this often
+  heartbeatTimeoutMs: 5_000, // a worker silent this long is restarted from its checkpoint
+  restartBackoffBaseMs: 100, // first restart delay, doubled per restart in the window
+  restartBackoffMaxMs: 5_000, // longest restart delay
   restartsMax: 5, // within restartWindowMs, then the partition is failed
-  restartWindowMs: 60_000,
-  workerTickMs: 50,
+  restartWindowMs: 60_000, // restarts counted over this window: past the budget the partition is failed (503 for its series, /ready names it)
+  workerTickMs: 50, // a partition's wall-clock tick (the quiet rule), at most this often
   backgroundThreadNice: 5, // partition workers and the store writer run this much nicer than the main thread (thread-priority.ts)
   supervisedChildrenMax: 256, // worker threads one supervisor watches (heartbeat slots)
   supervisorStopTimeoutMs: 5_000, // graceful stop, then terminate()
   childErrorCharsMax: 1_000, // a child's lastError / event reason is cut to this
 
   // Windows.
-  windowSpecsMax: 8,
-  windowSizeMsMax: 24 * 3600 * 1000,
-  panesPerSeriesMax: 4096,
+  windowSpecsMax: 8, // window specs in WEIR_WINDOWS
+  windowSizeMsMax: 24 * 3600 * 1000, // the longest window
+  panesPerSeriesMax: 4096, // open panes per series; past it its oldest windows close early
   panesPerWindowMax: 2048, // panes one window may span (size / pane); half of panesPerSeriesMax leaves room for lateness
-  sketchExactMax: 100,
-  sketchRelativeAccuracy: 0.005,
-  sketchBinsMax: 2048,
+  sketchExactMax: 100, // values a window keeps exactly before its percentiles come from the sketch
+  sketchRelativeAccuracy: 0.005, // the quantile sketch's relative error bound
+  sketchBinsMax: 2048, // bins per sketch; past it the lowest bins are merged (percentiles above stay within the bound)
   sketchMergeExactPartsMax: 16, // exact sketches whose merged quantiles stay exact (sorted merge); more are merged into a sketch
   trendPanesPerSeriesMax: 4096, // trend actor's ring per series: window panes + lateness panes (60s/10s, 2 s: 7)
   latenessMsDefault: 2000, // WEIR_LATENESS's default (config.ts); the trend actor's when not given one
   rollupsMax: 4, // downsampled resolutions merged from the base windows (the engine uses 1m and 1h)
-  rollupSizeMsMax: 24 * 3600 * 1000,
+  rollupSizeMsMax: 24 * 3600 * 1000, // the longest rollup (1h)
   delayPeriodMs: 5 * 60_000, // a series' arrival delay is estimated over its last one to two periods of this (src/actors/delay.ts)
   delayWarmupEvents: 8, // until a series has sent this many events its jitter is unknown: the quiet rule waits 2 × its largest delay
 
@@ -75,11 +87,14 @@ export const limits = {
   parseInFlightPerThreadMax: 16, // request bodies waiting on one ingest thread at most (parse-pool.ts); more are 503
   parseInFlightBytesMax: 256 * 2 ** 20, // bytes of bodies waiting on the ingest threads at most
   parseThreadRestartsMax: 5, // ingest threads replaced within a minute at most; past it ingest is refused (503) until restart
-  ingestThreadsMax: 64,
+  ingestThreadsMax: 64, // WEIR_INGEST_THREADS at most
   groupCommitRequestsMax: 256, // durable profile: requests answered by one fsync at most (more wait for the next)
   workerHeapBytesDefault: 1024 * 1024 * 1024, // WEIR_WORKER_HEAP_MAX: a partition worker over it (after a full GC) is restarted
   workerHeapCheckMs: 250, // how often a partition worker reads its heap size
   diskReserveBytesDefault: 64 * 1024 * 1024, // WEIR_DISK_RESERVE: ingest answers 503 below this much free space
+  authFailuresPerWindowMax: 20, // missing or unknown tokens from one address per authFailureWindowMs; past it 429 until the window ends
+  authFailureWindowMs: 60_000, // the window authFailuresPerWindowMax counts over
+  authFailureAddressesMax: 10_000, // client addresses whose failures are counted at once; past it the oldest is forgotten
   rawBytesMaxDefault: 20 * 2 ** 30, // WEIR_RAW_MAX_BYTES: the raw log's byte budget; past it the oldest segments no replay or dedupe window needs go
   diskCheckMs: 250, // free space is read at most this often
   diskRetryAfterSeconds: 5, // Retry-After when the disk is (nearly) full
@@ -87,16 +102,21 @@ export const limits = {
   storePruneMs: 60_000, // retention runs this often
   deadlettersMax: 10_000, // entries listed at /api/v1/deadletters (in memory), oldest overwritten first
   deadletterEventCharsMax: 4096, // a rejected event larger than this as JSON is kept as its JSON, cut
-  queryRowsMax: 10_000,
+  queryRowsMax: 10_000, // rows one SQL answer holds; more: cut, `truncated: true`
   topWindowsMax: 100_000, // windows one top-k over a from/to range reads (aggregated in SQLite, not held; at this bound 0.1-0.2 s of the main thread over 100-10,000 series, 0.35 s over 100,000, measured); past it a 400 naming this
-  seriesListMax: 10_000,
+  seriesListMax: 10_000, // series one /api/v1/series answer lists at most (`limit`)
+  // The config file's `dashboard:` (src/http/dashboard-def.ts): what the page charts, gauges and cards by default.
+  dashboardChartsMax: 6, // series charted at once: the page's own bound (web/app.js ui.chartsMax) is the same
+  dashboardGaugesMax: 12, // gauges in the config's `dashboard:`
+  dashboardCardsMax: 12, // KPI cards in the config's `dashboard:`
+  dashboardLabelCharsMax: 64, // a gauge's or card's label
 
   // The lake (src/lake/): Parquet files under <data>/lake and read-only SQL over them (DuckDB).
   lakeQueryRowsMax: 10_000, // rows one POST /api/v1/query answers at most; past it the answer says "truncated": true
   lakeQuerySqlCharsMax: 100_000, // one query's text
   lakeQueriesPerTokenMax: 2, // queries one token (or, without tokens, one client) runs at once; past it 429 + Retry-After
   lakeQueriesMax: 8, // queries running at once, all tokens together; past it 503 + Retry-After
-  lakeQueryRetryAfterSeconds: 1,
+  lakeQueryRetryAfterSeconds: 1, // Retry-After when the SQL concurrency caps are reached
   lakeDuckdbThreads: 1, // DuckDB's threads for SQL: on 2 cores, one left to ingest and the partitions (BENCHMARKS.md "Lake")
   lakeDuckdbMemoryBytes: 512 * 2 ** 20, // DuckDB's memory_limit for SQL and for the lake's maintenance, each
   lakeIntervalMsDefault: 10_000, // WEIR_LAKE_INTERVAL: compaction and the raw tail run this often
@@ -105,16 +125,20 @@ export const limits = {
   lakeNdjsonChunkRows: 4_096, // rows written to a staging file (or an export stream) per write: bounds memory
   lakeSegmentsPerPassMax: 4, // closed segments one maintenance pass compacts (the rest wait for the next)
   metricViewsMax: 64, // named SQL views (config file and admin API together)
-  metricViewNameCharsMax: 64,
-  metricViewSqlCharsMax: 16_384,
+  metricViewNameCharsMax: 64, // a metric view's name
+  metricViewSqlCharsMax: 16_384, // a metric view's SQL
 
   // Live.
-  wsClientsMax: 10_000,
-  wsTopicsPerClientMax: 1_000,
-  wsPayloadBytesMax: 1024 * 1024,
-  wsBackpressureBytesMax: 4 * 1024 * 1024,
-  wsIdleTimeoutSeconds: 120,
-  wsPendingPerClientMax: 10_000,
+  wsClientsMax: 10_000, // live clients (WebSocket and SSE) at once; more: closed with 1013
+  wsTopicsPerClientMax: 1_000, // topics one live client subscribes to; more: an error frame naming the bound
+  wsPayloadBytesMax: 1024 * 1024, // a WebSocket frame from a client
+  wsBackpressureBytesMax: 4 * 1024 * 1024, // a live client's unsent bytes; past it the client is closed with 1013 (slow)
+  wsIdleTimeoutSeconds: 120, // a silent WebSocket is closed after this
+  wsPendingPerClientMax: 10_000, // results queued for one live client between flushes (conflated per series and window)
+  // WebSocket ingest (GET /ws/ingest): frames are 1 MiB at most (wsPayloadBytesMax), like any WebSocket frame.
+  wsIngestClientsMax: 1_000, // producer sockets at once; past it the upgrade is 503
+  wsIngestFramesInFlightMax: 64, // frames of one socket awaiting their ack; at it the socket stops reading (TCP backpressure)
+  wsIngestFramesQueuedMax: 256, // frames read before the pause took hold, past which the socket is closed with 1013
   sseHeartbeatMs: 15_000, // comment line on a quiet Server-Sent Events stream
   statsIntervalMs: 1_000, // the stats topic's period
   fanoutRetainedMax: 20_000, // latest window per spec and series, for new subscribers
@@ -122,7 +146,7 @@ export const limits = {
 
   // Rules (src/actors/rules/).
   viewsMax: 64, // continuous views held at once (config file and admin API)
-  viewNameCharsMax: 48,
+  viewNameCharsMax: 48, // a view's name
   viewConditionsMax: 16, // `where` conditions of one view
   viewGroupByMax: 8, // parts of a view's group
   viewSlidesMax: 60, // a sliding view window spans at most this many slides (each event updates that many windows)
@@ -132,16 +156,16 @@ export const limits = {
   viewGroupsMax: 100_000, // open (group, window) aggregates of one partition's views together; past it an event's view update is refused and counted
   viewDistinctExactMax: 256, // count_distinct is exact up to this many values per group and window, then a HyperLogLog of 2^12 registers (±1.6 %)
   rulesMax: 1_000, // alert rules held at once (config file and admin API together)
-  ruleNameCharsMax: 64,
+  ruleNameCharsMax: 64, // a rule's name
   ruleBodyBytesMax: 64 * 1024, // a rule PUT through the admin API
-  ruleExprCharsMax: 1_024,
+  ruleExprCharsMax: 1_024, // a rule's expression
   ruleMatchersMax: 16, // tag matchers in one selector
   ruleWindowMsMin: 1_000, // `over` at least
   ruleWindowMsMax: 7 * 86_400_000, // `over` at most: WEIR_MAX_EVENT_AGE's default
   ruleWindowPanesMax: 2_048, // closed windows one instance's rolling `over` aggregate spans (24 B each)
   ruleForMsMax: 7 * 86_400_000, // `for` and `keep_firing_for` at most
-  ruleLabelsMax: 16,
-  ruleAdviceCharsMax: 1_024,
+  ruleLabelsMax: 16, // labels on a rule
+  ruleAdviceCharsMax: 1_024, // a rule's advice text
   ruleActionsMax: 8, // actions one rule names
   ruleInstancesPerRuleMax: 10_000, // series one rule tracks; past it a new series is refused (counted)
   ruleBacktestSeriesMax: 1_000, // series one back-test (POST /api/v1/rules/test) may match; past it a 400 naming this
@@ -158,7 +182,7 @@ export const limits = {
 
   // Reference tables (src/actors/views/table.ts, src/engine/table-book.ts): joined by the views, held whole by every partition worker.
   tablesMax: 16, // tables held at once (config file and admin API together)
-  tableNameCharsMax: 64,
+  tableNameCharsMax: 64, // a reference table's name
   tableRowsMax: 100_000, // rows of one table (a PUT, a PATCH's result, a config file's table)
   tableColumnsMax: 32, // columns of one table, its key included
   tableCharsMax: 8 * 2 ** 20, // characters of one table's values, keys included (held as UTF-16: 16 MiB, plus the Map's own)
@@ -170,7 +194,7 @@ export const limits = {
   natsReconnectWaitMs: 250, // between attempts to one server: a NATS that returns is found within this (plus jitter)
   natsReconnectJitterMs: 100, // so several weir processes do not dial in step
   natsPingIntervalMs: 5_000, // a half-open link (no RST, e.g. a dead host) is noticed after natsPingsOutstandingMax of these
-  natsPingsOutstandingMax: 2,
+  natsPingsOutstandingMax: 2, // unanswered pings before the NATS link counts as lost
   natsApiTimeoutMs: 5_000, // a JetStream API request (stream info, add) before it fails
   natsIngestDuplicateWindowMsDefault: 2 * 60_000, // JetStream's own default: Nats-Msg-Id de-duplicated this long by the stream
   natsIngestMaxAgeMsDefault: 7 * 86_400_000, // WEIR_MAX_EVENT_AGE's default: an event older than that is rejected anyway
@@ -194,27 +218,27 @@ export const limits = {
   replicaBatchMax: 2_000, // results copied from WEIR_OUT (results-replica.ts) per store transaction
   clusterHandoffWaitMs: 5_000, // a partition handed to a joiner: its last checkpoint is awaited this long at most (3 checkpoint intervals if less) before the lease goes; the process's quiet rule waits meanwhile
   natsLeaseMsMin: 1_500, // WEIR_NATS_LEASE's least: three renewals of natsLeaseRenewMsMin fit
-  natsLeaseRenewMsMin: 500,
+  natsLeaseRenewMsMin: 500, // the shortest lease renewal period
 
   // Actions (src/actions/): rule transitions handed to webhooks, the log and NATS.
   actionsMax: 64, // actions in one config
   actionsWaitingMax: 10_000, // committed transitions held for the actions before they are started, or handed over from an earlier run at start
   ruleSeriesListedMax: 100, // series a rule's selector picks, listed with the rule (the dashboard's threshold lines)
   ruleInstancesListedMax: 10_000, // a rule's instances the main thread lists (GET /api/v1/rules); resolved ones go first past it
-  actionNameCharsMax: 64,
+  actionNameCharsMax: 64, // an action's name
   actionQueueAlertsDefault: 1_000, // alerts waiting per action; past it the oldest waiting is dropped (counted)
-  actionQueueAlertsMax: 100_000,
+  actionQueueAlertsMax: 100_000, // transitions waiting in one action's queue; more: dropped and counted (weir_action_deliveries_total, outcome dropped)
   actionTimeoutMsDefault: 5_000, // one webhook POST, until its answer's status
-  actionTimeoutMsMax: 60_000,
+  actionTimeoutMsMax: 60_000, // the longest timeout an action may set
   actionRetriesDefault: 5, // re-sends of one alert after its first attempt
-  actionRetriesMax: 20,
+  actionRetriesMax: 20, // retries an action may set
   actionBackoffBaseMs: 200, // the first retry waits 100–200 ms (equal jitter), doubling from there
-  actionBackoffMaxMs: 30_000,
+  actionBackoffMaxMs: 30_000, // the longest back-off between an action's retries
   actionRetryAfterMsMax: 5 * 60_000, // a longer Retry-After from a webhook is cut to this
   actionBreakerFailuresDefault: 5, // consecutive unanswered attempts that open an action's breaker
-  actionBreakerFailuresMax: 1_000,
+  actionBreakerFailuresMax: 1_000, // failures in a row that open an action's circuit breaker at most
   actionBreakerOpenMsDefault: 30_000, // an open breaker sends nothing this long, then one probe
-  actionBreakerOpenMsMax: 10 * 60_000,
+  actionBreakerOpenMsMax: 10 * 60_000, // the longest an action's breaker may stay open
   actionCloseTimeoutMs: 5_000, // at stop, how long queues may drain before what is left counts as failed
   actionErrorCharsMax: 300, // a webhook's error answer kept as lastError, cut to this
 } as const;
@@ -247,6 +271,7 @@ assert(1 <= limits.anomalyZMin && limits.anomalyZMin < limits.anomalyZMax && 2 <
 assert(limits.tablesMax * limits.tableCharsMax * 2 <= 256 * 2 ** 20, "every table at its bound holds at most 256 MiB of text (one copy)");
 assert(limits.tableCharsMax <= limits.tableBodyBytesMax, "a body at its bound can fill a table");
 assert(limits.tableRowsListedDefault <= limits.queryRowsMax);
+assert(limits.wsIngestFramesQueuedMax >= limits.wsIngestFramesInFlightMax, "a paused ingest socket may still deliver frames read before the pause");
 assert(limits.restartBackoffBaseMs <= limits.restartBackoffMaxMs);
 assert(limits.supervisedChildrenMax >= limits.partitionsMax, "every partition can have its own worker");
 assert(limits.heartbeatTimeoutMs <= limits.supervisorStopTimeoutMs, "a stop waits at least one heartbeat timeout");

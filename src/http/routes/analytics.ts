@@ -21,7 +21,7 @@ const token = z.string().optional();
 export interface AnalyticsOptions { topWindowsMax: number }
 
 /** @example app.route("/", analyticsRoutes({ read, cfg }, { topWindowsMax: 10 })); // a smaller ranking bound, for a test */
-export function analyticsRoutes(deps: Pick<AppDeps, "read" | "cfg">, opts: Partial<AnalyticsOptions> = {}): Hono {
+export function analyticsRoutes(deps: Pick<AppDeps, "read" | "cfg" | "doc">, opts: Partial<AnalyticsOptions> = {}): Hono {
   const o: AnalyticsOptions = { topWindowsMax: limits.topWindowsMax, ...opts };
   const app = new Hono();
   const read = requireRole(deps.cfg.tokens, "read");
@@ -83,5 +83,12 @@ export function analyticsRoutes(deps: Pick<AppDeps, "read" | "cfg">, opts: Parti
     }
     return c.json({ window: got.window, ...(q.from === undefined ? {} : { from: q.from }), ...(q.to === undefined ? {} : { to: q.to }), end: got.end, items: got.items });
   });
+  for (const [path, summary, query] of [
+    ["/api/v1/deadletters", "Rejected and late events, newest first, with their reasons", deadQuery],
+    ["/api/v1/anomalies", "Anomalies, newest first", anomalyQuery],
+    ["/api/v1/alerts", "Alerts: anomalies, rule transitions and view hits, newest first", alertQuery],
+    ["/api/v1/trends", "The latest trend of each matching series", trendQuery],
+    ["/api/v1/top", "Top-k values of a tag over the last closed window or a range", topQuery],
+  ] as const) deps.doc?.add({ method: "GET", path, role: "read", summary, query, responses: { 200: "the answer", 400: "a bad parameter, named" } });
   return app;
 }

@@ -18,5 +18,6 @@ export function catalogRoutes(deps: AppDeps, lake: LakePort): Hono {
     parseQuery(catalogQuery, c.req.query());
     return c.json({ tables: await lake.catalog() });
   });
+  deps.doc?.add({ method: "GET", path: "/api/v1/catalog", role: "read", summary: "Every table SQL can read: columns, types, sensitivity, retention", query: catalogQuery, responses: { 200: "{tables}", 400: "an unknown parameter" } });
   return app;
 }

@@ -32,6 +32,8 @@ export interface DefinitionRoutesOptions<E> {
   list: () => object;
   nameCharsMax: number;
   bodyBytesMax: number;
+  /** The definition's schema (its name optional in the body): the OpenAPI document shows it. */
+  schema: z.ZodType;
 }
 
 const tokenQuery = z.strictObject({ token: z.string().optional() });
@@ -82,5 +84,14 @@ export function definitionRoutes<E>(deps: AppDeps, o: DefinitionRoutesOptions<E>
     if (!(await o.book.delete(name))) throw new HttpError(404, `name: no ${o.what} "${name}"`);
     return c.body(null, 204);
   });
+  const what = o.what;
+  const json = { types: ["application/json"], schema: o.schema };
+  deps.doc?.add({ method: "GET", path: o.path, role: "admin", summary: `Every ${what}`, query: tokenQuery, responses: { 200: `the ${what}s` } });
+  deps.doc?.add({ method: "GET", path: `${o.path}/:name`, role: "admin", summary: `One ${what}`, query: tokenQuery, responses: { 200: `the ${what}`, 404: `no such ${what}` } });
+  deps.doc?.add({
+    method: "PUT", path: `${o.path}/:name`, role: "admin", summary: `Makes or replaces a ${what}, kept across restarts`, query: tokenQuery, body: json,
+    responses: { 200: "replaced", 201: "made", 400: `a bad ${what}, the fault named by its path`, 413: `over ${o.bodyBytesMax} bytes`, 415: "not JSON" },
+  });
+  deps.doc?.add({ method: "DELETE", path: `${o.path}/:name`, role: "admin", summary: `Removes a ${what} (one of the config file's stays removed)`, query: tokenQuery, responses: { 204: "removed", 404: `no such ${what}` } });
   return app;
 }

@@ -2,6 +2,7 @@
  * GET /ws/live (API.md "Live"): hello on connect, then subscribe /
  * unsubscribe / throttle frames; results pushed by the fanout actor.
  */
+import { z } from "zod";
 import { Hono } from "hono";
 import { upgradeWebSocket } from "hono/bun";
 import type { ServerWebSocket } from "bun";
@@ -38,5 +39,9 @@ export function liveRoutes(deps: AppDeps): Hono {
       };
     }),
   );
+  deps.doc?.add({
+    method: "GET", path: "/ws/live", role: "read", websocket: true, summary: "Live results over a WebSocket: hello, then subscribe/unsubscribe/throttle frames; pushes windows, updates, anomalies, trends, alerts, stats",
+    query: z.strictObject({ token: z.string().optional() }), responses: {},
+  });
   return app;
 }

@@ -43,6 +43,10 @@ export function metricViewRoutes(deps: AppDeps, lake: LakePort): Hono {
     if (!(await lake.metricViews.delete(nameOf(c.req.param("name"))))) throw new HttpError(404, `name: no metric view "${c.req.param("name")}"`);
     return c.body(null, 204);
   });
+  deps.doc?.add({ method: "GET", path: "/api/v1/metric-views", role: "read", summary: "The metric views", query: tokenQuery, responses: { 200: "{metricViews}" } });
+  deps.doc?.add({ method: "GET", path: "/api/v1/metric-views/:name", role: "read", summary: "One metric view", query: tokenQuery, responses: { 200: "the view", 404: "no such view" } });
+  deps.doc?.add({ method: "PUT", path: "/api/v1/metric-views/:name", role: "admin", summary: "Makes or replaces a metric view (one SELECT)", query: tokenQuery, body: { types: ["application/json"], schema: putBody }, responses: { 200: "replaced", 201: "made", 400: "not one SELECT, or a bad field, named" } });
+  deps.doc?.add({ method: "DELETE", path: "/api/v1/metric-views/:name", role: "admin", summary: "Removes a metric view", query: tokenQuery, responses: { 204: "removed", 404: "no such view" } });
   return app;
 }
 

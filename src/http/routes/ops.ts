@@ -15,5 +15,8 @@ export function opsRoutes(deps: AppDeps): Hono {
   });
   app.get("/metrics", requireRole(deps.cfg.tokens, "read"), (c) =>
     c.text(deps.ops.metricsText(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }));
+  deps.doc?.add({ method: "GET", path: "/health", role: "none", summary: "Liveness", responses: { 200: '{"status":"ok"}' } });
+  deps.doc?.add({ method: "GET", path: "/ready", role: "read", summary: "Readiness: every partition running, the store and disk fine", responses: { 200: '{"status":"ready"}', 503: "not ready, each problem named" } });
+  deps.doc?.add({ method: "GET", path: "/metrics", role: "read", summary: "Prometheus text format", responses: { 200: "the metrics" } });
   return app;
 }

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { limits } from "../../runtime/limits.ts";
 import { globToRegExp } from "../../runtime/series.ts";
 import type { AppDeps } from "../app.ts";
-import { requireRole } from "../auth.ts";
+import { requireRole, requireToken } from "../auth.ts";
 import { HttpError } from "../errors.ts";
 import { intParam, parseQuery, timeParam } from "../params.ts";
 
@@ -20,11 +20,13 @@ export function queryRoutes(deps: AppDeps): Hono {
   const seriesQuery = z.strictObject({
     match: z.string().min(1).max(512).default("*"),
     limit: intParam(1, limits.seriesListMax).default(1000),
+    after: intParam(-1, limits.seriesMaxCeiling).default(-1).describe("the `next` of the previous page"),
     token: z.string().optional(),
   });
   app.get("/api/v1/series", read, (c) => {
     const q = parseQuery(seriesQuery, c.req.query());
-    return c.json({ series: deps.read.series(globToRegExp(q.match), q.limit) });
+    const page = deps.read.series(globToRegExp(q.match), q.limit, q.after);
+    return c.json({ series: [...page], ...(page.next === undefined ? {} : { next: page.next }) });
   });
 
   const windowsQuery = z.strictObject({
@@ -48,8 +50,10 @@ export function queryRoutes(deps: AppDeps): Hono {
     return c.json(cols);
   });
 
-  app.get("/api/v1/*", () => {
+  app.get("/api/v1/*", requireToken(deps.cfg.tokens), () => {
     throw new HttpError(404, "path: no such route");
   });
+  deps.doc?.add({ method: "GET", path: "/api/v1/series", role: "read", summary: "Series with their latest value, trend and open anomaly", query: seriesQuery, responses: { 200: "the series", 400: "a bad parameter, named" } });
+  deps.doc?.add({ method: "GET", path: "/api/v1/windows", role: "read", summary: "Windows of one series and spec, oldest first (rows or columns)", query: windowsQuery, responses: { 200: "the windows", 400: "a bad parameter, named" } });
   return app;
 }

@@ -44,7 +44,7 @@ const bodyTime = z.unknown().transform((v, ctx) => {
 });
 const bodySchema = z.strictObject({ rule: z.unknown(), from: bodyTime, to: bodyTime.optional() });
 
-export function rulesTestRoutes(deps: Pick<AppDeps, "read" | "cfg">, opts: Partial<RulesTestOptions> = {}): Hono {
+export function rulesTestRoutes(deps: Pick<AppDeps, "read" | "cfg" | "doc">, opts: Partial<RulesTestOptions> = {}): Hono {
   const o = { ...defaults, ...opts };
   const app = new Hono();
   const windows = windowsOf(deps);
@@ -74,6 +74,10 @@ export function rulesTestRoutes(deps: Pick<AppDeps, "read" | "cfg">, opts: Parti
       return c.json({ window: plan.source, transitions: backtest(rule, plan, series, Math.min(to, nowMs - deps.cfg.latenessMs)) });
     },
   );
+  deps.doc?.add({
+    method: "POST", path: "/api/v1/rules/test", role: "admin", summary: "Back-tests a rule over the stored windows: the transitions it would have made",
+    body: { types: ["application/json"], schema: bodySchema }, responses: { 200: "{window, transitions}", 400: "a bad rule or range, named", 413: "over ruleBacktestBodyBytesMax", 415: "not JSON" },
+  });
   return app;
 }
 

@@ -8,10 +8,11 @@ import type { Hono } from "hono";
 import { limits } from "../../runtime/limits.ts";
 import type { AppDeps } from "../app.ts";
 import { definitionRoutes } from "./definitions.ts";
+import { ruleSchema } from "../../actors/rules/rule.ts";
 
 export function rulesRoutes(deps: AppDeps): Hono {
   return definitionRoutes(deps, {
     path: "/api/v1/rules", what: "rule", book: deps.rules, list: () => ({ rules: deps.rules.list(), actions: deps.rules.actionStatus() }),
-    nameCharsMax: limits.ruleNameCharsMax, bodyBytesMax: limits.ruleBodyBytesMax,
+    nameCharsMax: limits.ruleNameCharsMax, bodyBytesMax: limits.ruleBodyBytesMax, schema: ruleSchema.partial({ name: true }),
   });
 }

@@ -1,6 +1,7 @@
 /**
  * POST /api/v1/query {"sql"} (role read): one read-only SELECT over the lake
- * (src/lake/) → {"columns", "rows", "truncated"}. Refused SQL is 400 naming
+ * (src/lake/) → {"columns", "rows", "truncated"}; pii tokens masked for a
+ * token without the `pii` grant (lake/sensitivity.ts). Refused SQL is 400 naming
  * why; WEIR_QUERY_TIMEOUT is 503; past the per-token cap 429, past the
  * server's 503, both with Retry-After.
  */
@@ -11,7 +12,7 @@ import type { LakePort } from "../../lake/lake.ts";
 import { QueryGate } from "../../lake/query-gate.ts";
 import { limits } from "../../runtime/limits.ts";
 import type { AppDeps } from "../app.ts";
-import { requireRole } from "../auth.ts";
+import { readsPii, requireRole } from "../auth.ts";
 import { HttpError } from "../errors.ts";
 import { parseJsonBody } from "../params.ts";
 
@@ -21,6 +22,7 @@ export function sqlRoutes(deps: AppDeps, lake: LakePort): Hono {
   const app = new Hono();
   const read = requireRole(deps.cfg.tokens, "read");
   const gate = new QueryGate();
+  const pii = readsPii(deps.cfg.tokens);
   const retry = { "Retry-After": String(limits.lakeQueryRetryAfterSeconds) };
   const limit = bodyLimit({
     maxSize: limits.lakeQuerySqlCharsMax * 4,
@@ -36,10 +38,15 @@ export function sqlRoutes(deps: AppDeps, lake: LakePort): Hono {
     if (release === "token") throw new HttpError(429, `query: this token already runs ${limits.lakeQueriesPerTokenMax} queries (lakeQueriesPerTokenMax); retry when one ends`, {}, retry);
     if (release === "all") throw new HttpError(503, `query: ${limits.lakeQueriesMax} queries already run (lakeQueriesMax); retry later`, {}, retry);
     try {
-      return c.json(await lake.sql.query(q.sql));
+      return c.json(await lake.sql.query(q.sql, limits.lakeQueryRowsMax, !pii(c))); // masked unless the token holds pii
     } finally {
       release();
     }
+  });
+  deps.doc?.add({
+    method: "POST", path: "/api/v1/query", role: "read", summary: "One read-only SELECT over the lake (DuckDB); columns tagged pii masked without the pii grant",
+    body: { types: ["application/json"], schema: body },
+    responses: { 200: "{columns, rows, truncated}", 400: "not one SELECT, or refused by the sandbox, naming why", 413: "over lakeQuerySqlCharsMax", 429: "this token's queries at their cap", 503: "all queries at their cap, or WEIR_QUERY_TIMEOUT" },
   });
   return app;
 }

@@ -6,8 +6,15 @@
 import { Hono } from "hono";
 import { join } from "node:path";
 
-const webDir = join(import.meta.dir, "../../../web");
-const uplotDir = join(import.meta.dir, "../../../node_modules/uplot/dist");
+/**
+ * Where the files are. From source: web/ and uPlot's dist/ in the checkout.
+ * In the one-file executable (scripts/build-exe.ts): embedded under
+ * /$bunfs/root (import.meta.dir is then the bundle's), web/ as web/ and
+ * uPlot's two files at the root.
+ */
+const compiled = Bun.isStandaloneExecutable;
+const webDir = compiled ? join(import.meta.dir, "web") : join(import.meta.dir, "../../../web");
+const uplotDir = compiled ? import.meta.dir : join(import.meta.dir, "../../../node_modules/uplot/dist");
 const types: Record<string, string> = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
@@ -22,6 +29,10 @@ const files: Record<string, string> = {
   "/dashboard.js": join(webDir, "dashboard.js"),
   "/charts.js": join(webDir, "charts.js"),
   "/views.js": join(webDir, "views.js"),
+  "/busiest.js": join(webDir, "busiest.js"),
+  "/link.js": join(webDir, "link.js"),
+  "/picker.js": join(webDir, "picker.js"),
+  "/select.js": join(webDir, "select.js"),
   "/beacon.js": join(webDir, "beacon.js"), // for other sites' pages: README "Page-load watch"
   "/vendor/uPlot.esm.js": join(uplotDir, "uPlot.esm.js"),
   "/vendor/uPlot.min.css": join(uplotDir, "uPlot.min.css"),

@@ -5,6 +5,7 @@
  * limits.sseHeartbeatMs keeps proxies (and the client) sure the stream is
  * alive, and Bun's idle timeout is lifted for this request only.
  */
+import { z } from "zod";
 import type { Server } from "bun";
 import { Hono } from "hono";
 import { limits } from "../../runtime/limits.ts";
@@ -60,6 +61,11 @@ export function streamRoutes(deps: AppDeps): Hono {
     return new Response(stream, {
       headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", "X-Accel-Buffering": "no" },
     });
+  });
+  deps.doc?.add({
+    method: "GET", path: "/api/v1/stream", role: "read", summary: "The live topics as Server-Sent Events (text/event-stream)",
+    query: z.strictObject({ topic: z.array(z.string()).describe("one or more: windows:<spec>:<glob>, updates:<spec>:<glob>, anomalies[:<glob>], trends[:<glob>], alerts, stats"), token: z.string().optional() }),
+    responses: { 200: "the event stream", 400: "no topic, or too many" },
   });
   return app;
 }

@@ -75,6 +75,12 @@ export function tablesRoutes(deps: AppDeps): Hono {
     if (!(await deps.tables.delete(name))) throw new HttpError(404, `name: no table "${name}"`);
     return c.body(null, 204);
   });
+  const tableBody = { types: ["text/csv", "application/json", "application/x-ndjson"], description: "rows: CSV with a header, a JSON array of objects, or NDJSON" };
+  deps.doc?.add({ method: "GET", path: "/api/v1/tables", role: "read", summary: "The reference tables", query: listQuery, responses: { 200: "{tables}" } });
+  deps.doc?.add({ method: "GET", path: "/api/v1/tables/:name", role: "read", summary: "A page of one table's rows", query: rowsQuery, responses: { 200: "the summary and rows", 404: "no such table" } });
+  deps.doc?.add({ method: "PUT", path: "/api/v1/tables/:name", role: "admin", summary: "Replaces a table's rows, or makes the table", query: changeQuery, body: tableBody, responses: { 200: "replaced", 201: "made", 400: "a bad row or column, named", 413: "past a bound, named", 415: "another content type", 503: "changes wait for full partition queues" } });
+  deps.doc?.add({ method: "PATCH", path: "/api/v1/tables/:name", role: "admin", summary: "Upserts rows by key", query: changeQuery, body: tableBody, responses: { 200: "{…summary, inserted, updated}", 400: "a bad row, named", 404: "no such table", 413: "past a bound", 503: "changes wait for full partition queues" } });
+  deps.doc?.add({ method: "DELETE", path: "/api/v1/tables/:name", role: "admin", summary: "Removes a table", query: listQuery, responses: { 204: "removed", 404: "no such table" } });
   return app;
 }
 

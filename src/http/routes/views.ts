@@ -7,10 +7,11 @@ import type { Hono } from "hono";
 import { limits } from "../../runtime/limits.ts";
 import type { AppDeps } from "../app.ts";
 import { definitionRoutes } from "./definitions.ts";
+import { viewSchema } from "../../actors/views/view.ts";
 
 export function viewsRoutes(deps: AppDeps): Hono {
   return definitionRoutes(deps, {
     path: "/api/v1/views", what: "view", book: deps.views, list: () => ({ views: deps.views.list() }),
-    nameCharsMax: limits.viewNameCharsMax, bodyBytesMax: limits.ruleBodyBytesMax,
+    nameCharsMax: limits.viewNameCharsMax, bodyBytesMax: limits.ruleBodyBytesMax, schema: viewSchema.partial({ name: true }),
   });
 }
