@@ -175,6 +175,7 @@ const piiSchema = z.strictObject({
 
 /** Keys as they appear in the environment; the file uses the same names without the WEIR_ prefix, lower case. */
 const envSchema = z.object({
+  WEIR_PROFILE: z.enum(["default", "edge"]).default("default"),
   WEIR_HOST: z.string().min(1).default("127.0.0.1"),
   WEIR_PORT: intText(0, 65535).default(8080),
   WEIR_DATA_DIR: z.string().min(1).default("./data"),
@@ -253,10 +254,24 @@ type EnvKey = keyof typeof envSchema.shape;
 const envKeys = Object.keys(envSchema.shape) as EnvKey[];
 
 /** Reads the environment (and the WEIR_CONFIG file); throws ConfigError naming the key. */
+/**
+ * WEIR_PROFILE=edge: a small host (a core or two, little memory and disk):
+ * one partition, parsing on the main thread, small rings, the lake off,
+ * tighter memory, disk and cardinality budgets. Each applies only where the
+ * setting is not given (environment or config file). Measured footprint in
+ * BENCHMARKS.md ("Edge profile").
+ */
+export const edgeProfile: Readonly<Record<string, string>> = {
+  WEIR_PARTITIONS: "1", WEIR_INGEST_THREADS: "0", WEIR_RING_BYTES: "4MiB", WEIR_LAKE: "0",
+  WEIR_MAX_SERIES: "20000", WEIR_NEW_SERIES_RATE: "500", WEIR_MEMORY_MAX: "256MiB", WEIR_WORKER_HEAP_MAX: "128MiB",
+  WEIR_RAW_MAX_BYTES: "1GiB", WEIR_RETENTION_RAW: "1d", WEIR_RETENTION_WINDOWS: "1d",
+};
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const file = readConfigFile(env.WEIR_CONFIG);
   const merged: Record<string, string> = { ...file.settings };
   for (const k of envKeys) if (env[k] !== undefined && env[k] !== "") merged[k] = env[k]!;
+  if (merged.WEIR_PROFILE === "edge") for (const [k, v] of Object.entries(edgeProfile)) merged[k] ??= v;
   const parsed = envSchema.safeParse(merged);
   if (!parsed.success) {
     throw new ConfigError(`config ${issueText(parsed.error.issues[0], merged, "file")}`);

@@ -42,6 +42,12 @@ describe("cli - weir load", () => {
     expect(r.stderr).toMatch(/sent 3000, accepted 3000, rejected 0, retried \d+, failed 0/); // plain progress lines: not a terminal
   }, 60_000);
 
+  test("cli - load over /ws/ingest: every frame acked once durable, every event ingested once", async () => {
+    const r = await weirCli(["load", "--url", w.url, "--transport", "ws", "--events", "5000", "--batch", "250", "--connections", "2", "--series", "50", "--seconds", "60"]);
+    expect([r.code, r.stderr.split("\n").filter((l) => l.startsWith("weir:"))]).toEqual([0, []]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ transport: "ws", sent: 5000, accepted: 5000, failed: 0, statuses: { ack: 20 }, ackLatencyMs: { samples: 20 }, server: { ingested: 5000, matches: true } });
+  }, 60_000);
+
   test("cli - load: a burst of 20 connections flat out, the rings filled by a paused partition for a while: only 202/429/503, every event re-sent after Retry-After lands once, no worker restart", async () => {
     const b = await startTestWeir({ WEIR_RING_BYTES: "4MiB", WEIR_FAILPOINTS: "1" });
     try {

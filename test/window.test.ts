@@ -493,3 +493,26 @@ describe("window peek", () => {
     expect(logic.peek(st, 9, 0)).toBeNull(); // never seen
   });
 });
+
+describe("window capped watermark", () => {
+  test("window - handleCapped: a held clock keeps the watermark back, so an older event arriving after newer ones is taken, not late; released, the windows close as before", () => {
+    const specs = parseWindowSpecs("10s");
+    const run = (cap: number | null) => {
+      const logic = createWindowLogic({ specs, latenessMs: 1_000, seriesMax: 4 });
+      const st = logic.init();
+      const out: WindowOutput[] = [];
+      const feed = (ts: number, v: number, recvMs: number) => {
+        const b = toBatch([[0, ts, v]], recvMs);
+        if (cap === null) logic.handle(st, b, (o) => out.push(o));
+        else logic.handleCapped(st, b, (o) => out.push(o), cap);
+      };
+      feed(5_000, 1, 5_000);
+      feed(25_000, 2, 25_000); // newer events first (their message split first)
+      feed(6_000, 3, 6_000); // the older message, redelivered
+      logic.tick(st, 60_000, (o) => out.push(o));
+      return out.map((o) => (o.kind === "late" ? ["late", o.ts] : [o.start, o.count, o.sum]));
+    };
+    expect(run(null)).toEqual([[0, 1, 1], ["late", 6_000], [20_000, 1, 2]]); // uncapped: [0,10s) closed by 25 s − 1 s, the 6 s event late
+    expect(run(7_000)).toEqual([[0, 2, 4], [20_000, 1, 2]]); // the clock held at 7 s: [0,10s) waits, takes the 6 s event, closes at the tick
+  });
+});

@@ -237,10 +237,11 @@ export class PartitionPipeline {
    * receive time) and a replay of the raw log (which ticks only here) take
    * the same decisions before every batch.
    */
-  handleBatch(batch: EventBatch): void {
-    this.tick(batch.recvMs);
+  handleBatch(batch: EventBatch, capMs = Infinity): void {
+    this.tick(Math.min(batch.recvMs, capMs));
     this.closedMs = batch.recvMs;
-    this.window.handle(this.ws, batch, this.onWindowOutput);
+    if (capMs === Infinity) this.window.handle(this.ws, batch, this.onWindowOutput);
+    else this.window.handleCapped(this.ws, batch, this.onWindowOutput, capMs);
     this.anomaly.handle(this.as, batch, this.onAnomaly);
     this.trend.handle(this.ts, batch, this.onTrend);
     this.afterWindows();

@@ -164,6 +164,13 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
    * null for a series never seen. Rules read a silence from it.
    */
   frontier(state: WindowState, sid: number, nowMs: number): number | null;
+  /**
+   * handle() with the watermark capped: no series' closedBefore passes
+   * `capMs` − its delay − lateness, as the quiet rule would not at that
+   * clock (cluster mode: events still upstream in NATS may be older than
+   * what arrives now; see Windows.handle).
+   */
+  handleCapped(state: WindowState, batch: EventBatch, emit: (out: WindowOutput) => void, capMs: number): void;
   /** Calls `fn` for every event handle() takes into a window (not the late ones), in order; null: none. */
   onAccepted(fn: ((sid: number, ts: number, value: number) => void) | null): void;
   /**
@@ -440,7 +447,8 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
   const w = new Windows(opts);
   return {
     init: () => new WindowState(w.specCount, opts.seriesMax),
-    handle: (st, batch, emit) => w.handle(st, batch, emit),
+    handle: (st, batch, emit) => w.handle(st, batch, emit, Infinity),
+    handleCapped: (st, batch, emit, capMs) => w.handle(st, batch, emit, capMs),
     tick: (st, nowMs, emit, seriesMax = Infinity) => w.tick(st, nowMs, emit, seriesMax),
     snapshot: (st) => w.snapshot(st),
     restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2),
@@ -496,7 +504,14 @@ class Windows {
       (rollups.length > 0 ? ` rollups ${rollups.map((r) => `${r.label}=${r.sizeMs}`).join(",")}` : "");
   }
 
-  handle(st: WindowState, b: EventBatch, emit: Emit): void {
+  /**
+   * `capMs`: Infinity, or (cluster mode) the held receive clock: a message
+   * redelivered by JetStream after newer ones (its split failed while NATS
+   * was away) brings events older than the series' maxTs by more than the
+   * lateness. The upstream floor holds the clock at its receive time, and
+   * here the watermark waits for it as the quiet rule does.
+   */
+  handle(st: WindowState, b: EventBatch, emit: Emit, capMs: number): void {
     const { n, sid, ts, value, recvMs } = b;
     const all = st.series;
     const lateness = this.latenessMs;
@@ -514,7 +529,8 @@ class Windows {
       if (this.accepted !== null) this.accepted(sid[i], t, v);
       if (t > s.maxTs) {
         s.maxTs = t;
-        const c = t - lateness;
+        let c = t - lateness;
+        if (c > capMs - lateness) c = Math.min(c, capMs - delayOf(s) - lateness); // a cap only while the clock is held back
         if (c >= s.nextEnd) this.closeTo(st, s, c, emit);
         else if (c > s.closedBefore) s.closedBefore = c; // crosses no window end: nothing to emit
       }

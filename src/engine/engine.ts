@@ -530,7 +530,7 @@ export class Engine implements IngestPort, OpsPort {
       heapBytesMax: cfg.workerHeapBytesMax, clockSab: this.clock.sab,
       series: this.registry.partitionSeries(p.id).map((s) => [s.name, s.tags]), rules: this.rules.defs(), views: this.views.defs(),
       tables: this.tables.all().map((t) => tableData(t.name, t)),
-      anomalies: cfg.anomalies, updates: this.fanout.updatesInterest(),
+      anomalies: cfg.anomalies, updates: this.fanout.updatesInterest(), capCloses: cfg.natsCluster,
     };
   }
 

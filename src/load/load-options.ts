@@ -21,7 +21,7 @@ export interface LoadOptions {
   connections: number;
   batch: number;
   series: number;
-  transport: "http";
+  transport: "http" | "ws";
   /** The window spec whose closes the end-to-end latency is measured on (default: weir's first). */
   window: string | null;
   /** Progress as a bar (a terminal) or as a line a second (anything else). */
@@ -49,7 +49,7 @@ const schema = z.object({
   connections: whole("connections", 1, 256),
   batch: whole("batch", 1, 100_000),
   series: whole("series", 1, 1_000_000),
-  transport: z.enum(["http"], { message: "--transport: http (ws once weir serves /ws/ingest)" }),
+  transport: z.enum(["http", "ws"], { message: "--transport: http or ws" }),
   window: z.string().optional(),
 });
 
@@ -63,7 +63,7 @@ export const loadUsage = `weir load [flags]: sends generated events to a running
   --connections N    concurrent senders (default 4, at most 256)
   --batch N          events per request (default 500, at most 100000)
   --series N         distinct series, load.events{s="0".."N-1"} (default 1000)
-  --transport http   how events are sent (default http)
+  --transport T      http (POST /api/v1/events, the default) or ws (one /ws/ingest socket per connection, a frame per batch)
   --window SPEC      the window whose closes time the end-to-end latency (default weir's first)
 
 Each event has an id, so a request re-sent after 429/503 (its Retry-After honoured) or a lost answer lands once.

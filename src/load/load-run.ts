@@ -17,6 +17,7 @@
  */
 import { WeirError } from "../runtime/errors.ts";
 import type { LoadOptions } from "./load-options.ts";
+import { type FrameAck, WsChannel } from "./ws-channel.ts";
 
 /** weir did not answer where the load was pointed (exit status 1). */
 export class UnreachableError extends WeirError {
@@ -36,7 +37,7 @@ const lastWindowWaitMs = 30_000; // after the last answer: for the window holdin
 export interface LoadReport {
   url: string; transport: string; seconds: number; connections: number; batch: number; series: number; targetRatePerSec: number;
   sent: number; accepted: number; rejected: number; retried: number; failed: number; eventsPerSec: number;
-  /** Answers by HTTP status ("none": no answer, the connection failed). */
+  /** Answers by HTTP status ("none": no answer, the connection failed); over ws by ack kind (ack, refused, overloaded). */
   statuses: Record<string, number>;
   ackLatencyMs: Percentiles & { samples: number };
   windowDeliveryMs: Percentiles & { window: string | null; windows: number };
@@ -60,6 +61,14 @@ export async function runLoad(o: LoadOptions, progress: (p: LoadProgress) => voi
   let next = 0;
   const timer = setInterval(() => progress(progressOf(o, counts, startMs, total)), progressEveryMs);
   const sender = async () => {
+    const ws = o.transport === "ws" ? await WsChannel.open(o.url, o.token).catch((e: Error) => Promise.reject(new UnreachableError(e.message))) : null;
+    try {
+      await sendAll(ws);
+    } finally {
+      ws?.close();
+    }
+  };
+  const sendAll = async (ws: WsChannel | null) => {
     for (;;) {
       const from = next;
       if (from >= total || performance.now() >= deadline) return;
@@ -71,7 +80,8 @@ export async function runLoad(o: LoadOptions, progress: (p: LoadProgress) => voi
         if (due > performance.now()) await Bun.sleep(due - performance.now());
       }
       counts.sent += n;
-      await send(o, auth, bodyOf(run, from, n, o.series), n, counts, ack);
+      const body = bodyOf(run, from, n, o.series);
+      await (ws === null ? send(o, auth, body, n, counts, ack) : sendFrame(ws, body, n, counts, ack));
     }
   };
   let seconds: number;
@@ -124,6 +134,31 @@ async function send(o: LoadOptions, auth: Record<string, string>, body: string, 
     }
     counts.retried++;
     await Bun.sleep(wait);
+  }
+  counts.failed += n;
+}
+
+/** One body as a /ws/ingest frame, sent again after an ack that says overloaded (its retryAfter honoured). */
+async function sendFrame(ws: WsChannel, body: string, n: number, counts: LoadCounts, ack: Reservoir): Promise<void> {
+  for (let attempt = 1; attempt <= attemptsMax; attempt++) {
+    const t0 = performance.now();
+    let a: FrameAck;
+    try {
+      a = await ws.send(body);
+    } catch {
+      counts.statuses.none = (counts.statuses.none ?? 0) + 1;
+      break; // the socket closed: what it had not acked is counted failed (the ids make a later re-send harmless)
+    }
+    const kind = a.retryAfter !== undefined ? "overloaded" : a.error !== undefined ? "refused" : "ack";
+    counts.statuses[kind] = (counts.statuses[kind] ?? 0) + 1;
+    if (a.retryAfter === undefined) {
+      ack.add(performance.now() - t0);
+      counts.accepted += a.accepted;
+      counts.rejected += a.rejected;
+      return;
+    }
+    counts.retried++;
+    await Bun.sleep(a.retryAfter * 1000);
   }
   counts.failed += n;
 }

@@ -67,6 +67,13 @@ export interface PartitionData extends Record<string, unknown> {
   views?: unknown[];
   /** The reference tables the views join with: rows by key, with their versions. */
   tables?: TableData[];
+  /**
+   * Cluster mode: a batch's closes wait for the held receive clock (its
+   * upstream floor), the watermark's as the quiet rule's (window.ts
+   * handleCapped): shares of a message JetStream redelivered come after
+   * newer ones. No raw-log replay exists in cluster mode to differ from it.
+   */
+  capCloses?: boolean;
   /** The running values live clients ask for (updates:<spec>:<glob>); later changes come as UpdatesMessage. */
   updates?: UpdatesInterest;
 }
@@ -277,9 +284,10 @@ export class PartitionLoop {
     }
   }
 
-  private handleBatch(m: EventBatchMessage, slot: number): void {
+  /** `live`: off the ring (in cluster mode the watermark then waits for the held clock); else replayed from the raw log. */
+  private handleBatch(m: EventBatchMessage, slot: number, live: boolean): void {
     const batch = this.columns.view(m);
-    this.pipeline.handleBatch(batch);
+    this.pipeline.handleBatch(batch, live && this.d.capCloses === true ? this.x.clock.now() : Infinity);
     Atomics.add(this.x.stats, slot, BigInt(batch.n));
     Atomics.store(this.x.stats, partitionStatSlots.viewsRefused, BigInt(this.pipeline.viewsRefused));
     this.dirty = true;
@@ -293,7 +301,7 @@ export class PartitionLoop {
     const m = this.dec.decode(bytes) as Message;
     // A record below replayTo was replayed from the log already (it may still be on the ring after a restart);
     // its series are in this incarnation's data (registered before the record was written).
-    if (m.k === "ev" && !(m.pos >= 0 && m.pos < this.d.replayTo)) this.handleBatch(m, partitionStatSlots.events);
+    if (m.k === "ev" && !(m.pos >= 0 && m.pos < this.d.replayTo)) this.handleBatch(m, partitionStatSlots.events, true);
     else if (m.k === "sr" && !(m.pos >= 0 && m.pos < this.d.replayTo)) for (const [sid, name, tags] of m.rows) this.pipeline.addSeries(sid, name, tags);
     else if (m.k === "tv") this.tableMarker(m.name, m.version);
   }
@@ -316,7 +324,7 @@ export class PartitionLoop {
         if (p !== d.partition) continue;
         ticked = true;
         // handleBatch ticks at the batch's receive time first: the quiet closes the live run had taken by then.
-        this.handleBatch(this.dec.decode(bytes) as EventBatchMessage, partitionStatSlots.replayed);
+        this.handleBatch(this.dec.decode(bytes) as EventBatchMessage, partitionStatSlots.replayed, false);
         await this.flushOutAll();
       }
       if (ticked) await this.maybeCheckpoint(rec.recvMs, false);

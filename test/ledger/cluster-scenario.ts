@@ -139,6 +139,13 @@ export async function runClusterScenario(o: ClusterScenarioOptions): Promise<Clu
     const reader = procs[0]; // never killed: answers for every series, the others' through WEIR_OUT
     const got = await awaitWindows({ url: () => reader.endpoint(), series, specs, expected, deadlineMs: Math.max(Date.now(), maxEnd + o.latenessMs) + tailSlackMs });
     const metrics = await Promise.all(procs.map((p) => p.scrape()));
+    // Where late events happened (each process' dead letters of reason late), for a report that fails.
+    const lateLines = await Promise.all(procs.map(async (p, i) => {
+      if (!p.alive) return `n${i}: down`;
+      const dead = ((await (await fetch(`${p.url}/api/v1/deadletters?limit=200`)).json()) as { deadletters: Array<{ ts: number; reason: string; event: { series?: string; ts?: number } }> }).deadletters;
+      const late = dead.filter((d) => d.reason === "late");
+      return `n${i}: late ${late.length} ${late.slice(0, 6).map((d) => `${JSON.stringify(d.event)}@${d.ts}`).join(" ")}`;
+    }).map((x) => x.catch((e: Error) => `? ${e.message}`)));
     const late = metrics.reduce((n, m) => n + (m?.get("weir_events_late_total") ?? 0), 0);
     const pick = (m: Map<string, number> | null, k: string) => m?.get(k) ?? -1;
     say(`per process (ingested, copied, owned, takeovers, lost, splits acked): ${metrics.map((m) => [pick(m, "weir_events_ingested_total"), pick(m, "weir_cluster_results_copied_total"), pick(m, "weir_cluster_partitions_owned"), pick(m, "weir_cluster_takeovers_total"), pick(m, "weir_cluster_lost_total"), pick(m, 'weir_nats_messages_total{outcome="acked"}')].join("/")).join("  ")}`);
@@ -148,7 +155,7 @@ export async function runClusterScenario(o: ClusterScenarioOptions): Promise<Clu
       report, windowsComplete: got.complete, ownedAtStart, ownedAtEnd: await owned(),
       takeovers: metrics.map((m) => m?.get("weir_cluster_takeovers_total") ?? 0),
       lastTakeoverSeconds: metrics.map((m) => m?.get("weir_cluster_last_takeover_seconds") ?? 0),
-      reownedMs, refused, logTail: procs.map((p, i) => `--- n${i} ---\n${p.logTail(40)}`).join("\n"),
+      reownedMs, refused, logTail: `${lateLines.join("\n")}\n${procs.map((p, i) => `--- n${i} ---\n${p.logTail(40)}`).join("\n")}`,
     };
   } finally {
     await Promise.all(procs.map((p) => p.close("scenario over")));
