@@ -90,7 +90,7 @@ const commands: Record<string, Command> = {
   start: { usage: "weir start: runs weir from WEIR_* settings (as bun run start); SIGTERM or SIGINT stop it gracefully", run: async () => {
     await import("./main.ts");
   } },
-  sim: { usage: "weir sim [--url U] [--token T] [--rate N] [--seconds N] [--seed N]: the demo's simulators against a running weir over HTTP (scripts/simulate.ts)", run: async (args) => {
+  sim: { usage: "weir sim [--url U] [--token T] [--rate N] [--seconds N] [--seed N] [--transport http|ws|nats] [--nats URL]: the demo's simulators against a running weir, over HTTP, /ws/ingest or NATS (scripts/simulate.ts)", run: async (args) => {
     process.argv = [process.argv[0], "simulate", ...args];
     await import("../scripts/simulate.ts");
   } },
