@@ -15,7 +15,7 @@
 import { z } from "zod";
 import { limits } from "../runtime/limits.ts";
 import { issueText } from "../runtime/issue-text.ts";
-import { globToRegExp } from "../runtime/series.ts";
+import { compileGlob, type GlobMatcher } from "../runtime/series.ts";
 
 export interface LiveClient {
   /** Queues one frame; false when the socket dropped it (Bun: its buffer is at backpressureLimit). */
@@ -28,7 +28,7 @@ export interface LiveClient {
 
 export type TopicKind = "windows" | "updates" | "anomalies" | "trends" | "alerts" | "stats";
 /** `exact`: the series key when the pattern has no wildcard; `match`: its regex otherwise (undefined: everything). */
-interface Subscription { topic: string; kind: TopicKind; spec: string | undefined; match: RegExp | undefined; exact: string | undefined }
+interface Subscription { topic: string; kind: TopicKind; spec: string | undefined; match: GlobMatcher | undefined; exact: string | undefined }
 /** Shared by every client a result is queued to: never changed once made. */
 interface Pending { readonly json: string; readonly closedMs: number }
 interface ClientState {
@@ -369,10 +369,10 @@ export class Fanout {
 }
 
 /** A series pattern: an exact key (no `*` or `?`), everything (`*` or empty), or a glob. */
-function seriesPattern(glob: string): { match: RegExp | undefined; exact: string | undefined } {
+function seriesPattern(glob: string): { match: GlobMatcher | undefined; exact: string | undefined } {
   if (glob === "" || glob === "*") return { match: undefined, exact: undefined };
   if (!/[*?]/.test(glob)) return { match: undefined, exact: glob };
-  return { match: globToRegExp(glob), exact: undefined };
+  return { match: compileGlob(glob), exact: undefined };
 }
 
 function setIn<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {

@@ -16,7 +16,7 @@ import type { DeadLetters } from "../actors/deadletters.ts";
 import type { SeriesRegistry } from "../actors/series-registry.ts";
 import type { AlertRecord, AnomalyRecord, StagedResults, WindowRecord } from "../actors/store.ts";
 import { limits } from "../runtime/limits.ts";
-import { partitionOf } from "../runtime/series.ts";
+import { type GlobMatcher, partitionOf } from "../runtime/series.ts";
 import {
   type AnomalyRow, combineTop, foldWindows, latestWindows, mergeAnomalies, mergeWindows, type TopFigures, type TopRow, uniqueWindows, type WindowRow,
 } from "./staged-merge.ts";
@@ -70,13 +70,13 @@ export interface ReadModel {
    * Matching series in registration order, at most `limit`, starting after
    * the series registered as `after` (a page's `next`: -1 for the first).
    */
-  series(match: RegExp, limit: number, after?: number): SeriesEntry[] & { next?: number };
+  series(match: GlobMatcher, limit: number, after?: number): SeriesEntry[] & { next?: number };
   /** A series' windows of one label starting in [from, to): the newest `limit`, oldest first. */
   windows(q: { series: string; window: string; from: number; to: number; limit: number }): WindowRow[];
   /** Anomalies at or after `since`, newest first. */
   anomalies(q: { since: number; series?: string; severity?: string; limit: number }): AnomalyRow[];
   /** The latest trend of each matching series, by key, at most limits.seriesListMax. */
-  trends(match: RegExp): Array<{ series: string } & TrendView>;
+  trends(match: GlobMatcher): Array<{ series: string } & TrendView>;
   /** One name's series in the latest closed window, or in a range, aggregated per value of a tag (TopQuery). */
   top(q: TopQuery): TopAnswer | { over: "windows"; max: number };
   /** The newest rejected and late events at or after `since`. */
@@ -173,7 +173,7 @@ export class StoreReadModel implements ReadModel {
     );
   }
 
-  series(match: RegExp, limit: number, after = -1): SeriesEntry[] & { next?: number } {
+  series(match: GlobMatcher, limit: number, after = -1): SeriesEntry[] & { next?: number } {
     const reg = this.d.registry;
     const out: SeriesEntry[] & { next?: number } = [];
     let id = Math.max(0, after + 1);
@@ -237,7 +237,7 @@ export class StoreReadModel implements ReadModel {
     return mergeAnomalies(stored, staged, q.limit);
   }
 
-  trends(match: RegExp): Array<{ series: string } & TrendView> {
+  trends(match: GlobMatcher): Array<{ series: string } & TrendView> {
     const out = [];
     for (const [series, t] of this.d.latestTrends) if (match.test(series)) out.push({ series, ...t });
     out.sort((a, b) => (a.series < b.series ? -1 : 1));

@@ -20,7 +20,7 @@
  * Matchers, as in Prometheus: `k="v"` the tag equals v, `k!="v"` it does
  * not, `k=~"glob"` it matches the glob as a whole, `k!~"glob"` it does not.
  * Tag globs are weir's usual ones (`*` any run, `?` one character; see
- * globToRegExp); a metric-name glob has `*` only. A series without tag k
+ * compileGlob); a metric-name glob has `*` only. A series without tag k
  * reads k as "", so `k!="v"` matches it and `k="v"` does not. Keywords and
  * aggregates are lower case. `rate` is count per second of the window.
  * Bounds: limits.ruleExprCharsMax characters, limits.ruleMatchersMax
@@ -43,7 +43,7 @@
 import { parseDurationMs } from "../window-spec.ts";
 import { WeirError } from "../../runtime/errors.ts";
 import { limits } from "../../runtime/limits.ts";
-import { globToRegExp } from "../../runtime/series.ts";
+import { compileGlob, type GlobMatcher } from "../../runtime/series.ts";
 
 /** A rule that cannot be parsed or run as written; the message names the part at fault. */
 export class RuleError extends WeirError {
@@ -310,10 +310,10 @@ class Cursor {
 export interface CompiledSelector {
   /** The exact name, or null when the name is a glob. */
   name: string | null;
-  nameRe: RegExp | null;
+  nameRe: GlobMatcher | null;
   matchers: CompiledMatcher[];
 }
-interface CompiledMatcher { key: string; negate: boolean; value: string; re: RegExp | null }
+interface CompiledMatcher { key: string; negate: boolean; value: string; re: GlobMatcher | null }
 
 /**
  * Compiles a selector's globs once, for selectorMatches.
@@ -323,12 +323,12 @@ export function compileSelector(sel: Selector): CompiledSelector {
   const glob = sel.name.includes("*");
   return {
     name: glob ? null : sel.name,
-    nameRe: glob ? globToRegExp(sel.name) : null,
+    nameRe: glob ? compileGlob(sel.name) : null,
     matchers: sel.matchers.map((m) => ({
       key: m.key,
       negate: m.op === "!=" || m.op === "!~",
       value: m.value,
-      re: m.op === "=~" || m.op === "!~" ? globToRegExp(m.value) : null,
+      re: m.op === "=~" || m.op === "!~" ? compileGlob(m.value) : null,
     })),
   };
 }

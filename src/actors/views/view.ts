@@ -30,7 +30,7 @@ import { z } from "zod";
 import { WeirError } from "../../runtime/errors.ts";
 import { issueText, valueAt } from "../../runtime/issue-text.ts";
 import { limits } from "../../runtime/limits.ts";
-import { globToRegExp } from "../../runtime/series.ts";
+import { compileGlob, type GlobMatcher } from "../../runtime/series.ts";
 import { type WindowSpec, parseWindowSpecs } from "../window-spec.ts";
 import type { Comparison } from "../rules/expr.ts";
 
@@ -47,7 +47,7 @@ export type ValueOp = Comparison;
 
 /** One `where` condition on a tag or a joined column (`table` set), or on the event's value. */
 export type ViewCondition =
-  | { kind: "tag"; key: string; table: string | null; negate: boolean; value: string; re: RegExp | null }
+  | { kind: "tag"; key: string; table: string | null; negate: boolean; value: string; re: GlobMatcher | null }
   | { kind: "value"; op: ValueOp; threshold: number };
 
 /** A group's part: a tag of the series, a column of the joined table (its tag named by the column), or the event's name (tag `name`). */
@@ -63,7 +63,7 @@ export interface View {
   fromText: string;
   /** The exact name, or null when `from` is a glob. */
   fromName: string | null;
-  fromRe: RegExp | null;
+  fromRe: GlobMatcher | null;
   where: ViewCondition[];
   join: { table: string; on: string } | null;
   groupBy: GroupPart[];
@@ -146,7 +146,7 @@ export function parseView(input: unknown, opts: ParseViewOptions = {}): View {
     const value = op === "=" ? text : text.slice(2);
     where.push({
       kind: "tag", key: col?.column ?? key, table: col?.table ?? null, negate: op === "!=" || op === "!~", value,
-      re: op === "=~" || op === "!~" ? globToRegExp(value) : null,
+      re: op === "=~" || op === "!~" ? compileGlob(value) : null,
     });
   }
   const tags = new Set<string>();
@@ -186,7 +186,7 @@ export function parseView(input: unknown, opts: ParseViewOptions = {}): View {
   }
   const glob = v.from.includes("*");
   return {
-    name: v.name, seriesName: `view.${v.name}`, fromText: v.from, fromName: glob ? null : v.from, fromRe: glob ? globToRegExp(v.from) : null,
+    name: v.name, seriesName: `view.${v.name}`, fromText: v.from, fromName: glob ? null : v.from, fromRe: glob ? compileGlob(v.from) : null,
     where, join, groupBy, window, aggregates, distinct, having, emit: v.emit, sketch: aggregates.some((a) => a === "p50" || a === "p95" || a === "p99"),
     fingerprint: JSON.stringify(v),
   };

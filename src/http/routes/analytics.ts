@@ -8,7 +8,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { limits } from "../../runtime/limits.ts";
-import { globToRegExp } from "../../runtime/series.ts";
+import { compileGlob } from "../../runtime/series.ts";
 import type { AppDeps } from "../app.ts";
 import { requireRole } from "../auth.ts";
 import { HttpError } from "../errors.ts";
@@ -62,7 +62,7 @@ export function analyticsRoutes(deps: Pick<AppDeps, "read" | "cfg" | "doc">, opt
   const trendQuery = z.strictObject({ match: z.string().min(1).max(512).default("*"), token });
   app.get("/api/v1/trends", read, (c) => {
     const q = parseQuery(trendQuery, c.req.query());
-    return c.json({ trends: deps.read.trends(globToRegExp(q.match)) });
+    return c.json({ trends: deps.read.trends(compileGlob(q.match)) });
   });
 
   const topQuery = z.strictObject({

@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { limits } from "../../runtime/limits.ts";
-import { globToRegExp } from "../../runtime/series.ts";
+import { compileGlob } from "../../runtime/series.ts";
 import type { AppDeps } from "../app.ts";
 import { requireRole, requireToken } from "../auth.ts";
 import { HttpError } from "../errors.ts";
@@ -25,7 +25,7 @@ export function queryRoutes(deps: AppDeps): Hono {
   });
   app.get("/api/v1/series", read, (c) => {
     const q = parseQuery(seriesQuery, c.req.query());
-    const page = deps.read.series(globToRegExp(q.match), q.limit, q.after);
+    const page = deps.read.series(compileGlob(q.match), q.limit, q.after);
     return c.json({ series: [...page], ...(page.next === undefined ? {} : { next: page.next }) });
   });
 
