@@ -186,7 +186,10 @@ describe("nats - cluster mode under kill -9", () => {
         name: "cluster-nats-outage", seed: Number(process.env.LEDGER_SEED ?? 20261204) + 1, natsUrl: nats.url, dataDirs: dirs, partitions: 6, leaseMs: 2_000,
         generators: 1, seriesPerGenerator: 12, eventsPerRequest: 10, eventsPerSec: 200, durationMs: 14_000,
         killAtMs: null, restartAfterMs: null, natsOutage: { atMs: 5_000, downMs: 3_000, kill: () => nats.kill(), restart: () => nats.restart() },
-        specsText: "10s,60s/10s", latenessMs: 5_000, progress: (l) => console.log(l),
+        // The lateness covers what the producer itself holds back: its requests refused while NATS is away (3 s), then
+        // weir's reconnect, are sent again up to ~8 s after their events' time. With 5 s, such an event came after its
+        // quiet series' window had closed, late by design (seen once: 1 late event, its request stored 7.3 s after its ts).
+        specsText: "10s,60s/10s", latenessMs: 10_000, progress: (l) => console.log(l),
       });
       if (!r.report.ok || !r.windowsComplete) console.error(`${formatReport(r.report)}\n${r.logTail}`);
       expect(r.report.acknowledged).toBeGreaterThan(2_000);
