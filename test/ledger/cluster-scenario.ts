@@ -38,6 +38,8 @@ export interface ClusterScenarioOptions {
   natsOutage?: { atMs: number; downMs: number; kill: () => Promise<void>; restart: () => Promise<void> };
   specsText: string;
   latenessMs: number;
+  /** How long past the last window's end (plus lateness) every window may take to be answered (default 30 s). */
+  tailSlackMs?: number;
   progress?: (line: string) => void;
 }
 
@@ -58,7 +60,7 @@ export interface ClusterScenarioResult {
   logTail: string;
 }
 
-const tailSlackMs = 30_000;
+const tailSlackMsDefault = 30_000;
 const waitStepMs = 100;
 
 export async function runClusterScenario(o: ClusterScenarioOptions): Promise<ClusterScenarioResult> {
@@ -137,7 +139,7 @@ export async function runClusterScenario(o: ClusterScenarioOptions): Promise<Clu
     for (const w of expected.values()) maxEnd = Math.max(maxEnd, w.end);
     const series = Array.from({ length: o.generators * o.seriesPerGenerator }, (_, k) => ledgerSeries(k).key);
     const reader = procs[0]; // never killed: answers for every series, the others' through WEIR_OUT
-    const got = await awaitWindows({ url: () => reader.endpoint(), series, specs, expected, deadlineMs: Math.max(Date.now(), maxEnd + o.latenessMs) + tailSlackMs });
+    const got = await awaitWindows({ url: () => reader.endpoint(), series, specs, expected, deadlineMs: Math.max(Date.now(), maxEnd + o.latenessMs) + (o.tailSlackMs ?? tailSlackMsDefault) });
     const metrics = await Promise.all(procs.map((p) => p.scrape()));
     // Where late events happened (each process' dead letters of reason late), for a report that fails.
     const lateLines = await Promise.all(procs.map(async (p, i) => {
