@@ -122,7 +122,7 @@ export interface Config {
 }
 
 /** Commit boundaries WEIR_CRASH_AT can stop the process at (test-only). */
-export const crashPoints = ["ingest.after-log", "store.before-commit", "checkpoint.mid", "store.after-commit"] as const;
+export const crashPoints = ["ingest.after-log", "store.before-commit", "checkpoint.mid", "store.after-commit", "dedupe-index.mid-write", "view-rules.after-alerts"] as const;
 
 const duration = (min: number, max: number) =>
   z.string().transform((s, ctx) => {

@@ -516,3 +516,26 @@ describe("window capped watermark", () => {
     expect(run(7_000)).toEqual([[0, 2, 4], [20_000, 1, 2]]); // the clock held at 7 s: [0,10s) waits, takes the 6 s event, closes at the tick
   });
 });
+
+describe("window - lowFrontier (the views' completeness bound)", () => {
+  const batch = (sid: number, ts: number, recvMs: number) => ({ n: 1, sid: Uint32Array.of(sid), ts: Float64Array.of(ts), value: Float64Array.of(1), recvMs });
+
+  test("no series: +Infinity; an open series: the start of the pane holding its closedBefore; a quiet one: now − its delay − lateness, never under its closed windows", () => {
+    const logic = createWindowLogic({ specs: parseWindowSpecs("10s"), latenessMs: 2_000, seriesMax: 8 });
+    const st = logic.init();
+    const out: WindowOutput[] = [];
+    expect(logic.lowFrontier(st, 100_000)).toBe(Infinity);
+    // Series 0, real time: an event at 95 s received at 95 s. closedBefore = 93 s, its pane [90, 100) s is open.
+    logic.handle(st, batch(0, 95_000, 95_000), (o) => out.push(o));
+    expect(logic.lowFrontier(st, 95_000)).toBe(90_000);
+    // Series 1, 30 s behind the clock: an event at 60 s received at 90 s.
+    logic.handle(st, batch(1, 60_000, 90_000), (o) => out.push(o));
+    expect(logic.lowFrontier(st, 95_000)).toBe(50_000); // its closedBefore is 58 s, in the pane [50, 60) s
+    // The quiet rule closes both (series 1 waits for its delay: 2 × 30 s while warming up).
+    logic.tick(st, 200_000, (o) => out.push(o));
+    expect(out.filter((o) => o.kind === "window").map((o) => (o as WindowResult).sid)).toEqual([0, 1]);
+    // No pane open: now − delay − lateness, and not under the pane floor of closedBefore.
+    const f = logic.lowFrontier(st, 200_000);
+    expect(f).toBe(Math.min(200_000 - 0 - 2_000, 200_000 - 60_000 - 2_000)); // series 1: delay 2 × 30 s in warm-up
+  });
+});

@@ -256,6 +256,14 @@ export class Ingest {
     }
   }
 
+  /** The earliest event time of the current request's events for a partition (+Infinity: none). */
+  minTsOf(partition: number): number {
+    const b = this.buffers[partition];
+    let min = Infinity;
+    for (let i = 0; i < b.n; i++) if (b.ts[i] < min) min = b.ts[i];
+    return min;
+  }
+
   /**
    * The current request's messages for a partition, encoded one at a time
    * into the encoder's shared buffer: push each before taking the next.

@@ -192,6 +192,29 @@ export class PartitionPipeline {
     for (const d of this.views.takeDeltas()) this.out.v.push(d);
   }
 
+  /**
+   * How far the views' windows are complete here, as the `f` row (sent
+   * after every `v` row before it): a view window ending at or before it
+   * gets no further part from this partition, but from a producer out of
+   * order by more than its lateness or newly slower than its delay, which
+   * the engine counts late (weir_view_parts_late_total). It is the window
+   * actor's lowFrontier at this partition's clock (at most the clock less
+   * the lateness), held at most limits.viewFinalLagMsMax behind that
+   * clock, and always before the earliest end of a part gathered and not
+   * yet taken (flushViews); +Infinity with no series and no part. It
+   * speaks for the records up to `handledPos` (`fp`): the engine holds the
+   * frontier under the events of later ones. No views: nothing.
+   * @example pipeline.flushViewFrontier(lastPos); pipeline.take(n).f // e.g. 1_700_000_040_000
+   */
+  flushViewFrontier(handledPos: number): void {
+    if (!this.views.active) return;
+    // Never past the clock less the lateness (a partition with no series yet), never further behind than the bound.
+    const series = this.window.lowFrontier(this.ws, this.closedMs); // +Infinity: no series yet, nothing to wait for
+    const low = series === Infinity ? Infinity : Math.max(Math.min(series, this.closedMs - this.latenessMs), this.closedMs - limits.viewFinalLagMsMax);
+    this.out.f = Math.min(low, this.views.openEndMin() - 1);
+    this.out.fp = handledPos;
+  }
+
   /** View updates refused because limits.viewGroupsMax aggregates were open. */
   get viewsRefused(): number {
     return this.views.refused;
@@ -228,7 +251,7 @@ export class PartitionPipeline {
   /** Rows waiting to be shipped. */
   get pending(): number {
     const o = this.out;
-    return o.w.length + o.late.length + o.a.length + o.t.length + o.r.length + o.v.length + o.u.length;
+    return o.w.length + o.late.length + o.a.length + o.t.length + o.r.length + o.v.length + o.u.length + (o.f === undefined ? 0 : 1);
   }
 
   /**
@@ -297,6 +320,7 @@ export class PartitionPipeline {
       this.out = emptyOutput();
       return o;
     }
+    // `f` stays for the last part: it speaks for the `v` rows before it.
     return {
       w: o.w.splice(0, rowsMax), late: o.late.splice(0, rowsMax), a: o.a.splice(0, rowsMax), t: o.t.splice(0, rowsMax), r: o.r.splice(0, rowsMax),
       v: o.v.splice(0, rowsMax), u: o.u.splice(0, rowsMax),

@@ -25,7 +25,8 @@ export type RuleRow = RuleTransition;
 /** A view's part gathered in one partition since its last checkpoint (views/view-set.ts), merged by the store. */
 export type ViewRow = ViewDelta;
 /** `u`: running values of open windows (updates:<spec>:<glob>), as window rows; transient, never stored. */
-export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[]; r: RuleRow[]; v: ViewRow[]; u: WindowRow[] }
+/** `f`: how far the partition's view windows are complete (PartitionPipeline.flushViewFrontier), after every `v` row before it, as of the raw-log records up to `fp`. */
+export interface PartitionOutput { w: WindowRow[]; late: LateRow[]; a: AnomalyRow[]; t: TrendRow[]; r: RuleRow[]; v: ViewRow[]; u: WindowRow[]; f?: number; fp?: number }
 
 export const trendClasses = ["unknown", "stable", "rising", "falling"] as const;
 export const severities = ["", "warning", "critical"] as const;

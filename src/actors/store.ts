@@ -51,6 +51,9 @@ export type DefinitionTable = "rules" | "views";
 /** What names one stored transition. */
 export interface AlertKey { rule: string; series: string; ts: number; state: string }
 
+/** What the rules on views judged (src/engine/view-rules.ts): their transitions, the rule set's state and how far it judged, in one transaction. */
+export interface ViewRulesCommit { judgedTo: number; state: Uint8Array; alerts: AlertRecord[] }
+
 /** What one commit writes: a partition's results up to its checkpoint, the series registered meanwhile, and the checkpoint. */
 export interface CommitJob {
   partition: number;
@@ -185,6 +188,7 @@ export class StoreWrites {
   private readonly putSeries: Statement;
   private readonly putAlerts: (rows: readonly AlertRecord[]) => void;
   private readonly handedTx: (rows: readonly AlertKey[]) => void;
+  private readonly viewRulesTx: (c: ViewRulesCommit) => void;
   private readonly putDefinition: (table: DefinitionTable, name: string, def: unknown) => void;
   private readonly putTable: Statement;
 
@@ -224,6 +228,11 @@ export class StoreWrites {
         putAlert.run(a.rule, a.series, a.state, a.ts, JSON.stringify(a.value), JSON.stringify(a.threshold), a.severity, JSON.stringify(a.labels), a.advice);
       }
     };
+    const putViewRules = db.prepare(`INSERT OR REPLACE INTO view_rules (id, judged_to, state, updated_ms) VALUES (1, ?, ?, ?)`);
+    this.viewRulesTx = db.transaction((c: ViewRulesCommit) => {
+      this.putAlerts(c.alerts);
+      putViewRules.run(c.judgedTo, c.state, Date.now());
+    });
     const markHanded = db.prepare(`UPDATE alerts SET handed = 1 WHERE rule = ? AND series = ? AND ts = ? AND state = ?`);
     this.handedTx = db.transaction((rows: readonly AlertKey[]) => {
       for (const k of rows) markHanded.run(k.rule, k.series, k.ts, k.state);
@@ -315,6 +324,12 @@ export class StoreWrites {
   writeDeadletters(rows: readonly DeadLetter[], keep: number): number {
     this.deadlettersTx(rows, keep);
     return rows.length;
+  }
+
+  /** The rules on views' transitions with their state and how far they judged, in one transaction. */
+  commitViewRules(c: ViewRulesCommit): number {
+    this.viewRulesTx(c);
+    return c.alerts.length;
   }
 
   /** Marks committed transitions as handed to their actions (a start hands over those left unmarked). */

@@ -165,6 +165,19 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
    */
   frontier(state: WindowState, sid: number, nowMs: number): number | null;
   /**
+   * A bound under the event time of every event this partition may still
+   * take into a window, at `nowMs`: the least over its series of, for one
+   * with an open pane, the start of the pane holding its closedBefore (an
+   * event is taken only into a pane ending after closedBefore: a hard
+   * bound); for one without, also no earlier than now − its delay −
+   * lateness (the quiet rule's promise: a series that sends in order, as far
+   * behind the clock as it has been, sends nothing older). +Infinity for no
+   * series. O(series): the views read it about once a second
+   * (partition-pipeline.ts), never per event.
+   * @example logic.lowFrontier(st, nowMs) // ≤ every future accepted ts, but for out-of-order or newly slow producers
+   */
+  lowFrontier(state: WindowState, nowMs: number): number;
+  /**
    * handle() with the watermark capped: no series' closedBefore passes
    * `capMs` − its delay − lateness, as the quiet rule would not at that
    * clock (cluster mode: events still upstream in NATS may be older than
@@ -454,6 +467,7 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
     restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2),
     stats: (st) => ({ series: st.seriesCount, openPanes: st.openPanes, late: st.late }),
     frontier: (st, sid, nowMs) => w.frontier(st, sid, nowMs),
+    lowFrontier: (st, nowMs) => w.lowFrontier(st, nowMs),
     onAccepted: (fn) => {
       w.accepted = fn;
     },
@@ -540,6 +554,18 @@ class Windows {
   frontier(st: WindowState, sid: number, nowMs: number): number | null {
     const s = st.series[sid];
     return s === undefined ? null : nowMs - delayOf(s) - this.latenessMs;
+  }
+
+  lowFrontier(st: WindowState, nowMs: number): number {
+    const P = this.paneMs;
+    let low = Infinity;
+    for (const s of st.series) {
+      if (s === undefined) continue;
+      const taken = Math.floor(s.closedBefore / P) * P; // -Infinity before its first event
+      const f = s.panes.length > 0 ? taken : Math.max(taken, nowMs - delayOf(s) - this.latenessMs);
+      if (f < low) low = f;
+    }
+    return low;
   }
 
   tick(st: WindowState, nowMs: number, emit: Emit, seriesMax: number): boolean {

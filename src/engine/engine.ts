@@ -26,6 +26,7 @@ import { RuleBook } from "./rule-book.ts";
 import { TableBook } from "./table-book.ts";
 import type { RefTable } from "../actors/views/table.ts";
 import { ViewBook } from "./view-book.ts";
+import { ViewRules } from "./view-rules.ts";
 import { Fanout } from "../actors/fanout.ts";
 import type { BodyFormat } from "../actors/ingest-body.ts";
 import type { ParsedEvents } from "../actors/ingest-parse.ts";
@@ -109,6 +110,8 @@ export class Engine implements IngestPort, OpsPort {
   tables!: TableBook;
   /** The continuous views' definitions (view-book.ts); set by start(). */
   views!: ViewBook;
+  /** The alert rules on views' results (view-rules.ts); null in cluster mode, where views do not run. */
+  viewRules: ViewRules | null = null;
 
   private constructor(readonly cfg: Config, readonly log: Log) {
     this.db = openStore(join(cfg.dataDir, "weir.db"));
@@ -134,7 +137,7 @@ export class Engine implements IngestPort, OpsPort {
     });
     this.outputs = new PartitionOutputs({
       log, registry: this.registry, staged: this.staged, fanout: this.fanout, metrics: this.metrics, deadletters: this.deadletters,
-      labels: this.labels, checkpointConfig: this.checkpointConfig, db: this.db, writer: () => this.writer!,
+      labels: this.labels, checkpointConfig: this.checkpointConfig, partitions: cfg.partitions, db: this.db, writer: () => this.writer!,
       views: {
         seen: (key, ts, value) => this.seeSeries(key, ts, value, true), // a later merge of the same window is more complete
         emitsChanges: (name) => this.views.emitOf(name) === "changes",
@@ -163,6 +166,8 @@ export class Engine implements IngestPort, OpsPort {
         cfg, db: e.db, log, writer: () => e.writer!,
         post: (views) => {
           for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "views", views });
+          e.viewRules?.setViews(e.views.parsed());
+          e.hookViewRules();
         },
       });
       e.tables = TableBook.load({
@@ -188,6 +193,8 @@ export class Engine implements IngestPort, OpsPort {
         cfg, db: e.db, log, writer: () => e.writer!,
         post: (rules) => {
           for (const p of e.slots) e.supervisor.post(`partition-${p.id}`, { type: "rules", rules });
+          e.viewRules?.setRules(e.rules.parsed());
+          e.hookViewRules();
         },
         series: (pick, max) => {
           const out: string[] = [];
@@ -198,6 +205,14 @@ export class Engine implements IngestPort, OpsPort {
           return out;
         },
       });
+      if (!cfg.natsCluster) {
+        // Views run in one process only (README): their windows close here, for the rules that read them.
+        const vr = ViewRules.load({ db: e.db, writer: () => e.writer!, log, committed: (rows) => e.outputs.viewTransitions(rows) });
+        vr.setViews(e.views.parsed());
+        vr.setRules(e.rules.parsed());
+        e.viewRules = vr;
+        e.hookViewRules();
+      }
     } catch (err) {
       e.path.close();
       e.db.close();
@@ -222,6 +237,13 @@ export class Engine implements IngestPort, OpsPort {
     e.loopLag.start();
     await e.waitRunning(limits.recoveryTimeoutMs);
     return e;
+  }
+
+  /** The rules on views hear of records and view parts only while some rule reads a view (nothing per request otherwise). */
+  private hookViewRules(): void {
+    const on = this.viewRules?.active === true;
+    this.outputs.viewRules = on ? this.viewRules : null;
+    this.path.onRecord = on ? (pos, minTs) => this.outputs.recordLogged(pos, minTs) : null;
   }
 
   /** IngestPort: see IngestPath.shedEarly. */
@@ -465,6 +487,7 @@ export class Engine implements IngestPort, OpsPort {
     await this.supervisor.stop(); // the output drains keep running: a final checkpoint needs ring room
     await this.outputs.finish(this.slots, this.drains);
     await this.outputs.settleCommits(this.slots);
+    await this.viewRules?.idle(); // the view windows the last commits made final are judged and written
     for (const t of this.timers) clearInterval(t);
     this.loopLag.stop();
     await this.writer!.writeSeries(this.staged.takeSeries()).catch((e: Error) => this.log.error("store: series not written at stop", { error: e.message }));

@@ -83,6 +83,13 @@ export interface IngestPathDeps {
 
 export class IngestPath {
   readonly rawLog: RawLog;
+  /**
+   * When set (rules on views), each record as it is logged, before any ring
+   * has it: its position and, per partition, its earliest event time
+   * (+Infinity: none), so a view window is not judged before every
+   * partition has taken it (partition-outputs.ts).
+   */
+  onRecord: ((pos: number, minTs: Float64Array) => void) | null = null;
   /** fsync(2) calls on the raw log since start (durable profile: about one per group of requests). */
   rawLogSyncs = 0;
   private fsyncFault: Error | null = null;
@@ -240,6 +247,16 @@ export class IngestPath {
     return this.group.length > 0 ? this.groupFrom : this.rawLog.end;
   }
 
+  /**
+   * A consistent cut for the de-duplication index: a raw-log position and
+   * the de-duplication set's mark of the ids of exactly the records before
+   * it. Durable profile: without the pending group, whose records a failed
+   * fsync would cut and whose ids it would forget.
+   */
+  dedupeCut(): { mark: number; pos: number } {
+    return this.group.length > 0 ? { mark: this.groupDedupeMark, pos: this.groupFrom } : { mark: this.d.dedupe.mark(), pos: this.rawLog.end };
+  }
+
   /** The disk's state, for /ready. */
   diskCheck(): DiskCheck {
     return this.disk.check();
@@ -312,6 +329,7 @@ export class IngestPath {
       this.groupDedupeMark = this.d.dedupe.mark();
     }
     this.append(recvMs, record, pos);
+    if (this.onRecord !== null) this.noteRecord(pos);
     this.crash.reach("ingest.after-log");
     for (const k of origins) this.d.dedupe.add(k, recvMs);
     const logged = { position: pos, partitions: [...new Set(batches.map(([p]) => p))] };
@@ -390,6 +408,12 @@ export class IngestPath {
   }
 
   /** Appends the request's record at `pos`; never syncs (`fast` does not, `durable` syncs once for the group). */
+  private noteRecord(pos: number): void {
+    const mins = new Float64Array(this.d.rings.length);
+    for (let p = 0; p < mins.length; p++) mins[p] = this.ingest.minTsOf(p);
+    this.onRecord!(pos, mins);
+  }
+
   private append(recvMs: number, record: Uint8Array, pos: number): void {
     try {
       if (this.rawLog.append(ingestRecordFormat, recvMs, record, false) !== pos) throw new Error("raw log moved under ingest"); // programmer error

@@ -49,6 +49,14 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
     perPartition((p) => engine.replayedEvents(p)), "counter");
   m.gauge("weir_view_updates_refused_total", "Events whose continuous-view update was refused: limits.viewGroupsMax (view, group, window) aggregates were open in the partition",
     perPartition((p) => engine.viewUpdatesRefused(p)), "counter");
+  m.gauge("weir_view_parts_late_total", "Parts of view windows that came after the rules judged the window (merged into the stored window, not judged again)",
+    () => engine.viewRules?.stats().partsLate ?? 0, "counter");
+  m.gauge("weir_view_rules_lag_seconds", "How far behind the wall clock the rules on views have judged the view windows (0 without such rules)", () => {
+    const to = engine.viewRules?.active === true ? engine.viewRules.stats().judgedTo : NaN;
+    return Number.isFinite(to) ? Math.max(0, (Date.now() - to) / 1000) : 0;
+  });
+  m.gauge("weir_view_windows_judged_early_total", "View windows the rules judged before every partition had completed them (limits.viewRuleWindowsPendingMax were waiting)",
+    () => engine.viewRules?.stats().judgedEarly ?? 0, "counter");
   m.gauge("weir_checkpoints_total", "Checkpoints taken by a partition's workers", perPartition((p) => engine.checkpointsTaken(p)), "counter");
   m.gauge("weir_raw_log_pruned_bytes_total", "Raw-log bytes deleted, by reason: retention (past WEIR_RETENTION_RAW), budget (over WEIR_RAW_MAX_BYTES)", () =>
     [[{ reason: "retention" }, engine.rawPruned.retention], [{ reason: "budget" }, engine.rawPruned.budget]], "counter");

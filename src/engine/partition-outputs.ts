@@ -94,6 +94,8 @@ export interface PartitionOutputsDeps {
   labels: readonly string[];
   /** Identifies the settings a checkpoint was taken with (stored beside it). */
   checkpointConfig: string;
+  /** How many partitions there are (each must speak before a view window is final). */
+  partitions: number;
   /** The main thread's store connection, for the last committed checkpoint. */
   db: Database;
   writer: () => StoreWriter;
@@ -114,6 +116,15 @@ export class PartitionOutputs {
   storeError: string | null = null;
   /** Results out (NATS), when set. */
   sink: ResultSink | null = null;
+  /** The rules on views (view-rules.ts), when set: told of each view part, each merge and each new frontier. */
+  viewRules: { part(end: number): void; merged(rows: readonly ViewWindow[]): void; frontier(g: number): void } | null = null;
+  /** Per partition: how far its view windows are complete as it last said (−Infinity: not yet, this incarnation). */
+  private readonly viewFrontier: number[];
+  /** Per partition: the earliest end of a view part staged, and of one in its commit in flight (+Infinity: none). */
+  private readonly viewStagedEnd: number[];
+  private readonly viewInflightEnd: number[];
+  /** Per partition: records logged and not yet taken by it, as [position, earliest event time] (recordLogged), oldest first; bounded by its ring. */
+  private readonly viewRecords: Array<Array<[number, number]>>;
   /** Set once the workers are stopped: the drains end. */
   private drainsDone = false;
   private stopping = false;
@@ -122,7 +133,12 @@ export class PartitionOutputs {
   private readonly outScratch = new Uint8Array(limits.ringMessageBytesMax);
   private readonly dec = new Decoder();
 
-  constructor(private readonly d: PartitionOutputsDeps) {}
+  constructor(private readonly d: PartitionOutputsDeps) {
+    this.viewFrontier = new Array<number>(d.partitions).fill(-Infinity);
+    this.viewStagedEnd = new Array<number>(d.partitions).fill(Infinity);
+    this.viewInflightEnd = new Array<number>(d.partitions).fill(Infinity);
+    this.viewRecords = Array.from({ length: d.partitions }, () => []);
+  }
 
   /**
    * A new incarnation of the partition's worker starts: whatever the
@@ -134,6 +150,8 @@ export class PartitionOutputs {
     p.epoch++;
     Atomics.store(p.stats, partitionStatSlots.owner, BigInt(p.epoch)); // the previous incarnation stops consuming
     this.d.staged.discard(p.id); // a commit in flight is not: the new worker starts from its checkpoint
+    this.viewFrontier[p.id] = -Infinity; // until the new worker says
+    this.viewStagedEnd[p.id] = Infinity;
     p.ck = null;
     p.ckChunks = 0;
     p.ckBytes = 0;
@@ -213,13 +231,46 @@ export class PartitionOutputs {
       for (const row of m.t) this.publishTrend(p, row);
       for (const t of m.r ?? []) this.publishTransition(p, t);
       // A delta's sketch and distinct registers are views of this ring's scratch buffer: copied, through the aggregate.
-      for (const d of m.v ?? []) this.d.staged.addViewDelta(p.id, { ...d, a: ViewAgg.restore(d.a).snapshot() });
+      for (const d of m.v ?? []) {
+        this.d.staged.addViewDelta(p.id, { ...d, a: ViewAgg.restore(d.a).snapshot() });
+        if (d.e < this.viewStagedEnd[p.id]) this.viewStagedEnd[p.id] = d.e;
+        this.viewRules?.part(d.e);
+      }
+      if (m.f !== undefined) {
+        this.viewFrontier[p.id] = m.f; // after its `v` rows: they are staged above
+        const q = this.viewRecords[p.id];
+        let k = 0;
+        while (k < q.length && q[k][0] <= m.fp!) k++;
+        if (k > 0) q.splice(0, k); // taken by the partition: in its frontier now
+        this.advanceViews();
+      }
       this.d.metrics.late.inc(m.late.length);
       const now = Date.now();
       for (const [sid, ts, value] of m.late) this.d.deadletters.addLate(now, this.d.registry.idAt(p.id, sid), ts, value);
     }
     if (any) this.d.fanout.flush(); // clients not inside their throttle get results now, not at the next tick
     return any;
+  }
+
+  /**
+   * The view windows every partition has completed and committed: ending at
+   * or before the least of the partitions' frontiers and before any part
+   * still staged or in a commit (view-rules.ts judges them).
+   */
+  private advanceViews(): void {
+    if (this.viewRules === null) return;
+    let g = Infinity;
+    for (let i = 0; i < this.d.partitions; i++) {
+      let f = Math.min(this.viewFrontier[i], this.viewStagedEnd[i] - 1, this.viewInflightEnd[i] - 1);
+      for (const [, minTs] of this.viewRecords[i]) if (minTs < f) f = minTs; // its events lie in windows ending after minTs
+      if (f < g) g = f;
+    }
+    if (Number.isFinite(g)) this.viewRules.frontier(g); // +Infinity: no partition has a series yet
+  }
+
+  /** A record logged (IngestPath.onRecord): its events hold each partition's view frontier back until that partition has taken it. */
+  recordLogged(pos: number, minTs: Float64Array): void {
+    for (let p = 0; p < minTs.length; p++) if (minTs[p] !== Infinity) this.viewRecords[p].push([pos, minTs[p]]);
   }
 
   private publishWindow(p: PartitionSlot, row: WindowRow): void {
@@ -294,6 +345,20 @@ export class PartitionOutputs {
     this.d.rules.transition(t);
     const id = `r|${t.rule}|${t.series}|${t.ts}|${t.state}`;
     if (!firstLive(p, id)) return;
+    this.announceTransition(t, id);
+  }
+
+  /** Transitions of the rules on views once written (view-rules.ts): followed, published and handed to the actions as a partition's committed ones are. */
+  viewTransitions(rows: readonly RuleTransition[]): void {
+    for (const t of rows) {
+      this.d.rules.transition(t);
+      this.announceTransition(t, `r|${t.rule}|${t.series}|${t.ts}|${t.state}`);
+    }
+    this.d.rules.committed(rows);
+    this.d.fanout.flush();
+  }
+
+  private announceTransition(t: RuleTransition, id: string): void {
     this.d.metrics.ruleTransitions.inc();
     this.d.fanout.publish("alerts", undefined, t.series, { type: "alert", ...t }, 0, id);
     this.sink?.alert(id, t);
@@ -333,6 +398,8 @@ export class PartitionOutputs {
     if (ck === null || p.inflight !== null) return;
     p.unwritten = null;
     const job = this.d.staged.take(p.id, { pos: ck.pos, state: ck.state, config: this.d.checkpointConfig });
+    this.viewInflightEnd[p.id] = this.viewStagedEnd[p.id];
+    this.viewStagedEnd[p.id] = Infinity;
     p.inflight = { job, ck, liveSent: p.liveSent, epoch: p.epoch };
     p.liveSent = new Set();
     this.sendCommit(p);
@@ -345,7 +412,14 @@ export class PartitionOutputs {
       this.d.staged.settle(p.id);
       p.inflight = null; // its live results are committed: no replay computes them again
       this.storeError = null;
-      if (res.views.length > 0) this.publishViews(res.views);
+      if (res.views.length > 0) {
+        this.publishViews(res.views);
+        this.viewRules?.merged(res.views);
+      }
+      if (this.viewInflightEnd[p.id] !== Infinity) {
+        this.viewInflightEnd[p.id] = Infinity;
+        this.advanceViews();
+      }
       if (f.job.alerts.length > 0) this.d.rules.committed(f.job.alerts);
       this.d.onCommitted(p.id, f.ck, f.epoch);
       this.commitCheckpoint(p); // one that waited goes now

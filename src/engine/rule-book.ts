@@ -114,6 +114,11 @@ export class RuleBook {
     return [...this.rules.values()].map((h) => h.def);
   }
 
+  /** The rules as compiled, in order. */
+  parsed(): Rule[] {
+    return [...this.rules.values()].map((h) => h.rule);
+  }
+
   list(): RuleEntry[] {
     return [...this.rules.entries()].map(([name, h]) => {
       const e = h.rule.expr;

@@ -75,6 +75,11 @@ export class ViewBook {
     return [...this.views.values()].map((h) => h.def);
   }
 
+  /** The views as compiled, in order. */
+  parsed(): View[] {
+    return [...this.views.values()].map((h) => h.view);
+  }
+
   list(): ViewEntry[] {
     return [...this.views.entries()].map(([name, h]) => ({ name, source: h.source, view: h.def, series: h.view.seriesName, window: h.view.window.label }));
   }

@@ -175,6 +175,8 @@ export class PartitionLoop {
   /** An output message encoded but refused by the full ring: pushed as it is next time, not encoded again. */
   private held: Uint8Array | null = null;
   private heldRows = 0;
+  /** Whether the held message carries only a view frontier (no checkpoint is due for it). */
+  private heldFrontierOnly = false;
   /** A wall-clock tick that closed limits.tickSeriesMax series and has more due at tickAtMs: it goes on before more input. */
   private tickDone = true;
   private tickAtMs = 0;
@@ -267,11 +269,12 @@ export class PartitionLoop {
         const out = this.pipeline.take(outRowsPerMessageMax);
         this.held = this.enc.encode({ k: "out", e: this.d.epoch, ...out }); // its own copy: it may wait for room
         this.heldRows = out.w.length + out.a.length + out.t.length + out.late.length + out.r.length + out.v.length;
+        this.heldFrontierOnly = this.heldRows === 0 && out.u.length === 0; // a view frontier alone changes no state: no checkpoint for it
       }
       if (this.superseded()) return false; // the output ring has a new producer
       if (!this.x.outRing.tryPush(this.held)) return false;
       this.held = null;
-      this.dirty = true;
+      if (!this.heldFrontierOnly) this.dirty = true;
       this.rowsSinceCheckpoint += this.heldRows;
     }
   }
@@ -417,6 +420,7 @@ export class PartitionLoop {
     const { inRing } = this.x;
     let nextTickMs = 0;
     let nextUpdatesMs = 0;
+    let nextFrontierMs = 0;
     for (;;) {
       this.x.beat();
       const room = this.flushOut();
@@ -430,6 +434,10 @@ export class PartitionLoop {
         this.tickAtMs = now;
         this.tickDone = this.pipeline.tick(now, limits.tickSeriesMax);
         nextTickMs = now + limits.workerTickMs;
+      }
+      if (room && this.tickDone && now >= nextFrontierMs) {
+        this.pipeline.flushViewFrontier(this.lastPos); // nothing to do without views
+        nextFrontierMs = now + limits.viewFrontierEveryMs;
       }
       if (room && now >= nextUpdatesMs) {
         this.pipeline.flushUpdates(); // nothing to do unless a live client asked for running values

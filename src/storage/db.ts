@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS view_state (
   PRIMARY KEY (series, window, start)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS view_state_end ON view_state ("end");
+CREATE TABLE IF NOT EXISTS view_rules (
+  id INTEGER PRIMARY KEY CHECK (id = 1), judged_to REAL NOT NULL, state BLOB NOT NULL, updated_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rules (
   name TEXT PRIMARY KEY, def TEXT, updated_ms INTEGER NOT NULL
 ) WITHOUT ROWID;

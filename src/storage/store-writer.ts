@@ -11,7 +11,7 @@
  *   await w.commit(job);            // rows + checkpoint in one transaction, on the writer thread
  *   await w.close();
  */
-import type { AlertKey, CommitJob, CommitResult, DefinitionTable, ReplicaRows } from "../actors/store.ts";
+import type { AlertKey, CommitJob, CommitResult, DefinitionTable, ReplicaRows, ViewRulesCommit } from "../actors/store.ts";
 import type { DeadLetter } from "../actors/deadletters.ts";
 import type { SeriesInfo } from "../actors/series-registry.ts";
 
@@ -23,6 +23,7 @@ export type WriterRequest =
   | { id: number; k: "deadletters"; rows: DeadLetter[]; keep: number }
   | { id: number; k: "prune"; nowMs: number; byLabel: Record<string, number>; anomaliesMs: number }
   | { id: number; k: "handed"; rows: AlertKey[] }
+  | { id: number; k: "viewRules"; c: ViewRulesCommit }
   | { id: number; k: "definition"; table: DefinitionTable; name: string; def: unknown }
   | { id: number; k: "table"; name: string; key: string | null; version: number; rows: string | null }
   | { id: number; k: "close" }
@@ -75,6 +76,11 @@ export class StoreWriter {
   /** Committed transitions handed to their actions. */
   markHanded(rows: AlertKey[]): Promise<number> {
     return this.request({ id: 0, k: "handed", rows });
+  }
+
+  /** The rules on views' transitions, state and judged-to point, in one transaction (src/engine/view-rules.ts). */
+  commitViewRules(c: ViewRulesCommit): Promise<number> {
+    return this.request({ id: 0, k: "viewRules", c });
   }
 
   /** An admin API change of a rule or a view, kept across restarts (null: deleted). */

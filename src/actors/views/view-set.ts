@@ -147,6 +147,16 @@ export class ViewSet {
     return o;
   }
 
+  /** The earliest window end among the aggregates gathered since the last take (+Infinity: none): no view window ending at or after it is complete here. */
+  openEndMin(): number {
+    let min = Infinity;
+    for (const o of this.open.values()) {
+      const e = o.start + o.view.window.sizeMs;
+      if (e < min) min = e;
+    }
+    return min;
+  }
+
   /** The aggregates gathered since the last take, as deltas; none are kept. */
   takeDeltas(): ViewDelta[] {
     if (this.open.size === 0) return [];
