@@ -45,14 +45,13 @@
  *          RULES_PIPELINE_ROUNDS=5 RULES_PIPELINE_SERIES=10000 RULES_PIPELINE_SECONDS=600 bun bench/rules-pipeline.ts
  */
 import { strict as assert } from "node:assert";
-import { readFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { Encoder } from "@msgpack/msgpack";
 import { type PartitionOutput, PartitionPipeline, rollupsFor } from "../src/actors/partition-pipeline.ts";
 import { parseRule, type Rule } from "../src/actors/rules/rule.ts";
 import { parseWindowSpecs } from "../src/actors/window-spec.ts";
 import type { EventBatch } from "../src/runtime/codec.ts";
 import { createPrng } from "../src/sim/prng.ts";
+import { aloneTwice, interleavedRound, reportRows, roundLine, runAlone, type Feeding, type Turns } from "./fixtures/interleave.ts";
 
 const shape = {
   series: Number(process.env.RULES_PIPELINE_SERIES ?? 1_000),
@@ -63,7 +62,6 @@ const events = shape.series * shape.rate * shape.seconds;
 const roundsDefault = 4;
 const roundsMax = 20;
 const eventsMax = 20_000_000; // one configuration's stream at most (a round feeds it three times)
-const aloneSecondsMax = 300; // a memory run's process at most, then killed
 const batchEvents = 2_500;
 const warmupEvents = 300_000;
 const checkpointEveryMs = 1_000; // of the pipeline's own busy time: the worker's interval when saturated
@@ -133,7 +131,7 @@ function noiseTable(): Float64Array {
 }
 
 /** One configuration's pipeline and what a worker does around it; counts what came out. */
-class Feeder {
+class Feeder implements Feeding<EventBatch> {
   readonly p: PartitionPipeline;
   private readonly enc = new Encoder();
   /** This pipeline's busy time so far (its turns), and when its next checkpoint is due on it. */
@@ -182,110 +180,16 @@ class Feeder {
 }
 
 const rulesOf = (config: string) => configs[config].map((r) => parseRule(r, { windows: { specs, rollups } }));
-const cpuSeconds = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-
-interface Turns { wallS: number[]; cpuS: number[]; feeders: Feeder[] }
-
 /** One round: a fresh pipeline per configuration, fed each batch in turn, the order rotating; answers each one's time. */
-function interleavedRound(count: number, noise: Float64Array): Turns {
+function round(count: number, noise: Float64Array): Turns<Feeder> {
   const feeders = order.map((c) => new Feeder(rulesOf(c)));
-  const wallS = order.map(() => 0);
-  const cpuS = order.map(() => 0);
-  const turn = (c: number, step: () => void) => {
-    const w0 = performance.now();
-    const c0 = cpuSeconds();
-    step();
-    feeders[c].checkpointIfDue();
-    cpuS[c] += cpuSeconds() - c0;
-    const ms = performance.now() - w0;
-    wallS[c] += ms / 1000;
-    feeders[c].busyMs += ms;
+  const between = (k: number) => {
+    if (k % instancesSampleBatches === 0) for (const f of feeders) f.sample();
   };
-  let k = 0;
-  for (const b of batches(count, noise)) {
-    for (let j = 0; j < order.length; j++) {
-      const c = (k + j) % order.length;
-      turn(c, () => feeders[c].batch(b));
-    }
-    if (++k % instancesSampleBatches === 0) for (const f of feeders) f.sample();
-  }
-  for (let c = 0; c < order.length; c++) turn(c, () => feeders[c].end());
-  return { wallS, cpuS, feeders };
+  return interleavedRound(feeders, batches(count, noise), { between });
 }
 
-const peakAndRss = () => {
-  const status = readFileSync("/proc/self/status", "utf8");
-  const kb = (f: string) => Number(new RegExp(`${f}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
-  return { rssPeakBytes: kb("VmHWM"), rssEndBytes: kb("VmRSS") };
-};
-
-interface Alone { config: string; wallS: number; cpuS: number; rssPeakBytes: number; rssEndBytes: number }
-
-/** One configuration alone in this process: warm-up, GC, the stream, GC; for its memory. */
-function runAlone(config: string): Alone {
-  assert(configs[config] !== undefined, `unknown configuration ${config}`);
-  const noise = noiseTable();
-  const warm = new Feeder(rulesOf(config));
-  for (const b of batches(Math.min(warmupEvents, events), noise)) warm.batch(b);
-  Bun.gc(true);
-  const f = new Feeder(rulesOf(config));
-  const w0 = performance.now();
-  const c0 = cpuSeconds();
-  for (const b of batches(events, noise)) {
-    f.batch(b);
-    f.busyMs = performance.now() - w0;
-    f.checkpointIfDue();
-  }
-  f.end();
-  const cpuS = cpuSeconds() - c0;
-  const wallS = (performance.now() - w0) / 1000;
-  Bun.gc(true);
-  return { config, wallS, cpuS, ...peakAndRss() };
-}
-
-async function spawnAlone(config: string): Promise<Alone> {
-  const child = Bun.spawn(["bun", import.meta.path, "--alone", config], { stdout: "pipe", stderr: "inherit", env: process.env });
-  const timer = setTimeout(() => child.kill("SIGKILL"), aloneSecondsMax * 1000);
-  const text = await new Response(child.stdout).text();
-  clearTimeout(timer);
-  const code = await child.exited;
-  if (code !== 0) throw new Error(`configuration ${config} alone: exit ${code} (killed after ${aloneSecondsMax} s?)`);
-  return JSON.parse(text.trim().split("\n").pop()!) as Alone;
-}
-
-/** The middle value; of an even count, the lower of the two middle ones. */
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-const rateText = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(0)} k`);
-const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
-const range = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
-
-function report(rounds: Turns[], alone: Alone[]): void {
-  console.log(
-    "\n| configuration | events/s, median (range) | events per CPU-second, median | ratio to 0 rules: wall, median (range) | ratio: CPU, median (range) | " +
-      "alone: peak RSS / after GC | instances | transitions a run (pending, firing, resolved, inactive) |",
-  );
-  console.log("|---|---|---|---|---|---|---|---|");
-  order.forEach((config, c) => {
-    const eps = rounds.map((r) => events / r.wallS[c]);
-    const cps = rounds.map((r) => events / r.cpuS[c]);
-    const wallRatios = rounds.map((r) => r.wallS[0] / r.wallS[c]);
-    const cpuRatios = rounds.map((r) => r.cpuS[0] / r.cpuS[c]);
-    const mine = alone.filter((a) => a.config === config);
-    const f = rounds[0].feeders[c];
-    const t = f.transitions;
-    const ratio = (x: number) => x.toFixed(3);
-    console.log(
-      `| ${Number(config).toLocaleString("en")} instances | ${rateText(median(eps))} (${range(eps, rateText)}) | ${rateText(median(cps))} | ` +
-        `${ratio(median(wallRatios))} (${range(wallRatios, ratio)}) | ${ratio(median(cpuRatios))} (${range(cpuRatios, ratio)}) | ` +
-        `${mine.map((a) => `${mib(a.rssPeakBytes)} / ${mib(a.rssEndBytes)}`).join(", ")} | ${f.instancesMax} | ${t.pending}, ${t.firing}, ${t.resolved}, ${t.inactive} |`,
-    );
-  });
-  const w = rounds[0].feeders[0].windows;
-  console.log(`\n${rounds.length} rounds; ${events.toLocaleString("en")} events and ${w.toLocaleString("en")} window rows a run; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-}
+const label = (config: string) => config.padStart(4);
 
 async function main(): Promise<void> {
   assert(Number.isInteger(shape.series / seriesPerGroup) && shape.series >= 10 * seriesPerGroup, `series: a multiple of ${seriesPerGroup}, at least ${10 * seriesPerGroup}`);
@@ -297,26 +201,28 @@ async function main(): Promise<void> {
       `${batchEvents}-event batches, windows 10s,60s/10s (+ 1m, 1h); ${roundCount} interleaved rounds after a warm-up, then each configuration alone twice`,
   );
   const noise = noiseTable();
-  interleavedRound(Math.min(warmupEvents, events), noise);
-  const rounds: Turns[] = [];
+  round(Math.min(warmupEvents, events), noise);
+  const rounds: Turns<Feeder>[] = [];
   for (let r = 0; r < roundCount; r++) {
     Bun.gc(true);
-    const t = interleavedRound(events, noise);
-    rounds.push(t);
-    const line = order.map((c, i) => `${c.padStart(4)}: ${rateText(events / t.wallS[i])} events/s, ${rateText(events / t.cpuS[i])} per CPU-s`).join("   ");
-    console.log(`round ${r + 1}  ${line}`);
+    rounds.push(round(events, noise));
+    console.log(roundLine(r + 1, order, rounds[r], events, label));
   }
-  const alone: Alone[] = [];
-  for (const c of [...order, ...[...order].reverse()]) {
-    const a = await spawnAlone(c);
-    console.log(`alone ${c.padStart(4)}: ${rateText(events / a.wallS)} events/s, ${rateText(events / a.cpuS)} per CPU-s, peak ${mib(a.rssPeakBytes)}, after GC ${mib(a.rssEndBytes)}`);
-    alone.push(a);
-  }
-  report(rounds, alone);
+  const alone = await aloneTwice(import.meta.path, order, events, label);
+  reportRows(
+    { config: "configuration", baseline: "0 rules", extra: ["instances", "transitions a run (pending, firing, resolved, inactive)"] }, order, rounds, alone, events,
+    (c) => `${Number(c).toLocaleString("en")} instances`,
+    (f) => [String(f.instancesMax), `${f.transitions.pending}, ${f.transitions.firing}, ${f.transitions.resolved}, ${f.transitions.inactive}`],
+  );
 }
 
 if (import.meta.main) {
   const at = process.argv.indexOf("--alone");
-  if (at >= 0) console.log(JSON.stringify(runAlone(process.argv[at + 1])));
+  if (at >= 0) {
+    const config = process.argv[at + 1];
+    assert(configs[config] !== undefined, `unknown configuration ${config}`);
+    const noise = noiseTable();
+    console.log(JSON.stringify(runAlone(config, () => new Feeder(rulesOf(config)), batches(Math.min(warmupEvents, events), noise), batches(events, noise))));
+  }
   else await main();
 }

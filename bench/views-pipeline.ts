@@ -49,8 +49,6 @@
  *          VIEWS_PIPELINE_USERS=1000 VIEWS_PIPELINE_RATE=50000 VIEWS_PIPELINE_SECONDS=200 bun bench/views-pipeline.ts
  */
 import { strict as assert } from "node:assert";
-import { readFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { Encoder } from "@msgpack/msgpack";
 import { type PartitionOutput, PartitionPipeline, rollupsFor } from "../src/actors/partition-pipeline.ts";
 import { parseTable, replaceTable, tableLookup } from "../src/actors/views/table.ts";
@@ -62,6 +60,7 @@ import { limits } from "../src/runtime/limits.ts";
 import { demoScenario, demoViews } from "../src/sim/demo-scenario.ts";
 import { createPrng } from "../src/sim/prng.ts";
 import { createUserPool, pickUser, type UserPool, usersCsv } from "../src/sim/shop-users.ts";
+import { aloneTwice, type Feeding, interleavedRound, mib, reportRows, roundLine, runAlone, type Turns } from "./fixtures/interleave.ts";
 
 const shape = {
   users: Number(process.env.VIEWS_PIPELINE_USERS ?? 2_000),
@@ -76,7 +75,6 @@ const turnBatchesMax = 100;
 const eventsMax = 20_000_000; // one configuration's stream at most (a round feeds it three times)
 const usersMin = 100;
 const usersMax = 10_000;
-const aloneSecondsMax = 300; // a memory run's process at most, then killed
 const batchEvents = 2_500;
 const warmupEvents = 300_000;
 const checkpointEveryMs = 1_000; // of the pipeline's own busy time: the worker's interval when saturated
@@ -146,7 +144,7 @@ function usersTable(pool: UserPool): TableLookup {
 }
 
 /** One configuration's pipeline and what a worker does around it; counts what came out. */
-class Feeder {
+class Feeder implements Feeding<EventBatch> {
   readonly p: PartitionPipeline;
   private readonly enc = new Encoder();
   /** This pipeline's busy time so far (its turns), and when its next checkpoint is due on it. */
@@ -207,122 +205,13 @@ class Feeder {
   }
 }
 
-const cpuSeconds = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-
-interface Turns { wallS: number[]; cpuS: number[]; feeders: Feeder[] }
-
-/** One round: a fresh pipeline per configuration, fed each batch in turn, the order rotating; answers each one's time. */
-function interleavedRound(count: number, pool: UserPool, users: TableLookup): Turns {
+/** One round: a fresh pipeline per configuration, fed `turnBatches` batches in a row each, the order rotating; answers each one's time. */
+function round(count: number, pool: UserPool, users: TableLookup): Turns<Feeder> {
   const feeders = order.map((c) => new Feeder(viewsOf(c), pool, users));
-  const wallS = order.map(() => 0);
-  const cpuS = order.map(() => 0);
-  const turn = (c: number, step: () => void) => {
-    const w0 = performance.now();
-    const c0 = cpuSeconds();
-    step();
-    feeders[c].checkpointIfDue();
-    cpuS[c] += cpuSeconds() - c0;
-    const ms = performance.now() - w0;
-    wallS[c] += ms / 1000;
-    feeders[c].busyMs += ms;
-  };
-  // Each configuration takes `turnBatches` batches in a row (the order rotating turn by turn), each batch timed.
-  const block: EventBatch[] = [];
-  let k = 0;
-  const feedBlock = () => {
-    for (let j = 0; j < order.length; j++) {
-      const c = (k + j) % order.length;
-      for (const b of block) turn(c, () => feeders[c].batch(b));
-    }
-    k++;
-    block.length = 0;
-  };
-  for (const b of batches(count, pool, turnBatches)) {
-    block.push(b);
-    if (block.length === turnBatches) feedBlock();
-  }
-  if (block.length > 0) feedBlock();
-  for (let c = 0; c < order.length; c++) turn(c, () => feeders[c].end());
-  return { wallS, cpuS, feeders };
+  return interleavedRound(feeders, batches(count, pool, turnBatches), { turnBatches });
 }
 
-const peakAndRss = () => {
-  const status = readFileSync("/proc/self/status", "utf8");
-  const kb = (f: string) => Number(new RegExp(`${f}:\\s+(\\d+) kB`).exec(status)![1]) * 1024;
-  return { rssPeakBytes: kb("VmHWM"), rssEndBytes: kb("VmRSS") };
-};
-
-interface Alone { config: string; wallS: number; cpuS: number; rssPeakBytes: number; rssEndBytes: number }
-
-/** One configuration alone in this process: warm-up, GC, the stream, GC; for its memory. */
-function runAlone(config: string): Alone {
-  assert(configs[config] !== undefined, `unknown configuration ${config}`);
-  const pool = createUserPool({ users: shape.users });
-  const users = usersTable(pool);
-  const warm = new Feeder(viewsOf(config), pool, users);
-  for (const b of batches(Math.min(warmupEvents, events), pool)) warm.batch(b);
-  Bun.gc(true);
-  const f = new Feeder(viewsOf(config), pool, users);
-  const w0 = performance.now();
-  const c0 = cpuSeconds();
-  for (const b of batches(events, pool)) {
-    f.batch(b);
-    f.busyMs = performance.now() - w0;
-    f.checkpointIfDue();
-  }
-  f.end();
-  const cpuS = cpuSeconds() - c0;
-  const wallS = (performance.now() - w0) / 1000;
-  Bun.gc(true);
-  return { config, wallS, cpuS, ...peakAndRss() };
-}
-
-async function spawnAlone(config: string): Promise<Alone> {
-  const child = Bun.spawn(["bun", import.meta.path, "--alone", config], { stdout: "pipe", stderr: "inherit", env: process.env });
-  const timer = setTimeout(() => child.kill("SIGKILL"), aloneSecondsMax * 1000);
-  const text = await new Response(child.stdout).text();
-  clearTimeout(timer);
-  const code = await child.exited;
-  if (code !== 0) throw new Error(`configuration ${config} alone: exit ${code} (killed after ${aloneSecondsMax} s?)`);
-  return JSON.parse(text.trim().split("\n").pop()!) as Alone;
-}
-
-/** The middle value; of an even count, the lower of the two middle ones. */
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-const rateText = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(0)} k`);
-const mib = (n: number) => `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 1 : 0)} MiB`;
-const range = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
-
-function report(rounds: Turns[], alone: Alone[]): void {
-  console.log(
-    "\n| configuration | events/s, median (range) | events per CPU-second, median | ratio to 0 views: wall, median (range) | ratio: CPU, median (range) | " +
-      "alone: peak RSS / after GC | view rows a run | checkpoints a run: count, largest, ms each |",
-  );
-  console.log("|---|---|---|---|---|---|---|---|");
-  order.forEach((config, c) => {
-    const eps = rounds.map((r) => events / r.wallS[c]);
-    const cps = rounds.map((r) => events / r.cpuS[c]);
-    const wallRatios = rounds.map((r) => r.wallS[0] / r.wallS[c]);
-    const cpuRatios = rounds.map((r) => r.cpuS[0] / r.cpuS[c]);
-    const mine = alone.filter((a) => a.config === config);
-    const f = rounds[0].feeders[c];
-    const ratio = (x: number) => x.toFixed(3);
-    console.log(
-      `| ${config} view${config === "1" ? "" : "s"} | ${rateText(median(eps))} (${range(eps, rateText)}) | ${rateText(median(cps))} | ` +
-        `${ratio(median(wallRatios))} (${range(wallRatios, ratio)}) | ${ratio(median(cpuRatios))} (${range(cpuRatios, ratio)}) | ` +
-        `${mine.map((a) => `${mib(a.rssPeakBytes)} / ${mib(a.rssEndBytes)}`).join(", ")} | ${f.viewRows.toLocaleString("en")} | ${f.checkpoints}, ${mib(f.checkpointBytesMax)}, ${(f.checkpointMs / f.checkpoints).toFixed(0)} |`,
-    );
-  });
-  const f = rounds[0].feeders;
-  const refused = f.map((x) => x.p.viewsRefused).join(", ");
-  console.log(
-    `\n${rounds.length} rounds; ${events.toLocaleString("en")} events and ${f[0].windows.toLocaleString("en")} window rows a run; ` +
-      `view updates refused ${refused}; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(" ")}`,
-  );
-}
+const label = (config: string) => `${config} view${config === "1" ? "" : "s"}`;
 
 async function main(): Promise<void> {
   assert(Number.isInteger(shape.users) && shape.users >= usersMin && shape.users <= usersMax, `users: ${usersMin} to ${usersMax}`);
@@ -337,26 +226,31 @@ async function main(): Promise<void> {
   );
   const pool = createUserPool({ users: shape.users });
   const users = usersTable(pool);
-  interleavedRound(Math.min(warmupEvents, events), pool, users);
-  const rounds: Turns[] = [];
+  round(Math.min(warmupEvents, events), pool, users);
+  const rounds: Turns<Feeder>[] = [];
   for (let r = 0; r < roundCount; r++) {
     Bun.gc(true);
-    const t = interleavedRound(events, pool, users);
-    rounds.push(t);
-    const line = order.map((c, i) => `${c}: ${rateText(events / t.wallS[i])} events/s, ${rateText(events / t.cpuS[i])} per CPU-s`).join("   ");
-    console.log(`round ${r + 1}  ${line}`);
+    rounds.push(round(events, pool, users));
+    console.log(roundLine(r + 1, order, rounds[r], events));
   }
-  const alone: Alone[] = [];
-  for (const c of [...order, ...[...order].reverse()]) {
-    const a = await spawnAlone(c);
-    console.log(`alone ${c}: ${rateText(events / a.wallS)} events/s, ${rateText(events / a.cpuS)} per CPU-s, peak ${mib(a.rssPeakBytes)}, after GC ${mib(a.rssEndBytes)}`);
-    alone.push(a);
-  }
-  report(rounds, alone);
+  const alone = await aloneTwice(import.meta.path, order, events);
+  const refused = rounds[0].feeders.map((x) => x.p.viewsRefused).join(", ");
+  reportRows(
+    { config: "configuration", baseline: "0 views", extra: ["view rows a run", "checkpoints a run: count, largest, ms each"] }, order, rounds, alone, events, label,
+    (f) => [f.viewRows.toLocaleString("en"), `${f.checkpoints}, ${mib(f.checkpointBytesMax)}, ${(f.checkpointMs / f.checkpoints).toFixed(0)}`],
+    `; view updates refused ${refused}`,
+  );
 }
 
 if (import.meta.main) {
   const at = process.argv.indexOf("--alone");
-  if (at >= 0) console.log(JSON.stringify(runAlone(process.argv[at + 1])));
+  if (at >= 0) {
+    const config = process.argv[at + 1];
+    assert(configs[config] !== undefined, `unknown configuration ${config}`);
+    const pool = createUserPool({ users: shape.users });
+    const users = usersTable(pool);
+    const warmup = batches(Math.min(warmupEvents, events), pool);
+    console.log(JSON.stringify(runAlone(config, () => new Feeder(viewsOf(config), pool, users), warmup, batches(events, pool))));
+  }
   else await main();
 }
