@@ -268,12 +268,12 @@ export class Ingest {
    * The current request's messages for a partition, encoded one at a time
    * into the encoder's shared buffer: push each before taking the next.
    */
-  *encode(partition: number, enc: Encoder, pos: number): Generator<Uint8Array> {
+  *encode(partition: number, enc: Encoder, pos: number, capMs = Infinity): Generator<Uint8Array> {
     const b = this.buffers[partition];
     for (let off = 0; off < b.n; off += limits.batchEventsMax) {
       const n = Math.min(limits.batchEventsMax, b.n - off);
       const last = off + n === b.n;
-      yield encodeEventBatch(enc, n, b.sid.subarray(off, off + n), b.ts.subarray(off, off + n), b.value.subarray(off, off + n), this.recvMs, pos, last);
+      yield encodeEventBatch(enc, n, b.sid.subarray(off, off + n), b.ts.subarray(off, off + n), b.value.subarray(off, off + n), this.recvMs, pos, last, capMs);
     }
   }
 }

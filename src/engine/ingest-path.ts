@@ -308,13 +308,16 @@ export class IngestPath {
     }
     this.checkRoom(grouped);
     const pos = this.rawLog.end;
+    // Where the workers' clock is held now (NATS: a message still upstream): recorded with the batches, so the
+    // watermark waits for it live and in a replay of this record alike (partition-loop.ts handleBatch).
+    const cap = this.d.clock.holdFloor();
     const batches: Array<[number, Uint8Array]> = []; // the record's: events
     const pushes: Array<[number, Uint8Array]> = []; // the rings': each partition's new series (its worker's names and tags), then its events
     const extras: ExtraRow[] = [];
     for (let p = 0; p < this.d.rings.length; p++) {
       // A copy per message: the encoder's buffer is shared, and the record and the ring both take these bytes.
       for (const m of this.ingest.encodeSeries(p, this.enc, pos)) pushes.push([p, m.slice()]);
-      for (const m of this.ingest.encode(p, this.enc, pos)) {
+      for (const m of this.ingest.encode(p, this.enc, pos, cap)) {
         const b: [number, Uint8Array] = [p, m.slice()];
         batches.push(b);
         pushes.push(b);

@@ -290,7 +290,8 @@ export class PartitionLoop {
   /** `live`: off the ring (in cluster mode the watermark then waits for the held clock); else replayed from the raw log. */
   private handleBatch(m: EventBatchMessage, slot: number, live: boolean): void {
     const batch = this.columns.view(m);
-    this.pipeline.handleBatch(batch, live && this.d.capCloses === true ? this.x.clock.now() : Infinity);
+    // Cluster mode: the held clock as it is now (no raw-log replay decides otherwise); else the cap the record carries.
+    this.pipeline.handleBatch(batch, this.d.capCloses === true ? (live ? this.x.clock.now() : Infinity) : m.cap ?? Infinity);
     Atomics.add(this.x.stats, slot, BigInt(batch.n));
     Atomics.store(this.x.stats, partitionStatSlots.viewsRefused, BigInt(this.pipeline.viewsRefused));
     this.dirty = true;

@@ -28,7 +28,8 @@ export interface EventBatch {
 }
 
 /** pos: the raw-log position of the request's record; last: the record's final batch for this partition. */
-export interface EventBatchMessage { k: "ev"; n: number; recv: number; pos: number; last: boolean; sid: Uint8Array; ts: Uint8Array; v: Uint8Array }
+/** `cap`: the workers' clock was held there when the request was logged (IngestClock.holdFloor; absent: not held): the watermark waits for it, live and in a replay alike. */
+export interface EventBatchMessage { k: "ev"; n: number; recv: number; pos: number; last: boolean; sid: Uint8Array; ts: Uint8Array; v: Uint8Array; cap?: number }
 /** Series first seen in the request of raw-log record `pos`, by partition-local id (the worker's names and tags for rules). */
 export interface SeriesMessage { k: "sr"; pos: number; rows: Array<[number, string, Record<string, string>]> }
 /** e: the worker incarnation (epoch) that produced the message; the rows are the partition's (PartitionOutput), opaque here. */
@@ -54,9 +55,9 @@ export function eventBatchBytesMax(n: number): number {
 
 /** Encodes into the encoder's shared buffer: push the returned view before the next encode. */
 export function encodeEventBatch(
-  enc: Encoder, n: number, sid: Uint32Array, ts: Float64Array, v: Float64Array, recvMs: number, pos = -1, last = true,
+  enc: Encoder, n: number, sid: Uint32Array, ts: Float64Array, v: Float64Array, recvMs: number, pos = -1, last = true, capMs = Infinity,
 ): Uint8Array {
-  return enc.encodeSharedRef({
+  const m: EventBatchMessage = {
     k: "ev",
     n,
     recv: recvMs,
@@ -65,7 +66,9 @@ export function encodeEventBatch(
     sid: new Uint8Array(sid.buffer, sid.byteOffset, n * 4),
     ts: new Uint8Array(ts.buffer, ts.byteOffset, n * 8),
     v: new Uint8Array(v.buffer, v.byteOffset, n * 8),
-  });
+  };
+  if (capMs !== Infinity) m.cap = capMs;
+  return enc.encodeSharedRef(m);
 }
 
 export function decodeMessage(dec: Decoder, bytes: Uint8Array): Message {

@@ -105,6 +105,13 @@ export class IngestClock {
     };
   }
 
+  /** The oldest hold (+Infinity: none): what a request logged now carries as its watermark cap (Ingest.encode). */
+  holdFloor(): number {
+    let v = Infinity;
+    for (const ms of this.holds.values()) if (ms < v) v = ms;
+    return v;
+  }
+
   /** The slot: the oldest of `inFlightMs` (a stamp, or MAX_SAFE_INTEGER for none) and the holds. */
   private publish(inFlightMs: number): void {
     let v = inFlightMs;
