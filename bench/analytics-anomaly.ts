@@ -9,9 +9,11 @@
  *
  * The baseline, in the same run over the same batches (interleaved batch by
  * batch): a loop that only updates a plain (non-robust) exponentially
- * weighted mean per series in a Float64Array. The ratio says what the robust
- * z-score, the verdicts and the alerts cost on top of touching the data.
- * Prints figures; asserts nothing on time.
+ * weighted mean per series in a Float64Array. The ratio says what the
+ * detector (the robust baseline, its tests and their learning, the strength
+ * ring, the verdicts and the alerts) costs on top of touching the data; the
+ * default knobs, so the season ring is written at every value. Prints
+ * figures; asserts nothing on time.
  *
  * @example bun bench/analytics-anomaly.ts
  *          ANOMALY_BENCH_EVENTS=5000000 bun bench/analytics-anomaly.ts

@@ -44,7 +44,11 @@ function refusal(anomalies: unknown): string {
   throw new Error(`accepted: ${JSON.stringify(anomalies)}`);
 }
 
-const defaults: AnomalyKnobs = { warningZ: anomalyDefaults.warningZ, criticalZ: anomalyDefaults.criticalZ, cooldownMs: anomalyDefaults.cooldownMs, window: anomalyDefaults.window };
+const d = anomalyDefaults;
+const defaults: AnomalyKnobs = {
+  warningZ: d.warningZ, criticalZ: d.criticalZ, cooldownMs: d.cooldownMs, window: d.window,
+  sustainedZ: d.sustainedZ, novelty: d.novelty, season: d.season, cooldownValues: d.cooldownValues,
+};
 
 describe("anomaly knobs - config", () => {
   test("anomaly knobs - a YAML list is read in order, each omitted knob the default", () => {
@@ -59,12 +63,18 @@ describe("anomaly knobs - config", () => {
       "    warning: 4",
       "  - match: '*'",
       "    cooldown: 0",
+      "  - match: nab.*",
+      "    sustained: 4",
+      "    novelty: 0",
+      "    season: 24",
+      "    cooldown_values: 10",
       "",
     ].join("\n"), "yaml");
     expect(cfg.anomalies).toEqual([
-      { match: "cpu.*", knobs: { warningZ: 3.5, criticalZ: 6, cooldownMs: 300_000, window: 300 } },
+      { match: "cpu.*", knobs: { ...defaults, warningZ: 3.5, criticalZ: 6, cooldownMs: 300_000, window: 300 } },
       { match: 'payments.*{region="eu", tier=~"gold*"}', knobs: { ...defaults, warningZ: 4 } },
       { match: "*", knobs: { ...defaults, cooldownMs: 0 } },
+      { match: "nab.*", knobs: { ...defaults, sustainedZ: 4, novelty: 0, season: 24, cooldownValues: 10 } },
     ]);
   });
 
@@ -78,12 +88,14 @@ describe("anomaly knobs - config", () => {
   test("anomaly knobs - the bounds themselves are accepted", () => {
     const edge = [
       { match: "a", warning: limits.anomalyZMin, critical: limits.anomalyZMax, cooldown: "7d", baseline: limits.anomalyBaselineValuesMin },
-      { match: "b", baseline: limits.anomalyBaselineValuesMax },
+      { match: "b", baseline: limits.anomalyBaselineValuesMax, novelty: 1, season: limits.anomalySeasonValuesMax, cooldown_values: limits.anomalyCooldownValuesMax, sustained: limits.anomalyZMax },
+      { match: "c", novelty: 0, season: 0, cooldown_values: 0, sustained: limits.anomalyZMin },
       { match: longestMatch() },
     ];
     expect(configOf(JSON.stringify({ anomalies: edge }), "json").anomalies.map((r) => r.knobs)).toEqual([
-      { warningZ: 1, criticalZ: 100, cooldownMs: 7 * 86_400_000, window: 10 },
-      { ...defaults, window: 100_000 },
+      { ...defaults, warningZ: 1, criticalZ: 100, cooldownMs: 7 * 86_400_000, window: 10 },
+      { ...defaults, window: 100_000, novelty: 1, season: 300, cooldownValues: 100_000, sustainedZ: 100 },
+      { ...defaults, novelty: 0, season: 0, cooldownValues: 0, sustainedZ: 1 },
       defaults,
     ]);
     const many = Array.from({ length: limits.anomalyKnobsMax }, (_, i) => ({ match: `m${i}` }));
@@ -101,8 +113,8 @@ describe("anomaly knobs - config", () => {
 
   const ok = { match: "cpu.*" };
   const bad: Array<[string, unknown, string]> = [
-    ["not a list", { match: "cpu.*" }, "config anomalies: must be a list of {match, warning, critical, cooldown, baseline}"],
-    ["an entry not a mapping", [ok, "cpu.*"], "config anomalies[1]: must be a mapping {match, warning, critical, cooldown, baseline}"],
+    ["not a list", { match: "cpu.*" }, "config anomalies: must be a list of {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values}"],
+    ["an entry not a mapping", [ok, "cpu.*"], "config anomalies[1]: must be a mapping {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values}"],
     ["no match", [ok, { warning: 4 }], "config anomalies[1].match: required"],
     ["match not a string", [{ match: 7 }], "config anomalies[0].match: must be a string"],
     ["an unknown field", [ok, { match: "a", warn: 4 }], "config anomalies[1].warn: unknown field"],
@@ -110,14 +122,20 @@ describe("anomaly knobs - config", () => {
     ["warning below the least", [ok, { match: "a", warning: 0.5 }], "config anomalies[1].warning: must be ≥ 1"],
     ["warning negative", [{ match: "a", warning: -3 }], "config anomalies[0].warning: must be ≥ 1"],
     ["critical past the most", [{ match: "a", critical: 101 }], "config anomalies[0].critical: must be ≤ 100"],
-    ["warning not below the default critical", [ok, { match: "a", warning: 6 }], "config anomalies[1].warning: 6 must be below critical (5, the default)"],
+    ["warning not below the default critical", [ok, { match: "a", warning: 7 }], "config anomalies[1].warning: 7 must be below critical (6.5, the default)"],
     ["warning equal to critical", [{ match: "a", warning: 4, critical: 4 }], "config anomalies[0].warning: 4 must be below critical (4)"],
-    ["critical not above the default warning", [{ match: "a", critical: 2 }], "config anomalies[0].critical: 2 must be above warning (3, the default)"],
+    ["critical not above the default warning", [{ match: "a", critical: 2 }], "config anomalies[0].critical: 2 must be above warning (5, the default)"],
     ["cooldown without a unit", [{ match: "a", cooldown: "300" }], "config anomalies[0].cooldown: must be a duration like 30s or 5m"],
     ["cooldown a number", [{ match: "a", cooldown: 300 }], "config anomalies[0].cooldown: must be a duration like 30s or 5m"],
     ["cooldown past the most", [{ match: "a", cooldown: "8d" }], "config anomalies[0].cooldown: must be at most 7d"],
     ["baseline not whole", [{ match: "a", baseline: 250.5 }], "config anomalies[0].baseline: must be a whole number"],
     ["baseline below the least", [{ match: "a", baseline: 9 }], "config anomalies[0].baseline: must be ≥ 10"],
+    ["novelty past 1", [{ match: "a", novelty: 1.5 }], "config anomalies[0].novelty: must be ≤ 1"],
+    ["season not whole", [{ match: "a", season: 288.5 }], "config anomalies[0].season: must be a whole number"],
+    ["season within its slack", [{ match: "a", season: 20 }], "config anomalies[0].season: must be 0 (none) or above 20"],
+    ["season past the most", [{ match: "a", season: 301 }], "config anomalies[0].season: must be ≤ 300"],
+    ["cooldown_values negative", [{ match: "a", cooldown_values: -1 }], "config anomalies[0].cooldown_values: must be ≥ 0"],
+    ["sustained below the least", [{ match: "a", sustained: 0.5 }], "config anomalies[0].sustained: must be ≥ 1"],
     ["baseline past the most", [{ match: "a", baseline: 100_001 }], "config anomalies[0].baseline: must be ≤ 100000"],
     ["match too long", [{ match: "c".repeat(limits.anomalyMatchCharsMax + 1) }], `config anomalies[0].match: at most ${limits.anomalyMatchCharsMax} characters`],
     ["match empty", [ok, { match: "" }], "config anomalies[1].match: at column 1: expected a metric name or glob, found the end"],
@@ -142,7 +160,7 @@ describe("anomaly knobs - config", () => {
 
   test("anomaly knobs - a bad entry in YAML is named the same way", () => {
     expect(() => configOf("anomalies:\n  - match: cpu.*\n  - match: disk.*\n    critical: 2\n", "yaml")).toThrow(
-      "config anomalies[1].critical: 2 must be above warning (3, the default)",
+      "config anomalies[1].critical: 2 must be above warning (5, the default)",
     );
   });
 });
@@ -168,7 +186,9 @@ describe("anomaly knobs - lookup", () => {
 describe("anomaly knobs - the anomaly logic", () => {
   test("anomaly knobs - knobs that make no sense are a programmer error", () => {
     const logic = createAnomalyLogic({ seriesMax: 4 });
-    expect(() => logic.setSeriesKnobs(0, { warningZ: 6 })).toThrow(AssertionError); // above the default critical
+    expect(() => logic.setSeriesKnobs(0, { warningZ: 7 })).toThrow(AssertionError); // above the default critical
+    expect(() => logic.setSeriesKnobs(0, { novelty: 2 })).toThrow(AssertionError);
+    expect(() => logic.setSeriesKnobs(0, { season: 2_000 })).toThrow(AssertionError); // past limits.anomalySeasonValuesMax
     expect(() => logic.setSeriesKnobs(0, { window: 1 })).toThrow(AssertionError);
     expect(() => logic.setSeriesKnobs(0, { cooldownMs: -1 })).toThrow(AssertionError);
     expect(() => logic.setSeriesKnobs(4, { warningZ: 4 })).toThrow(AssertionError); // past seriesMax
@@ -179,9 +199,9 @@ describe("anomaly knobs - the anomaly logic", () => {
     logic.setSeriesKnobs(1, { cooldownMs: 5_000 });
     const st = logic.init();
     const base = 1_700_000_000_000;
-    // Both series count about 100 events a window for 40 windows, then 1,000 in one, then 100 again 10 s later.
-    for (let w = 0; w < 42; w++) {
-      for (const sid of [0, 1]) logic.handleWindowCount(st, sid, base + w * 10_000, w === 40 ? 1000 : 100 + (w % 3), () => {});
+    // Both series count about 100 events a window for 140 windows (past the warm-up), then 1,000 in one, then 100 again 10 s later.
+    for (let w = 0; w < 142; w++) {
+      for (const sid of [0, 1]) logic.handleWindowCount(st, sid, base + w * 10_000, w === 140 ? 1000 : 100 + (w % 3), () => {});
     }
     expect(logic.openAnomaly(st, 0)?.severity).toBe("critical"); // 10 s after it: within the default minute
     expect(logic.openAnomaly(st, 1)).toBeNull(); // past its 5 s
@@ -193,9 +213,11 @@ describe("anomaly knobs - the anomaly logic", () => {
 // module comment), written from the description with its own constant:
 // Holt's level and slope, an exponentially weighted variance of the one-step
 // errors (a plain mean until the gain is reached), Huber-clipped updates
-// divided by E[min(Z², clip²)], std widened by 1 + (warningZ² + 1)/(4ν), a
-// same-side run's values beyond the clip held out; then the verdicts and the
-// cooldown. No level shifts: it throws if one happens.
+// divided by E[min(Z², clip²)], std widened by 1 + (warningZ² + 1)/(4ν)
+// (values are learnt clipped, never held out); then the verdicts of the z
+// test and the cooldown. It models the z test alone: the series it checks
+// have knobs that switch the others off (zOnly: no novelty gate, no
+// season, no sustained test, a cooldown in time only).
 
 /** E[min(Z², c²)] for a standard normal Z, by Simpson's rule (the detector uses erf). */
 function clippedSecondMoment(c: number): number {
@@ -226,7 +248,7 @@ function recount(values: readonly number[], ts: readonly number[], k: AnomalyKno
   const tail = (k.warningZ * k.warningZ + 1) / 4;
   const consistency = clippedSecondMoment(d.clip);
   const out: Recount = { pred: [], sd: [], alerts: [] };
-  let level = 0, slope = 0, variance = 0, run = 0;
+  let level = 0, slope = 0, variance = 0;
   let last: { ts: number; severity: string } | null = null;
   values.forEach((v, i) => {
     const n = i + 1;
@@ -264,15 +286,6 @@ function recount(values: readonly number[], ts: readonly number[], k: AnomalyKno
       }
     }
     const lim = d.clip * sd;
-    if (Math.abs(e) <= (d.clip / 2) * sd) run = 0;
-    else if (run * e > 0) {
-      run += Math.sign(e);
-      if (Math.abs(run) >= d.shiftConfirm) throw new Error(`recount: a level shift at value ${i}`);
-      if (Math.abs(e) > lim) {
-        level = pred;
-        return;
-      }
-    } else run = Math.sign(e);
     e = Math.max(-lim, Math.min(lim, e));
     level = pred + levelGain * e;
     slope += slopeGain * e;
@@ -281,12 +294,13 @@ function recount(values: readonly number[], ts: readonly number[], k: AnomalyKno
   return out;
 }
 
-// The values every series below gets: 80 seconds of calm noise around 20 (uniform, ±0.5), with two probes
-// placed by the defaults' own baseline: 2.7 spreads above its prediction at 60 s, 2.2 at 70 s. Under the
-// defaults (warning 3) neither alerts; under warning 2 and critical 2.5 the first is critical, the second a warning.
+// The values every series below gets: 150 seconds of calm noise around 20 (uniform, ±0.5), with two probes
+// placed by the defaults' own baseline: 2.7 spreads above its prediction at 130 s, 2.2 at 140 s (30 and 40 s
+// past the warm-up of 100). Under the defaults (warning 5) neither alerts; under warning 2 and critical 2.5
+// the first is critical, the second a warning.
 const t0 = 1_700_000_040_000;
-const valuesCount = 80;
-const probes: ReadonlyArray<[number, number]> = [[60, 2.7], [70, 2.2]];
+const valuesCount = 150;
+const probes: ReadonlyArray<[number, number]> = [[130, 2.7], [140, 2.2]];
 const tsOf = (i: number) => t0 + i * 1000;
 const allTs = Array.from({ length: valuesCount }, (_, i) => tsOf(i));
 
@@ -302,17 +316,20 @@ function probeValues(): number[] {
 
 const values = probeValues();
 const strict = { warningZ: 2, criticalZ: 2.5 };
+/** Knobs that leave the z test alone (what the recount models). */
+const zOnly = { novelty: 0, season: 0, sustainedZ: 100, cooldownValues: 0 };
+const zOnlyEntry = { novelty: 0, season: 0, sustained: 100, cooldown_values: 0 };
 /** The series of the pipeline tests, by sid, and the knobs each should get. */
 const series: Array<{ name: string; tags: Record<string, string>; knobs: AnomalyKnobs }> = [
   { name: "cpu.load", tags: { host: "a" }, knobs: defaults },
-  { name: "cpu.load", tags: { host: "b" }, knobs: { ...defaults, ...strict, cooldownMs: 5_000 } },
-  { name: "cpu.load", tags: { host: "c" }, knobs: { ...defaults, ...strict } },
-  { name: "cpu.load", tags: { host: "d" }, knobs: { ...defaults, ...strict, cooldownMs: 5_000, window: 20 } },
+  { name: "cpu.load", tags: { host: "b" }, knobs: { ...defaults, ...strict, ...zOnly, cooldownMs: 5_000 } },
+  { name: "cpu.load", tags: { host: "c" }, knobs: { ...defaults, ...strict, ...zOnly } },
+  { name: "cpu.load", tags: { host: "d" }, knobs: { ...defaults, ...strict, ...zOnly, cooldownMs: 5_000, window: 20 } },
 ];
 const knobRules = parseAnomalyKnobs([
-  { match: 'cpu.*{host="b"}', warning: 2, critical: 2.5, cooldown: "5s" },
-  { match: 'cpu.*{host="c"}', warning: 2, critical: 2.5 },
-  { match: 'cpu.*{host="d"}', warning: 2, critical: 2.5, cooldown: "5s", baseline: 20 },
+  { match: 'cpu.*{host="b"}', warning: 2, critical: 2.5, cooldown: "5s", ...zOnlyEntry },
+  { match: 'cpu.*{host="c"}', warning: 2, critical: 2.5, ...zOnlyEntry },
+  { match: 'cpu.*{host="d"}', warning: 2, critical: 2.5, cooldown: "5s", baseline: 20, ...zOnlyEntry },
   { match: 'cpu.*{host!="a"}', warning: 1 }, // picks b, c and d too, but after the entries above: the first match wins
 ]);
 
@@ -352,33 +369,35 @@ describe("anomaly knobs - the partition pipeline", () => {
     const outs: PartitionOutput[] = [];
     feed(newPipeline(true), 0, valuesCount, outs);
     const got = verdicts(outs);
-    // a: the defaults, neither probe reaches warning 3.
-    expect(seconds(got[0])).toEqual([]);
+    // a: the defaults: neither probe reaches warning 5, but the first is the most surprising value this
+    // calm series has had: its recent surprise jumps far past its history, a sustained-test warning.
+    expect(seconds(got[0])).toEqual([[130, "warning"]]);
     // b: warning 2, critical 2.5, cooldown 5 s: the first probe critical, the second (10 s on) a warning of its own.
-    expect(seconds(got[1])).toEqual([[60, "critical"], [70, "warning"]]);
+    expect(seconds(got[1])).toEqual([[130, "critical"], [140, "warning"]]);
     // c: the same thresholds with the default cooldown: the second probe falls within a minute of a critical.
-    expect(seconds(got[2])).toEqual([[60, "critical"]]);
-    // d: as b, but a baseline of 20 values: the first probe widens its short-memory spread by a fifth,
-    // so the second is |z| < 2 there (1.88), nothing.
-    expect(seconds(got[3])).toEqual([[60, "critical"]]);
+    expect(seconds(got[2])).toEqual([[130, "critical"]]);
+    // d: as b, but a baseline of 20 values: the first probe widens its short-memory spread, so the
+    // second is |z| < 2 there, nothing.
+    expect(seconds(got[3])).toEqual([[130, "critical"]]);
     series.forEach((s, sid) => {
+      if (sid === 0) return; // the defaults: more than the z test
       const r = recount(values, allTs, s.knobs);
       expect(got[sid].map(([sec, sev]) => [sec, sev])).toEqual(r.alerts.map((a) => [a.i, a.severity]));
       got[sid].forEach(([, , z], j) => expect(z).toBeCloseTo(r.alerts[j].z, 4));
     });
     // The defaults' z at the probes is as placed; the other knobs' differ from it.
     const dz = recount(values, allTs, defaults);
-    expect((values[60] - dz.pred[60]) / dz.sd[60]).toBeCloseTo(2.7, 9);
+    expect((values[130] - dz.pred[130]) / dz.sd[130]).toBeCloseTo(2.7, 9);
     expect(got[1][0][2]).toBeGreaterThan(2.7); // a narrower Student-t widening at warning 2
-    expect(got[3][0][2]).toBeLessThan(got[1][0][2] - 0.05); // the 20-value baseline's own spread
+    expect(Math.abs(got[3][0][2] - got[1][0][2])).toBeGreaterThan(0.05); // the 20-value baseline's own spread (here a little narrower)
     const d = recount(values, allTs, series[3].knobs);
-    expect((values[70] - d.pred[70]) / d.sd[70]).toBeCloseTo(1.88, 2);
+    expect((values[140] - d.pred[140]) / d.sd[140]).toBeLessThan(2);
   });
 
   test("anomaly knobs - without knobs every series has the defaults' verdicts", () => {
     const outs: PartitionOutput[] = [];
     feed(newPipeline(false), 0, valuesCount, outs);
-    expect(verdicts(outs)).toEqual([[], [], [], []]);
+    expect(verdicts(outs).map(seconds)).toEqual([[[130, "warning"]], [[130, "warning"]], [[130, "warning"]], [[130, "warning"]]]);
   });
 
   test("anomaly knobs - a checkpoint taken without knobs restores under them, and one taken with them continues identically", () => {
@@ -388,21 +407,21 @@ describe("anomaly knobs - the partition pipeline", () => {
     // (the loop adds the series, then restores, as here).
     const before: PartitionOutput[] = [];
     const old = newPipeline(false);
-    feed(old, 0, 50, before);
+    feed(old, 0, 120, before);
     const oldSnap = decode(encode(old.snapshot())) as PipelineSnapshot;
     const after: PartitionOutput[] = [];
     const p = newPipeline(true);
     p.restore(oldSnap);
-    feed(p, 50, valuesCount, after);
-    expect(verdicts(after).map(seconds)).toEqual([[], [[60, "critical"], [70, "warning"]], [[60, "critical"]], [[60, "critical"]]]);
+    feed(p, 120, valuesCount, after);
+    expect(verdicts(after).map(seconds)).toEqual([[[130, "warning"]], [[130, "critical"], [140, "warning"]], [[130, "critical"]], [[130, "critical"]]]);
     // With the knobs, through a checkpoint in b's cooldown: the same results as without one.
     const first: PartitionOutput[] = [];
     const a = newPipeline(true);
-    feed(a, 0, 65, first);
+    feed(a, 0, 135, first);
     const b = newPipeline(true);
     b.restore(decode(encode(a.snapshot())) as PipelineSnapshot);
     const rest: PartitionOutput[] = [];
-    feed(b, 65, valuesCount, rest);
+    feed(b, 135, valuesCount, rest);
     expect(verdicts([...first, ...rest])).toEqual(verdicts(uninterrupted));
   });
 });
@@ -421,9 +440,17 @@ describe("anomaly knobs - a real weir", () => {
       "    warning: 2",
       "    critical: 2.5",
       "    cooldown: 5s",
+      "    novelty: 0",
+      "    season: 0",
+      "    sustained: 100",
+      "    cooldown_values: 0",
       '  - match: knob.*{tier=~"str*"}',
       "    warning: 2",
       "    critical: 2.5",
+      "    novelty: 0",
+      "    season: 0",
+      "    sustained: 100",
+      "    cooldown_values: 0",
       "",
     ].join("\n"));
     w = await startTestWeir({ WEIR_CONFIG: file, WEIR_PARTITIONS: "1" });
@@ -432,28 +459,36 @@ describe("anomaly knobs - a real weir", () => {
     await w.stop();
   });
 
-  test("anomaly knobs - a series under a stricter knob alerts where the default does not; the listing reads each one's cooldown", async () => {
+  test("anomaly knobs - a series under a stricter knob alerts more and more severely than the default; the listing reads each one's cooldown", async () => {
     const events = ["loose", "strict", "brief"].flatMap((tier) => values.map((value, i) => ({ name: "knob.cpu", tags: { tier }, ts: base + i * 1000, value })));
     const r = await postEvents(w.url, JSON.stringify(events));
     expect(r.status).toBe(202);
     const anomalies = async (tier: string) => {
       const res = await fetch(`${w.url}/api/v1/anomalies?series=${encodeURIComponent(key(tier))}&since=0`);
-      return (await res.json()).anomalies as Array<{ ts: number; severity: string; z: number; source: string }>;
+      return (await res.json()).anomalies as Array<{ ts: number; severity: string; z: number; source: string; value: number; mean: number; std: number; test: string; expected: [number, number] }>;
     };
     await waitFor(async () => (await anomalies("brief")).length === 2, 10_000, "the brief series' two anomalies");
     const brief = await anomalies("brief");
     const strictOnes = await anomalies("strict");
     // Newest first.
-    expect(brief.map((a) => [(a.ts - base) / 1000, a.severity, a.source])).toEqual([[70, "warning", "value"], [60, "critical", "value"]]);
-    expect(strictOnes.map((a) => [(a.ts - base) / 1000, a.severity])).toEqual([[60, "critical"]]);
-    expect(await anomalies("loose")).toEqual([]);
-    const r1 = recount(values, allTs, { ...defaults, ...strict });
+    expect(brief.map((a) => [(a.ts - base) / 1000, a.severity, a.source])).toEqual([[140, "warning", "value"], [130, "critical", "value"]]);
+    expect(strictOnes.map((a) => [(a.ts - base) / 1000, a.severity])).toEqual([[130, "critical"]]);
+    // The default's sustained test calls the first probe a warning (see the pipeline test above); the knobs' z test, critical.
+    expect((await anomalies("loose")).map((a) => [(a.ts - base) / 1000, a.severity])).toEqual([[130, "warning"]]);
+    const r1 = recount(values, allTs, { ...defaults, ...strict, ...zOnly });
     expect(strictOnes[0].z).toBeCloseTo(r1.alerts[0].z, 4);
+    // Its explanation, as the API answers it: the test that fired and the range (mean ± warning · std) the value left.
+    const [lo, hi] = strictOnes[0].expected;
+    expect(strictOnes[0].test).toBe("spike");
+    expect(lo).toBeCloseTo(strictOnes[0].mean - 2 * strictOnes[0].std, 9);
+    expect(hi).toBeCloseTo(strictOnes[0].mean + 2 * strictOnes[0].std, 9);
+    expect(strictOnes[0].value).toBeGreaterThan(hi);
+    expect((await anomalies("loose"))[0].test).toBe("shift");
 
-    // Newest value 79 s in: strict's critical (60 s) is within the default minute, brief's warning (70 s) past its 5 s.
+    // Newest value 149 s in: strict's critical (130 s) is within the default minute, brief's warning (140 s) past its 5 s.
     const res = await fetch(`${w.url}/api/v1/series?match=knob.*`);
     const listed = (await res.json()).series as Array<{ key: string; anomaly: { ts: number; severity: string } | null }>;
     const open = Object.fromEntries(listed.map((s) => [s.key, s.anomaly === null ? null : [(s.anomaly.ts - base) / 1000, s.anomaly.severity]]));
-    expect(open).toEqual({ [key("loose")]: null, [key("strict")]: [60, "critical"], [key("brief")]: null });
+    expect(open).toEqual({ [key("loose")]: [130, "warning"], [key("strict")]: [130, "critical"], [key("brief")]: null });
   });
 });

@@ -79,11 +79,11 @@ test("dashboard - draws the default sensor charts and extends them with live win
 
 test("dashboard - shows an anomaly alert in the feed after an injected spike", async () => {
   const p = await openPage();
-  const t0 = Date.now() - 7_000;
-  // A seeded wobble around 10, then one value far outside it.
-  const baseline = Array.from({ length: 60 }, (_, i) => ({ name: "spike.test", value: 10 + ((i * 7919) % 11) / 20 - 0.25, ts: t0 + i * 100 }));
+  const t0 = Date.now() - 13_000;
+  // A seeded wobble around 10, past the detector's warm-up (100 values), then one value far outside it.
+  const baseline = Array.from({ length: 120 }, (_, i) => ({ name: "spike.test", value: 10 + ((i * 7919) % 11) / 20 - 0.25, ts: t0 + i * 100 }));
   expect((await postEvents(weir!.url, JSON.stringify(baseline))).status).toBe(202);
-  expect((await postEvents(weir!.url, JSON.stringify({ name: "spike.test", value: 1000, ts: t0 + 6_000 }))).status).toBe(202);
+  expect((await postEvents(weir!.url, JSON.stringify({ name: "spike.test", value: 1000, ts: t0 + 12_000 }))).status).toBe(202);
   await p.waitForSelector('[data-testid="alert-item"][data-series="spike.test"]', { timeout: waitMs });
   const first = await p.$eval('[data-testid="alert-item"][data-series="spike.test"]', (e) => e.textContent ?? "");
   expect(first).toContain("spike.test");

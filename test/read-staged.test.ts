@@ -128,10 +128,11 @@ describe("staged-merge - committed rows and staged ones answered as one", () => 
   test("staged-merge - anomalies: newest first, staged ahead of stored on a tie, newest staged first", () => {
     const a = (series: string, ts: number): AnomalyRecord => ({
       series, ts, value: 1, z: 9, mean: 0, std: 1, severity: "critical", source: "value", baseline_n: 10, baseline_from: 0,
+      test: "spike", expected_lo: -5, expected_hi: 5,
     });
     const stored: AnomalyRow[] = [
-      { series: "old", ts: 20, value: 1, z: 9, mean: 0, std: 1, severity: "critical", source: "value", baselineN: 10, baselineFromTs: 0 },
-      { series: "old", ts: 5, value: 1, z: 9, mean: 0, std: 1, severity: "critical", source: "value", baselineN: 10, baselineFromTs: 0 },
+      { series: "old", ts: 20, value: 1, z: 9, mean: 0, std: 1, severity: "critical", source: "value", baselineN: 10, baselineFromTs: 0, test: "spike", expected: [-5, 5] },
+      { series: "old", ts: 5, value: 1, z: 9, mean: 0, std: 1, severity: "critical", source: "value", baselineN: 10, baselineFromTs: 0, test: "spike", expected: [-5, 5] },
     ];
     const merged = mergeAnomalies(stored, [a("s1", 20), a("s2", 30), a("s3", 20)], 4);
     expect(merged.map((r) => [r.series, r.ts])).toEqual([["s2", 30], ["s3", 20], ["s1", 20], ["old", 20]]);

@@ -12,7 +12,11 @@
  * limits.anomalyZMax], warning below critical); `cooldown`, a duration like
  * a rule's `for` (0 to 7d); `baseline`, the values the spread rests on
  * (a whole number within [limits.anomalyBaselineValuesMin,
- * limits.anomalyBaselineValuesMax]). Any other field is an error. Errors
+ * limits.anomalyBaselineValuesMax]); `sustained`, the z of the sustained
+ * test (a |z| knob); `novelty`, within [0, 1]; `season`, values per cycle
+ * (0: none, else above twice the seasonal slack, at most
+ * limits.anomalySeasonValuesMax); `cooldown_values`, values after an alert
+ * (0 to limits.anomalyCooldownValuesMax). Any other field is an error. Errors
  * are AnomalyKnobErrors naming the path of the bad key:
  * "anomalies[1].warning: must be ≥ 1".
  *
@@ -24,14 +28,14 @@
  * @example
  *   const rules = parseAnomalyKnobs([{ match: 'payments.*{region="eu"}', warning: 4, cooldown: "5m" }]);
  *   new AnomalyKnobTable(rules).knobsOf("payments.latency", { region: "eu" });
- *   // { warningZ: 4, criticalZ: 5, cooldownMs: 300000, window: 200 }
+ *   // { warningZ: 4, criticalZ: 6.5, cooldownMs: 300000, window: 200, sustainedZ: 3, novelty: 0.6, season: 288, cooldownValues: 50 }
  */
 import { strict as assert } from "node:assert";
 import { z } from "zod";
 import { WeirError } from "../runtime/errors.ts";
 import { issueText } from "../runtime/issue-text.ts";
 import { limits } from "../runtime/limits.ts";
-import { anomalyDefaults, type AnomalyKnobs } from "./anomaly.ts";
+import { anomalyDefaults, type AnomalyKnobs, seasonSlackValues } from "./anomaly-tuning.ts";
 import { type CompiledSelector, compileSelector, parseExpr, RuleError, selectorMatches } from "./rules/expr.ts";
 import { ruleSchema } from "./rules/rule.ts";
 
@@ -59,6 +63,10 @@ const entrySchema = z.strictObject({
   // A rule's `for` grammar and bound: "30s", "5m", 0; a unit is required.
   cooldown: ruleSchema.shape.for.unwrap().optional(),
   baseline: z.number().min(limits.anomalyBaselineValuesMin).max(limits.anomalyBaselineValuesMax).refine(Number.isInteger, "must be a whole number").optional(),
+  sustained: zKnob.optional(),
+  novelty: z.number().min(0).max(1).optional(),
+  season: z.number().min(0).max(limits.anomalySeasonValuesMax).refine(Number.isInteger, "must be a whole number").refine((v) => v === 0 || v > 2 * seasonSlackValues, `must be 0 (none) or above ${2 * seasonSlackValues}`).optional(),
+  cooldown_values: z.number().min(0).max(limits.anomalyCooldownValuesMax).refine(Number.isInteger, "must be a whole number").optional(),
 });
 
 /**
@@ -67,7 +75,7 @@ const entrySchema = z.strictObject({
  */
 export function parseAnomalyKnobs(defs: unknown, path = "anomalies"): AnomalyKnobRule[] {
   if (defs === undefined || defs === null) return [];
-  if (!Array.isArray(defs)) throw new AnomalyKnobError(`${path}: must be a list of {match, warning, critical, cooldown, baseline}`);
+  if (!Array.isArray(defs)) throw new AnomalyKnobError(`${path}: must be a list of {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values}`);
   if (defs.length > limits.anomalyKnobsMax) throw new AnomalyKnobError(`${path}: at most ${limits.anomalyKnobsMax} entries`);
   return defs.map((def, i) => parseEntry(def, `${path}[${i}]`));
 }
@@ -76,14 +84,17 @@ function parseEntry(def: unknown, where: string): AnomalyKnobRule {
   const parsed = entrySchema.safeParse(def);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    if (issue.path.length === 0 && issue.code !== "unrecognized_keys") throw new AnomalyKnobError(`${where}: must be a mapping {match, warning, critical, cooldown, baseline}`);
+    if (issue.path.length === 0 && issue.code !== "unrecognized_keys") throw new AnomalyKnobError(`${where}: must be a mapping {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values}`);
     throw new AnomalyKnobError(`${where}.${issueText(issue, def, "")}`);
   }
   const e = parsed.data;
   parseMatch(e.match, `${where}.match`);
+  const d = anomalyDefaults;
   const knobs: AnomalyKnobs = {
-    warningZ: e.warning ?? anomalyDefaults.warningZ, criticalZ: e.critical ?? anomalyDefaults.criticalZ,
-    cooldownMs: e.cooldown ?? anomalyDefaults.cooldownMs, window: e.baseline ?? anomalyDefaults.window,
+    warningZ: e.warning ?? d.warningZ, criticalZ: e.critical ?? d.criticalZ,
+    cooldownMs: e.cooldown ?? d.cooldownMs, window: e.baseline ?? d.window,
+    sustainedZ: e.sustained ?? d.sustainedZ, novelty: e.novelty ?? d.novelty, season: e.season ?? d.season,
+    cooldownValues: e.cooldown_values ?? d.cooldownValues,
   };
   if (knobs.warningZ >= knobs.criticalZ) {
     const dflt = (given: unknown) => (given === undefined ? ", the default" : "");

@@ -1,64 +1,71 @@
 /**
- * The anomaly actor's pure logic: per series, an online robust z-score over
- * the raw values (handle) and, with its own state, over the event counts of
- * the series' closed tumbling windows (handleWindowCount), so a burst of
- * events is caught as well as an odd value.
+ * The anomaly actor's pure logic: per series, an online robust detector over
+ * the raw values (handle) and, with its own state, a robust z-score over the
+ * event counts of the series' closed tumbling windows (handleWindowCount), so
+ * a burst of events is caught as well as an odd value.
  *
- * Method. Each value is first judged, then learnt. The baseline predicts the
- * next value from a local level and slope (Holt's double exponential
+ * Baseline. Each value is first judged, then learnt. The baseline predicts
+ * the next value from a local level and slope (Holt's double exponential
  * smoothing, gain 2/(levelWindow + 1) for the level and its square for the
- * slope), so slow drift and daily-style cycles are followed instead of
- * alarmed on: on a sinusoid sampled 600 times a period the prediction lags by
- * about 1 % of the amplitude. The spread is an exponentially weighted variance
- * of the prediction errors over about `window` values. z = (value − mean) /
- * std, mean being the prediction and std the spread (widened by a
- * Student-t-style 1 + (warningZ² + 1)/(4ν) while it rests on ν values, so the
- * first verdicts are not trigger-happy); |z| ≥ warningZ is a warning,
- * |z| ≥ criticalZ critical. The updates are robust (Huber): an error beyond
- * clip·std moves level, slope and variance as if it were clip·std, so a 12 σ
- * spike widens the band by about 4 % and a 6 σ spike 20 values later is still
- * found. A value beyond clip/2 on the same side as the one before continues
- * a run. Values of a run beyond the clip (all but its first) are held out of
- * the baseline, so a burst does not drag it; `shiftConfirm` in a row are a
- * level shift: the level jumps to their mean, slope and spread kept. A shift
- * is so anomalous for shiftConfirm values at most and raises one alert (two
- * if it escalates), where a level creeping over would keep alerting.
+ * slope), so drift and cycles are followed instead of alarmed on. The spread
+ * is an exponentially weighted variance of the prediction errors over about
+ * `window` values. z = (value − mean) / std, mean being the prediction and
+ * std the spread (widened by a Student-t-style 1 + (warningZ² + 1)/(4ν) while
+ * it rests on ν values). The updates are robust (Huber, an M-estimator
+ * between mean and median): an error beyond clip·std moves level, slope and
+ * variance as if it were clip·std, so a spike barely widens the band and
+ * values of a run beyond the clip are held out; `shiftConfirm` same-side
+ * values in a row are a level shift: the level jumps to their mean. On
+ * values this hold-out is off by default (holdOutRuns): on real series a
+ * run beyond the clip is more often the new normal than a burst; each of
+ * its values is learnt clipped, and the sustained test judges the change.
  *
- * Verdicts and alerts. The first `warmup` values of a series (and,
- * separately, of its window counts) only build the baseline. After an alert
- * the series raises no new alert from the same source for `cooldownMs` of
- * event time unless the severity rises (warning → critical: one escalation at
- * most), so one burst is one alert; spikes closer than the cooldown are one
- * alert too, by design. The alert carries its explanation: mean and std of
- * the baseline, how many values the spread rests on (baselineN) and from
- * when (baselineFromTs, approximate).
+ * Tests (values; each alert names the one that fired, `test`):
+ * - spike: |z| ≥ warningZ, and at least `novelty` × the largest |z| of the
+ *   recent past (half-life noveltyHalfLifeValues): on a heavy-tailed series
+ *   a value as odd as last hour's is not news.
+ * - shift / variance: the recent surprise (EW mean of |z|, capped at
+ *   surpriseZCap, over ~surpriseShortValues) judged against its own history
+ *   (~surpriseLongValues): z of it ≥ sustainedZ (and novel as above) is a
+ *   sustained change, "shift" when the recent errors share a sign, else
+ *   "variance".
+ * - stuck: a run of exactly equal values of stuckValues, and twice the
+ *   longest run seen before, on a series that moved: a warning, raised at
+ *   that one value of the run (inside an earlier alert's cooldown, never).
+ * - season: a spike or sustained surprise that the series also had one cycle
+ *   earlier (`season` values ± seasonSlackValues, at least recurringShare as
+ *   strong) is its rhythm and raises nothing. The strengths of the last
+ *   cycle are kept one byte each in a ring of limits.anomalySeasonValuesMax.
+ * Window counts get the spike test without the novelty gate (a burst is a
+ * burst). Critical: |z| ≥ criticalZ, or a sustained surprise ≥
+ * sustainedCriticalFactor (2) × sustainedZ. On the NAB development split
+ * 28 % of the critical alerts fall inside a labelled anomaly window, 23 % of
+ * all (BENCHMARKS.md); a random row is inside one about 10 % of the time.
  *
- * Tuning. z is calibrated: on Gaussian noise |z| ≥ 3 happens about 27 times
- * in 10,000 values, |z| ≥ 4 about 0.8 times and |z| ≥ 5 about 0.006 times, so
- * warningZ is the knob that trades sensitivity for false alarms: at the
- * default 3 expect ~27 warnings per 10,000 quiet values (fewer when the
- * cooldown merges them), at 4 about one; criticalZ 5 is all but silent on
- * noise. A longer `window` steadies the spread but adapts more slowly to a
- * new noise level; a longer `levelWindow` lowers the prediction noise
- * (std ≈ 1.05 σ on white noise at 20) but follows fast cycles less well: keep
- * it below ~1/30 of the shortest cycle, counted in values. A lower `clip`
- * or `shiftConfirm` believes a change sooner. For a quantized sensor set
- * `minStd` to its resolution, or a series that sat exactly constant alerts
- * on its first one-step change.
+ * Alerts. The first `warmup` values of a series (and, separately, of its
+ * window counts) only build the baseline. After an alert the series raises
+ * no new alert from the same source until both cooldownMs of event time and
+ * cooldownValues values have passed, unless the severity rises (warning →
+ * critical: one escalation at most): one episode is one alert, whether the
+ * series sends a value a second or one every five minutes. The alert
+ * carries its explanation: the test, the expected range (mean ± warningZ ·
+ * std), the value, z, mean and std of the baseline, how many values the
+ * spread rests on (baselineN) and from when (baselineFromTs, approximate).
  *
- * Per series. warningZ, criticalZ, cooldownMs and window (AnomalyKnobs) can
- * be set for one series (setSeriesKnobs; the config file's `anomalies:`,
- * anomaly-knobs.ts), over the options'. They are configuration, not state:
- * the logic keeps them, a snapshot does not, and whoever restores sets them
- * again (the partition pipeline does as it learns each series' name), so a
- * snapshot restores whatever the knobs, and a changed knob applies to the
- * baseline as it stands.
+ * Per series. AnomalyKnobs (warningZ, criticalZ, sustainedZ, novelty,
+ * season, cooldownMs, cooldownValues, window) can be set for one series
+ * (setSeriesKnobs; the config file's `anomalies:`, anomaly-knobs.ts), over
+ * the options'. They are configuration, not state: the logic keeps them, a
+ * snapshot does not, and whoever restores sets them again.
  *
- * Hot path: the state is two Float64Arrays (values, window counts) with one
- * row of `fields` numbers per dense series id, grown by doubling up to
- * seriesMax; handle() allocates nothing per event, only alerts are new
- * objects. Deterministic: the same inputs give the same alerts, and
- * snapshot() → MessagePack → restore() continues identically.
+ * Hot path: the state (anomaly-state.ts) is two Float64Arrays (values,
+ * window counts) with one row of `fields` numbers per dense series id and a
+ * Uint8Array ring of strengths per series, grown by doubling up to seriesMax; handle()
+ * allocates nothing per event, only alerts are new objects. Per series:
+ * 2 · fields · 8 + ringBytes = 695 bytes (anomalyStateBytesPerSeries),
+ * plus the last alert per source.
+ * Deterministic: the same inputs give the same alerts, and snapshot() →
+ * MessagePack → restore() continues identically.
  *
  * @example
  *   const logic = createAnomalyLogic({ seriesMax: 1000 });
@@ -66,40 +73,30 @@
  *   logic.handle(st, batch, (a) => alerts.push(a));                        // raw values
  *   logic.handleWindowCount(st, 7, 1_700_000_010_000, 412, (a) => alerts.push(a)); // a closed 10 s window
  *   logic.openAnomaly(st, 7); // the alert still in its cooldown, or null
- *   logic.setSeriesKnobs(8, { warningZ: 4, cooldownMs: 300_000 }); // series 8 from now on
+ *   logic.setSeriesKnobs(8, { warningZ: 6, season: 0 }); // series 8 from now on
  */
 import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
-import { float64Of } from "../sketch/quantile.ts";
+import { limits } from "../runtime/limits.ts";
+import {
+  anomalyDefaults, type AnomalyKnobs, type AnomalyOptions, clippedSecondMoment, noveltyHalfLifeValues, pickKnobs, recurringShare,
+  seasonSlackValues, strengthScale, surpriseLongValues, surpriseShortValues, surpriseStdMin, surpriseZCap, Tuning, tuningKey,
+} from "./anomaly-tuning.ts";
+import {
+  AnomalyState, type AnomalySnapshot, EQMAX, EQRUN, EWTS, fields, growState, LASTN, LEVEL, LMAX, LMEAN, LVAR, MAXTS, N, PREV, restoreState, ringBytes,
+  rowsInitial, type Rows, RPOS, RUN, RUNSUM, SHORT, SIGNED, SLOPE, snapshotState, VAR, ZMAX,
+} from "./anomaly-state.ts";
 import type { EventBatch } from "./window.ts";
 
-export interface AnomalyOptions {
-  /** Series ids are dense and below this (an id at or past it is a programmer error). */
-  seriesMax: number;
-  /** |z| at or above which a value is a warning. Default 3; 4 for ~1 false alarm per 10,000 quiet values. */
-  warningZ?: number;
-  /** |z| at or above which a value is critical. Default 5. */
-  criticalZ?: number;
-  /** Values (or window counts) of a series seen before its first verdict. Default 30. */
-  warmup?: number;
-  /** Event-time ms after an alert during which the same series and source raise no new alert unless severity rises. Default 60,000. */
-  cooldownMs?: number;
-  /** Values the spread (variance of prediction errors) effectively rests on. Default 200. */
-  window?: number;
-  /** Values the level and slope follow (gain 2/(n + 1)); shorter follows faster cycles, longer is steadier. Default 20. */
-  levelWindow?: number;
-  /** Huber threshold in std: an error beyond it updates the baseline as if it were this large. Default 3. */
-  clip?: number;
-  /** Same-side values beyond clip/2, in a row, that confirm a level shift and re-baseline the level. Default 8. */
-  shiftConfirm?: number;
-  /** Floor of the values' std, in their unit (set it to a quantized sensor's resolution). Default 1e-9. */
-  minStd?: number;
-  /** Floor of the window counts' std, in events, so a metronome-like source does not alert on ±1 event. Default 1. */
-  countMinStd?: number;
-}
+export { anomalyDefaults, type AnomalyKnobs, type AnomalyOptions } from "./anomaly-tuning.ts";
+export { AnomalyState, type AnomalySnapshot, anomalyStateBytesPerSeries } from "./anomaly-state.ts";
 
-/** The options one series may have of its own (setSeriesKnobs); the rest are the logic's. */
-export type AnomalyKnobs = Required<Pick<AnomalyOptions, "warningZ" | "criticalZ" | "cooldownMs" | "window">>;
+/** Residuals the spread must rest on before it is trusted to clip during warm-up (and to score surprise). */
+const warmClipFrom = 10;
+
+/** Which test raised an alert (see the module comment). */
+export type AnomalyTest = "spike" | "shift" | "variance" | "stuck";
+export const anomalyTests: readonly AnomalyTest[] = ["spike", "shift", "variance", "stuck"];
 
 export interface Anomaly {
   kind: "anomaly";
@@ -113,6 +110,10 @@ export interface Anomaly {
   /** The baseline's spread (slightly widened while it rests on few values): z = (value − mean) / std. */
   std: number;
   severity: "warning" | "critical";
+  /** The test that fired. */
+  test: AnomalyTest;
+  /** The range the value was expected in: mean ± warningZ · std. */
+  expected: [number, number];
   /** How many values the spread rests on (effective count). */
   baselineN: number;
   /** Event time the baseline reaches back to (approximate). */
@@ -122,18 +123,6 @@ export interface Anomaly {
 export interface AnomalyStats {
   series: number;
   anomalies: number;
-}
-
-/** Plain data: `fields` numbers per series row, for rows [0, rows); the last alert per series and source. */
-export interface AnomalySnapshot {
-  version: 1;
-  fields: number;
-  rows: number;
-  series: number;
-  anomalies: number;
-  value: Float64Array | Uint8Array;
-  count: Float64Array | Uint8Array;
-  alerts: Anomaly[];
 }
 
 /**
@@ -158,7 +147,7 @@ export interface AnomalyLogic extends ActorLogic<AnomalyState, EventBatch, Anoma
   openAnomaly(state: AnomalyState, sid: number): Anomaly | null;
   /**
    * A series' own knobs from now on (those not given stay the options'); kept by the logic for every state, not snapshotted.
-   * @example logic.setSeriesKnobs(sid, { warningZ: 4, criticalZ: 6 });
+   * @example logic.setSeriesKnobs(sid, { warningZ: 6, criticalZ: 8 });
    */
   setSeriesKnobs(sid: number, knobs: Partial<AnomalyKnobs>): void;
   snapshot(state: AnomalyState): AnomalySnapshot;
@@ -167,58 +156,9 @@ export interface AnomalyLogic extends ActorLogic<AnomalyState, EventBatch, Anoma
 
 type Emit = (a: Anomaly) => void;
 
-export const anomalyDefaults = {
-  warningZ: 3,
-  criticalZ: 5,
-  warmup: 30,
-  cooldownMs: 60_000,
-  window: 200,
-  levelWindow: 20,
-  clip: 3,
-  shiftConfirm: 8,
-  minStd: 1e-9,
-  countMinStd: 1,
-} as const;
-
-// One row per series and source. Fields:
-const N = 0; // values seen
-const LEVEL = 1;
-const SLOPE = 2; // per value
-const VAR = 3; // of the one-step prediction errors
-const EWTS = 4; // EW mean of ts at the spread's gain: the baseline's centre in time
-const MAXTS = 5; // newest ts seen
-const RUN = 6; // signed count of consecutive same-side values beyond clip/2
-const RUNSUM = 7; // sum of their values
-const fields = 8;
-
-const rowsInitial = 64;
-/** Residuals the spread must rest on before it is trusted to clip during warm-up. */
-const warmClipFrom = 10;
-
-/** One source's rows: values or window counts. */
-class Rows {
-  /** Last alert per series (sparse): the cooldown's anchor and openAnomaly's answer. */
-  readonly last: Array<Anomaly | undefined> = [];
-  constructor(public rows: Float64Array, readonly source: "value" | "count") {}
-}
-
-export class AnomalyState {
-  capacity: number;
-  series = 0;
-  anomalies = 0;
-  readonly value: Rows;
-  readonly count: Rows;
-
-  constructor(capacity: number) {
-    this.capacity = capacity;
-    this.value = new Rows(new Float64Array(capacity * fields), "value");
-    this.count = new Rows(new Float64Array(capacity * fields), "count");
-  }
-}
-
 /**
  * The anomaly logic (see the module comment for the method and its knobs).
- * @example const logic = createAnomalyLogic({ seriesMax: 100_000, warningZ: 4 });
+ * @example const logic = createAnomalyLogic({ seriesMax: 100_000, warningZ: 6 });
  */
 export function createAnomalyLogic(opts: AnomalyOptions): AnomalyLogic {
   const d = new Detector(opts);
@@ -237,54 +177,8 @@ export function createAnomalyLogic(opts: AnomalyOptions): AnomalyLogic {
   };
 }
 
-/** E[min(Z², c²)] for a standard normal Z: what a variance of errors clipped at c·σ converges to, in σ². */
-function clippedSecondMoment(c: number): number {
-  const pdf = Math.exp(-c * c / 2) / Math.sqrt(2 * Math.PI);
-  const inside = erf(c / Math.SQRT2); // P(|Z| < c)
-  return inside - 2 * c * pdf + c * c * (1 - inside);
-}
-
-/** Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), for c ≥ 0; enough for a constant. */
-function erf(x: number): number {
-  const t = 1 / (1 + 0.3275911 * x);
-  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return 1 - poly * Math.exp(-x * x);
-}
-
-/** One set of AnomalyKnobs and what follows from them, shared by every series that has it. */
-class Tuning {
-  readonly warningZ: number;
-  readonly criticalZ: number;
-  readonly cooldownMs: number;
-  readonly window: number;
-  readonly spreadGain: number;
-  /** From this many values on, 1/(n − 1) is below spreadGain. */
-  readonly spreadSettled: number;
-  /**
-   * A spread learnt from ν errors is itself uncertain, which fattens the
-   * tails of z (Student's t). std is widened by 1 + tail/ν, ν = n − 2 and
-   * then `window`: the t quantile's first-order term at warningZ, so the
-   * warning rate on Gaussian noise is the nominal one from the first verdict on.
-   */
-  readonly tail: number;
-  readonly tailSettled: number;
-
-  constructor(k: AnomalyKnobs) {
-    assert(k.warningZ > 0 && k.warningZ <= k.criticalZ, "0 < warningZ ≤ criticalZ");
-    assert(k.cooldownMs >= 0, "cooldownMs ≥ 0");
-    assert(k.window >= 2, "window ≥ 2");
-    this.warningZ = k.warningZ;
-    this.criticalZ = k.criticalZ;
-    this.cooldownMs = k.cooldownMs;
-    this.window = k.window;
-    this.spreadGain = 2 / (k.window + 1);
-    this.spreadSettled = Math.floor(1 / this.spreadGain) + 1;
-    this.tail = (k.warningZ * k.warningZ + 1) / 4;
-    this.tailSettled = 1 + this.tail / k.window;
-  }
-}
-
-const tuningKey = (k: AnomalyKnobs) => `${k.warningZ}|${k.criticalZ}|${k.cooldownMs}|${k.window}`;
+/** What one value scored, handed from the tests to the verdict (one object per detector, reused: no allocation per value). */
+interface Scored { test: AnomalyTest | null; critical: boolean }
 
 class Detector {
   readonly countMinStd: number;
@@ -295,8 +189,13 @@ class Detector {
   /** Half the clip: a value this far out on the same side as the one before continues a run. */
   private readonly shiftBand: number;
   private readonly minStd: number;
+  private readonly stuckValues: number;
+  private readonly holdOutRuns: boolean;
   private readonly levelGain: number;
   private readonly slopeGain: number;
+  private readonly shortGain = 2 / (surpriseShortValues + 1);
+  private readonly longGain = 2 / (surpriseLongValues + 1);
+  private readonly noveltyDecay = Math.pow(0.5, 1 / noveltyHalfLifeValues);
   /** Divides a clipped squared error so the spread of Gaussian errors is unbiased. */
   private readonly consistency: number;
   /** The options' knobs: those of every series without its own. */
@@ -305,16 +204,18 @@ class Detector {
   private readonly bySid: Tuning[] = [];
   /** The distinct knobs set so far (tuningKey): series that share knobs share one Tuning. */
   private readonly tunings = new Map<string, Tuning>();
+  private readonly scored: Scored = { test: null, critical: false };
 
   constructor(opts: AnomalyOptions) {
     const o: Required<AnomalyOptions> = { ...anomalyDefaults, seriesMax: opts.seriesMax };
     for (const [k, v] of Object.entries(opts)) if (v !== undefined) Object.assign(o, { [k]: v }); // an explicit undefined keeps the default
     assert(Number.isInteger(o.seriesMax) && o.seriesMax >= 1, "seriesMax ≥ 1");
-    assert(Number.isInteger(o.warmup) && o.warmup >= 2, "warmup ≥ 2 values");
+    assert(Number.isInteger(o.warmup) && o.warmup > warmClipFrom, `warmup > ${warmClipFrom} values`);
     assert(o.levelWindow >= 1, "levelWindow ≥ 1");
     assert(o.clip >= 1, "clip ≥ 1 std");
     assert(Number.isInteger(o.shiftConfirm) && o.shiftConfirm >= 2, "shiftConfirm ≥ 2");
     assert(o.minStd > 0 && o.countMinStd > 0, "std floors > 0");
+    assert(Number.isInteger(o.stuckValues) && o.stuckValues >= 2, "stuckValues ≥ 2");
     this.seriesMax = o.seriesMax;
     this.warmup = o.warmup;
     this.clip = o.clip;
@@ -322,27 +223,25 @@ class Detector {
     this.shiftBand = o.clip / 2;
     this.minStd = o.minStd;
     this.countMinStd = o.countMinStd;
+    this.stuckValues = o.stuckValues;
+    this.holdOutRuns = o.holdOutRuns;
     this.levelGain = 2 / (o.levelWindow + 1);
     this.slopeGain = this.levelGain * this.levelGain;
     this.consistency = clippedSecondMoment(o.clip);
-    this.base = new Tuning(o);
+    this.base = new Tuning(pickKnobs(o), limits.anomalySeasonValuesMax);
     this.tunings.set(tuningKey(o), this.base);
   }
 
   setSeriesKnobs(sid: number, knobs: Partial<AnomalyKnobs>): void {
     assert(Number.isInteger(sid) && sid >= 0 && sid < this.seriesMax, `series id ${sid} within seriesMax ${this.seriesMax}`);
-    const b = this.base;
-    const k: AnomalyKnobs = {
-      warningZ: knobs.warningZ ?? b.warningZ, criticalZ: knobs.criticalZ ?? b.criticalZ,
-      cooldownMs: knobs.cooldownMs ?? b.cooldownMs, window: knobs.window ?? b.window,
-    };
+    const k = pickKnobs({ ...this.base, ...Object.fromEntries(Object.entries(knobs).filter(([, v]) => v !== undefined)) });
     const key = tuningKey(k);
     let t = this.tunings.get(key);
     if (t === undefined) {
-      t = new Tuning(k); // asserts the knobs; once per distinct set
+      t = new Tuning(k, limits.anomalySeasonValuesMax); // asserts the knobs; once per distinct set
       this.tunings.set(key, t);
     }
-    while (this.bySid.length < sid) this.bySid.push(b);
+    while (this.bySid.length < sid) this.bySid.push(this.base);
     this.bySid[sid] = t;
   }
 
@@ -369,8 +268,10 @@ class Detector {
     rows[o + N] = n;
     if (t > rows[o + MAXTS]) rows[o + MAXTS] = t;
     const tu = this.tuningOf(sid);
+    const isValue = src === st.value;
     if (n <= this.warmup) {
-      this.warm(st, src, tu, minStd, o, n, t, v);
+      const z = this.warm(st, src, tu, minStd, o, n, t, v);
+      if (isValue) this.learnSurprise(st, rows, o, sid, n, z, 0, 0, v);
       return;
     }
     // Until the configured gain is reached, 1/(n − 1): a plain mean over all values so far.
@@ -379,18 +280,112 @@ class Detector {
     const pred = rows[o + LEVEL] + rows[o + SLOPE];
     const sd = Math.max(Math.sqrt(rows[o + VAR]), minStd) * (settled ? tu.tailSettled : 1 + tu.tail / (n - 2));
     const e = v - pred;
-    const warn = tu.warningZ * sd;
-    if (e >= warn || e <= -warn) this.verdict(st, src, tu, sid, t, v, e / sd, pred, sd, n, rows[o + EWTS], emit);
+    const z = e / sd;
+    const sc = this.scored;
+    if (isValue) {
+      const sustained = this.sustainedZ(rows, o, z);
+      const strength = this.judge(st, rows, tu, sid, o, n, v, z, sustained);
+      if (sc.test !== null) this.verdict(st, src, tu, sid, t, v, z, pred, sd, n, rows[o + EWTS], emit);
+      this.learnSurprise(st, rows, o, sid, n, z, sustained, strength, v);
+    } else if (z >= tu.warningZ || z <= -tu.warningZ) {
+      sc.test = "spike";
+      sc.critical = z >= tu.criticalZ || z <= -tu.criticalZ;
+      this.verdict(st, src, tu, sid, t, v, z, pred, sd, n, rows[o + EWTS], emit);
+    }
     rows[o + EWTS] += spread * (t - rows[o + EWTS]);
     const band = this.shiftBand * sd;
+    if (isValue && !this.holdOutRuns) {
+      // Values: plain Huber, no run held out. On real series a run beyond the clip is more often the
+      // series' new normal than a burst, and the sustained test, not the baseline, is what judges it.
+      const lim = this.clip * sd;
+      this.learn(rows, o, pred, e > lim ? lim : e < -lim ? -lim : e, spread);
+      return;
+    }
     if (e > band || e < -band) {
       this.offBand(rows, o, pred, v, e, this.clip * sd, spread);
       return;
     }
     rows[o + RUN] = 0;
-    rows[o + LEVEL] = pred + this.levelGain * e;
-    rows[o + SLOPE] += this.slopeGain * e;
-    rows[o + VAR] += spread * ((e * e) / this.consistency - rows[o + VAR]);
+    this.learn(rows, o, pred, e, spread);
+  }
+
+  /** The baseline learns an error c (already clipped where it must be). */
+  private learn(rows: Float64Array, o: number, pred: number, c: number, spread: number): void {
+    rows[o + LEVEL] = pred + this.levelGain * c;
+    rows[o + SLOPE] += this.slopeGain * c;
+    rows[o + VAR] += spread * ((c * c) / this.consistency - rows[o + VAR]);
+  }
+
+  /** z of the recent surprise (with this value) against the history of the recent surprise. */
+  private sustainedZ(rows: Float64Array, o: number, z: number): number {
+    const az = z < 0 ? -z : z;
+    const short = rows[o + SHORT] + this.shortGain * ((az < surpriseZCap ? az : surpriseZCap) - rows[o + SHORT]);
+    return (short - rows[o + LMEAN]) / Math.max(Math.sqrt(rows[o + LVAR]), surpriseStdMin);
+  }
+
+  /**
+   * The value tests (module comment) into this.scored; answers the value's
+   * strength (its largest test statistic in units of its threshold) for the ring.
+   */
+  private judge(st: AnomalyState, rows: Float64Array, tu: Tuning, sid: number, o: number, n: number, v: number, z: number, sustained: number): number {
+    const sc = this.scored;
+    const az = z < 0 ? -z : z;
+    const strength = Math.max(az / tu.warningZ, sustained / tu.sustainedZ);
+    sc.test = null;
+    sc.critical = az >= tu.criticalZ || sustained >= tu.sustainedCriticalZ;
+    if (az >= tu.warningZ && az >= tu.novelty * rows[o + ZMAX]) sc.test = "spike";
+    else if (sustained >= tu.sustainedZ && sustained >= tu.novelty * rows[o + LMAX]) {
+      const signed = rows[o + SIGNED];
+      sc.test = (signed < 0 ? -signed : signed) >= 0.5 * rows[o + SHORT] ? "shift" : "variance";
+    }
+    if (sc.test !== null && tu.season > 0 && n > tu.season + seasonSlackValues + 1 && this.recurs(st, sid, rows[o + RPOS] + 1, tu.season, strength)) sc.test = null;
+    if (sc.test === null && v === rows[o + PREV] && rows[o + EQRUN] + 1 === Math.max(this.stuckValues, 2 * rows[o + EQMAX])) {
+      sc.test = "stuck";
+      sc.critical = false;
+    }
+    return strength;
+  }
+
+  /** Whether the series was at least recurringShare as surprised one season ago (± the slack): its rhythm. `pos`: this value's place in the ring (ringBytes for 0). */
+  private recurs(st: AnomalyState, sid: number, pos: number, season: number, strength: number): boolean {
+    const ring = st.ring;
+    const base = sid * ringBytes;
+    const bar = recurringShare * strength * strengthScale;
+    let k = pos - season - seasonSlackValues;
+    if (k < 0) k += ringBytes;
+    for (let j = 0; j <= 2 * seasonSlackValues; j++) {
+      if (ring[base + k] >= bar) return true;
+      if (++k === ringBytes) k = 0;
+    }
+    return false;
+  }
+
+  /** After the verdict: the surprise's history, the novelty maxima, the strength ring and the run of equal values learn this value. */
+  private learnSurprise(st: AnomalyState, rows: Float64Array, o: number, sid: number, n: number, z: number, sustained: number, strength: number, v: number): void {
+    if (n === 1 || v !== rows[o + PREV]) {
+      if (rows[o + EQRUN] > rows[o + EQMAX]) rows[o + EQMAX] = rows[o + EQRUN];
+      rows[o + EQRUN] = 0;
+    } else rows[o + EQRUN]++;
+    rows[o + PREV] = v;
+    const pos = n === 1 ? 1 : rows[o + RPOS] + 1 === ringBytes ? 0 : rows[o + RPOS] + 1;
+    rows[o + RPOS] = pos;
+    const q = strength * strengthScale;
+    st.ring[sid * ringBytes + pos] = q >= 255 ? 255 : Math.round(q);
+    if (n > this.warmup) {
+      const az = z < 0 ? -z : z;
+      rows[o + ZMAX] = Math.max(rows[o + ZMAX] * this.noveltyDecay, az);
+      rows[o + LMAX] = Math.max(rows[o + LMAX] * this.noveltyDecay, sustained);
+    }
+    const m = n - warmClipFrom - 1; // surprise is scored once the spread rests on warmClipFrom errors
+    if (m < 1) return;
+    const cz = z > surpriseZCap ? surpriseZCap : z < -surpriseZCap ? -surpriseZCap : z;
+    const short = rows[o + SHORT] + Math.max(this.shortGain, 1 / m) * ((cz < 0 ? -cz : cz) - rows[o + SHORT]);
+    rows[o + SHORT] = short;
+    rows[o + SIGNED] += Math.max(this.shortGain, 1 / m) * (cz - rows[o + SIGNED]);
+    const g = Math.max(this.longGain, 1 / m);
+    const d = short - rows[o + LMEAN];
+    rows[o + LMEAN] += g * d;
+    rows[o + LVAR] += g * (d * d - rows[o + LVAR]);
   }
 
   /**
@@ -420,18 +415,16 @@ class Detector {
       rows[o + RUN] = e > 0 ? 1 : -1;
       rows[o + RUNSUM] = v;
     }
-    const c = beyond ? (e > 0 ? lim : -lim) : e;
-    rows[o + LEVEL] = pred + this.levelGain * c;
-    rows[o + SLOPE] += this.slopeGain * c;
-    rows[o + VAR] += spread * ((c * c) / this.consistency - rows[o + VAR]);
+    this.learn(rows, o, pred, beyond ? (e > 0 ? lim : -lim) : e, spread);
   }
 
   /**
    * Warm-up: no verdict. Gains start at 1/n (a plain running mean and
    * variance) and settle to the configured ones; errors are clipped once the
-   * spread rests on warmClipFrom of them.
+   * spread rests on warmClipFrom of them. Answers the value's z from then on
+   * (0 before), for the surprise's history.
    */
-  private warm(st: AnomalyState, src: Rows, tu: Tuning, minStd: number, o: number, n: number, t: number, v: number): void {
+  private warm(st: AnomalyState, src: Rows, tu: Tuning, minStd: number, o: number, n: number, t: number, v: number): number {
     const rows = src.rows;
     if (n === 1) {
       const other = src === st.value ? st.count : st.value;
@@ -441,13 +434,16 @@ class Detector {
       rows[o + VAR] = 0;
       rows[o + EWTS] = t;
       rows[o + MAXTS] = t;
-      return;
+      return 0;
     }
     const pred = rows[o + LEVEL] + rows[o + SLOPE];
     let e = v - pred;
     let e2 = e * e;
+    let z = 0;
     if (n > warmClipFrom + 1) {
-      const lim = this.clip * Math.max(Math.sqrt(rows[o + VAR]), minStd);
+      const sd = Math.max(Math.sqrt(rows[o + VAR]), minStd);
+      z = e / sd;
+      const lim = this.clip * sd;
       e = e > lim ? lim : e < -lim ? -lim : e;
       e2 = (e * e) / this.consistency;
     }
@@ -456,22 +452,33 @@ class Detector {
     rows[o + SLOPE] += this.slopeGain * e;
     rows[o + VAR] += spread * (e2 - rows[o + VAR]);
     rows[o + EWTS] += spread * (t - rows[o + EWTS]);
+    return z;
   }
 
-  /** |z| ≥ warningZ: an alert unless the series' last one from this source is in cooldown and at least as severe. */
+  /**
+   * A test fired (this.scored): an alert unless the series' last one from
+   * this source is in cooldown (cooldownMs of event time or cooldownValues
+   * values) and at least as severe.
+   */
   private verdict(
     st: AnomalyState, src: Rows, tu: Tuning, sid: number, t: number, v: number,
     z: number, mean: number, std: number, n: number, ewTs: number, emit: Emit,
   ): void {
-    const severity = z >= tu.criticalZ || z <= -tu.criticalZ ? "critical" : "warning";
+    const { test, critical } = this.scored;
+    if (test === null) return;
+    const severity = critical ? "critical" : "warning";
     const last = src.last[sid];
-    if (last !== undefined && t - last.ts < tu.cooldownMs && (severity === "warning" || last.severity === "critical")) return;
+    const o = sid * fields;
+    const cooling = last !== undefined && t - last.ts < tu.cooldownMs || n - src.rows[o + LASTN] < tu.cooldownValues;
+    if (last !== undefined && cooling && (severity === "warning" || last.severity === "critical")) return;
     // The EW centre of the ts lies (window − 1)/2 values back; the window reaches twice as far.
     const baselineFromTs = Math.min(t, 2 * ewTs - t);
+    const band = tu.warningZ * std;
     const a: Anomaly = {
-      kind: "anomaly", sid, source: src.source, ts: t, value: v, z, mean, std, severity,
+      kind: "anomaly", sid, source: src.source, ts: t, value: v, z, mean, std, severity, test, expected: [mean - band, mean + band],
       baselineN: Math.min(n - 1, tu.window), baselineFromTs,
     }; // an alert is the one object the hot path creates
+    src.rows[o + LASTN] = n;
     src.last[sid] = a;
     st.anomalies++;
     emit(a);
@@ -489,44 +496,18 @@ class Detector {
     return isOpen(v) ? v : isOpen(c) ? c : null;
   }
 
-  /** Doubles the rows (both sources) until `sid` fits; rare, so its allocation is fine. */
+  /** Doubles the state until `sid` fits (anomaly-state.ts). */
   grow(st: AnomalyState, sid: number): void {
     assert(Number.isInteger(sid) && sid >= 0 && sid < this.seriesMax, `series id ${sid} within seriesMax ${this.seriesMax}`);
-    let cap = st.capacity;
-    while (cap <= sid) cap = Math.min(this.seriesMax, cap * 2);
-    for (const src of [st.value, st.count]) {
-      const rows = new Float64Array(cap * fields);
-      rows.set(src.rows);
-      src.rows = rows;
-    }
-    st.capacity = cap;
+    growState(st, sid, this.seriesMax);
   }
 
   snapshot(st: AnomalyState): AnomalySnapshot {
-    let rows = st.capacity;
-    while (rows > 0 && st.value.rows[(rows - 1) * fields + N] === 0 && st.count.rows[(rows - 1) * fields + N] === 0) rows--;
-    const alerts: Anomaly[] = [];
-    for (const src of [st.value, st.count]) {
-      for (const a of src.last) if (a !== undefined) alerts.push({ ...a });
-    }
-    return {
-      version: 1, fields, rows, series: st.series, anomalies: st.anomalies, alerts,
-      value: st.value.rows.slice(0, rows * fields), count: st.count.rows.slice(0, rows * fields),
-    };
+    return snapshotState(st);
   }
 
   restore(snap: AnomalySnapshot): AnomalyState {
-    if (snap.version !== 1 || snap.fields !== fields) {
-      throw new Error(`anomaly snapshot: unknown layout (version ${String(snap.version)}, ${String(snap.fields)} fields)`);
-    }
-    assert(snap.rows <= this.seriesMax, `snapshot of ${snap.rows} series within seriesMax ${this.seriesMax}`);
-    const capacity = Math.max(snap.rows, Math.min(rowsInitial, this.seriesMax));
-    const st = new AnomalyState(capacity);
-    st.value.rows.set(float64Of(snap.value));
-    st.count.rows.set(float64Of(snap.count));
-    st.series = snap.series;
-    st.anomalies = snap.anomalies;
-    for (const a of snap.alerts) (a.source === "value" ? st.value : st.count).last[a.sid] = { ...a };
-    return st;
+    // A first-layout series warms up again from warmClipFrom + 1 values: its surprise history is learnt before it judges.
+    return restoreState(snap, this.seriesMax, warmClipFrom + 1, this.base.warningZ);
   }
 }

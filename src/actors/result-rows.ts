@@ -9,7 +9,7 @@
  *   const row = windowRow.encode(result, specIndex, closedMs); // worker
  *   const w = windowRow.decode(row); // engine: { sid, spec, start, … }
  */
-import type { Anomaly } from "./anomaly.ts";
+import { type Anomaly, anomalyTests } from "./anomaly.ts";
 import type { RuleTransition } from "./rules/rule-set.ts";
 import type { ViewDelta } from "./views/view-set.ts";
 import type { Trend, TrendClass } from "./trend.ts";
@@ -50,14 +50,21 @@ export const windowRow = {
 export interface AnomalyRowView {
   sid: number; ts: number; value: number; z: number; mean: number; std: number;
   severity: Anomaly["severity"]; source: Anomaly["source"]; baselineN: number; baselineFromTs: number; closedMs: number;
+  test: Anomaly["test"]; expectedLo: number; expectedHi: number;
 }
 
 export const anomalyRow = {
   encode: (a: Anomaly, closedMs: number): AnomalyRow =>
-    [a.sid, a.ts, a.value, a.z, a.mean, a.std, severities.indexOf(a.severity), anomalySources.indexOf(a.source), a.baselineN, a.baselineFromTs, closedMs],
+    [
+      a.sid, a.ts, a.value, a.z, a.mean, a.std, severities.indexOf(a.severity), anomalySources.indexOf(a.source), a.baselineN, a.baselineFromTs, closedMs,
+      anomalyTests.indexOf(a.test), a.expected[0], a.expected[1],
+    ],
   decode: (row: AnomalyRow): AnomalyRowView => {
-    const [sid, ts, value, z, mean, std, sev, src, baselineN, baselineFromTs, closedMs] = row;
-    return { sid, ts, value, z, mean, std, severity: severities[sev] as Anomaly["severity"], source: anomalySources[src], baselineN, baselineFromTs, closedMs };
+    const [sid, ts, value, z, mean, std, sev, src, baselineN, baselineFromTs, closedMs, test, expectedLo, expectedHi] = row;
+    return {
+      sid, ts, value, z, mean, std, severity: severities[sev] as Anomaly["severity"], source: anomalySources[src], baselineN, baselineFromTs, closedMs,
+      test: anomalyTests[test], expectedLo, expectedHi,
+    };
   },
 };
 

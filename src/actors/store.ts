@@ -38,6 +38,8 @@ export interface WindowRecord {
 export interface AnomalyRecord {
   series: string; ts: number; value: number; z: number; mean: number; std: number;
   severity: string; source: string; baseline_n: number; baseline_from: number;
+  /** The test that fired and the range the value was expected in (anomaly.ts). */
+  test: string; expected_lo: number; expected_hi: number;
 }
 export interface TrendRecord { series: string; ts: number; slope: number; r2: number; n: number; change: number; level: number; class: string }
 export interface Checkpoint { pos: number; state: Uint8Array; config: string }
@@ -200,8 +202,8 @@ export class StoreWrites {
     );
     this.putSeries = db.prepare(`INSERT OR IGNORE INTO series (key, name, tags, partition, local) VALUES (?, ?, ?, ?, ?)`);
     const putAnomaly = db.prepare(
-      `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from)
-       VALUES ($series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from)`,
+      `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from, test, expected_lo, expected_hi)
+       VALUES ($series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from, $test, $expected_lo, $expected_hi)`,
     );
     const putTrend = db.prepare(
       `INSERT OR REPLACE INTO trends (series, ts, slope, r2, n, change, level, class) VALUES ($series, $ts, $slope, $r2, $n, $change, $level, $class)`,
@@ -215,8 +217,8 @@ export class StoreWrites {
     this.seriesTx = db.transaction((series: readonly SeriesInfo[]) => this.writeSeries(series));
     // A copied anomaly may come twice (its owner and the next one both computed it): kept once per series and time.
     const putAnomalyOnce = db.prepare(
-      `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from)
-       SELECT $series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from
+      `INSERT INTO anomalies (series, ts, value, z, mean, std, severity, source, baseline_n, baseline_from, test, expected_lo, expected_hi)
+       SELECT $series, $ts, $value, $z, $mean, $std, $severity, $source, $baseline_n, $baseline_from, $test, $expected_lo, $expected_hi
        WHERE NOT EXISTS (SELECT 1 FROM anomalies WHERE series = $series AND ts = $ts)`,
     );
     // A transition is one row per rule, series, instant and state: one computed again (a replay) is the same row.

@@ -353,7 +353,7 @@ export class Engine implements IngestPort, OpsPort {
     }
     for (const a of rows.anomalies) {
       seen(a.series, a.ts, a.value);
-      const msg = { series: a.series, ts: a.ts, value: a.value, z: a.z, mean: a.mean, std: a.std, severity: a.severity, source: a.source, baselineN: a.baseline_n, baselineFromTs: a.baseline_from };
+      const msg = { series: a.series, ts: a.ts, value: a.value, z: a.z, mean: a.mean, std: a.std, severity: a.severity, source: a.source, baselineN: a.baseline_n, baselineFromTs: a.baseline_from, test: a.test, expected: [a.expected_lo, a.expected_hi] };
       this.fanout.publish("anomalies", undefined, a.series, { type: "anomaly", ...msg }, 0, `${a.series}|${a.ts}`);
       this.fanout.publish("alerts", undefined, a.series, { type: "alert", kind: "anomaly", ...msg }, 0, `${a.series}|${a.ts}`);
     }

@@ -296,13 +296,15 @@ export class PartitionOutputs {
   }
 
   private publishAnomaly(p: PartitionSlot, row: AnomalyRow): void {
-    const { sid, ts, value, z, mean, std, severity, source, baselineN, baselineFromTs, closedMs } = anomalyRow.decode(row);
+    const { sid, ts, value, z, mean, std, severity, source, baselineN, baselineFromTs, closedMs, test, expectedLo, expectedHi } = anomalyRow.decode(row);
     const series = this.d.registry.keyOf(p.id, sid);
     const view: AnomalyView = { ts, value, z, mean, std, severity, source };
     this.openAnomalies.set(series, view);
-    this.d.staged.addAnomaly(p.id, { series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs });
+    this.d.staged.addAnomaly(p.id, {
+      series, ts, value, z, mean, std, severity, source, baseline_n: baselineN, baseline_from: baselineFromTs, test, expected_lo: expectedLo, expected_hi: expectedHi,
+    });
     if (!firstLive(p, `a|${series}|${ts}`)) return;
-    const msg = { series, ...view, baselineN, baselineFromTs };
+    const msg = { series, ...view, baselineN, baselineFromTs, test, expected: [expectedLo, expectedHi] };
     this.d.fanout.publish("anomalies", undefined, series, { type: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
     this.d.fanout.publish("alerts", undefined, series, { type: "alert", kind: "anomaly", ...msg }, closedMs, `${series}|${ts}`);
     this.sink?.anomaly(`a|${series}|${ts}`, msg);

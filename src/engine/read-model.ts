@@ -18,7 +18,7 @@ import type { AlertRecord, AnomalyRecord, StagedResults, WindowRecord } from "..
 import { limits } from "../runtime/limits.ts";
 import { type GlobMatcher, partitionOf } from "../runtime/series.ts";
 import {
-  type AnomalyRow, combineTop, foldWindows, latestWindows, mergeAnomalies, mergeWindows, type TopFigures, type TopRow, uniqueWindows, type WindowRow,
+  type AnomalyRow, combineTop, expectedOf, foldWindows, latestWindows, mergeAnomalies, mergeWindows, type TopFigures, type TopRow, uniqueWindows, type WindowRow,
 } from "./staged-merge.ts";
 import type { AnomalyView, TrendView } from "./partition-outputs.ts";
 
@@ -141,7 +141,7 @@ export class StoreReadModel implements ReadModel {
        WHERE series = ? AND window = ? AND start >= ? AND start < ? ORDER BY start DESC LIMIT ?`,
     );
     this.anomalyStmt = d.reader.prepare(
-      `SELECT series, ts, value, z, mean, std, severity, source, baseline_n AS baselineN, baseline_from AS baselineFromTs FROM anomalies
+      `SELECT series, ts, value, z, mean, std, severity, source, baseline_n AS baselineN, baseline_from AS baselineFromTs, test, expected_lo, expected_hi FROM anomalies
        WHERE ts >= ?1 AND (?2 IS NULL OR series = ?2) AND (?3 IS NULL OR severity = ?3) ORDER BY ts DESC, id DESC LIMIT ?4`,
     );
     this.alertsStmt = d.reader.prepare(
@@ -230,7 +230,10 @@ export class StoreReadModel implements ReadModel {
   }
 
   anomalies(q: { since: number; series?: string; severity?: string; limit: number }): AnomalyRow[] {
-    const stored = this.anomalyStmt.all(q.since, q.series ?? null, q.severity ?? null, q.limit) as AnomalyRow[];
+    type Stored = Omit<AnomalyRow, "expected"> & { expected_lo: number | null; expected_hi: number | null };
+    const stored = (this.anomalyStmt.all(q.since, q.series ?? null, q.severity ?? null, q.limit) as Stored[]).map(({ expected_lo, expected_hi, ...a }) => (
+      { ...a, expected: expectedOf(expected_lo, expected_hi) }
+    ));
     const keep = (a: AnomalyRecord) =>
       a.ts >= q.since && (q.series === undefined || a.series === q.series) && (q.severity === undefined || a.severity === q.severity);
     const staged = this.d.staged.stagedAnomalies(keep, q.series === undefined ? undefined : partitionOf(q.series, this.d.partitions));

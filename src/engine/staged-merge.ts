@@ -14,6 +14,8 @@ export type WindowRow = Omit<WindowRecord, "series" | "window">;
 export interface AnomalyRow {
   series: string; ts: number; value: number; z: number; mean: number; std: number;
   severity: string; source: string; baselineN: number; baselineFromTs: number;
+  /** The test that fired, and the range the value was expected in (null for an anomaly stored before they were kept). */
+  test: string; expected: [number, number] | null;
 }
 
 function windowRow(r: WindowRecord): WindowRow {
@@ -38,7 +40,13 @@ export function anomalyRow(a: AnomalyRecord): AnomalyRow {
   return {
     series: a.series, ts: a.ts, value: a.value, z: a.z, mean: a.mean, std: a.std,
     severity: a.severity, source: a.source, baselineN: a.baseline_n, baselineFromTs: a.baseline_from,
+    test: a.test, expected: expectedOf(a.expected_lo, a.expected_hi),
   };
+}
+
+/** A stored anomaly's expected range as the API gives it: [lo, hi], or null when the row predates it. @example expectedOf(1, 3) // [1, 3] */
+export function expectedOf(lo: number | null, hi: number | null): [number, number] | null {
+  return lo === null || hi === null ? null : [lo, hi];
 }
 
 /**

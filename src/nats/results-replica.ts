@@ -134,6 +134,7 @@ function anomalyOf(b: Record<string, unknown>): AnomalyRecord {
   return {
     series: str(b.series), ts: num(b.ts), value: num(b.value), z: num(b.z), mean: num(b.mean), std: num(b.std), severity: str(b.severity), source: str(b.source),
     baseline_n: num(b.baselineN), baseline_from: num(b.baselineFromTs),
+    test: str(b.test) || "spike", expected_lo: num((b.expected as unknown[] | undefined)?.[0]), expected_hi: num((b.expected as unknown[] | undefined)?.[1]),
   };
 }
 

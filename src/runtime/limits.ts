@@ -183,6 +183,8 @@ export const limits = {
   anomalyZMax: 100, // critical |z| at most: a prediction error of 100 spreads is already past any reading of the tails
   anomalyBaselineValuesMin: 10, // the spread rests on at least this many errors (at warning 3 it is widened by 25 % for its own uncertainty)
   anomalyBaselineValuesMax: 100_000, // spread gain 2e-5: at a value a second the baseline takes about a day to follow a new noise level
+  anomalySeasonValuesMax: 300, // a series' cycle (`season`) in values at most: its strength ring is this many bytes (+ 11), kept for every series (a day of 5-minute values is 288; a longer ring would cost every series its bytes)
+  anomalyCooldownValuesMax: 100_000, // `cooldown_values` at most
 
   // Reference tables (src/actors/views/table.ts, src/engine/table-book.ts): joined by the views, held whole by every partition worker.
   tablesMax: 16, // tables held at once (config file and admin API together)

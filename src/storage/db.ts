@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS windows (
 CREATE TABLE IF NOT EXISTS anomalies (
   id INTEGER PRIMARY KEY AUTOINCREMENT, series TEXT NOT NULL, ts INTEGER NOT NULL, value REAL NOT NULL,
   z REAL NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, severity TEXT NOT NULL, source TEXT NOT NULL,
-  baseline_n REAL NOT NULL, baseline_from INTEGER NOT NULL
+  baseline_n REAL NOT NULL, baseline_from INTEGER NOT NULL,
+  test TEXT NOT NULL DEFAULT 'spike', expected_lo REAL, expected_hi REAL
 );
 CREATE INDEX IF NOT EXISTS anomalies_ts ON anomalies (ts);
 CREATE INDEX IF NOT EXISTS anomalies_series ON anomalies (series, ts);
@@ -85,6 +86,11 @@ export function openStore(path: string): Database {
     // A store made before alerts had a kind (rule or view) gets the column.
     const alertCols = db.query("PRAGMA table_info(alerts)").all() as Array<{ name: string }>;
     if (!alertCols.some((c) => c.name === "kind")) db.exec("ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'rule'");
+    // A store made before anomalies carried their explanation gets its columns (old rows: a spike, no range).
+    const anomalyCols = db.query("PRAGMA table_info(anomalies)").all() as Array<{ name: string }>;
+    if (!anomalyCols.some((c) => c.name === "test")) {
+      db.exec("ALTER TABLE anomalies ADD COLUMN test TEXT NOT NULL DEFAULT 'spike'; ALTER TABLE anomalies ADD COLUMN expected_lo REAL; ALTER TABLE anomalies ADD COLUMN expected_hi REAL;");
+    }
     const check = db.query("PRAGMA quick_check").get() as { quick_check: string };
     if (check.quick_check !== "ok") throw new Error(check.quick_check);
   } catch (e) {

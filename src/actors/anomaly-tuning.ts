@@ -1,0 +1,164 @@
+/**
+ * The anomaly detector's knobs and what follows from them: the defaults
+ * (anomalyDefaults, tuned on the development split of the Numenta Anomaly
+ * Benchmark: bench/nab/offline.ts and BENCHMARKS.md), the knobs one series
+ * may have of its own (AnomalyKnobs, the config file's `anomalies:`), and
+ * Tuning, one set of those knobs with its derived constants, shared by every
+ * series that has it. The method is anomaly.ts's module comment.
+ *
+ * @example
+ *   const t = new Tuning({ ...pickKnobs(anomalyDefaults), warningZ: 4 });
+ *   t.spreadGain; // 2 / (window + 1)
+ */
+import { strict as assert } from "node:assert";
+
+export interface AnomalyOptions {
+  /** Series ids are dense and below this (an id at or past it is a programmer error). */
+  seriesMax: number;
+  /** |z| at or above which a value is a spike (a warning), if it is also novel. Default 5. */
+  warningZ?: number;
+  /** |z| at or above which a spike is critical. Default 6.5. */
+  criticalZ?: number;
+  /** The sustained test: z of the recent surprise (EW mean of |z| over ~surpriseShortValues values) against its own history; a warning at this, critical at sustainedCriticalFactor (2) times it. Default 3. */
+  sustainedZ?: number;
+  /** A spike (or a sustained surprise) must reach this share of the largest of the recent past (half-life noveltyHalfLife values). 0 switches the gate off. Default 0.6. */
+  novelty?: number;
+  /** Values per cycle of the series (e.g. 288: a day of 5-minute values); a surprise that recurs one cycle (± seasonSlackValues) later is its rhythm, not an anomaly. 0: no cycle. Default 288. */
+  season?: number;
+  /** Values of a series (and, separately, of its window counts) seen before its first verdict. Default 100. */
+  warmup?: number;
+  /** Event-time ms after an alert during which the same series and source raise no new alert unless severity rises. Default 60,000. */
+  cooldownMs?: number;
+  /** Values after an alert during which the same series and source raise no new alert unless severity rises (with cooldownMs: both must pass). Default 50. */
+  cooldownValues?: number;
+  /** Values the spread (variance of prediction errors) effectively rests on. Default 200. */
+  window?: number;
+  /** Values the level and slope follow (gain 2/(n + 1)); shorter follows faster cycles and level changes, longer is steadier. Default 5. */
+  levelWindow?: number;
+  /** Huber threshold in std: an error beyond it updates the baseline as if it were this large. Default 3. */
+  clip?: number;
+  /** Same-side values beyond clip/2, in a row, that confirm a level shift and re-baseline the level. Default 8. */
+  shiftConfirm?: number;
+  /** Floor of the values' std, in their unit (set it to a quantized sensor's resolution). Default 1e-9. */
+  minStd?: number;
+  /** Floor of the window counts' std, in events, so a metronome-like source does not alert on ±1 event. Default 1. */
+  countMinStd?: number;
+  /** Values too: hold a run beyond the clip out of the baseline (as window counts always are) instead of learning it clipped. Default false. */
+  holdOutRuns?: boolean;
+  /** A run of exactly equal values this long (and twice the longest run seen before) is a stuck series. Default 30. */
+  stuckValues?: number;
+}
+
+/** The options one series may have of its own (setSeriesKnobs); the rest are the logic's. */
+export type AnomalyKnobs = Required<Pick<AnomalyOptions, "warningZ" | "criticalZ" | "cooldownMs" | "window" | "sustainedZ" | "novelty" | "season" | "cooldownValues">>;
+
+export const anomalyDefaults = {
+  warningZ: 5,
+  criticalZ: 6.5,
+  sustainedZ: 3,
+  novelty: 0.6,
+  season: 288,
+  warmup: 100,
+  cooldownMs: 60_000,
+  cooldownValues: 50,
+  window: 200,
+  levelWindow: 5,
+  clip: 3,
+  shiftConfirm: 8,
+  minStd: 1e-9,
+  countMinStd: 1,
+  stuckValues: 30,
+  holdOutRuns: false,
+} as const;
+
+/** The knobs of a full set of options. @example pickKnobs(anomalyDefaults).warningZ // 5 */
+export function pickKnobs(o: AnomalyKnobs): AnomalyKnobs {
+  return {
+    warningZ: o.warningZ, criticalZ: o.criticalZ, cooldownMs: o.cooldownMs, window: o.window,
+    sustainedZ: o.sustainedZ, novelty: o.novelty, season: o.season, cooldownValues: o.cooldownValues,
+  };
+}
+
+/** One key per distinct set of knobs (series that share knobs share one Tuning). */
+export const tuningKey = (k: AnomalyKnobs) => Object.values(pickKnobs(k)).join("|");
+
+// Constants of the method (anomaly.ts), fixed by the NAB development split; not knobs.
+/** The sustained test's recent surprise: EW mean of |z| over about this many values. */
+export const surpriseShortValues = 3;
+/** ... judged against the history of that mean over about this many values. */
+export const surpriseLongValues = 5_000;
+/** |z| counted into the recent surprise at most, so one wild value is not a whole episode. */
+export const surpriseZCap = 8;
+/** Floor of the history's std of the recent surprise (in |z| units): a series of identical errors is not infinitely sure. */
+export const surpriseStdMin = 0.05;
+/** Half-life, in values, of the largest recent surprise the novelty gate compares with. */
+export const noveltyHalfLifeValues = 300;
+/** A surprise one cycle ago at this many values either side still counts as the same phase. */
+export const seasonSlackValues = 10;
+/** A surprise at least this share of today's one, one cycle ago, makes today's recurring. */
+export const recurringShare = 0.5;
+/** A sustained surprise is critical at this multiple of sustainedZ (on Gaussian noise 1.3× fired ~7 times in 10,000 values; 2× none). */
+export const sustainedCriticalFactor = 2;
+/** Strengths are kept one byte each, in 1/32 of a threshold (up to ~8 thresholds). */
+export const strengthScale = 32;
+
+/** E[min(Z², c²)] for a standard normal Z: what a variance of errors clipped at c·σ converges to, in σ². */
+export function clippedSecondMoment(c: number): number {
+  const pdf = Math.exp(-c * c / 2) / Math.sqrt(2 * Math.PI);
+  const inside = erf(c / Math.SQRT2); // P(|Z| < c)
+  return inside - 2 * c * pdf + c * c * (1 - inside);
+}
+
+/** Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), for c ≥ 0; enough for a constant. */
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * x);
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return 1 - poly * Math.exp(-x * x);
+}
+
+/** One set of AnomalyKnobs and what follows from them, shared by every series that has it. */
+export class Tuning {
+  readonly warningZ: number;
+  readonly criticalZ: number;
+  readonly sustainedZ: number;
+  readonly sustainedCriticalZ: number;
+  readonly novelty: number;
+  readonly season: number;
+  readonly cooldownMs: number;
+  readonly cooldownValues: number;
+  readonly window: number;
+  readonly spreadGain: number;
+  /** From this many values on, 1/(n − 1) is below spreadGain. */
+  readonly spreadSettled: number;
+  /**
+   * A spread learnt from ν errors is itself uncertain, which fattens the
+   * tails of z (Student's t). std is widened by 1 + tail/ν, ν = n − 2 and
+   * then `window`: the t quantile's first-order term at warningZ, so the
+   * warning rate on Gaussian noise is the nominal one from the first verdict on.
+   */
+  readonly tail: number;
+  readonly tailSettled: number;
+
+  constructor(k: AnomalyKnobs, seasonValuesMax: number) {
+    assert(k.warningZ > 0 && k.warningZ <= k.criticalZ, "0 < warningZ ≤ criticalZ");
+    assert(k.sustainedZ > 0, "sustainedZ > 0");
+    assert(k.novelty >= 0 && k.novelty <= 1, "0 ≤ novelty ≤ 1");
+    assert(Number.isInteger(k.season) && k.season >= 0 && k.season <= seasonValuesMax, `season a whole number of values within [0, ${seasonValuesMax}]`);
+    assert(k.season === 0 || k.season > 2 * seasonSlackValues, "a season longer than its slack either side");
+    assert(k.cooldownMs >= 0 && Number.isInteger(k.cooldownValues) && k.cooldownValues >= 0, "cooldowns ≥ 0");
+    assert(k.window >= 2, "window ≥ 2");
+    this.warningZ = k.warningZ;
+    this.criticalZ = k.criticalZ;
+    this.sustainedZ = k.sustainedZ;
+    this.sustainedCriticalZ = k.sustainedZ * sustainedCriticalFactor;
+    this.novelty = k.novelty;
+    this.season = k.season;
+    this.cooldownMs = k.cooldownMs;
+    this.cooldownValues = k.cooldownValues;
+    this.window = k.window;
+    this.spreadGain = 2 / (k.window + 1);
+    this.spreadSettled = Math.floor(1 / this.spreadGain) + 1;
+    this.tail = (k.warningZ * k.warningZ + 1) / 4;
+    this.tailSettled = 1 + this.tail / k.window;
+  }
+}
