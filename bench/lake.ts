@@ -1,36 +1,65 @@
 /**
- * The lake's costs (BENCHMARKS.md "Lake"), all in one run on 127.0.0.1:
+ * The lake's costs (BENCHMARKS.md "Lake"), all in one run on 127.0.0.1,
+ * weir as its own process (bench/fixtures/weir-process.ts) so its CPU is
+ * read from /proc, the load as another (bench/fixtures/http-load.ts,
+ * batches of 1,000 JSON events, 4 in flight):
  *  1. a day-sized query: a grouped average and p99 over one day of raw
  *     events (1,728,000 events: 20 a second, 100 series) in the raw zone's
  *     Parquet layout, through POST /api/v1/query on an idle weir;
- *  2. compaction's cost to ingest: HTTP ingest (a separate load process,
- *     batches of 1,000) with the lake's maintenance off (WEIR_LAKE=0,
- *     the baseline) and on, compacting every second (segments rolled every
- *     2 s, WEIR_LAKE_INTERVAL=1s): the ratio, target ≥ 0.95;
- *  3. ingest while heavy queries run: the same load with the maintenance
- *     on, while two clients run the day-sized query back to back: ratio to
- *     (2), target ≥ 0.90.
+ *  2. saturation: ingest flat out with the lake's maintenance off
+ *     (WEIR_LAKE=0), on (compacting every second, segments rolled every
+ *     2 s), and on while two clients run the day query back to back;
+ *  3. a fixed offered rate (`share` of (2)'s lake-off capacity, default
+ *     0.55), the cases in pairs — compaction: off vs on; queries: on vs on
+ *     with the two query clients — in A B, B A, A B … order over `rounds`
+ *     rounds, each case on a fresh weir: achieved rate, ack latency p50/p99
+ *     (pooled over the rounds' medians) and weir's CPU-seconds per event.
+ * Targets: compaction costs ingest ≤ 5 %, heavy queries ≤ 10 %.
  * Every loop is bounded by a count and a time.
  *
- *   bun bench/lake.ts [seconds per ingest phase, default 10]
+ *   bun bench/lake.ts [seconds per load, default 10] [rounds, default 3] [share, default 0.55, or events/s when > 1]
+ *   bun bench/lake.ts rss [rounds, default 3]   # idle RSS, lake off and on, no query (WEIR_DIR: another checkout)
+ *   bun bench/lake.ts compaction [events, default 1000000]   # the compactor alone: CPU-seconds of its two stages
+ *
+ * `rss`: a fresh weir, idle past its first maintenance pass (12 s), its
+ * RSS and whether DuckDB's library is mapped, WEIR_LAKE=0 and =1 in turn.
+ * `compaction`: a weir with the lake off takes `events` at 200,000/s
+ * (segments of 2 s) and stops; then the compactor of this checkout and of
+ * WEIR_DIR's (if given), in turn on copies of that data directory, first
+ * write every segment's tail (as passes do while a segment is open), then
+ * compact the closed segments: this process's CPU-seconds (user + system,
+ * DuckDB's threads included) for each stage.
  */
 import { DuckDBInstance } from "@duckdb/node-api";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../src/config.ts";
-import { silentLog } from "../src/runtime/log.ts";
-import { startWeir } from "../src/server.ts";
+import { cpuSecondsOf, rssBytesOf, startWeirProcess, weirDir, type WeirProcess } from "./fixtures/weir-process.ts";
+import { openReader } from "../src/storage/db.ts";
+import { listSegments } from "../src/storage/rawlog.ts";
 
-const seconds = Number(process.argv[2] ?? 10);
+const seconds = Number(process.argv[2] ?? 10) || 10;
+const rounds = Number(process.argv[3] ?? 3);
+const share = Number(process.argv[4] ?? 0.55);
 const loadScript = join(import.meta.dir, "fixtures/http-load.ts");
 const dayEvents = 86_400 * 20;
 const dayStart = Math.floor((Date.now() - 86_400_000) / 86_400_000) * 86_400_000;
 const heavySql = `SELECT series, count(*) AS n, avg(value) AS mean, quantile_cont(value, 0.99) AS p99 FROM events WHERE ts >= ${dayStart} AND ts < ${dayStart + 86_400_000} GROUP BY series ORDER BY series`;
+const compacting = { WEIR_LAKE: "1", WEIR_LAKE_INTERVAL: "1s", WEIR_RAW_SEGMENT: "2s" };
+const cases = {
+  lakeOff: { env: { WEIR_LAKE: "0", WEIR_RAW_SEGMENT: "2s" }, queries: false },
+  compacting: { env: compacting, queries: false },
+  querying: { env: compacting, queries: true },
+} as const;
+type CaseName = keyof typeof cases;
 
-/** One day of events in the raw zone's layout (hour files), as compaction would leave them. */
+interface LoadResult { accepted: number; refused: number; seconds: number; ackMsP50: number; ackMsP99: number }
+interface CaseResult { rate: number; ackMsP50: number; ackMsP99: number; cpuUsPerEvent: number; queries: number; queryErrors: number }
+
+/** One day of events in the raw zone's layout (hour files), as compaction would leave them; SQL's globs find them at the next query. */
 async function writeDay(dataDir: string): Promise<void> {
-  const conn = await (await DuckDBInstance.create(":memory:")).connect();
+  const instance = await DuckDBInstance.create(":memory:");
+  const conn = await instance.connect();
   const date = new Date(dayStart).toISOString().slice(0, 10);
   for (let h = 0; h < 24; h++) {
     const dir = join(dataDir, "lake", "raw", `date=${date}`, `hour=${String(h).padStart(2, "0")}`);
@@ -40,72 +69,173 @@ async function writeDay(dataDir: string): Promise<void> {
       'page.load{page="p' || (i % 100) || '"}' AS series, (i * 7919 % 1000)::DOUBLE AS value, MAP {'page': 'p' || (i % 100)} AS tags,
       '{}'::JSON AS props, NULL::VARCHAR AS id FROM range(${n}) t(i)) TO '${join(dir, "bench.parquet")}' (FORMAT parquet)`);
   }
+  conn.closeSync();
+  instance.closeSync();
 }
 
-async function runLoad(url: string): Promise<number> {
-  const p = Bun.spawn(["bun", loadScript, `${url}/api/v1/events`, "100000000", "1000", "4", String(seconds), "1000", "now"], { stdout: "pipe", stderr: "inherit" });
+async function runLoad(url: string, rate: number): Promise<LoadResult> {
+  const p = Bun.spawn(["bun", loadScript, `${url}/api/v1/events`, "100000000", "1000", "4", String(seconds), "1000", "now", String(rate)], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(p.stdout).text();
   await p.exited;
-  const r = JSON.parse(out.trim().split("\n").pop()!) as { accepted: number; seconds: number };
-  return r.accepted / r.seconds;
+  return JSON.parse(out.trim().split("\n").pop()!) as LoadResult;
 }
 
+/** The day query's time in ms, or NaN when it failed on a file compaction had just replaced (counted, not fatal: a checkout without the retry meets it). */
 async function query(url: string): Promise<number> {
   const t = performance.now();
   const res = await fetch(`${url}/api/v1/query`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sql: heavySql }) });
-  const body = await res.json() as { rows?: unknown[] };
+  const body = await res.json() as { rows?: unknown[]; error?: string };
+  if (res.status === 400 && /Cannot open file/.test(body.error ?? "")) return NaN;
   if (res.status !== 200 || body.rows?.length !== 100) throw new Error(`day query: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
   return performance.now() - t;
 }
 
-/** One weir on a fresh data directory (with the day written in), `work` run against it. */
-async function withWeir<T>(env: Record<string, string>, work: (url: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), "weir-bench-lake-"));
-  await writeDay(dir);
-  const w = await startWeir(loadConfig({ WEIR_PORT: "0", WEIR_DATA_DIR: dir, WEIR_RAW_SEGMENT: "2s", WEIR_QUERY_TIMEOUT: "60s", ...env }), silentLog);
+/** The data directory a weir process was started with (weir-process.ts makes a fresh one). */
+async function dataDirOf(pid: number): Promise<string> {
+  const env = (await Bun.file(`/proc/${pid}/environ`).text()).split("\0");
+  return env.find((kv) => kv.startsWith("WEIR_DATA_DIR="))!.slice("WEIR_DATA_DIR=".length);
+}
+
+/** A fresh weir process with the day written into its lake; `work` run against it. */
+async function withWeir<T>(env: Record<string, string>, work: (w: WeirProcess, dataDir: string) => Promise<T>): Promise<T> {
+  const w = await startWeirProcess({ WEIR_QUERY_TIMEOUT: "60s", ...env });
   try {
-    return await work(w.url);
+    const dataDir = await dataDirOf(w.pid);
+    await writeDay(dataDir);
+    return await work(w, dataDir);
   } finally {
     await w.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-export async function benchLake() {
-  const queryMs = await withWeir({ WEIR_LAKE: "0" }, async (url) => {
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) times.push(await query(url));
-    return times.sort((a, b) => a - b)[2];
-  });
-  const off = await withWeir({ WEIR_LAKE: "0" }, runLoad);
-  const on = await withWeir({ WEIR_LAKE: "1", WEIR_LAKE_INTERVAL: "1s" }, runLoad);
-  const busy = await withWeir({ WEIR_LAKE: "1", WEIR_LAKE_INTERVAL: "1s" }, async (url) => {
+/** One case: the load at `rate` (0: flat out), with the day query run back to back by two clients when the case says so. */
+async function runCase(name: CaseName, rate: number): Promise<CaseResult> {
+  const c = cases[name];
+  return withWeir(c.env, async (w) => {
     let stop = false;
     let queries = 0;
+    let queryErrors = 0;
     const deadline = performance.now() + (seconds + 30) * 1000;
     const client = async () => {
       for (let i = 0; i < 10_000 && !stop && performance.now() < deadline; i++) {
-        await query(url);
-        queries++;
+        if (Number.isNaN(await query(w.url))) queryErrors++;
+        else queries++;
       }
     };
-    const clients = [client(), client()];
-    const rate = await runLoad(url);
+    const cpu0 = await cpuSecondsOf(w.pid);
+    const clients = c.queries ? [client(), client()] : [];
+    const load = await runLoad(w.url, rate);
+    const cpu1 = await cpuSecondsOf(w.pid);
     stop = true;
     await Promise.all(clients);
-    return { rate, queries };
+    return { rate: load.accepted / load.seconds, ackMsP50: load.ackMsP50, ackMsP99: load.ackMsP99, cpuUsPerEvent: ((cpu1.process - cpu0.process) / load.accepted) * 1e6, queries, queryErrors };
   });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+/** A against B at a fixed rate, A B / B A alternating by round; per figure the median over rounds and the median of the per-round ratios. */
+async function pairAtRate(a: CaseName, b: CaseName, rate: number) {
+  const rs: Array<{ a: CaseResult; b: CaseResult }> = [];
+  for (let r = 0; r < rounds; r++) {
+    const first = r % 2 === 0 ? a : b;
+    const x = await runCase(first, rate);
+    const y = await runCase(first === a ? b : a, rate);
+    rs.push(first === a ? { a: x, b: y } : { a: y, b: x });
+    console.error(`  round ${r + 1} ${a} vs ${b}: ${JSON.stringify(rs[r])} load ${loadavg()[0].toFixed(2)}`);
+  }
+  const fig = (k: keyof CaseResult) => ({ [a]: median(rs.map((p) => p.a[k])), [b]: median(rs.map((p) => p.b[k])), ratio: median(rs.map((p) => p.b[k] / p.a[k])) });
+  return { rate: fig("rate"), ackMsP50: fig("ackMsP50"), ackMsP99: fig("ackMsP99"), cpuUsPerEvent: fig("cpuUsPerEvent"), queries: median(rs.map((p) => p.b.queries)), queryErrors: rs.reduce((n, p) => n + p.b.queryErrors, 0) };
+}
+
+export async function benchLake() {
+  const queryMs = await withWeir({ WEIR_LAKE: "0" }, async (w) => {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) times.push(await query(w.url));
+    return median(times);
+  });
+  const saturated = { lakeOff: await runCase("lakeOff", 0), compacting: await runCase("compacting", 0), querying: await runCase("querying", 0) };
+  console.error(`saturation: ${JSON.stringify(saturated)} load ${loadavg()[0].toFixed(2)}`);
+  const rate = share > 1 ? share : Math.round((saturated.lakeOff.rate * share) / 1000) * 1000; // > 1: an offered rate in events/s, the same for runs to compare
+  const compaction = await pairAtRate("lakeOff", "compacting", rate);
+  const querying = await pairAtRate("compacting", "querying", rate);
   return {
     name: "lake (DuckDB over Parquet)",
     dayQueryMs: queryMs,
-    notes: `day-sized query (${dayEvents} events, 100 series: count, avg, p99 by series) median of 5`,
-    ingestLakeOffEventsPerSec: off,
-    ingestLakeOnEventsPerSec: on,
-    compactionRatio: on / off,
-    ingestWhileQueryingEventsPerSec: busy.rate,
-    heavyQueriesDuringLoad: busy.queries,
-    queryingRatio: busy.rate / on,
+    saturation: { ...saturated, compactionRatio: saturated.compacting.rate / saturated.lakeOff.rate, queryingRatio: saturated.querying.rate / saturated.compacting.rate },
+    offeredRate: rate, rounds, secondsPerLoad: seconds,
+    atRate: { compaction, querying },
+    loadAverage: loadavg(),
   };
 }
 
-if (import.meta.main) console.log(await benchLake());
+/** Idle RSS (MiB) and whether libduckdb is mapped, lake off and on, alternating over `n` rounds. */
+async function idleRss(n: number) {
+  const idleMs = 12_000; // past the first maintenance pass (WEIR_LAKE_INTERVAL 10 s) and its curated snapshot
+  const out: Record<string, Array<{ rssMiB: number; duckdbLoaded: boolean }>> = { lakeOff: [], lakeOn: [] };
+  for (let r = 0; r < n; r++) {
+    for (const [name, lake] of (r % 2 === 0 ? [["lakeOff", "0"], ["lakeOn", "1"]] : [["lakeOn", "1"], ["lakeOff", "0"]]) as Array<[string, string]>) {
+      const w = await startWeirProcess({ WEIR_LAKE: lake });
+      try {
+        await Bun.sleep(idleMs);
+        const maps = await Bun.file(`/proc/${w.pid}/maps`).text();
+        out[name].push({ rssMiB: Math.round((await rssBytesOf(w.pid)) / 2 ** 20), duckdbLoaded: maps.includes("duckdb") });
+      } finally {
+        await w.stop();
+      }
+    }
+  }
+  return { ...out, loadAverage: loadavg() };
+}
+
+/** The compactor's two stages alone, this checkout's and WEIR_DIR's, on the same raw log (see the header). */
+async function compactionCpu(events: number) {
+  const w = await startWeirProcess({ WEIR_LAKE: "0", WEIR_RAW_SEGMENT: "2s" });
+  const src = mkdtempSync(join(tmpdir(), "weir-bench-compact-"));
+  try {
+    const dataDir = await dataDirOf(w.pid);
+    const p = Bun.spawn(["bun", loadScript, `${w.url}/api/v1/events`, String(events), "1000", "4", "60", "1000", "now", "200000"], { stdout: "ignore", stderr: "inherit" });
+    await p.exited; // every 202 came after its batch was in the raw log
+    cpSync(dataDir, src, { recursive: true });
+  } finally {
+    await w.stop();
+  }
+  const checkouts = [join(import.meta.dir, ".."), ...(weirDir === join(import.meta.dir, "..") ? [] : [weirDir])];
+  const out: Record<string, { tailCpuS: number; compactCpuS: number; eventsInHourFiles: number }> = {};
+  const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+  for (const checkout of checkouts) {
+    const { Compactor } = await import(join(checkout, "src/lake/compactor.ts"));
+    const dir = mkdtempSync(join(tmpdir(), "weir-bench-compact-"));
+    cpSync(src, dir, { recursive: true });
+    const instance = await DuckDBInstance.create(":memory:", { threads: "1" });
+    const conn = await instance.connect();
+    const store = openReader(join(dir, "weir.db"));
+    const series = store.query("SELECT key, name, tags FROM series WHERE partition = ? AND local = ?");
+    const lookup = (part: number, local: number) => {
+      const r = series.get(part, local) as { key: string; name: string; tags: string } | null;
+      return r === null ? undefined : { key: r.key, name: r.name, tags: JSON.parse(r.tags) as Record<string, string> };
+    };
+    // `conn` for a checkout from before the lazy connection, `duck` after.
+    const c = new Compactor({ dataDir: dir, conn, duck: async () => conn, lookup, retentionMs: 3650 * 86_400_000 });
+    const segs = listSegments(join(dir, "raw"));
+    const t0 = cpu();
+    for (let i = 0; i < segs.length; i++) await c.extendTail(segs[i], segs[i + 1] ?? Number.POSITIVE_INFINITY);
+    const t1 = cpu();
+    for (let i = 0; i < 100 && (await c.pass(Date.now())).compacted > 0; i++) { /* until every closed segment is compacted */ }
+    const t2 = cpu();
+    const n = (await conn.runAndReadAll(`SELECT count(*)::INTEGER FROM read_parquet('${join(dir, "lake", "raw")}/*/*/*.parquet')`)).getRowsJS()[0][0] as number;
+    out[checkout] = { tailCpuS: t1 - t0, compactCpuS: t2 - t1, eventsInHourFiles: n };
+    store.close();
+    conn.closeSync();
+    instance.closeSync();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  rmSync(src, { recursive: true, force: true });
+  return { events, ...out, loadAverage: loadavg() };
+}
+
+if (import.meta.main) {
+  const mode = process.argv[2];
+  const result = mode === "rss" ? await idleRss(Number(process.argv[3] ?? 3)) : mode === "compaction" ? await compactionCpu(Number(process.argv[3] ?? 1_000_000)) : await benchLake();
+  console.log(JSON.stringify(result, null, 1));
+}

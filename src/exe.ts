@@ -9,8 +9,10 @@
  * directory (named by its size, reused by later starts) and dlopen'ed
  * before anything imports DuckDB: the dynamic loader then resolves the
  * addon's dependency to the library already loaded (same soname), in the
- * main thread and in the lake worker alike. Needed even with WEIR_LAKE=0:
- * the lake's modules import DuckDB when the program loads.
+ * main thread and in the lake worker alike. The lake imports DuckDB only at
+ * its first use (src/lake/duck.ts), but the executable loads the library
+ * here at start whatever the settings: its RSS with WEIR_LAKE=0 includes
+ * it (loading it at the lake's first use instead is the next step).
  *
  * @example
  *   bun build --compile src/exe.ts … --outfile dist/weir   (scripts/build-exe.ts)

@@ -46,7 +46,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("lake compactor", () => {
   test("lake compactor - closed segments become hour files once; the open one stays in the tail", async () => {
-    const c = new Compactor({ dataDir: dir, conn, lookup: () => undefined, retentionMs: 3650 * 24 * hour });
+    const c = new Compactor({ dataDir: dir, duck: async () => conn, lookup: () => undefined, retentionMs: 3650 * 24 * hour });
     const first = await c.pass(t0);
     expect(first).toEqual({ compacted: 3, tailEvents: 3, hoursDeleted: 0 });
     const hours = readdirSync(join(dir, "lake", "raw", "date=2026-01-02"));
@@ -62,13 +62,13 @@ describe("lake compactor", () => {
   test("lake compactor - a segment whose marker is missing is compacted again to the same files, not twice", async () => {
     const marker = readdirSync(join(dir, "lake", ".compacted"))[0];
     rmSync(join(dir, "lake", ".compacted", marker));
-    const c = new Compactor({ dataDir: dir, conn, lookup: () => undefined, retentionMs: 3650 * 24 * hour });
+    const c = new Compactor({ dataDir: dir, duck: async () => conn, lookup: () => undefined, retentionMs: 3650 * 24 * hour });
     expect(await c.pass(t0)).toEqual({ compacted: 1, tailEvents: 3, hoursDeleted: 0 });
     expect((await rows(join(dir, "lake", "raw", "*", "*", "*.parquet"))).length).toBe(9);
   });
 
   test("lake compactor - hours past the retention are deleted", async () => {
-    const c = new Compactor({ dataDir: dir, conn, lookup: () => undefined, retentionMs: hour });
+    const c = new Compactor({ dataDir: dir, duck: async () => conn, lookup: () => undefined, retentionMs: hour });
     expect((await c.pass(t0 + 2 * hour + 1)).hoursDeleted).toBe(1);
     expect(readdirSync(join(dir, "lake", "raw", "date=2026-01-02"))).toEqual(["hour=11"]);
   });

@@ -1,11 +1,15 @@
 /**
- * The raw zone as Parquet. A closed raw-log segment (every one but the
- * last) is compacted once into files by event hour,
- * lake/raw/date=YYYY-MM-DD/hour=HH/<segment>-data_N.parquet, and a marker
- * lake/.compacted/<segment> says so. Records not compacted yet (the open
- * segment's, and a closed one's until its turn) go to lake/tail/ in chunks
+ * The raw zone as Parquet. Records not compacted yet (the open segment's,
+ * and a closed one's until its turn) go to lake/tail/ in chunks
  * <segment>-<position>.parquet as they arrive, so SQL sees an event within
- * one pass (WEIR_LAKE_INTERVAL) of its 202.
+ * one pass (WEIR_LAKE_INTERVAL) of its 202. A closed raw-log segment
+ * (every one but the last) is compacted once into files by event hour,
+ * lake/raw/date=YYYY-MM-DD/hour=HH/<segment>-data_N.parquet, and a marker
+ * lake/.compacted/<segment> says so. Compaction reads the segment's tail
+ * chunks (DuckDB, Parquet to Parquet), not the raw log again: each record
+ * is decoded once, into the tail (measured: the compaction stage took
+ * 0.37–0.55 of the CPU it took when it decoded the segment again,
+ * BENCHMARKS.md "Lake", third session).
  *
  * Crash safety: every file is written under a temporary name and renamed;
  * a segment whose marker is missing is compacted again, to the same names.
@@ -13,7 +17,7 @@
  * SQL may miss that segment's events for an instant, never count them twice.
  *
  * @example
- *   const c = new Compactor({ dataDir, conn, lookup, retentionMs });
+ *   const c = new Compactor({ dataDir, duck: async () => conn, lookup, retentionMs });
  *   await c.pass(Date.now());
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
@@ -24,9 +28,10 @@ import { limits } from "../runtime/limits.ts";
 import { listSegments, RawLogError, readRawLog, segmentName } from "../storage/rawlog.ts";
 import { RawEvents, type SeriesLookup } from "./raw-events.ts";
 import { selectColumns, Stage } from "./stage.ts";
-import { eventColumns, lakePaths } from "./tables.ts";
+import { eventColumns, lakePaths, sqlIdent, sqlString } from "./tables.ts";
 
-export interface CompactorOptions { dataDir: string; conn: DuckDBConnection; lookup: SeriesLookup; retentionMs: number }
+/** `duck`: the DuckDB connection, asked for only when there are rows to write (lake.worker.ts opens DuckDB then). */
+export interface CompactorOptions { dataDir: string; duck: () => Promise<DuckDBConnection>; lookup: SeriesLookup; retentionMs: number }
 
 export interface PassResult { compacted: number; tailEvents: number; hoursDeleted: number }
 
@@ -67,19 +72,19 @@ export class Compactor {
     return { compacted, tailEvents, hoursDeleted: this.applyRetention(nowMs) };
   }
 
-  /** Writes one closed segment's events as hour files, then its marker. */
+  /** Writes one closed segment's events as hour files (from its tail chunks, extended to its end first), then its marker. */
   private async compact(start: number, end: number): Promise<void> {
     const name = segmentName(start);
-    const staging = lakePaths.staging(this.o.dataDir);
-    const parts = join(staging, `${name}.parts`);
+    await this.extendTail(start, end);
+    const chunks = this.tailChunks(start);
+    const parts = join(lakePaths.staging(this.o.dataDir), `${name}.parts`);
     rmSync(parts, { recursive: true, force: true });
-    const stage = new Stage(join(staging, `${name}.ndjson`));
-    for (const rec of readRawLog(this.rawLogDir, start, end)) {
-      if (rec.format === ingestRecordFormat) for (const e of this.events.of(rec.payload)) stage.add(e);
+    mkdirSync(lakePaths.staging(this.o.dataDir), { recursive: true });
+    if (chunks.length > 0) {
+      const conn = await this.o.duck();
+      const files = chunks.map((f) => sqlString(join(lakePaths.tail(this.o.dataDir), f))).join(", ");
+      await conn.run(`COPY (SELECT ${eventColumns.map((c) => sqlIdent(c.name)).join(", ")}, ${hourColumns} FROM read_parquet([${files}])) TO ${sqlString(parts)} (FORMAT parquet, PARTITION_BY (date, hour))`);
     }
-    if (stage.rows > 0) {
-      await stage.toParquet(this.o.conn, eventColumns, `${selectColumns(eventColumns)}`.replace(" FROM rows", `, ${hourColumns} FROM rows`), parts, ", PARTITION_BY (date, hour)");
-    } else stage.close();
     this.dropTail(start);
     for (const file of partitionFiles(parts)) {
       const dir = join(lakePaths.raw(this.o.dataDir), file.date, file.hour);
@@ -87,7 +92,6 @@ export class Compactor {
       renameSync(file.path, join(dir, `${name}-${file.base}`));
     }
     rmSync(parts, { recursive: true, force: true });
-    rmSync(join(staging, `${name}.ndjson`), { force: true });
     writeFileSync(join(lakePaths.compacted(this.o.dataDir), name), "");
   }
 
@@ -99,7 +103,7 @@ export class Compactor {
     let reached = from;
     try {
       for (const rec of readRawLog(this.rawLogDir, from, end)) {
-        if (rec.format === ingestRecordFormat) for (const e of this.events.of(rec.payload)) stage.add(e);
+        if (rec.format === ingestRecordFormat) this.events.lines(rec.payload, (line) => stage.addLine(line));
         reached = rec.next;
       }
     } catch (e) {
@@ -108,15 +112,19 @@ export class Compactor {
     }
     const rows = stage.rows;
     if (rows === 0) stage.close();
-    else await stage.toParquet(this.o.conn, eventColumns, selectColumns(eventColumns), join(lakePaths.tail(this.o.dataDir), `${name}-${from}.parquet`));
+    else await stage.toParquet(await this.o.duck(), eventColumns, selectColumns(eventColumns), join(lakePaths.tail(this.o.dataDir), `${name}-${from}.parquet`));
     this.tailPos.set(start, reached);
     return rows;
   }
 
-  private dropTail(start: number): void {
+  /** The segment's tail chunk files, by name. */
+  private tailChunks(start: number): string[] {
     const prefix = `${segmentName(start)}-`;
-    const dir = lakePaths.tail(this.o.dataDir);
-    for (const f of safeList(dir)) if (f.startsWith(prefix)) rmSync(join(dir, f), { force: true });
+    return safeList(lakePaths.tail(this.o.dataDir)).filter((f) => f.startsWith(prefix) && f.endsWith(".parquet"));
+  }
+
+  private dropTail(start: number): void {
+    for (const f of this.tailChunks(start)) rmSync(join(lakePaths.tail(this.o.dataDir), f), { force: true });
     this.tailPos.delete(start);
   }
 

@@ -36,3 +36,46 @@ export class QueryGate {
     };
   }
 }
+
+/**
+ * Statements executing at once (lakeSqlRunningMax): past it a statement
+ * waits its turn, first come first served, until its deadline. Admission
+ * (QueryGate) bounds how many wait; this bounds how many cores DuckDB
+ * takes from ingest at once.
+ *
+ * @example
+ *   const release = await turns.take(deadlineMs); // undefined: the deadline passed while waiting
+ */
+export class Turns {
+  private running = 0;
+  /** Waiters, oldest first: each is handed a running slot (true) or told its deadline passed (false). */
+  private readonly queue: Array<(handed: boolean) => void> = [];
+
+  constructor(private readonly max: number) {}
+
+  /** A release function once it is this caller's turn, or undefined when `deadlineMs` (performance.now()) came first. */
+  async take(deadlineMs: number): Promise<(() => void) | undefined> {
+    if (this.running < this.max) this.running++;
+    else {
+      let wake!: (handed: boolean) => void;
+      const handed = new Promise<boolean>((r) => (wake = r));
+      this.queue.push(wake);
+      const timer = setTimeout(() => {
+        const i = this.queue.indexOf(wake);
+        if (i >= 0) this.queue.splice(i, 1);
+        wake(false);
+      }, Math.max(0, deadlineMs - performance.now()));
+      const got = await handed;
+      clearTimeout(timer);
+      if (!got) return undefined;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.queue.shift();
+      if (next === undefined) this.running--;
+      else next(true); // the slot passes on: running stays as it is
+    };
+  }
+}

@@ -14,12 +14,12 @@
  * function (read_parquet, query, …) other than a few that read no data.
  *
  * @example
- *   await conn.run(`CREATE VIEW masked.events AS ${maskedSelect(eventsTable)}`);
+ *   await conn.run(`CREATE VIEW masked.events AS ${maskedSelect("events", eventColumns)}`);
  *   await checkMaskedReach(conn, "SELECT * FROM main.events", names); // throws LakeQueryError
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { LakeQueryError } from "./errors.ts";
-import { sqlIdent, sqlString, type LakeTable } from "./tables.ts";
+import { sqlIdent, sqlString } from "./tables.ts";
 
 export const maskedSchema = "masked";
 /** The in-memory database's catalog name in DuckDB. */
@@ -41,16 +41,24 @@ export function sensitivityOf(table: string, column: string, piiOn: boolean): st
 const tokenRe = sqlString("pii:[0-9a-f]{16}");
 const masked = (expr: string) => `regexp_replace(${expr}, ${tokenRe}, '***', 'g')`;
 
-/** The SELECT of a table's masked view: its pii columns with every token replaced, the others as they are. */
-export function maskedSelect(t: LakeTable): string {
-  const cols = t.columns.map((c) => {
+/**
+ * The SELECT of a table's masked view: its pii columns (by default those
+ * tagged for the table) with every token replaced, the others as they are.
+ */
+export function maskedSelect(table: string, columns: ReadonlyArray<{ name: string; type: string }>, pii: readonly string[] = piiColumns[table] ?? []): string {
+  const cols = columns.map((c) => {
     const id = sqlIdent(c.name);
-    if (!(piiColumns[t.name]?.includes(c.name) ?? false)) return id;
+    if (!pii.includes(c.name)) return id;
     if (c.type.startsWith("MAP")) return `map_from_entries(list_transform(map_entries(${id}), e -> {'key': e.key, 'value': ${masked("e.value")}})) AS ${id}`;
     if (c.type === "JSON") return `${masked(`${id}::VARCHAR`)}::JSON AS ${id}`;
     return `${masked(id)} AS ${id}`;
   });
-  return `SELECT ${cols.join(", ")} FROM ${lakeCatalog}.main.${sqlIdent(t.name)}`;
+  return `SELECT ${cols.join(", ")} FROM ${lakeCatalog}.main.${sqlIdent(table)}`;
+}
+
+/** The columns a derived table (a materialised metric view) may carry tokens in: its text, JSON and map(text) columns. */
+export function textColumns(columns: ReadonlyArray<{ name: string; type: string }>): string[] {
+  return columns.filter((c) => c.type === "VARCHAR" || c.type === "JSON" || c.type === "MAP(VARCHAR, VARCHAR)").map((c) => c.name);
 }
 
 /** Table functions a masked query may call: they make rows, they read none. */

@@ -13,21 +13,28 @@
  *   const sql = await SqlService.open({ dataDir, timeoutMs: 5000 });
  *   await sql.query("SELECT count(*) FROM events"); // { columns: ["count_star()"], rows: [[42]], truncated: false }
  */
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { existsSync, mkdirSync } from "node:fs";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { existsSync, mkdirSync, renameSync, rmSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { limits } from "../runtime/limits.ts";
+import { lowerDuckdbThreads, openDuckdb } from "./duck.ts";
 import { LakeQueryError, LakeTimeoutError } from "./errors.ts";
+import { Turns } from "./query-gate.ts";
 import { prepareReadOnly, firstLine } from "./sql-guard.ts";
-import { checkMaskedReach, lakeCatalog, maskedSchema, maskedSelect } from "./sensitivity.ts";
+import { checkMaskedReach, lakeCatalog, maskedSchema, maskedSelect, textColumns } from "./sensitivity.ts";
 import { curatedTables, eventColumns, lakePaths, lakeTables, rollupViews, sqlIdent, sqlString, type LakeColumn } from "./tables.ts";
 import { jsonRow } from "./values.ts";
 
 export interface QueryAnswer { columns: string[]; rows: unknown[][]; truncated: boolean }
 
+/** DuckDB's error for a file its glob listed and then could not open. */
+const fileGone = /IO Error: Cannot open file .*No such file or directory/;
+
 export class SqlService {
   /** Names a masked query may read (the masked schema's views), or null when there is no masked schema. */
   private readonly maskedNames: Set<string> | null;
+  /** Statements executing at once: each takes a core from ingest (lakeSqlRunningMax). */
+  private readonly turns = new Turns(limits.lakeSqlRunningMax);
 
   private constructor(private readonly instance: DuckDBInstance, private readonly admin: DuckDBConnection, private readonly timeoutMs: number, masked: boolean) {
     this.maskedNames = masked ? new Set(lakeTables().map((t) => t.name)) : null;
@@ -35,14 +42,8 @@ export class SqlService {
 
   static async open(o: { dataDir: string; timeoutMs: number; masked?: boolean }): Promise<SqlService> {
     const lake = lakePaths.root(o.dataDir);
-    for (const dir of [lakePaths.raw(o.dataDir), lakePaths.tail(o.dataDir), lakePaths.curated(o.dataDir), lakePaths.exports(o.dataDir)]) mkdirSync(dir, { recursive: true });
-    const instance = await DuckDBInstance.create(":memory:", {
-      threads: String(limits.lakeDuckdbThreads),
-      memory_limit: `${limits.lakeDuckdbMemoryBytes}B`,
-      temp_directory: join(lake, ".duckdb-tmp"),
-      autoinstall_known_extensions: "false",
-      autoload_known_extensions: "false",
-    });
+    for (const dir of [lakePaths.raw(o.dataDir), lakePaths.tail(o.dataDir), lakePaths.curated(o.dataDir), lakePaths.materialized(o.dataDir), lakePaths.exports(o.dataDir)]) mkdirSync(dir, { recursive: true });
+    const instance = await openDuckdb(join(lake, ".duckdb-tmp"), { autoinstall_known_extensions: "false", autoload_known_extensions: "false" });
     const admin = await instance.connect();
     await writeSeeds(admin, o.dataDir);
     await createViews(admin, o.dataDir);
@@ -60,6 +61,17 @@ export class SqlService {
    * (a token without the pii grant), when there is one.
    */
   async query(sql: string, rowsMax: number = limits.lakeQueryRowsMax, masked = false): Promise<QueryAnswer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.queryOnce(sql, rowsMax, masked);
+      } catch (e) {
+        // A glob matched a tail chunk that compaction then replaced with its hour files (compactor.ts): the files are whole again at once.
+        if (!(e instanceof LakeQueryError && fileGone.test(e.message)) || attempt >= limits.lakeQueryAttemptsMax) throw e;
+      }
+    }
+  }
+
+  private async queryOnce(sql: string, rowsMax: number, masked: boolean): Promise<QueryAnswer> {
     return this.withConnection(async (conn) => {
       if (masked) await this.useMasked(conn, sql); // before it is bound: its names then bind in the masked schema
       const prepared = await prepareReadOnly(conn, sql);
@@ -81,7 +93,10 @@ export class SqlService {
    * client caused is bounded in time.
    */
   async withConnection<T>(work: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    const release = await this.turns.take(performance.now() + this.timeoutMs);
+    if (release === undefined) throw new LakeTimeoutError(this.timeoutMs);
     const conn = await this.instance.connect();
+    lowerDuckdbThreads(); // a statement may have started a new pool thread
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -96,7 +111,13 @@ export class SqlService {
     } finally {
       clearTimeout(timer);
       conn.closeSync();
+      release();
     }
+  }
+
+  /** LakeQueryError (400) naming why, unless `sql` is one read-only SELECT DuckDB can bind. */
+  async checkReadOnly(sql: string): Promise<void> {
+    await this.withConnection(async (conn) => (await prepareReadOnly(conn, sql)).destroySync());
   }
 
   /** A bare connection, for export (its own SQL, not a client's: bounded by the export's range, not the query timeout); `masked` as for query(). */
@@ -133,6 +154,36 @@ export class SqlService {
     this.maskedNames.add(name);
   }
 
+  /**
+   * Makes (or replaces) view `name` over the Parquet files in `dir` (a
+   * materialised metric view's runs, read by column name, so runs of an
+   * older definition still read), and its masked copy with every text
+   * column's tokens hidden: derived rows may carry any pii column.
+   */
+  async createFileView(name: string, dir: string): Promise<void> {
+    await this.admin.run(`CREATE OR REPLACE VIEW ${sqlIdent(name)} AS SELECT * FROM read_parquet(${sqlString(join(dir, "*.parquet"))}, union_by_name = true)`);
+    if (this.maskedNames === null) return;
+    const columns = await this.describe(name);
+    await this.admin.run(`CREATE OR REPLACE VIEW ${maskedSchema}.${sqlIdent(name)} AS ${maskedSelect(name, columns, textColumns(columns))}`);
+    this.maskedNames.add(name);
+  }
+
+  /**
+   * Writes weir's own `select` (not a client's) to `target` as Parquet,
+   * under a temporary name renamed into place; bounded by the query
+   * timeout like any statement. Returns the rows written.
+   */
+  async copyToParquet(select: string, target: string): Promise<number> {
+    const tmp = `${target}.tmp`;
+    try {
+      const rows = await this.withConnection(async (conn) => (await conn.runAndReadAll(`COPY (${select}) TO ${sqlString(tmp)} (FORMAT parquet)`)).getRowsJS()[0]?.[0]);
+      renameSync(tmp, target);
+      return Number(rows ?? 0);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+
   async dropView(name: string): Promise<void> {
     await this.admin.run(`DROP VIEW IF EXISTS ${sqlIdent(name)}`);
     if (this.maskedNames === null) return;
@@ -162,6 +213,7 @@ async function writeSeeds(conn: DuckDBConnection, dataDir: string): Promise<void
     if (existsSync(path)) continue;
     mkdirSync(join(path, ".."), { recursive: true });
     await conn.run(`COPY (${emptyOf(columns)}) TO ${sqlString(path)} (FORMAT parquet)`);
+    utimesSync(path, 0, 0); // older than any store: the first curated snapshot is due (curated.ts)
   }
 }
 
@@ -178,5 +230,5 @@ async function createViews(conn: DuckDBConnection, dataDir: string): Promise<voi
 /** Schema `masked`: each lake table with its pii columns' tokens hidden (sensitivity.ts). */
 async function createMaskedViews(conn: DuckDBConnection): Promise<void> {
   await conn.run(`CREATE SCHEMA ${maskedSchema}`);
-  for (const t of lakeTables()) await conn.run(`CREATE VIEW ${maskedSchema}.${sqlIdent(t.name)} AS ${maskedSelect(t)}`);
+  for (const t of lakeTables()) await conn.run(`CREATE VIEW ${maskedSchema}.${sqlIdent(t.name)} AS ${maskedSelect(t.name, t.columns)}`);
 }

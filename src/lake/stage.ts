@@ -27,7 +27,12 @@ export class Stage {
   }
 
   add(row: object): void {
-    this.lines.push(JSON.stringify(row));
+    this.addLine(JSON.stringify(row));
+  }
+
+  /** A row already serialised as one line of JSON (raw-events.ts). */
+  addLine(line: string): void {
+    this.lines.push(line);
     this.rows++;
     if (this.lines.length >= limits.lakeNdjsonChunkRows) this.flush();
   }

@@ -8,6 +8,7 @@
  *   lake/raw/date=YYYY-MM-DD/hour=HH/<segment>.parquet   closed raw-log segments, by event hour
  *   lake/tail/<segment>-<position>.parquet               records not compacted yet (the open segment's too)
  *   lake/curated/<table>.parquet                         snapshots of the SQLite store's tables
+ *   lake/materialized/<view>/<run ms>.parquet            runs of the materialised metric views (materialized.ts)
  */
 import { join } from "node:path";
 
@@ -88,6 +89,7 @@ export const lakePaths = {
   raw: (dataDir: string) => join(dataDir, "lake", "raw"),
   tail: (dataDir: string) => join(dataDir, "lake", "tail"),
   curated: (dataDir: string) => join(dataDir, "lake", "curated"),
+  materialized: (dataDir: string) => join(dataDir, "lake", "materialized"),
   staging: (dataDir: string) => join(dataDir, "lake", ".staging"),
   compacted: (dataDir: string) => join(dataDir, "lake", ".compacted"),
   exports: (dataDir: string) => join(dataDir, "lake", ".exports"),

@@ -124,6 +124,12 @@ export const limits = {
   lakeRetentionMsDefault: 30 * 86_400_000, // WEIR_RETENTION_LAKE: hours of the raw zone older than this are deleted
   lakeNdjsonChunkRows: 4_096, // rows written to a staging file (or an export stream) per write: bounds memory
   lakeSegmentsPerPassMax: 4, // closed segments one maintenance pass compacts (the rest wait for the next)
+  lakeQueryAttemptsMax: 3, // a query that met a file compaction had just replaced runs again, up to this many times in all
+  lakeSqlRunningMax: 1, // DuckDB statements (queries, metric-view checks and runs) executing at once; the others wait their turn within WEIR_QUERY_TIMEOUT: with lakeDuckdbThreads each takes a core (BENCHMARKS.md "Lake")
+  lakeThreadNice: 10, // DuckDB's pool threads and the lake's maintenance thread run this much nicer than the main thread: below the partition workers (backgroundThreadNice)
+  lakeMaterializeTickMs: 1_000, // how often the materialised metric views' schedules are looked at
+  lakeMaterializeEveryMsMin: 1_000, // a metric view's `materialize.every` at least this
+  lakeMaterializeEveryMsMax: 31 * 86_400_000, // and at most this
   metricViewsMax: 64, // named SQL views (config file and admin API together)
   metricViewNameCharsMax: 64, // a metric view's name
   metricViewSqlCharsMax: 16_384, // a metric view's SQL
@@ -296,3 +302,6 @@ assert(limits.lakeQueryRowsMax === limits.queryRowsMax, "SQL answers as many row
 assert(limits.lakeQueriesPerTokenMax <= limits.lakeQueriesMax, "one token can run its share");
 assert(limits.lakeCuratedIntervalMsDefault >= limits.lakeIntervalMsDefault, "curated snapshots are the heavier pass: no more often than compaction");
 assert(limits.metricViewSqlCharsMax <= limits.lakeQuerySqlCharsMax, "a metric view is a query");
+assert(limits.lakeSqlRunningMax <= limits.lakeQueriesMax, "admitted queries can all run in turn");
+assert(limits.lakeThreadNice >= limits.backgroundThreadNice, "the lake yields to the partitions, not they to it");
+assert(limits.lakeMaterializeEveryMsMin >= limits.lakeMaterializeTickMs, "a schedule is looked at at least once a period");

@@ -10,7 +10,7 @@
  *
  * @example lowerThreadPriority(limits.backgroundThreadNice); // in a worker's entry file
  */
-import { readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 
 /** Adds `increment` to this thread's nice value; false where threads cannot be told apart (not Linux). */
@@ -24,4 +24,35 @@ export function lowerThreadPriority(increment: number): boolean {
   if (!Number.isInteger(tid) || tid <= 0) return false;
   setPriority(tid, Math.min(19, getPriority(tid) + increment));
   return true;
+}
+
+/**
+ * Raises to at least `nice` the nice value of every thread of this process
+ * whose name starts with `prefix` (idempotent: a thread already that nice
+ * is left as it is). Native work queued from JavaScript (an addon's async
+ * calls: DuckDB's queries and COPYs) runs on Bun's pool threads ("Bun
+ * Pool N"), not on the thread that asked, so a worker that lowered its own
+ * priority has not lowered that work's. Returns how many it changed.
+ *
+ * @example lowerThreadsNamed("Bun Pool", limits.backgroundThreadNice); // after the pool has started
+ */
+export function lowerThreadsNamed(prefix: string, nice: number): number {
+  let tasks: string[];
+  try {
+    tasks = readdirSync("/proc/self/task");
+  } catch {
+    return 0; // not Linux
+  }
+  let changed = 0;
+  for (const t of tasks) {
+    const tid = Number(t);
+    try {
+      if (!readFileSync(`/proc/self/task/${t}/comm`, "utf8").startsWith(prefix) || getPriority(tid) >= nice) continue;
+      setPriority(tid, Math.min(19, nice));
+      changed++;
+    } catch {
+      // the thread ended between the listing and now
+    }
+  }
+  return changed;
 }
