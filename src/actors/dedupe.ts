@@ -15,6 +15,11 @@
  * forgotten early and counted (`evicted`): the horizon shrinks, visibly, and
  * memory does not grow.
  *
+ * What it holds can be taken out as hash pairs with the time each was
+ * added (entriesBetween) and put back (addEntries) with the same outcome as
+ * adding the ids again in order: start-up loads them from a persisted index
+ * (src/storage/dedupe-index.ts) instead of re-reading the raw log.
+ *
  * @example
  *   const d = new DedupeSet(600_000);
  *   d.has("evt-1", now);   // false
@@ -24,6 +29,9 @@
 import { limits } from "../runtime/limits.ts";
 
 const emptyHi = 0; // a hash pair with hi = 0 is remapped to 1, so 0 marks an empty slot
+
+/** Ids as a DedupeSet holds them: hash pairs (hi never 0) and the time each was added (epoch ms), oldest first. */
+export interface DedupeEntries { hi: Uint32Array; lo: Uint32Array; addedMs: Float64Array }
 
 export class DedupeSet {
   private hi = new Uint32Array(1024);
@@ -57,8 +65,55 @@ export class DedupeSet {
   add(id: string, nowMs: number): void {
     this.expire(nowMs);
     hashId(id);
-    const h = hashHi;
-    const l = hashLo;
+    this.addHash(hashHi, hashLo, nowMs);
+  }
+
+  /**
+   * The ids added at marks [from, to) that are still held, oldest first:
+   * their hash pairs and the time each was added. A copy.
+   *
+   * @example const all = d.entriesBetween(0, d.mark()); // then e.g. d2.addEntries(all, now - horizon)
+   */
+  entriesBetween(from: number, to: number): DedupeEntries {
+    const first = this.inserted - this.fifoLen; // the mark of the oldest id held
+    const a = Math.max(from, first);
+    const n = Math.max(0, Math.min(to, this.inserted) - a);
+    const out: DedupeEntries = { hi: new Uint32Array(n), lo: new Uint32Array(n), addedMs: new Float64Array(n) };
+    const cap = this.fifoHi.length;
+    for (let k = 0, i = (this.fifoHead + a - first) % cap; k < n; k++, i = (i + 1) % cap) {
+      out.hi[k] = this.fifoHi[i];
+      out.lo[k] = this.fifoLo[i];
+      out.addedMs[k] = this.fifoExpiry[i] - this.horizonMs;
+    }
+    return out;
+  }
+
+  /**
+   * Adds entries taken by entriesBetween (of this set or another with any
+   * horizon), in order, as add() would have added their ids: each from the
+   * time it was first added, for this set's horizon. Entries added before
+   * `fromMs` are skipped (already past the horizon). Returns how many were added.
+   */
+  addEntries(e: DedupeEntries, fromMs: number): number {
+    this.reserve(Math.min(this.idsMax, this.held + e.hi.length)); // grown once, not by doubling (each doubling rehashes)
+    let n = 0;
+    for (let k = 0; k < e.hi.length; k++) {
+      const t = e.addedMs[k];
+      if (!(t >= fromMs) || e.hi[k] === emptyHi) continue; // an empty slot's mark is no id
+      this.expire(t);
+      this.addHash(e.hi[k], e.lo[k], t);
+      n++;
+    }
+    return n;
+  }
+
+  /** Grows the table and the FIFO to hold `ids` ids without growing again. */
+  private reserve(ids: number): void {
+    while ((ids + 1) * 2 > this.hi.length) this.growTable();
+    while (ids > this.fifoHi.length) this.growFifo();
+  }
+
+  private addHash(h: number, l: number, nowMs: number): void {
     if (this.find(h, l) >= 0) return;
     if (this.held >= this.idsMax) this.evictOldest();
     if ((this.held + 1) * 2 > this.hi.length) this.growTable();

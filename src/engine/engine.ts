@@ -45,6 +45,8 @@ import { parseSeriesKey } from "../runtime/series.ts";
 import type { Log } from "../runtime/log.ts";
 import { Supervisor } from "../runtime/supervisor.ts";
 import { openStore } from "../storage/db.ts";
+import { DedupeIndexWriter } from "../storage/dedupe-index.ts";
+import { CrashPoints } from "../runtime/crash-points.ts";
 import { StoreWriter } from "../storage/store-writer.ts";
 import { EngineStartError } from "./errors.ts";
 import { CommitWatch } from "./commit-watch.ts";
@@ -83,6 +85,9 @@ export class Engine implements IngestPort, OpsPort {
   readonly labels: string[];
   /** What start-up recovered from the store and the raw log (for /metrics and the logs). */
   recovered: RecoveredState | null = null;
+  /** Keeps the de-duplication index beside the raw log (null in cluster mode); failed writes counted here. */
+  private dedupeIndex: DedupeIndexWriter | null = null;
+  dedupeIndexWriteErrors = 0;
   private readonly path: IngestPath;
   private readonly outputs: PartitionOutputs;
   /** The main thread's connection: start-up recovery and reads of checkpoints; the store writer thread does every write after. */
@@ -230,6 +235,17 @@ export class Engine implements IngestPort, OpsPort {
     e.timers.push(setInterval(() => e.outputs.flushStore(e.slots), limits.storeFlushMs));
     e.timers.push(setInterval(() => e.path.flushAllMarkers(), limits.storeFlushMs));
     e.timers.push(setInterval(() => void e.flushDeadletters(), limits.storeFlushMs));
+    if (!cfg.natsCluster) {
+      const crash = new CrashPoints(cfg.crashAt);
+      e.dedupeIndex = new DedupeIndexWriter(join(cfg.dataDir, "raw"), e.dedupe, {
+        midWrite: () => crash.reach("dedupe-index.mid-write"),
+        onError: (err) => {
+          e.dedupeIndexWriteErrors++;
+          e.log.error("de-duplication index not written; start-up will read more of the raw log", { error: err.message });
+        },
+      });
+      e.timers.push(setInterval(() => e.writeDedupeIndex(), limits.dedupeIndexFlushMs));
+    }
     e.timers.push(setInterval(() => e.pruneRawLog(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.prune(), limits.storePruneMs));
     e.timers.push(setInterval(() => e.publishStats(), limits.statsIntervalMs));
@@ -484,6 +500,11 @@ export class Engine implements IngestPort, OpsPort {
     this.stopping = true;
     this.outputs.stop();
     this.path.stop(); // the requests already written are answered before the workers drain
+    // Every record is in: the next start reads none for ids (after a base still being written, if any).
+    await this.dedupeIndex?.settled();
+    this.writeDedupeIndex();
+    await this.dedupeIndex?.settled();
+    this.dedupeIndex?.close();
     await this.supervisor.stop(); // the output drains keep running: a final checkpoint needs ring room
     await this.outputs.finish(this.slots, this.drains);
     await this.outputs.settleCommits(this.slots);
@@ -576,6 +597,11 @@ export class Engine implements IngestPort, OpsPort {
     };
     this.lastStats = { atMs: nowMs, ingested, windows };
     this.fanout.publish("stats", undefined, "", msg, 0, "stats");
+  }
+
+  /** Appends the ids added since the last call to the de-duplication index (failures: its onError). */
+  private writeDedupeIndex(): void {
+    this.dedupeIndex?.write(this.path.dedupeCut());
   }
 
   /** Raw-log bytes pruned since start, by reason (past WEIR_RETENTION_RAW, over WEIR_RAW_MAX_BYTES), and bytes over the budget that nothing may drop yet. */

@@ -63,6 +63,9 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
   m.gauge("weir_raw_log_over_budget_bytes", "Raw-log bytes over WEIR_RAW_MAX_BYTES that replay or the de-duplication window still needs", () => engine.rawPruned.over);
   m.gauge("weir_raw_log_fsyncs_total", "fsync(2) calls on the raw log (WEIR_DURABILITY=durable: one per group of requests)", () => engine.rawLogSyncs, "counter");
   m.gauge("weir_dedupe_ids", "Event ids held for de-duplication", () => engine.dedupe.size);
+  m.gauge("weir_dedupe_index_fallbacks_total", "Start-ups of this process whose de-duplication index was torn, corrupt or past the raw log's end (ids read from more of the log)",
+    () => (["torn", "corrupt", "ahead"].includes(engine.recovered?.dedupeIndex ?? "") ? 1 : 0), "counter");
+  m.gauge("weir_dedupe_index_write_errors_total", "Writes of the de-duplication index that failed (logged; start-up reads more of the raw log)", () => engine.dedupeIndexWriteErrors, "counter");
   m.gauge("weir_dedupe_evicted_total", "Ids forgotten before WEIR_DEDUPE_WINDOW passed because limits.dedupeIdsMax was reached", () => engine.dedupe.evicted, "counter");
   m.gauge("weir_deadletters", "Entries in the dead-letter list (newest limits.deadlettersMax kept)", () => engine.deadletters.size);
   m.gauge("weir_ws_clients", "Live WebSocket and SSE clients", () => engine.fanout.size);

@@ -2,7 +2,11 @@
  * What the main thread restores at start-up, before any worker runs: the
  * series registry (from the store, then from the raw-log records no
  * checkpoint covers yet) and the de-duplication ids still inside
- * WEIR_DEDUPE_WINDOW (from the raw log, which is kept at least that long).
+ * WEIR_DEDUPE_WINDOW: from the de-duplication index (src/storage/dedupe-index.ts)
+ * up to the raw-log position it covers, then from the log's records after
+ * it. Without a usable index (none yet, torn, corrupt, past the log's
+ * end) they come from every record of the window, as the log is kept at
+ * least that long: slower, the same ids; the state is logged and counted.
  * The workers restore their own state from their checkpoints and replay
  * the log after them (src/partition/worker.ts).
  *
@@ -23,6 +27,7 @@ import { loadCheckpoints, loadSeries } from "../actors/store.ts";
 import type { Log } from "../runtime/log.ts";
 import { partitionOf } from "../runtime/series.ts";
 import { StoreError } from "../storage/db.ts";
+import { type IndexState, readDedupeIndex } from "../storage/dedupe-index.ts";
 import { rawLogPositionBefore, readRawLog } from "../storage/rawlog.ts";
 
 export interface RecoveryInput {
@@ -54,17 +59,29 @@ export interface RecoveredState {
   seriesFromStore: number;
   seriesFromLog: number;
   idsFromLog: number;
+  /** Ids taken from the de-duplication index (those still inside the window). */
+  idsFromIndex: number;
+  /** How the index read went; anything but "loaded" read more of the raw log ("missing", "corrupt" and "ahead" all of the window); "not used" in cluster mode. */
+  dedupeIndex: IndexState | "not used";
+  /** The raw-log position the index covered (0 without one): ids were read from the records after it. */
+  dedupeIndexPos: number;
   recordsRead: number;
+  /** How long this recovery took (ms): the store, the index and the raw log read. */
+  ms: number;
 }
 
 export function recoverEngineState(x: RecoveryInput): RecoveredState {
-  const out: RecoveredState = { floorPos: -1, checkpoints: 0, seriesFromStore: 0, seriesFromLog: 0, idsFromLog: 0, recordsRead: 0 };
+  const t0 = performance.now();
+  const out: RecoveredState = {
+    floorPos: -1, checkpoints: 0, seriesFromStore: 0, seriesFromLog: 0, idsFromLog: 0, idsFromIndex: 0, dedupeIndex: "not used", dedupeIndexPos: 0, recordsRead: 0, ms: 0,
+  };
   const partitions = x.registry.partitions;
   const rows = loadSeries(x.db);
   if (x.cluster === true) {
     x.db.exec("DELETE FROM checkpoints");
     for (const r of rows) if (r.partition === partitionOf(r.key, partitions)) x.registry.restoreUnordered(r);
     out.seriesFromStore = x.registry.size;
+    out.ms = Math.round(performance.now() - t0);
     x.log.info("recovered (cluster mode: partitions start empty)", { ...out });
     return out;
   }
@@ -99,12 +116,13 @@ export function recoverEngineState(x: RecoveryInput): RecoveredState {
     for (let p = 0; p < partitions; p++) seriesFrom = Math.min(seriesFrom, checkpoints.get(p)?.pos ?? -1);
   }
   const idsFromMs = (x.nowMs ?? Date.now()) - x.dedupeWindowMs;
+  const idsFromPos = restoreIndexedIds(x, idsFromMs, out);
   const dec = new Decoder();
   // Segments older than both needs are not read at all.
-  const from = Math.min(Math.max(0, seriesFrom), rawLogPositionBefore(x.rawDir, idsFromMs));
+  const from = Math.min(Math.max(0, seriesFrom), idsFromPos);
   for (const rec of readRawLog(x.rawDir, from, x.rawEnd)) {
     const needSeries = rec.position > seriesFrom;
-    const needIds = rec.recvMs >= idsFromMs;
+    const needIds = rec.position >= idsFromPos && rec.recvMs >= idsFromMs;
     if ((!needSeries && !needIds) || rec.format !== ingestRecordFormat) continue;
     out.recordsRead++;
     const r = decodeIngestRecord(dec, rec.payload);
@@ -120,8 +138,31 @@ export function recoverEngineState(x: RecoveryInput): RecoveredState {
     if (needIds) for (const id of r.ids) x.dedupe.add(id, rec.recvMs);
     if (needIds) out.idsFromLog += r.ids.length;
   }
+  out.ms = Math.round(performance.now() - t0);
   x.log.info("recovered", { ...out });
   return out;
+}
+
+/**
+ * Adds the ids of the de-duplication index (those added at or after
+ * `idsFromMs`) and returns the raw-log position from which the records'
+ * ids are still to be read: the one the index covers, or without a usable
+ * index the start of the segment holding the window's first record.
+ */
+function restoreIndexedIds(x: RecoveryInput, idsFromMs: number, out: RecoveredState): number {
+  const windowFrom = rawLogPositionBefore(x.rawDir, idsFromMs);
+  const r = readDedupeIndex(x.rawDir, x.rawEnd);
+  out.dedupeIndex = r.state;
+  if (r.state === "missing") x.log.info("no de-duplication index: ids are read from the raw log's whole window");
+  else if (r.state !== "loaded") {
+    x.log.warn(`de-duplication index ${r.state}: ${r.state === "torn" ? "its valid part is used and the raw log read after it" : "ids are read from the raw log's whole window"}`, {
+      detail: r.detail, coveredPos: r.to,
+    });
+  }
+  if (r.chunks.length === 0) return windowFrom;
+  for (const c of r.chunks) out.idsFromIndex += x.dedupe.addEntries(c, idsFromMs);
+  out.dedupeIndexPos = r.to;
+  return Math.max(r.to, windowFrom);
 }
 
 /** The position of the last record before `end`, or -1 for an empty log. */

@@ -21,6 +21,9 @@ export const limits = {
 
   // Ingest.
   dedupeIdsMax: 1_000_000, // event ids held for WEIR_DEDUPE_WINDOW; past it the oldest go early (counted)
+  dedupeIndexFlushMs: 1_000, // the ids added since are appended to the raw log's de-duplication index this often (off the request path): start-up re-reads at most about this much of the log for ids
+  dedupeIndexSlackFactor: 2, // the index file is rewritten as one base when it holds more than this many times the ids held (expired ones add up), plus dedupeIndexSlackBytes
+  dedupeIndexSlackBytes: 1024 * 1024, // see dedupeIndexSlackFactor: a small index is not rewritten for every few expired ids
   bodyBytesMaxDefault: 8 * 1024 * 1024, // WEIR_MAX_BODY's default: a request body, as sent or once decompressed; more: 413 `body: over WEIR_MAX_BODY`
   eventsPerRequestMax: 100_000, // events in one request or message; more: 413 `body: over 100000 events`
   errorsListedMax: 100, // per-request error list in a 202/400 body
@@ -266,6 +269,7 @@ assert(limits.ringBytesMax <= 2 ** 30, "ring byte counters must not overflow the
 assert(limits.heartbeatIntervalMs * 4 <= limits.heartbeatTimeoutMs, "several beats fit in the timeout");
 assert(limits.panesPerWindowMax * 2 <= limits.panesPerSeriesMax, "a series holds its widest window twice over");
 assert(limits.panesPerWindowMax * 2 <= limits.trendPanesPerSeriesMax, "a trend ring holds its widest window twice over");
+assert(limits.dedupeIndexSlackFactor >= 1, "the index is rewritten only once it holds more than one base");
 assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "percentiles within 1 %");
 assert(limits.ruleWindowMsMin <= limits.ruleWindowMsMax && limits.ruleWindowMsMax <= limits.natsIngestMaxAgeMsDefault, "a rule window fits the events kept");
 // An expression can name a full-length metric with two full-length matchers.
