@@ -195,6 +195,29 @@ describe("views - the partitions' parts merged equal a recount", () => {
   });
 });
 
+describe("views - when parts are taken", () => {
+  test("views - an emit: final view's part stays open until its window is complete here (then it is taken once); emit: changes parts go at every take; all at a stop; held parts are in the snapshot", () => {
+    const fin = parseView({ name: "f", from: "a", window: "1m", aggregates: ["count"] });
+    const chg = parseView({ name: "c", from: "a", window: "1m", aggregates: ["count"], emit: "changes" });
+    const set = new ViewSet([fin, chg]);
+    const s = { key: "a", name: "a", tags: {} };
+    set.onEvent(0, s, 5_000, 1);
+    set.onEvent(0, s, 65_000, 1);
+    expect(set.openEndMin()).toBe(60_000);
+    // Complete before 59 s: nothing of f; both windows of c.
+    expect(set.takeDeltas(59_000).map((d) => [d.v, d.s, d.a.n])).toEqual([["c", 0, 1], ["c", 60_000, 1]]);
+    expect(set.openEndMin()).toBe(60_000);
+    const copy = new ViewSet([fin, chg]);
+    copy.restore(structuredClone(set.snapshot()));
+    set.onEvent(0, s, 6_000, 1);
+    // Complete before 60 s: f's first window (both events), not its second; c's part of the new event.
+    expect(set.takeDeltas(60_000).map((d) => [d.v, d.s, d.a.n])).toEqual([["f", 0, 2], ["c", 0, 1]]);
+    expect(set.takeDeltas(60_000)).toEqual([]);
+    expect(set.takeDeltas().map((d) => [d.v, d.s, d.a.n])).toEqual([["f", 60_000, 1]]); // a stop: all
+    expect(copy.takeDeltas().map((d) => [d.v, d.s, d.a.n]).sort()).toEqual([["f", 0, 1], ["f", 60_000, 1]]); // the held parts were in the snapshot
+  });
+});
+
 describe("views - bounds", () => {
   test("views - past its bound of open aggregates an event's update is refused and counted; the open ones still take events; after a take there is room again", () => {
     const set = new ViewSet([parseView({ name: "v", from: "a", group_by: ["user"], window: "1m", aggregates: ["count"] })], 2);

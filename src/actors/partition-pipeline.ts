@@ -186,10 +186,14 @@ export class PartitionPipeline {
     this.views.setTable(name, table);
   }
 
-  /** The views' parts gathered since the last call go to the output (`v` rows): called right before each checkpoint. */
-  flushViews(): void {
+  /**
+   * The views' parts due go to the output (`v` rows): called right before
+   * each checkpoint. Those of `emit: final` views only once their window is
+   * complete here (ViewSet.takeDeltas); `all` (a stop): every part.
+   */
+  flushViews(all = false): void {
     if (!this.views.active) return;
-    for (const d of this.views.takeDeltas()) this.out.v.push(d);
+    for (const d of this.views.takeDeltas(all ? Infinity : this.seriesFrontier())) this.out.v.push(d);
   }
 
   /**
@@ -204,15 +208,26 @@ export class PartitionPipeline {
    * yet taken (flushViews); +Infinity with no series and no part. It
    * speaks for the records up to `handledPos` (`fp`): the engine holds the
    * frontier under the events of later ones. No views: nothing.
+   * Answers whether a part held open has become complete here (a
+   * checkpoint is then due even if nothing else happened: flushViews takes it).
    * @example pipeline.flushViewFrontier(lastPos); pipeline.take(n).f // e.g. 1_700_000_040_000
    */
-  flushViewFrontier(handledPos: number): void {
-    if (!this.views.active) return;
-    // Never past the clock less the lateness (a partition with no series yet), never further behind than the bound.
-    const series = this.window.lowFrontier(this.ws, this.closedMs); // +Infinity: no series yet, nothing to wait for
-    const low = series === Infinity ? Infinity : Math.max(Math.min(series, this.closedMs - this.latenessMs), this.closedMs - limits.viewFinalLagMsMax);
-    this.out.f = Math.min(low, this.views.openEndMin() - 1);
+  flushViewFrontier(handledPos: number): boolean {
+    if (!this.views.active) return false;
+    const series = this.seriesFrontier();
+    const open = this.views.openEndMin();
+    this.out.f = Math.min(series, open - 1);
     this.out.fp = handledPos;
+    return open <= series;
+  }
+
+  /**
+   * Where this partition's series can still take events, at its clock: never past the clock less the lateness,
+   * never further behind than limits.viewFinalLagMsMax; +Infinity with no series.
+   */
+  private seriesFrontier(): number {
+    const series = this.window.lowFrontier(this.ws, this.closedMs);
+    return series === Infinity ? Infinity : Math.max(Math.min(series, this.closedMs - this.latenessMs), this.closedMs - limits.viewFinalLagMsMax);
   }
 
   /** View updates refused because limits.viewGroupsMax aggregates were open. */

@@ -361,7 +361,7 @@ export class PartitionLoop {
    */
   private async maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
     if (!this.dirty || !this.atBoundary || !this.checkpointDue(nowMs, force)) return;
-    this.pipeline.flushViews(); // the views' parts since the last checkpoint: committed with this one
+    this.pipeline.flushViews(force); // the views' parts due (all at a stop): committed with this checkpoint
     await this.flushOutAll();
     const bytes = this.enc.encode(this.pipeline.snapshot());
     if (bytes.byteLength > this.d.checkpointBytesMax) {
@@ -437,7 +437,7 @@ export class PartitionLoop {
         nextTickMs = now + limits.workerTickMs;
       }
       if (room && this.tickDone && now >= nextFrontierMs) {
-        this.pipeline.flushViewFrontier(this.lastPos); // nothing to do without views
+        if (this.pipeline.flushViewFrontier(this.lastPos)) this.dirty = true; // a held view part is complete: the next checkpoint takes it
         nextFrontierMs = now + limits.viewFrontierEveryMs;
       }
       if (room && now >= nextUpdatesMs) {

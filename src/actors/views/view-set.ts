@@ -157,14 +157,29 @@ export class ViewSet {
     return min;
   }
 
-  /** The aggregates gathered since the last take, as deltas; none are kept. */
-  takeDeltas(): ViewDelta[] {
+  /**
+   * The aggregates gathered since the last take, as deltas: every one of a
+   * view with `emit: changes` (its running values move at each checkpoint),
+   * and those of `emit: final` views whose window ends at or before
+   * `completeBefore` (complete here: nothing more will come to them but
+   * late parts). The others stay open, in the snapshot, until a later take:
+   * so a final view's window is merged once per partition, not once per
+   * checkpoint while it is open (a view grouped by user merged every user's
+   * open window every second). Infinity: all (a stop).
+   */
+  takeDeltas(completeBefore = Infinity): ViewDelta[] {
     if (this.open.size === 0) return [];
     const out: ViewDelta[] = [];
-    for (const o of this.open.values()) {
-      out.push({ v: o.view.name, k: o.key, g: o.tags, w: o.view.window.label, s: o.start, e: o.start + o.view.window.sizeMs, a: o.agg.snapshot(), h: o.view.having });
+    let kept: Map<string, Open> | null = null;
+    for (const [k, o] of this.open) {
+      const e = o.start + o.view.window.sizeMs;
+      if (o.view.emit === "final" && e > completeBefore) {
+        (kept ??= new Map()).set(k, o);
+        continue;
+      }
+      out.push({ v: o.view.name, k: o.key, g: o.tags, w: o.view.window.label, s: o.start, e, a: o.agg.snapshot(), h: o.view.having });
     }
-    this.open = new Map();
+    this.open = kept ?? new Map();
     this.gen++;
     return out;
   }
