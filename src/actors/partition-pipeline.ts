@@ -101,6 +101,8 @@ export class PartitionPipeline {
   /** Series with events since the last flushUpdates() that some subscription wants: at most seriesMax. */
   private readonly updated = new Set<number>();
   private readonly specLabels: string[];
+  /** When (this partition's clock) flushViews next hands over every view part, complete or not. */
+  private viewsAllAtMs = 0;
 
   constructor(opts: PipelineOptions) {
     this.latenessMs = opts.latenessMs;
@@ -188,11 +190,18 @@ export class PartitionPipeline {
 
   /**
    * The views' parts due go to the output (`v` rows): called right before
-   * each checkpoint. Those of `emit: final` views only once their window is
-   * complete here (ViewSet.takeDeltas); `all` (a stop): every part.
+   * each checkpoint. Those of `emit: final` views once their window is
+   * complete here (ViewSet.takeDeltas), or every limits.viewPartsHoldMsMax;
+   * `all` (a stop): every part.
    */
   flushViews(all = false): void {
     if (!this.views.active) return;
+    // At least every viewPartsHoldMsMax of this partition's clock all go, so a final view's merged window (and its
+    // `having`) does not wait for its whole window: a 5-minute window is merged every 10 s, not every second.
+    if (this.closedMs >= this.viewsAllAtMs) {
+      all = true;
+      this.viewsAllAtMs = this.closedMs + limits.viewPartsHoldMsMax;
+    }
     for (const d of this.views.takeDeltas(all ? Infinity : this.seriesFrontier())) this.out.v.push(d);
   }
 

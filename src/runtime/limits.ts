@@ -163,6 +163,7 @@ export const limits = {
   updatesEveryMs: 500, // a partition sends the running values of the open windows live clients asked for (updates:<spec>:<glob>) this often
   updatesPerFlushMax: 10_000, // series whose running values one flush sends at most (the rest at the next)
   viewGroupsMax: 100_000, // open (group, window) aggregates of one partition's views together; past it an event's view update is refused and counted
+  viewPartsHoldMsMax: 10_000, // an emit: final view's parts are held in the partition until their window is complete, and handed over at least this often (of its clock) all the same
   viewFrontierEveryMs: 1_000, // a partition says this often how far its views' windows are complete (rules judge a view window once every partition has passed its end)
   viewFinalLagMsMax: 120_000, // a view window waits for a slow or silent series at most this long past its end (its clock) before it is judged; what comes later counts in weir_view_parts_late_total
   viewRuleWindowsPendingMax: 200_000, // view windows merged and not yet judged by the rules; past it the oldest are judged early (counted)
