@@ -188,7 +188,10 @@ export class ViewRules {
 
   /** The pending windows ending at or before `to`, and the oldest beyond it while over the bound; in order of end. */
   private due(to: number): WindowRecord[] {
-    const all = [...this.pending.values()].sort((a, b) => a.end - b.end || (a.series < b.series ? -1 : a.series > b.series ? 1 : 0));
+    const byEnd = (a: WindowRecord, b: WindowRecord) => a.end - b.end || (a.series < b.series ? -1 : a.series > b.series ? 1 : 0);
+    // Most of the time only the few windows the frontier passed are sorted; the whole set only while over the bound.
+    if (this.pending.size <= limits.viewRuleWindowsPendingMax) return [...this.pending.values()].filter((r) => r.end <= to).sort(byEnd);
+    const all = [...this.pending.values()].sort(byEnd);
     let n = 0;
     while (n < all.length && all[n].end <= to) n++;
     const over = all.length - n - limits.viewRuleWindowsPendingMax;
