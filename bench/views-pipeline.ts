@@ -43,10 +43,17 @@
  * fresh process (`--alone <config>`), twice, in the order 0 1 3 3 1 0: its
  * peak RSS (VmHWM) and its RSS after a full GC at the end.
  *
+ * Before and after a change, in one process: VIEWS_PIPELINE_VS=<another
+ * checkout's root> adds "0 vs" and "3 vs", the same configurations built
+ * from that checkout's pipeline and views, interleaved with the others
+ * (their ratios are to this checkout's 0 views too; no alone runs).
+ * VIEWS_PIPELINE_ALONE=0 skips the alone runs (no memory figures).
+ *
  * Prints figures; asserts nothing on time.
  *
  * @example bun bench/views-pipeline.ts
  *          VIEWS_PIPELINE_USERS=1000 VIEWS_PIPELINE_RATE=50000 VIEWS_PIPELINE_SECONDS=200 bun bench/views-pipeline.ts
+ *          VIEWS_PIPELINE_VS=/tmp/before bun bench/views-pipeline.ts   # /tmp/before: git archive of the code before
  */
 import { strict as assert } from "node:assert";
 import { Encoder } from "@msgpack/msgpack";
@@ -95,8 +102,18 @@ const rollups = rollupsFor(specs);
 
 /** The views of each configuration, named by their number: the demo's, the first one, none. */
 const configs: Record<string, number> = { "0": 0, "1": 1, "3": 3 };
-const order = ["0", "1", "3"];
-const viewsOf = (config: string): View[] => demoViews().slice(0, configs[config]).map((v, i) => parseView(v, { path: `views[${i}]` }));
+const base = ["0", "1", "3"];
+/** The other checkout's pipeline and view parser (VIEWS_PIPELINE_VS), as its configurations "0 vs" and "3 vs" use them. */
+const vsDir = process.env.VIEWS_PIPELINE_VS;
+const vs = vsDir === undefined ? null : {
+  Pipeline: (await import(`${vsDir}/src/actors/partition-pipeline.ts`)).PartitionPipeline as typeof PartitionPipeline,
+  parseView: (await import(`${vsDir}/src/actors/views/view.ts`)).parseView as typeof parseView,
+};
+const order = vs === null ? base : [...base, "0 vs", "3 vs"];
+const viewsOf = (config: string): View[] => {
+  const parse = config.endsWith(" vs") ? vs!.parseView : parseView;
+  return demoViews().slice(0, configs[config.replace(" vs", "")]).map((v, i) => parse(v, { path: `views[${i}]` }));
+};
 
 /** Series sid = user · 6 + kind · 2 + page slot; a user's two pages differ (6·user + 3 is odd, never 0 mod 20). */
 const sidOf = (user: number, kind: number, slot: number) => user * seriesPerUser + kind * pagesPerUser + slot;
@@ -157,8 +174,8 @@ class Feeder implements Feeding<EventBatch> {
   checkpointBytesMax = 0;
   checkpointMs = 0;
 
-  constructor(views: View[], pool: UserPool, users: TableLookup) {
-    this.p = new PartitionPipeline({ specs, latenessMs, seriesMax: pool.users.length * seriesPerUser, rollups, views });
+  constructor(views: View[], pool: UserPool, users: TableLookup, Pipeline = PartitionPipeline) {
+    this.p = new Pipeline({ specs, latenessMs, seriesMax: pool.users.length * seriesPerUser, rollups, views });
     this.p.setTable(demoScenario.usersTable, users);
     registerSeries(this.p, pool);
   }
@@ -207,11 +224,11 @@ class Feeder implements Feeding<EventBatch> {
 
 /** One round: a fresh pipeline per configuration, fed `turnBatches` batches in a row each, the order rotating; answers each one's time. */
 function round(count: number, pool: UserPool, users: TableLookup): Turns<Feeder> {
-  const feeders = order.map((c) => new Feeder(viewsOf(c), pool, users));
+  const feeders = order.map((c) => new Feeder(viewsOf(c), pool, users, c.endsWith(" vs") ? vs!.Pipeline : PartitionPipeline));
   return interleavedRound(feeders, batches(count, pool, turnBatches), { turnBatches });
 }
 
-const label = (config: string) => `${config} view${config === "1" ? "" : "s"}`;
+const label = (config: string) => `${config.replace(" vs", "")} view${config.startsWith("1") ? "" : "s"}${config.endsWith(" vs") ? " (VIEWS_PIPELINE_VS)" : ""}`;
 
 async function main(): Promise<void> {
   assert(Number.isInteger(shape.users) && shape.users >= usersMin && shape.users <= usersMax, `users: ${usersMin} to ${usersMax}`);
@@ -233,7 +250,7 @@ async function main(): Promise<void> {
     rounds.push(round(events, pool, users));
     console.log(roundLine(r + 1, order, rounds[r], events));
   }
-  const alone = await aloneTwice(import.meta.path, order, events);
+  const alone = process.env.VIEWS_PIPELINE_ALONE === "0" ? [] : await aloneTwice(import.meta.path, base, events);
   const refused = rounds[0].feeders.map((x) => x.p.viewsRefused).join(", ");
   reportRows(
     { config: "configuration", baseline: "0 views", extra: ["view rows a run", "checkpoints a run: count, largest, ms each"] }, order, rounds, alone, events, label,

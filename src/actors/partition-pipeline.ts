@@ -31,7 +31,7 @@ import { createAnomalyLogic, type Anomaly } from "./anomaly.ts";
 import { AnomalyKnobTable, type AnomalyKnobRule } from "./anomaly-knobs.ts";
 import { createTrendLogic, type Trend } from "./trend.ts";
 import { anomalyRow, type PartitionOutput, trendRow, windowRow } from "./result-rows.ts";
-import { createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "./window.ts";
+import { type ClosedPane, createWindowLogic, type EventBatch, type WindowOutput, type WindowResult } from "./window.ts";
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
 import { RuleSet, type RuleSetSnapshot, type RuleTransition, type SeriesRef } from "./rules/rule-set.ts";
 import type { Rule } from "./rules/rule.ts";
@@ -121,6 +121,10 @@ export class PartitionPipeline {
     this.setRules(opts.rules ?? []);
     this.specLabels = opts.specs.map((s) => s.label);
     this.views = new ViewSet();
+    const paneMs = paneMsOf(opts.specs);
+    // Some spec slides by the pane (the defaults' 10s does): views whose windows are whole panes take panes, not events.
+    const panesClose = this.window.onPaneClosed(null);
+    this.views.setPanes(panesClose ? { paneMs, forEachOpen: (fn) => this.window.forEachOpenPane(this.ws, fn), seriesOf: (sid) => this.series[sid] } : null);
     this.setViews(opts.views ?? []);
   }
 
@@ -160,6 +164,7 @@ export class PartitionPipeline {
 
   private hookAccepted(): void {
     this.window.onAccepted(this.views.active || this.updates.length > 0 ? this.onAccepted : null);
+    this.window.onPaneClosed(this.views.active ? this.onPane : null);
   }
 
   /** Whether some running-values subscription wants series `sid` (worked out once per series and change of subscriptions). */
@@ -192,10 +197,15 @@ export class PartitionPipeline {
    * The views' parts due go to the output (`v` rows): called right before
    * each checkpoint. Those of `emit: final` views once their window is
    * complete here (ViewSet.takeDeltas), or every limits.viewPartsHoldMsMax;
-   * `all` (a stop): every part.
+   * `stop`: every part, with what the open panes hold so far (ViewSet.cutForStop).
    */
-  flushViews(all = false): void {
+  flushViews(stop = false): void {
     if (!this.views.active) return;
+    let all = stop;
+    if (stop) this.views.cutForStop();
+    // A series' pane that has waited past its end as long as a part may be held (a producer behind the clock, a quiet
+    // one, a backfill's last pane) goes to the views now, not when the quiet rule closes it (ViewSet.cutStale).
+    else this.views.cutStale(this.closedMs - limits.viewPartsHoldMsMax);
     // At least every viewPartsHoldMsMax of this partition's clock all go, so a final view's merged window (and its
     // `having`) does not wait for its whole window: a 5-minute window is merged every 10 s, not every second.
     if (this.closedMs >= this.viewsAllAtMs) {
@@ -217,17 +227,23 @@ export class PartitionPipeline {
    * yet taken (flushViews); +Infinity with no series and no part. It
    * speaks for the records up to `handledPos` (`fp`): the engine holds the
    * frontier under the events of later ones. No views: nothing.
-   * Answers whether a part held open has become complete here (a
-   * checkpoint is then due even if nothing else happened: flushViews takes it).
+   * Answers whether a part held open has become complete here, or a pane
+   * waits to be cut (a checkpoint is then due even if nothing else
+   * happened: flushViews takes it).
    * @example pipeline.flushViewFrontier(lastPos); pipeline.take(n).f // e.g. 1_700_000_040_000
    */
   flushViewFrontier(handledPos: number): boolean {
     if (!this.views.active) return false;
     const series = this.seriesFrontier();
     const open = this.views.openEndMin();
-    this.out.f = Math.min(series, open - 1);
+    // Nor past a pane not yet given to a view fed by pane: the frontier's floor at the clock less viewFinalLagMsMax
+    // must not let a window be judged before a slow producer's open pane is cut into it (flushViews).
+    const waiting = this.views.panesWaiting(this.closedMs - limits.viewPartsHoldMsMax);
+    this.out.f = Math.min(series, open - 1, waiting.low);
     this.out.fp = handledPos;
-    return open <= series;
+    // A pane that waited past the hold to close makes a checkpoint due as well (flushViews cuts it): a partition sent
+    // nothing more would otherwise keep a producer's last pane from its views until the quiet rule closes it.
+    return open <= series || waiting.stale;
   }
 
   /**
@@ -388,6 +404,11 @@ export class PartitionPipeline {
     const series = this.series[sid];
     if (series !== undefined && this.views.active) this.views.onEvent(sid, series, ts, value);
     if (this.updates.length > 0 && this.wantsUpdates(sid)) this.updated.add(sid);
+  };
+
+  private readonly onPane = (sid: number, pane: ClosedPane): void => {
+    const series = this.series[sid];
+    if (series !== undefined) this.views.onPane(sid, series, pane);
   };
 
   private readonly onRule = (t: RuleTransition): void => {

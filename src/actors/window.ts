@@ -138,6 +138,16 @@ export interface WindowResult {
 
 export interface LateEvent { kind: "late"; sid: number; ts: number; value: number }
 export type WindowOutput = WindowResult | LateEvent;
+
+/**
+ * One series' pane as it closes (no event can join it any more): the
+ * aggregate of its accepted events, the views' input (views/view-set.ts).
+ * Read it within the call; the window actor reuses it.
+ */
+export interface ClosedPane {
+  readonly start: number; readonly count: number; readonly sum: number; readonly min: number; readonly max: number;
+  readonly first: number; readonly firstTs: number; readonly last: number; readonly lastTs: number; readonly sketch: QuantileSketch;
+}
 export interface WindowOptions {
   specs: WindowSpec[];
   latenessMs: number;
@@ -186,6 +196,15 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
   handleCapped(state: WindowState, batch: EventBatch, emit: (out: WindowOutput) => void, capMs: number): void;
   /** Calls `fn` for every event handle() takes into a window (not the late ones), in order; null: none. */
   onAccepted(fn: ((sid: number, ts: number, value: number) => void) | null): void;
+  /**
+   * Calls `fn` for every pane as its series' closedBefore passes its end
+   * (in order of start within a series), when some spec slides by the pane
+   * (then a pane takes no event once closedBefore reaches its end);
+   * answers false, and never calls, for specs without one. null: none.
+   */
+  onPaneClosed(fn: ((sid: number, pane: ClosedPane) => void) | null): boolean;
+  /** Calls `fn` for every pane not closed yet, series by series (sid order), in order of start. */
+  forEachOpenPane(state: WindowState, fn: (sid: number, pane: ClosedPane) => void): void;
   /**
    * The running aggregate of spec `j`'s open window holding series `sid`'s
    * newest event (the one of them that ends first), as it would close if
@@ -471,6 +490,12 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
     onAccepted: (fn) => {
       w.accepted = fn;
     },
+    onPaneClosed: (fn) => {
+      if (!w.panesClose) return false;
+      w.paneClosed = fn;
+      return true;
+    },
+    forEachOpenPane: (st, fn) => w.forEachOpenPane(st, fn),
     peek: (st, sid, j) => w.peek(st, sid, j),
   };
 }
@@ -478,6 +503,10 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
 class Windows {
   /** See WindowLogic.onAccepted. */
   accepted: ((sid: number, ts: number, value: number) => void) | null = null;
+  /** See WindowLogic.onPaneClosed. */
+  paneClosed: ((sid: number, pane: ClosedPane) => void) | null = null;
+  /** Whether some spec slides by the pane: every pane end is then a window end, so closeTo is what closes a pane. */
+  readonly panesClose: boolean;
   readonly specCount: number;
   private readonly labels: string[];
   private readonly sizes: Float64Array;
@@ -502,6 +531,7 @@ class Windows {
     this.sizes = Float64Array.from(specs, (s) => s.sizeMs);
     this.slides = Float64Array.from(specs, (s) => s.slideMs);
     this.paneMs = paneMsOf(specs);
+    this.panesClose = specs.some((s) => s.slideMs === this.paneMs);
     for (const s of specs) {
       assert(s.sizeMs % s.slideMs === 0 && s.sizeMs / this.paneMs <= limits.panesPerWindowMax, `valid spec ${s.label}`);
     }
@@ -667,7 +697,26 @@ class Windows {
     this.setClosedBefore(s, c);
     if (!isOpen(s)) return;
     this.emitClosed(st, s, c0, c, emit);
+    if (this.paneClosed !== null) this.emitPanesClosed(s, c0, c);
     this.dropPanes(st, s);
+  }
+
+  /** The panes whose end lies in (c0, c1]: closed by this closeTo (panesClose). */
+  private emitPanesClosed(s: Series, c0: number, c1: number): void {
+    const P = this.paneMs;
+    for (const p of s.panes) {
+      const end = p.start + P;
+      if (end > c1) break;
+      if (end > c0) this.paneClosed!(s.sid, p);
+    }
+  }
+
+  forEachOpenPane(st: WindowState, fn: (sid: number, pane: ClosedPane) => void): void {
+    const P = this.paneMs;
+    for (const s of st.series) {
+      if (s === undefined) continue;
+      for (const p of s.panes) if (p.start + P > s.closedBefore) fn(s.sid, p);
+    }
   }
 
   private setClosedBefore(s: Series, c: number): void {

@@ -17,6 +17,7 @@
  */
 import { QuantileSketch, type SketchSnapshot } from "../../sketch/quantile.ts";
 import { DistinctCounter, type DistinctSnapshot } from "./distinct.ts";
+import type { ClosedPane } from "../window.ts";
 
 export interface ViewAggSnapshot {
   n: number; sum: number; min: number; max: number; ft: number; f: number; lt: number; l: number;
@@ -63,16 +64,34 @@ export class ViewAgg {
     if (this.distinct !== null && distinctValue !== null) this.distinct.add(distinctValue);
   }
 
+  /**
+   * The accepted events of one series' pane (its window actor's aggregate):
+   * as if each were added (first / last: the pane's own, which on equal
+   * times keeps the earliest / latest arrival rather than the smaller /
+   * larger value). `distinctValue`: the series' tag, one for all its events.
+   */
+  addPane(p: ClosedPane, distinctValue: string | null): void {
+    if (p.count === 0) return;
+    this.fold(p);
+    this.sketch?.merge(p.sketch);
+    if (this.distinct !== null && distinctValue !== null) this.distinct.add(distinctValue);
+  }
+
   merge(o: ViewAgg): void {
     if (o.count === 0) return;
+    this.fold(o);
+    if (this.sketch !== null && o.sketch !== null) this.sketch.merge(o.sketch);
+    if (this.distinct !== null && o.distinct !== null) this.distinct.merge(o.distinct);
+  }
+
+  /** Count, sum, min, max, first and last of another part (a pane or an aggregate). */
+  private fold(o: Pick<ViewAgg, "count" | "sum" | "min" | "max" | "firstTs" | "first" | "lastTs" | "last">): void {
     this.count += o.count;
     this.sum += o.sum;
     if (o.min < this.min) this.min = o.min;
     if (o.max > this.max) this.max = o.max;
     this.takeFirst(o.firstTs, o.first);
     this.takeLast(o.lastTs, o.last);
-    if (this.sketch !== null && o.sketch !== null) this.sketch.merge(o.sketch);
-    if (this.distinct !== null && o.distinct !== null) this.distinct.merge(o.distinct);
   }
 
   result(): ViewResult {

@@ -15,6 +15,21 @@
  *   (ksqlDB's stream–table join). Value conditions are judged per event.
  * - Which events. The window actor's accepted events (not the late ones),
  *   so a view counts exactly what the series' own windows count.
+ * - Fed by pane or by event. With a pane source (setPanes: the partition's
+ *   window actor, whose specs slide by the pane), an `emit: final` view with
+ *   no condition on the value and a window made of whole panes takes each
+ *   of its series' panes once, as it closes (onPane): one update per series
+ *   and pane instead of one per event (the demo's dense shape: 80 times
+ *   fewer). The others (`emit: changes`, whose running values must move
+ *   with every event; a `where value`) take each event (onEvent). A pane
+ *   closes once no event can join it, so both ways gather the same events.
+ * - Cuts. A change of the views or of a table binds the series again from
+ *   the next event on, but a pane still open holds events from before the
+ *   change. So a change cuts the open panes: what each holds so far goes to
+ *   the groups bound before it, and below the end of the series' last open
+ *   pane its pane-fed views take the series' events one by one (with the new
+ *   binding) until those panes have closed. A stop cuts likewise, so that
+ *   the stop's take holds every event handled (the snapshot keeps the cuts).
  * - Bounds. At most limits.viewGroupsMax open (view, group, window)
  *   aggregates between two takes; past it an event's view update is
  *   refused and counted (`refused`), never silently.
@@ -31,6 +46,7 @@ import { limits } from "../../runtime/limits.ts";
 import { seriesKey } from "../../runtime/series.ts";
 import { ViewAgg, type ViewAggSnapshot } from "./view-agg.ts";
 import { compare } from "../rules/rule-set.ts";
+import type { ClosedPane } from "../window.ts";
 import type { View } from "./view.ts";
 
 export interface SeriesRef { key: string; name: string; tags: Readonly<Record<string, string>> }
@@ -54,7 +70,18 @@ export interface ViewDelta {
   h: View["having"];
 }
 
-export interface ViewSetSnapshot { v: 1; d: ViewDelta[]; refused: number }
+/** `c`: the cuts, [sid, below] pairs (absent before views were fed by pane). */
+export interface ViewSetSnapshot { v: 1; d: ViewDelta[]; refused: number; c?: number[] }
+
+/** The partition's panes as the views read them (the window actor, PartitionPipeline). */
+export interface PaneSource {
+  /** The pane length. */
+  paneMs: number;
+  /** Every pane not closed yet, series by series, in order of start. */
+  forEachOpen(fn: (sid: number, pane: ClosedPane) => void): void;
+  /** A series' name and tags (undefined: not registered here yet). */
+  seriesOf(sid: number): SeriesRef | undefined;
+}
 
 interface Binding {
   view: View;
@@ -63,23 +90,32 @@ interface Binding {
   tags: Record<string, string>;
   distinct: string | null;
   valueConds: boolean;
-  /** The aggregate this binding added to last, its window's start, and the generation of `open` it is in (ViewSet.gen). */
+  /** Fed by pane (onPane) rather than by event. */
+  byPane: boolean;
+  /** The aggregate this binding added to last and its window's start (good while not taken). */
   open: Open | null;
   openStart: number;
-  openGen: number;
 }
 
-interface Open { view: View; key: string; tags: Record<string, string>; start: number; agg: ViewAgg }
+/** `taken`: handed over by takeDeltas (a binding that cached it looks its window up again). */
+interface Open { view: View; key: string; tags: Record<string, string>; start: number; agg: ViewAgg; taken: boolean }
 
 const none: Binding[] = [];
+/** ViewSet.kind per sid: bindings worked out, none fed per event, some fed per event. */
+const kindUnbound = 0;
+const kindPaneOnly = 1;
+const kindPerEvent = 2;
 
 export class ViewSet {
   private views: View[];
   private readonly tables = new Map<string, TableLookup>();
   private bySid: Array<Binding[] | undefined> = [];
+  /** Per sid (kindUnbound, kindPaneOnly, kindPerEvent): an event of a series with only pane-fed views costs one byte read. */
+  private kind = new Uint8Array(0);
+  private panes: PaneSource | null = null;
+  /** Series cut (see the module comment): sid → the time below which their pane-fed views take events one by one. */
+  private cuts = new Map<number, number>();
   private open = new Map<string, Open>();
-  /** Bumped whenever `open` is replaced: an aggregate a binding cached before is not in it. */
-  private gen = 0;
   /** Events whose view update was refused because limits.viewGroupsMax aggregates were open. */
   refused = 0;
 
@@ -94,6 +130,7 @@ export class ViewSet {
 
   /** The views from now on: the open aggregates of a view that is gone or changed are dropped (not taken); an unchanged one keeps them. */
   setViews(views: readonly View[]): void {
+    if (views.some((v) => this.paneFed(v))) this.cutOpenPanes(true); // a new view takes none of what its series' open panes hold
     const byName = new Map(views.map((v) => [v.name, v]));
     for (const [k, o] of this.open) {
       const now = byName.get(o.view.name);
@@ -101,21 +138,119 @@ export class ViewSet {
       else o.view = now;
     }
     this.views = [...views];
-    this.bySid = [];
+    this.unbind();
+  }
+
+  /**
+   * The panes the views may read from now on (null: every view per event).
+   * Set it before the first event, or after a restore.
+   */
+  setPanes(source: PaneSource | null): void {
+    this.panes = source;
+    this.unbind();
   }
 
   /** A reference table's current rows (a new version re-binds every series at its next event). */
   setTable(name: string, table: TableLookup | null): void {
+    if (this.views.some((v) => v.join?.table === name)) this.cutOpenPanes();
     if (table === null) this.tables.delete(name);
     else this.tables.set(name, table);
+    this.unbind();
+  }
+
+  /** A stop: every open pane's events so far go to the views (takeDeltas then holds every event handled), cut as at a change. */
+  cutForStop(): void {
+    this.cutOpenPanes();
+  }
+
+  /**
+   * Cuts the series whose oldest open pane ended at or before `before`
+   * (a series behind the clock, or quiet, whose panes wait for the quiet
+   * rule), at each checkpoint (PartitionPipeline.flushViews): so a view's
+   * window does not wait for them. A series that keeps up closes its panes
+   * first and is never cut.
+   */
+  cutStale(before: number): void {
+    this.cutOpenPanes(false, before);
+  }
+
+  /**
+   * The panes not yet given to the views, as the frontier must know them
+   * (PartitionPipeline.flushViewFrontier): over the open panes of series
+   * with a view fed by pane and not cut below them, the earliest start
+   * (+Infinity: none; no view window ending after it is complete here), and
+   * whether one ended by `staleBefore` (cutStale would hand it over).
+   * O(open panes).
+   */
+  panesWaiting(staleBefore: number): { low: number; stale: boolean } {
+    const src = this.panes;
+    const out = { low: Infinity, stale: false };
+    if (src === null || !this.views.some((v) => this.paneFed(v))) return out;
+    let at = -1;
+    let fed = false;
+    src.forEachOpen((sid, pane) => {
+      if (sid !== at) {
+        at = sid;
+        const series = src.seriesOf(sid);
+        if (series === undefined) fed = false;
+        else {
+          if (this.kind[sid] === undefined || this.kind[sid] === kindUnbound) this.bind(sid, series);
+          fed = this.bySid[sid]!.some((b) => b.byPane);
+        }
+      }
+      if (!fed || pane.start < (this.cuts.get(sid) ?? -Infinity)) return;
+      if (pane.start < out.low) out.low = pane.start;
+      if (pane.start + src.paneMs <= staleBefore) out.stale = true;
+    });
+    return out;
+  }
+
+  private unbind(): void {
     this.bySid = [];
+    this.kind.fill(kindUnbound);
+  }
+
+  /**
+   * What the open panes hold so far goes to the pane-fed views as bound now,
+   * and each series with an open pane is cut below its last open pane's end.
+   * O(open panes): at a change of the views or a table, at a stop, and
+   * (only series whose oldest open pane ended by `staleBefore`) at each
+   * checkpoint.
+   */
+  private cutOpenPanes(always = false, staleBefore = Infinity): void {
+    const src = this.panes;
+    if (src === null || !(always || this.views.some((v) => this.paneFed(v)))) return;
+    let at = -1;
+    let cutting = false;
+    src.forEachOpen((sid, pane) => {
+      if (sid !== at) {
+        at = sid; // the series' first open pane: its oldest
+        cutting = pane.start + src.paneMs <= staleBefore;
+      }
+      if (!cutting) return;
+      const series = src.seriesOf(sid);
+      if (series === undefined) return;
+      const cut = this.cuts.get(sid);
+      if (cut === undefined || pane.start >= cut) this.feedPane(sid, series, pane);
+      const end = pane.start + src.paneMs;
+      if (cut === undefined || end > cut) this.cuts.set(sid, end);
+      if (sid < this.kind.length && this.kind[sid] === kindPaneOnly) this.kind[sid] = kindPerEvent;
+    });
   }
 
   /** One accepted event of series `sid`. */
   onEvent(sid: number, series: SeriesRef, ts: number, value: number): void {
-    const bs = this.bySid[sid] ?? this.bind(sid, series);
+    let kind = this.kind[sid]; // undefined past the end: not bound yet
+    if (kind === undefined || kind === kindUnbound) {
+      this.bind(sid, series);
+      kind = this.kind[sid];
+    }
+    if (kind === kindPaneOnly) return;
+    const bs = this.bySid[sid]!;
+    const cut = this.cuts.size === 0 ? -Infinity : this.cuts.get(sid) ?? -Infinity;
     for (let i = 0; i < bs.length; i++) {
       const b = bs[i];
+      if (b.byPane && ts >= cut) continue; // its pane will bring it
       if (b.valueConds && !valueOk(b.view, value)) continue;
       const w = b.view.window;
       // Every window [start, start + size) holding ts: one for a tumbling window, size/slide for a sliding one.
@@ -123,10 +258,52 @@ export class ViewSet {
       for (let start = last; start > ts - w.sizeMs; start -= w.slideMs) {
         // A series' next event mostly falls in the window of its last one: the aggregate is then at hand, with no
         // key made and looked up: the demo's three views take ~4x less time per event so (bench/views-pipeline.ts).
-        const o = b.openStart === start && b.openGen === this.gen ? b.open! : this.openOf(b, start);
+        const o = b.openStart === start && !b.open!.taken ? b.open! : this.openOf(b, start);
         if (o !== null) o.agg.add(ts, value, b.distinct);
       }
     }
+  }
+
+  /**
+   * One pane of series `sid` as it closes (the pane source's window actor):
+   * added to each pane-fed view's windows holding it, unless the series was
+   * cut below its end (its events went one by one).
+   */
+  onPane(sid: number, series: SeriesRef, pane: ClosedPane): void {
+    if (this.cuts.size > 0) {
+      const cut = this.cuts.get(sid);
+      if (cut !== undefined) {
+        if (pane.start + this.panes!.paneMs >= cut) {
+          this.cuts.delete(sid); // no event below the cut can come any more
+          const bs = this.bySid[sid];
+          if (bs !== undefined) this.kind[sid] = bs.some((b) => !b.byPane) ? kindPerEvent : kindPaneOnly;
+        }
+        if (pane.start < cut) return;
+      }
+    }
+    this.feedPane(sid, series, pane);
+  }
+
+  private feedPane(sid: number, series: SeriesRef, pane: ClosedPane): void {
+    if (this.kind[sid] === undefined || this.kind[sid] === kindUnbound) this.bind(sid, series);
+    const bs = this.bySid[sid]!;
+    for (let i = 0; i < bs.length; i++) {
+      const b = bs[i];
+      if (!b.byPane) continue;
+      const w = b.view.window;
+      const last = Math.floor(pane.start / w.slideMs) * w.slideMs;
+      for (let start = last; start > pane.start - w.sizeMs; start -= w.slideMs) {
+        const o = b.openStart === start && !b.open!.taken ? b.open! : this.openOf(b, start);
+        if (o !== null) o.agg.addPane(pane, b.distinct);
+      }
+    }
+  }
+
+  /** Whether view `v` is fed by pane here (see the module comment). */
+  private paneFed(v: View): boolean {
+    const P = this.panes?.paneMs;
+    if (P === undefined || v.emit !== "final" || v.window.sizeMs % P !== 0 || v.window.slideMs % P !== 0) return false;
+    return !v.where.some((c) => c.kind === "value");
   }
 
   /** The open aggregate of `b`'s group and the window at `start`, made if need be; null when refused (limits.viewGroupsMax). */
@@ -138,12 +315,11 @@ export class ViewSet {
         this.refused++;
         return null;
       }
-      o = { view: b.view, key: b.key, tags: b.tags, start, agg: new ViewAgg(b.view.sketch, b.view.distinct !== null) };
+      o = { view: b.view, key: b.key, tags: b.tags, start, agg: new ViewAgg(b.view.sketch, b.view.distinct !== null), taken: false };
       this.open.set(k, o);
     }
     b.open = o;
     b.openStart = start;
-    b.openGen = this.gen;
     return o;
   }
 
@@ -178,28 +354,32 @@ export class ViewSet {
         continue;
       }
       out.push({ v: o.view.name, k: o.key, g: o.tags, w: o.view.window.label, s: o.start, e, a: o.agg.snapshot(), h: o.view.having });
+      o.taken = true;
     }
     this.open = kept ?? new Map();
-    this.gen++;
     return out;
   }
 
   snapshot(): ViewSetSnapshot {
     const d: ViewDelta[] = [];
     for (const o of this.open.values()) d.push({ v: o.view.name, k: o.key, g: o.tags, w: o.view.window.label, s: o.start, e: o.start + o.view.window.sizeMs, a: o.agg.snapshot(), h: o.view.having });
-    return { v: 1, d, refused: this.refused };
+    const snap: ViewSetSnapshot = { v: 1, d, refused: this.refused };
+    if (this.cuts.size > 0) snap.c = [...this.cuts].flat();
+    return snap;
   }
 
   /** Puts back what a snapshot had not taken yet (of the views still held). */
   restore(snap: ViewSetSnapshot): void {
     if (snap.v !== 1) throw new Error(`view set snapshot: unknown version ${String(snap.v)}`);
-    this.open = new Map();
-    this.gen++;
+    this.open = new Map(); // no binding holds an old one: unbind() below
     this.refused = snap.refused;
+    this.cuts = new Map();
+    for (let i = 0; i + 1 < (snap.c?.length ?? 0); i += 2) this.cuts.set(snap.c![i], snap.c![i + 1]);
+    this.unbind();
     for (const d of snap.d) {
       const view = this.views.find((v) => v.name === d.v);
       if (view === undefined) continue;
-      this.open.set(`${d.k}\u0000${d.s}`, { view, key: d.k, tags: d.g, start: d.s, agg: ViewAgg.restore(d.a) });
+      this.open.set(`${d.k}\u0000${d.s}`, { view, key: d.k, tags: d.g, start: d.s, agg: ViewAgg.restore(d.a), taken: false });
     }
   }
 
@@ -227,9 +407,15 @@ export class ViewSet {
       for (const g of view.groupBy) tags[g.tag] = (g.kind === "tag" ? s.tags[g.key] : g.kind === "name" ? s.name : row?.[g.column]) ?? "unknown";
       const distinct = view.distinct === null ? null : s.tags[view.distinct] ?? "unknown";
       if (out === none) out = [];
-      out.push({ view, key: seriesKey(view.seriesName, tags), tags, distinct, valueConds, open: null, openStart: NaN, openGen: -1 });
+      out.push({ view, key: seriesKey(view.seriesName, tags), tags, distinct, valueConds, byPane: this.paneFed(view), open: null, openStart: NaN });
     }
     this.bySid[sid] = out;
+    if (sid >= this.kind.length) {
+      const grown = new Uint8Array(Math.max(sid + 1, this.kind.length * 2, 64));
+      grown.set(this.kind);
+      this.kind = grown;
+    }
+    this.kind[sid] = out.some((b) => !b.byPane) || this.cuts.has(sid) ? kindPerEvent : kindPaneOnly;
     return out;
   }
 }
