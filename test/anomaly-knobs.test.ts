@@ -369,9 +369,11 @@ describe("anomaly knobs - the partition pipeline", () => {
     const outs: PartitionOutput[] = [];
     feed(newPipeline(true), 0, valuesCount, outs);
     const got = verdicts(outs);
-    // a: the defaults: neither probe reaches warning 5, but the first is the most surprising value this
-    // calm series has had: its recent surprise jumps far past its history, a sustained-test warning.
-    expect(seconds(got[0])).toEqual([[130, "warning"]]);
+    // a: the defaults: neither probe reaches warning 5, and the first (2.7σ) alone is no sustained change;
+    // but it pulls the level up, and the calm value after it lands 2.55σ below: two surprising values in a
+    // row, the most this calm series has had, so its recent surprise jumps far past its history, a
+    // sustained-test warning at the second.
+    expect(seconds(got[0])).toEqual([[131, "warning"]]);
     // b: warning 2, critical 2.5, cooldown 5 s: the first probe critical, the second (10 s on) a warning of its own.
     expect(seconds(got[1])).toEqual([[130, "critical"], [140, "warning"]]);
     // c: the same thresholds with the default cooldown: the second probe falls within a minute of a critical.
@@ -397,7 +399,7 @@ describe("anomaly knobs - the partition pipeline", () => {
   test("anomaly knobs - without knobs every series has the defaults' verdicts", () => {
     const outs: PartitionOutput[] = [];
     feed(newPipeline(false), 0, valuesCount, outs);
-    expect(verdicts(outs).map(seconds)).toEqual([[[130, "warning"]], [[130, "warning"]], [[130, "warning"]], [[130, "warning"]]]);
+    expect(verdicts(outs).map(seconds)).toEqual([[[131, "warning"]], [[131, "warning"]], [[131, "warning"]], [[131, "warning"]]]);
   });
 
   test("anomaly knobs - a checkpoint taken without knobs restores under them, and one taken with them continues identically", () => {
@@ -413,7 +415,7 @@ describe("anomaly knobs - the partition pipeline", () => {
     const p = newPipeline(true);
     p.restore(oldSnap);
     feed(p, 120, valuesCount, after);
-    expect(verdicts(after).map(seconds)).toEqual([[[130, "warning"]], [[130, "critical"], [140, "warning"]], [[130, "critical"]], [[130, "critical"]]]);
+    expect(verdicts(after).map(seconds)).toEqual([[[131, "warning"]], [[130, "critical"], [140, "warning"]], [[130, "critical"]], [[130, "critical"]]]);
     // With the knobs, through a checkpoint in b's cooldown: the same results as without one.
     const first: PartitionOutput[] = [];
     const a = newPipeline(true);
@@ -473,8 +475,8 @@ describe("anomaly knobs - a real weir", () => {
     // Newest first.
     expect(brief.map((a) => [(a.ts - base) / 1000, a.severity, a.source])).toEqual([[140, "warning", "value"], [130, "critical", "value"]]);
     expect(strictOnes.map((a) => [(a.ts - base) / 1000, a.severity])).toEqual([[130, "critical"]]);
-    // The default's sustained test calls the first probe a warning (see the pipeline test above); the knobs' z test, critical.
-    expect((await anomalies("loose")).map((a) => [(a.ts - base) / 1000, a.severity])).toEqual([[130, "warning"]]);
+    // The default's sustained test calls the first probe and the value after it a warning (see the pipeline test above); the knobs' z test, critical.
+    expect((await anomalies("loose")).map((a) => [(a.ts - base) / 1000, a.severity])).toEqual([[131, "warning"]]);
     const r1 = recount(values, allTs, { ...defaults, ...strict, ...zOnly });
     expect(strictOnes[0].z).toBeCloseTo(r1.alerts[0].z, 4);
     // Its explanation, as the API answers it: the test that fired and the range (mean ± warning · std) the value left.
@@ -485,10 +487,10 @@ describe("anomaly knobs - a real weir", () => {
     expect(strictOnes[0].value).toBeGreaterThan(hi);
     expect((await anomalies("loose"))[0].test).toBe("shift");
 
-    // Newest value 149 s in: strict's critical (130 s) is within the default minute, brief's warning (140 s) past its 5 s.
+    // Newest value 149 s in: loose's warning (131 s) and strict's critical (130 s) are within the default minute, brief's warning (140 s) past its 5 s.
     const res = await fetch(`${w.url}/api/v1/series?match=knob.*`);
     const listed = (await res.json()).series as Array<{ key: string; anomaly: { ts: number; severity: string } | null }>;
     const open = Object.fromEntries(listed.map((s) => [s.key, s.anomaly === null ? null : [(s.anomaly.ts - base) / 1000, s.anomaly.severity]]));
-    expect(open).toEqual({ [key("loose")]: [130, "warning"], [key("strict")]: [130, "critical"], [key("brief")]: null });
+    expect(open).toEqual({ [key("loose")]: [131, "warning"], [key("strict")]: [130, "critical"], [key("brief")]: null });
   });
 });

@@ -2,7 +2,7 @@
  * The anomaly detector's state (anomaly.ts): its row layout (the fields of
  * one series and source, in the order a value touches them), the strength
  * ring of the last cycle, and their checkpoint: snapshot, restore, and the
- * upgrade of a first-layout checkpoint. Every bound is fixed per series:
+ * upgrade of a checkpoint of an earlier layout. Every bound is fixed per series:
  * anomalyStateBytesPerSeries, whatever the series sends.
  *
  * @example
@@ -18,7 +18,7 @@ import { seasonSlackValues } from "./anomaly-tuning.ts";
 
 /** Plain data: `fields` numbers per series row, for rows [0, rows); their strength rings; the last alert per series and source. */
 export interface AnomalySnapshot {
-  version: 2;
+  version: 3;
   fields: number;
   rows: number;
   ringBytes: number;
@@ -46,13 +46,14 @@ export const LMAX = 11; // largest sustained z likewise
 export const PREV = 12; // the previous value
 export const EQRUN = 13; // values equal to the previous one, in a row
 export const RPOS = 14; // N mod ringBytes: where this value's strength goes in the ring (kept: a float modulo per value costs)
-export const EQMAX = 15; // the longest run of equal values seen before
-// ... then those read now and then (an alert, a run of outliers in window counts):
+export const ZPREV = 15; // |z| of the previous value: a shift or variance warning needs it at sustainedLeadZ too
+// ... then those read now and then (an alert, the end of a run of equal values, a run of outliers in window counts):
 export const RUN = 16; // signed count of consecutive same-side values beyond clip/2
 export const RUNSUM = 17; // sum of their values
 export const LASTN = 18; // N at the last alert (the cooldown in values)
-// 19 fields, padded to 24: a row of 192 bytes is three whole cache lines, so the hot 16 fields take two
-// (measured: 10–20 % less time per value than 19, memory-bound at 1,000 series).
+export const EQMAX = 19; // the longest run of equal values seen before (read when a run ends or a value repeats)
+// 20 fields, padded to 24: a row of 192 bytes is three whole cache lines, so the hot 16 fields take two
+// (measured with 19 fields: 10–20 % less time per value than an unpadded row, memory-bound at 1,000 series).
 export const fields = 24;
 
 /** Rows a new state holds before its first growth. */
@@ -113,7 +114,7 @@ export function snapshotState(st: AnomalyState): AnomalySnapshot {
     for (const a of src.last) if (a !== undefined) alerts.push({ ...a });
   }
   return {
-    version: 2, fields, rows, ringBytes, series: st.series, anomalies: st.anomalies, alerts,
+    version: 3, fields, rows, ringBytes, series: st.series, anomalies: st.anomalies, alerts,
     value: st.value.rows.slice(0, rows * fields), count: st.count.rows.slice(0, rows * fields),
     ring: st.ring.slice(0, rows * ringBytes),
   };
@@ -121,13 +122,15 @@ export function snapshotState(st: AnomalyState): AnomalySnapshot {
 
 /**
  * The state a snapshot holds (also one of the first layout: see upgradeV1,
- * whose series restart at `restartAt` values). An alert without its
- * explanation (first layout) gets the spike test's, with `warningZ`.
+ * whose series restart at `restartAt` values; or of the second: see
+ * upgradeV2). An alert without its explanation (first layout) gets the
+ * spike test's, with `warningZ`.
  * @example restoreState(snap, 100_000, 11, 5)
  */
 export function restoreState(snap: AnomalySnapshot, seriesMax: number, restartAt: number, warningZ: number): AnomalyState {
-  const v1 = (snap.version as number) === 1 && snap.fields === v1Fields;
-  if (!v1 && (snap.version !== 2 || snap.fields !== fields || snap.ringBytes !== ringBytes)) {
+  const version = snap.version as number;
+  const v1 = version === 1 && snap.fields === v1Fields;
+  if (!v1 && ((version !== 2 && version !== 3) || snap.fields !== fields || snap.ringBytes !== ringBytes)) {
     throw new Error(`anomaly snapshot: unknown layout (version ${String(snap.version)}, ${String(snap.fields)} fields)`);
   }
   assert(snap.rows <= seriesMax, `snapshot of ${snap.rows} series within seriesMax ${seriesMax}`);
@@ -139,6 +142,7 @@ export function restoreState(snap: AnomalySnapshot, seriesMax: number, restartAt
     st.value.rows.set(float64Of(snap.value));
     st.count.rows.set(float64Of(snap.count));
     st.ring.set(snap.ring);
+    if (version === 2) upgradeV2(st.value.rows, snap.rows);
   }
   st.series = snap.series;
   st.anomalies = snap.anomalies;
@@ -167,5 +171,21 @@ function upgradeV1(to: Float64Array, from: Float64Array, rows: number, restartAt
   for (let r = 0; r < rows; r++) {
     for (let f = 0; f < v1Fields; f++) to[r * fields + at[f]] = from[r * v1Fields + f];
     to[r * fields + N] = Math.min(to[r * fields + N], restartAt);
+  }
+}
+
+/** The second version's field 15: the longest run of equal values, which the third keeps in a field read now and then. */
+const v2EqMax = 15;
+
+/**
+ * A checkpoint of the second version: the same rows but for the longest run
+ * of equal values, moved out of the fields every value touches to make room
+ * for the previous value's |z|, which starts at 0: the first value after the
+ * restore is judged as one after a calm value.
+ */
+function upgradeV2(value: Float64Array, rows: number): void {
+  for (let r = 0; r < rows; r++) {
+    value[r * fields + EQMAX] = value[r * fields + v2EqMax];
+    value[r * fields + ZPREV] = 0;
   }
 }

@@ -97,6 +97,21 @@ export const noveltyHalfLifeValues = 300;
 export const seasonSlackValues = 10;
 /** A surprise at least this share of today's one, one cycle ago, makes today's recurring. */
 export const recurringShare = 0.5;
+/**
+ * A shift or variance warning needs two surprising values in a row, this one
+ * and the one before at |z| ≥ sustainedLeadZ (outside ~95 % of a Gaussian's
+ * values), or a lone value of at least sustainedLoneZ: one moderately odd
+ * value is not a sustained change. On the NAB development split such lone
+ * values were almost all outside the labelled windows (below |z| 4: 38
+ * outside, 2 inside); without them the detections outside every window fall
+ * from 200 to 170 and every window found before is still found. From |z| 4
+ * up a lone value is nearly spike-sized, and it is what reports a spike the
+ * novelty gate held back (a 6σ spike a few hundred values after an 11σ one
+ * scores z 4.2–4.9: test/anomaly.test.ts). Critical sustained surprises wait
+ * for neither (a level shift's first value).
+ */
+export const sustainedLeadZ = 2;
+export const sustainedLoneZ = 4;
 /** A sustained surprise is critical at this multiple of sustainedZ (on Gaussian noise 1.3× fired ~7 times in 10,000 values; 2× none). */
 export const sustainedCriticalFactor = 2;
 /** Strengths are kept one byte each, in 1/32 of a threshold (up to ~8 thresholds). */

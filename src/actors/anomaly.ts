@@ -28,7 +28,9 @@
  *   surpriseZCap, over ~surpriseShortValues) judged against its own history
  *   (~surpriseLongValues): z of it ≥ sustainedZ (and novel as above) is a
  *   sustained change, "shift" when the recent errors share a sign, else
- *   "variance".
+ *   "variance". A warning of it needs two values in a row at |z| ≥
+ *   sustainedLeadZ (2), or a lone one at ≥ sustainedLoneZ (4): one
+ *   moderately odd value is no sustained change (anomaly-tuning.ts).
  * - stuck: a run of exactly equal values of stuckValues, and twice the
  *   longest run seen before, on a series that moved: a warning, raised at
  *   that one value of the run (inside an earlier alert's cooldown, never).
@@ -39,7 +41,7 @@
  * Window counts get the spike test without the novelty gate (a burst is a
  * burst). Critical: |z| ≥ criticalZ, or a sustained surprise ≥
  * sustainedCriticalFactor (2) × sustainedZ. On the NAB development split
- * 28 % of the critical alerts fall inside a labelled anomaly window, 23 % of
+ * 28 % of the critical alerts fall inside a labelled anomaly window, 26 % of
  * all (BENCHMARKS.md); a random row is inside one about 10 % of the time.
  *
  * Alerts. The first `warmup` values of a series (and, separately, of its
@@ -80,11 +82,11 @@ import type { ActorLogic } from "../runtime/actor.ts";
 import { limits } from "../runtime/limits.ts";
 import {
   anomalyDefaults, type AnomalyKnobs, type AnomalyOptions, clippedSecondMoment, noveltyHalfLifeValues, pickKnobs, recurringShare,
-  seasonSlackValues, strengthScale, surpriseLongValues, surpriseShortValues, surpriseStdMin, surpriseZCap, Tuning, tuningKey,
+  seasonSlackValues, strengthScale, sustainedLeadZ, sustainedLoneZ, surpriseLongValues, surpriseShortValues, surpriseStdMin, surpriseZCap, Tuning, tuningKey,
 } from "./anomaly-tuning.ts";
 import {
   AnomalyState, type AnomalySnapshot, EQMAX, EQRUN, EWTS, fields, growState, LASTN, LEVEL, LMAX, LMEAN, LVAR, MAXTS, N, PREV, restoreState, ringBytes,
-  rowsInitial, type Rows, RPOS, RUN, RUNSUM, SHORT, SIGNED, SLOPE, snapshotState, VAR, ZMAX,
+  rowsInitial, type Rows, RPOS, RUN, RUNSUM, SHORT, SIGNED, SLOPE, snapshotState, VAR, ZMAX, ZPREV,
 } from "./anomaly-state.ts";
 import type { EventBatch } from "./window.ts";
 
@@ -333,8 +335,10 @@ class Detector {
     const strength = Math.max(az / tu.warningZ, sustained / tu.sustainedZ);
     sc.test = null;
     sc.critical = az >= tu.criticalZ || sustained >= tu.sustainedCriticalZ;
+    // A sustained warning rests on two surprising values in a row, or on a lone one nearly spike-sized.
+    const sustains = sc.critical || az >= sustainedLoneZ || (az >= sustainedLeadZ && rows[o + ZPREV] >= sustainedLeadZ);
     if (az >= tu.warningZ && az >= tu.novelty * rows[o + ZMAX]) sc.test = "spike";
-    else if (sustained >= tu.sustainedZ && sustained >= tu.novelty * rows[o + LMAX]) {
+    else if (sustains && sustained >= tu.sustainedZ && sustained >= tu.novelty * rows[o + LMAX]) {
       const signed = rows[o + SIGNED];
       sc.test = (signed < 0 ? -signed : signed) >= 0.5 * rows[o + SHORT] ? "shift" : "variance";
     }
@@ -360,10 +364,13 @@ class Detector {
     return false;
   }
 
-  /** After the verdict: the surprise's history, the novelty maxima, the strength ring and the run of equal values learn this value. */
+  /** After the verdict: the surprise's history, the novelty maxima, the strength ring, |z| and the run of equal values learn this value. */
   private learnSurprise(st: AnomalyState, rows: Float64Array, o: number, sid: number, n: number, z: number, sustained: number, strength: number, v: number): void {
+    const az = z < 0 ? -z : z;
+    rows[o + ZPREV] = az;
     if (n === 1 || v !== rows[o + PREV]) {
-      if (rows[o + EQRUN] > rows[o + EQMAX]) rows[o + EQMAX] = rows[o + EQRUN];
+      // EQMAX is read only where a run ends (and when a value repeats): it lies outside the fields every value touches.
+      if (rows[o + EQRUN] > 0 && rows[o + EQRUN] > rows[o + EQMAX]) rows[o + EQMAX] = rows[o + EQRUN];
       rows[o + EQRUN] = 0;
     } else rows[o + EQRUN]++;
     rows[o + PREV] = v;
@@ -372,7 +379,6 @@ class Detector {
     const q = strength * strengthScale;
     st.ring[sid * ringBytes + pos] = q >= 255 ? 255 : Math.round(q);
     if (n > this.warmup) {
-      const az = z < 0 ? -z : z;
       rows[o + ZMAX] = Math.max(rows[o + ZMAX] * this.noveltyDecay, az);
       rows[o + LMAX] = Math.max(rows[o + LMAX] * this.noveltyDecay, sustained);
     }
