@@ -138,6 +138,9 @@ describe("staged-merge - committed rows and staged ones answered as one", () => 
     expect(merged.map((r) => [r.series, r.ts])).toEqual([["s2", 30], ["s3", 20], ["s1", 20], ["old", 20]]);
     expect(merged[0]).toEqual({ ...stored[0], series: "s2", ts: 30 });
     expect(mergeAnomalies(stored, [], 1)).toEqual([stored[0]]);
+    // A staged anomaly whose commit is written already (stored too) is listed once; another source at that time is another.
+    const again = mergeAnomalies(stored, [a("old", 20), a("old", 20), { ...a("old", 20), source: "count" }], 10);
+    expect(again.map((r) => [r.series, r.ts, r.source])).toEqual([["old", 20, "count"], ["old", 20, "value"], ["old", 5, "value"]]);
   });
 
   test("staged-merge - top: the newest end, partly stored and partly staged, one row per series", () => {

@@ -53,12 +53,25 @@ export function expectedOf(lo: number | null, hi: number | null): [number, numbe
  * The newest `limit` anomalies, newest first. Ties on ts put staged ones
  * first, newest staged first, as the store's `ORDER BY ts DESC, id DESC`
  * will once they are written (across partitions the commit order decides).
+ * A staged anomaly already stored (its commit written, not yet unstaged
+ * when the read came: seen as rows listed twice under load) is listed once:
+ * one anomaly per series, time and source.
  */
 export function mergeAnomalies(stored: readonly AnomalyRow[], staged: readonly AnomalyRecord[], limit: number): AnomalyRow[] {
   if (staged.length === 0) return stored.slice(0, limit);
-  const rows = staged.map(anomalyRow).reverse().concat(stored);
-  return rows.sort((a, b) => b.ts - a.ts).slice(0, limit); // stable: ties keep the order above
+  const seen = new Set(stored.map(anomalyKey));
+  const fresh: AnomalyRow[] = [];
+  for (let i = staged.length - 1; i >= 0; i--) {
+    const r = anomalyRow(staged[i]);
+    const k = anomalyKey(r);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    fresh.push(r);
+  }
+  return fresh.concat(stored).sort((a, b) => b.ts - a.ts).slice(0, limit); // stable: ties keep the order above
 }
+
+const anomalyKey = (a: Pick<AnomalyRow, "series" | "ts" | "source">) => `${a.source}|${a.ts}|${a.series}`;
 
 /**
  * Windows in a ranking (GET /api/v1/top) aggregated: how many, the newest
