@@ -163,7 +163,8 @@ export class PartitionPipeline {
   }
 
   private hookAccepted(): void {
-    this.window.onAccepted(this.views.active || this.updates.length > 0 ? this.onAccepted : null);
+    // Views fed by pane alone need no event (the demo's first view): the window actor then calls nothing per event.
+    this.window.onAccepted(this.views.needsEvents || this.updates.length > 0 ? this.onAccepted : null);
     this.window.onPaneClosed(this.views.active ? this.onPane : null);
   }
 
@@ -191,6 +192,7 @@ export class PartitionPipeline {
   /** A reference table the views join with, as it stands from now on (null: gone). */
   setTable(name: string, table: TableLookup | null): void {
     this.views.setTable(name, table);
+    this.hookAccepted(); // a cut may need events
   }
 
   /**
@@ -213,6 +215,7 @@ export class PartitionPipeline {
       this.viewsAllAtMs = this.closedMs + limits.viewPartsHoldMsMax;
     }
     for (const d of this.views.takeDeltas(all ? Infinity : this.seriesFrontier())) this.out.v.push(d);
+    this.hookAccepted(); // a cut may need events
   }
 
   /**
@@ -349,6 +352,7 @@ export class PartitionPipeline {
     this.ts = this.trend.restore(snap.t);
     if (snap.r !== undefined) this.rules.restore(snap.r);
     if (snap.vw !== undefined) this.views.restore(snap.vw);
+    this.hookAccepted(); // the snapshot's cuts may need events
     this.out = emptyOutput();
     this.closed = [];
   }

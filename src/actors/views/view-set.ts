@@ -128,6 +128,16 @@ export class ViewSet {
     return this.views.length > 0;
   }
 
+  /**
+   * Whether events must reach onEvent: some view is fed per event, or a
+   * series is cut. Only setViews, setTable, setPanes, cutForStop, cutStale
+   * and restore make it true; the partition hooks the window actor's
+   * accepted events after each (PartitionPipeline.hookAccepted).
+   */
+  get needsEvents(): boolean {
+    return this.cuts.size > 0 || this.views.some((v) => !this.paneFed(v));
+  }
+
   /** The views from now on: the open aggregates of a view that is gone or changed are dropped (not taken); an unchanged one keeps them. */
   setViews(views: readonly View[]): void {
     if (views.some((v) => this.paneFed(v))) this.cutOpenPanes(true); // a new view takes none of what its series' open panes hold
