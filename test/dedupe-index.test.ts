@@ -10,13 +10,14 @@ import { Encoder } from "@msgpack/msgpack";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DedupeSet } from "../src/actors/dedupe.ts";
+import { baseSlotsFor, type DedupeBase, DedupeSet, fillBaseSlots } from "../src/actors/dedupe.ts";
 import { encodeIngestRecord, ingestRecordFormat } from "../src/actors/ingest-record.ts";
 import { SeriesRegistry } from "../src/actors/series-registry.ts";
 import { recoverEngineState, type RecoveredState } from "../src/engine/recovery.ts";
+import { limits } from "../src/runtime/limits.ts";
 import { silentLog } from "../src/runtime/log.ts";
 import { openStore } from "../src/storage/db.ts";
-import { dedupeIndexFile, DedupeIndexWriter, readDedupeIndex } from "../src/storage/dedupe-index.ts";
+import { dedupeIndexFile, DedupeIndexWriter, type IndexRead, readDedupeIndex } from "../src/storage/dedupe-index.ts";
 import { RawLog, readRawLog, truncateRawLogAt } from "../src/storage/rawlog.ts";
 import { WeirProcess } from "./ledger/process.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -33,6 +34,37 @@ async function inFreshDir(fn: (dir: string) => void | Promise<void>): Promise<vo
   }
 }
 const t0 = 1_800_000_000_000;
+
+/** A chunk as the file holds it, checksummed: `n` entries from `e` (zeros past its length) and `slots` table slots from `slot(i)`. */
+function chunkBytes(kind: number, from: number, to: number, e: { hi: Uint32Array; lo: Uint32Array; addedMs: Float64Array }, n: number, slot: (i: number) => number, slots: number): Buffer {
+  const body = 32 + 16 * n + 4 * slots;
+  const bytes = Buffer.alloc(8 + body);
+  const at = 8 + 32;
+  bytes.writeUInt32LE(body, 0);
+  bytes.writeUInt8(kind, 8);
+  bytes.writeDoubleLE(from, 8 + 8);
+  bytes.writeDoubleLE(to, 8 + 16);
+  bytes.writeUInt32LE(n, 8 + 24);
+  bytes.writeUInt32LE(slots, 8 + 28);
+  for (let k = 0; k < Math.min(n, e.hi.length); k++) {
+    bytes.writeDoubleLE(e.addedMs[k], at + 8 * k);
+    bytes.writeUInt32LE(e.hi[k], at + 8 * n + 4 * k);
+    bytes.writeUInt32LE(e.lo[k], at + 12 * n + 4 * k);
+  }
+  for (let i = 0; i < slots; i++) bytes.writeUInt32LE(slot(i), at + 16 * n + 4 * i);
+  bytes.writeUInt32LE(Bun.hash.crc32(bytes.subarray(8)) >>> 0, 4);
+  return bytes;
+}
+
+/** What recovery does with a read: the base in place, then the chunks id by id. */
+function loadRead(set: DedupeSet, r: IndexRead, fromMs: number): DedupeSet {
+  if (r.base !== null) set.attachBase(r.base, fromMs);
+  for (const c of r.chunks) set.addEntries(c, fromMs);
+  return set;
+}
+
+/** The ids a read holds, base and chunks. */
+const idsIn = (r: IndexRead) => (r.base?.hi.length ?? 0) + r.chunks.reduce((n, c) => n + c.hi.length, 0);
 
 describe("dedupe index - the set's entries", () => {
   test("dedupe index - entries taken out and added to a new set give the same answers as adding the ids again, across eviction, rollback and expiry", () => {
@@ -66,6 +98,78 @@ describe("dedupe index - the set's entries", () => {
     expect(answers(live)).toEqual(answers(replayed));
     expect(moved.size).toBe(replayed.size);
     expect(replayed.size).toBeGreaterThan(0);
+  });
+});
+
+/** A set's ids as a base: its entries and their table. */
+function baseOf(d: DedupeSet): DedupeBase {
+  const e = d.entriesBetween(0, d.mark());
+  const b = { ...e, slots: new Uint32Array(baseSlotsFor(e.hi.length)) };
+  for (let k = 0; k < b.hi.length; k += 1_000) fillBaseSlots(b, k, Math.min(b.hi.length, k + 1_000)); // in slices, as the writer builds it
+  return b;
+}
+
+describe("dedupe index - a base used in place", () => {
+  test("dedupe index - a set with a base attached answers as one the same ids were put back into one by one, across expiry, eviction past idsMax, rollback and a base taken again from it", () => {
+    const seed = Number(process.env.SEED ?? Date.now() % 100_000);
+    let x = seed;
+    const rand = () => (x = (Math.imul(x, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32;
+    const horizonMs = 2_000;
+    const live = new DedupeSet(horizonMs, 3_000);
+    let now = 0;
+    const step = (d: DedupeSet[], ids: string[]) => {
+      now += Math.floor(rand() * 4); // 0 to 3 ms: equal times too
+      const rollback = rand() < 0.01;
+      const marks = d.map((s) => s.mark());
+      const answers: boolean[][] = d.map(() => []);
+      for (const id of ids) {
+        d.forEach((s, j) => answers[j].push(s.has(id, now)));
+        d.forEach((s, j) => { if (!answers[j].at(-1)) s.add(id, now); });
+      }
+      if (rollback) d.forEach((s, j) => s.rollbackTo(marks[j])); // a refused group
+      return answers;
+    };
+    // Busy phases pass idsMax within the horizon (the oldest evicted), quiet ones let ids expire.
+    const idsAt = (i: number) => Array.from({ length: Math.floor(rand() * (Math.floor(i / 1_500) % 2 === 0 ? 9 : 2)) }, () => `e-${Math.floor(rand() * 40_000)}`);
+    let expiredSome = false;
+    for (let i = 0; i < 3_000; i++) step([live], idsAt(i));
+    live.has("", now); // the restart's clock: what expired by now goes (a quiet step called nothing)
+    const fromMs = now - horizonMs + 1; // the ids live still holds: added + horizon > now
+    const attached = new DedupeSet(horizonMs, 3_000);
+    expect(attached.attachBase(baseOf(live), fromMs)).toBe(live.size);
+    const oneByOne = new DedupeSet(horizonMs, 3_000);
+    oneByOne.addEntries(live.entriesBetween(0, live.mark()), fromMs);
+    let again: DedupeSet | null = null;
+    const sets = [live, attached, oneByOne];
+    for (let i = 0; i < 12_000; i++) {
+      const a = step(again === null ? sets : [...sets, again], idsAt(i));
+      if (a.some((y) => JSON.stringify(y) !== JSON.stringify(a[0]))) throw new Error(`seed ${seed}: answers differ at step ${i}: ${JSON.stringify(a)}`);
+      expect(new Set([...sets, ...(again ? [again] : [])].map((s) => s.size)).size).toBe(1);
+      expiredSome ||= attached.size < 2_000;
+      if (i === 2_000) { // a base taken from a set that has one: base and FIFO in one chain
+        for (const d of sets) d.has("", now);
+        again = new DedupeSet(horizonMs, 3_000);
+        again.attachBase(baseOf(attached), now - horizonMs + 1);
+      }
+    }
+    expect(attached.evicted).toBe(oneByOne.evicted);
+    expect({ evicted: attached.evicted > 0, expiredSome }).toEqual({ evicted: true, expiredSome: true }); // both ways out were taken
+    const tail = (d: DedupeSet) => d.entriesBetween(0, d.mark());
+    expect(tail(attached)).toEqual(tail(oneByOne));
+    expect(tail(again!)).toEqual(tail(oneByOne));
+  });
+
+  test("dedupe index - a base that expires leaves the set, and its ids can be taken again", () => {
+    const d = new DedupeSet(1_000);
+    const src = new DedupeSet(1_000);
+    for (let i = 0; i < 100; i++) src.add(`b-${i}`, i);
+    d.attachBase(baseOf(src), 0);
+    expect([d.size, d.has("b-0", 500), d.has("b-99", 500)]).toEqual([100, true, true]);
+    d.add("n-0", 600);
+    expect([d.has("b-0", 1_000), d.has("b-1", 1_000), d.size]).toEqual([false, true, 100]); // b-0 expired at 1,000
+    d.add("b-0", 1_001); // taken again, now in the set's own table
+    expect([d.has("b-0", 1_500), d.has("b-99", 1_500), d.size]).toEqual([true, false, 2]);
+    expect(d.entriesBetween(0, d.mark())).toEqual({ hi: expect.any(Uint32Array), lo: expect.any(Uint32Array), addedMs: new Float64Array([600, 1_001]) });
   });
 });
 
@@ -206,6 +310,87 @@ describe("dedupe index - start-up with the index gives the full re-read's decisi
 });
 
 describe("dedupe index - the writer", () => {
+  test("dedupe index - a new base at least every dedupeIndexBaseMs, used in place at start-up: only the deltas after it are put back one by one", async () => {
+    await inFreshDir(async (dir) => {
+      const raw = join(dir, "raw");
+      const log = new RawLog(raw, { profile: "fast" });
+      const set = new DedupeSet(windowMs);
+      let clock = 0;
+      const w = new DedupeIndexWriter(raw, set, { nowMs: () => clock });
+      const enc = new Encoder();
+      const ids: Array<{ id: string; recvMs: number }> = [];
+      const kinds: string[] = [];
+      for (let k = 0; k < 120; k++) { // as the engine: one record a second, a write after each
+        const recvMs = t0 + k * 1000;
+        clock = k * 1000;
+        const x = Array.from({ length: 5 }, (_, j) => [0, j, `id-${k}-${j}`, null] as [number, number, string, null]);
+        log.append(ingestRecordFormat, recvMs, encodeIngestRecord(enc, { s: [], b: [], x }));
+        for (const row of x) {
+          set.add(row[2], recvMs);
+          ids.push({ id: row[2], recvMs });
+        }
+        kinds.push(w.write({ mark: set.mark(), pos: log.end })?.kind ?? "none");
+        await w.settled();
+      }
+      w.close();
+      log.close();
+      const every = limits.dedupeIndexBaseMs / 1000;
+      expect(kinds.map((k, i) => (k === "base" ? i : -1)).filter((i) => i >= 0)).toEqual(Array.from({ length: Math.ceil(120 / every) }, (_, j) => j * every));
+      const nowMs = t0 + 130_000;
+      const got = recover(dir, nowMs);
+      const lastBase = Math.floor(119 / every) * every; // its record and those before it, inside the window, are in place
+      expect(got.r).toMatchObject({ dedupeIndex: "loaded", idsInPlace: (lastBase - 70 + 1) * 5, idsFromIndex: 50 * 5, idsFromLog: 0, recordsRead: 0 });
+      expect(got.r.idsFromIndex - got.r.idsInPlace).toBeLessThanOrEqual(every * 5);
+      expect(answers(got.set, ids, nowMs)).toEqual(ids.map((x) => x.recvMs + windowMs > nowMs));
+    });
+  });
+
+  test("dedupe index - a base whose table has no empty slot (whole, checksummed) is corrupt: the full re-read, not an endless probe", async () => {
+    await inFreshDir(async (dir) => {
+      const { ids } = await buildLog(dir, 100);
+      const n = 20;
+      const slots = 16; // a power of two, but not more than the entries
+      const bytes = chunkBytes(3, 0, 10, new DedupeSet(1).entriesBetween(0, 0), n, (i) => 1 + (i % n), slots);
+      writeFileSync(join(dir, "raw", dedupeIndexFile), bytes);
+      const r = readDedupeIndex(join(dir, "raw"), 1_000_000);
+      expect({ state: r.state, detail: r.detail }).toEqual({ state: "corrupt", detail: `bad table size at byte 0 of ${bytes.byteLength}` });
+      const nowMs = t0 + 130_000;
+      const got = recover(dir, nowMs);
+      expect(got.r).toMatchObject({ dedupeIndex: "corrupt", idsFromIndex: 0, recordsRead: 50 });
+      expect(answers(got.set, ids, nowMs)).toEqual(ids.map((x) => x.recvMs + windowMs > nowMs));
+    });
+  });
+
+  test("dedupe index - a base without a table (an earlier version's file) is read id by id, with the deltas after it", async () => {
+    await inFreshDir(async (dir) => {
+      const { ids, positions } = await buildLog(dir, 100); // a table base, then deltas
+      const path = join(dir, "raw", dedupeIndexFile);
+      const r = readDedupeIndex(join(dir, "raw"), positions[119]);
+      const listBase = chunkBytes(1, 0, positions[10], r.base!, r.base!.hi.length, () => 0, 0);
+      const deltas = readFileSync(path).subarray(8 + readFileSync(path).readUInt32LE(0));
+      writeFileSync(path, Buffer.concat([listBase, deltas]));
+      const nowMs = t0 + 130_000;
+      const got = recover(dir, nowMs);
+      expect(got.r).toMatchObject({ dedupeIndex: "loaded", dedupeIndexPos: positions[100], idsInPlace: 0, recordsRead: 20 });
+      expect(answers(got.set, ids, nowMs)).toEqual(ids.map((x) => x.recvMs + windowMs > nowMs));
+    });
+  });
+
+  test("dedupe index - a flipped byte in a base's table is caught by its checksum: the full re-read", async () => {
+    await inFreshDir(async (dir) => {
+      const { ids } = await buildLog(dir, 100);
+      const path = join(dir, "raw", dedupeIndexFile);
+      const bytes = readFileSync(path);
+      const body = bytes.readUInt32LE(0);
+      bytes[8 + body - 3] ^= 0x01; // the base's last table slot
+      writeFileSync(path, bytes);
+      const nowMs = t0 + 130_000;
+      const got = recover(dir, nowMs);
+      expect(got.r).toMatchObject({ dedupeIndex: "corrupt", idsFromIndex: 0, recordsRead: 50 });
+      expect(answers(got.set, ids, nowMs)).toEqual(ids.map((x) => x.recvMs + windowMs > nowMs));
+    });
+  });
+
   test("dedupe index - deltas follow a base; past the slack a new base replaces the file, the same ids readable", async () => {
     await inFreshDir(async (dir) => {
       const set = new DedupeSet(1_000);
@@ -225,8 +410,7 @@ describe("dedupe index - the writer", () => {
       expect(statSync(join(dir, dedupeIndexFile)).size).toBeLessThan(3 * 16 * 5_500 + 2 * 1024 * 1024);
       const r = readDedupeIndex(dir, pos);
       expect({ state: r.state, to: r.to }).toEqual({ state: "loaded", to: pos });
-      const back = new DedupeSet(1_000);
-      for (const c of r.chunks) back.addEntries(c, 199 * 100 - 1_000);
+      const back = loadRead(new DedupeSet(1_000), r, 199 * 100 - 1_000);
       expect(back.size).toBe(set.size);
       expect(back.has("w-199-0", 19_950)).toBe(true);
       expect(back.has("w-185-0", 19_950)).toBe(false);
@@ -257,7 +441,7 @@ describe("dedupe index - the writer", () => {
       expect(w.write({ mark: set.mark(), pos: 300 })).toBeNull(); // the base is being written: later writes wait for it
       await w.settled();
       const r = readDedupeIndex(dir, 1_000);
-      expect({ state: r.state, to: r.to, ids: r.chunks.reduce((n, c) => n + c.hi.length, 0) }).toEqual({ state: "loaded", to: 300, ids: 3 });
+      expect({ state: r.state, to: r.to, ids: idsIn(r) }).toEqual({ state: "loaded", to: 300, ids: 3 });
       appendFileSync(join(dir, dedupeIndexFile), new Uint8Array(12)); // a few stray bytes after it: a torn chunk
       expect(readDedupeIndex(dir, 1_000)).toMatchObject({ state: "torn", to: 300 });
       w.close();
@@ -306,7 +490,7 @@ describe("dedupe index - weir killed in the middle of writing it", () => {
       await w.restart();
       m = (await w.scrape())!;
       expect(m.get("weir_dedupe_index_fallbacks_total")).toBe(0);
-      expect(w.logTail(40)).toContain(`"idsFromLog":0,"idsFromIndex":300,"dedupeIndex":"loaded"`);
+      expect(w.logTail(40)).toMatch(/"idsFromLog":0,"idsFromIndex":300,"idsInPlace":(200|300),"dedupeIndex":"loaded"/); // a base in place (a and b, or all: as the first tick came before the stop or not)
       for (const p of ["a", "b", "c"]) expect((await post(w.url, batch(p, ts))).body).toEqual({ accepted: 100, rejected: 0, errors: [] });
       m = (await w.scrape())!;
       expect({ duplicates: m.get("weir_events_duplicate_total"), ingested: m.get("weir_events_ingested_total") }).toEqual({ duplicates: 300, ingested: 0 });
@@ -315,6 +499,44 @@ describe("dedupe index - weir killed in the middle of writing it", () => {
       throw e;
     } finally {
       await w.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  test("dedupe index - kill -9 mid-write of a base (WEIR_CRASH_AT): the old file stays whole and is loaded, every re-sent id refused", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "weir-dedupe-index-kill-base-"));
+    const index = join(dataDir, "raw", dedupeIndexFile);
+    const runs: WeirProcess[] = [];
+    try {
+      runs.push(await WeirProcess.start({ dataDir, env: { WEIR_LATENESS: "60s" } }));
+      const ts = Date.now() - 5_000;
+      expect((await post(runs[0].url, batch("a", ts))).status).toBe(202);
+      expect(await runs[0].term()).toBe(0); // the stop writes the index up to the log's end
+      const before = readFileSync(index);
+      // A new process's first write is a base, at its first tick: killed halfway through writing it beside the file
+      // (before or after /ready, as the machine goes).
+      try {
+        const doomed = await WeirProcess.start({ dataDir, env: { WEIR_LATENESS: "60s" } }, { WEIR_CRASH_AT: "dedupe-index.mid-write:1" });
+        runs.push(doomed);
+        await waitFor(() => !doomed.alive, 10_000, "the kill in the middle of the base");
+        expect(doomed.logTail(5)).toContain("crash point dedupe-index.mid-write reached (1): SIGKILL");
+      } catch (e) {
+        expect((e as Error).message).toContain("crash point dedupe-index.mid-write reached (1): SIGKILL");
+      }
+      expect(existsSync(`${index}.tmp`)).toBe(true); // the half-written base
+      expect(readFileSync(index).equals(before)).toBe(true);
+      const w = await WeirProcess.start({ dataDir, env: { WEIR_LATENESS: "60s" } });
+      runs.push(w);
+      expect((await w.scrape())!.get("weir_dedupe_index_fallbacks_total")).toBe(0);
+      expect(w.logTail(20)).toContain(`"idsFromLog":0,"idsFromIndex":100,`);
+      expect((await post(w.url, batch("a", ts))).body).toEqual({ accepted: 100, rejected: 0, errors: [] });
+      expect((await post(w.url, batch("c", ts))).body).toEqual({ accepted: 100, rejected: 0, errors: [] }); // then taken
+      expect((await w.scrape())!.get("weir_events_duplicate_total")).toBe(100);
+    } catch (e) {
+      console.error(runs.at(-1)?.logTail(80));
+      throw e;
+    } finally {
+      for (const r of runs) await r.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);

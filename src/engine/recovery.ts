@@ -3,7 +3,8 @@
  * series registry (from the store, then from the raw-log records no
  * checkpoint covers yet) and the de-duplication ids still inside
  * WEIR_DEDUPE_WINDOW: from the de-duplication index (src/storage/dedupe-index.ts)
- * up to the raw-log position it covers, then from the log's records after
+ * up to the raw-log position it covers (its base used in place, the
+ * deltas after it put back id by id), then from the log's records after
  * it. Without a usable index (none yet, torn, corrupt, past the log's
  * end) they come from every record of the window, as the log is kept at
  * least that long: slower, the same ids; the state is logged and counted.
@@ -61,6 +62,8 @@ export interface RecoveredState {
   idsFromLog: number;
   /** Ids taken from the de-duplication index (those still inside the window). */
   idsFromIndex: number;
+  /** Of those, the ids of its base, used in place (no work per id): the rest were put back one by one. */
+  idsInPlace: number;
   /** How the index read went; anything but "loaded" read more of the raw log ("missing", "corrupt" and "ahead" all of the window); "not used" in cluster mode. */
   dedupeIndex: IndexState | "not used";
   /** The raw-log position the index covered (0 without one): ids were read from the records after it. */
@@ -73,7 +76,7 @@ export interface RecoveredState {
 export function recoverEngineState(x: RecoveryInput): RecoveredState {
   const t0 = performance.now();
   const out: RecoveredState = {
-    floorPos: -1, checkpoints: 0, seriesFromStore: 0, seriesFromLog: 0, idsFromLog: 0, idsFromIndex: 0, dedupeIndex: "not used", dedupeIndexPos: 0, recordsRead: 0, ms: 0,
+    floorPos: -1, checkpoints: 0, seriesFromStore: 0, seriesFromLog: 0, idsFromLog: 0, idsFromIndex: 0, idsInPlace: 0, dedupeIndex: "not used", dedupeIndexPos: 0, recordsRead: 0, ms: 0,
   };
   const partitions = x.registry.partitions;
   const rows = loadSeries(x.db);
@@ -159,7 +162,9 @@ function restoreIndexedIds(x: RecoveryInput, idsFromMs: number, out: RecoveredSt
       detail: r.detail, coveredPos: r.to,
     });
   }
-  if (r.chunks.length === 0) return windowFrom;
+  if (r.base === null && r.chunks.length === 0) return windowFrom;
+  if (r.base !== null) out.idsInPlace = x.dedupe.attachBase(r.base, idsFromMs);
+  out.idsFromIndex = out.idsInPlace;
   for (const c of r.chunks) out.idsFromIndex += x.dedupe.addEntries(c, idsFromMs);
   out.dedupeIndexPos = r.to;
   return Math.max(r.to, windowFrom);

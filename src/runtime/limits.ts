@@ -24,6 +24,8 @@ export const limits = {
   dedupeIndexFlushMs: 1_000, // the ids added since are appended to the raw log's de-duplication index this often (off the request path): start-up re-reads at most about this much of the log for ids
   dedupeIndexSlackFactor: 2, // the index file is rewritten as one base when it holds more than this many times the ids held (expired ones add up), plus dedupeIndexSlackBytes
   dedupeIndexSlackBytes: 1024 * 1024, // see dedupeIndexSlackFactor: a small index is not rewritten for every few expired ids
+  dedupeIndexBaseMs: 10_000, // a new base of the de-duplication index (used in place at start-up) at least this often: start-up puts back at most about this long's ids one by one (the deltas after it)
+  dedupeIndexBuildSliceIds: 65_536, // a base's table is built this many ids per turn of the event loop (about 1 ms): requests wait at most one slice
   bodyBytesMaxDefault: 8 * 1024 * 1024, // WEIR_MAX_BODY's default: a request body, as sent or once decompressed; more: 413 `body: over WEIR_MAX_BODY`
   eventsPerRequestMax: 100_000, // events in one request or message; more: 413 `body: over 100000 events`
   errorsListedMax: 100, // per-request error list in a 202/400 body
@@ -271,6 +273,8 @@ assert(limits.heartbeatIntervalMs * 4 <= limits.heartbeatTimeoutMs, "several bea
 assert(limits.panesPerWindowMax * 2 <= limits.panesPerSeriesMax, "a series holds its widest window twice over");
 assert(limits.panesPerWindowMax * 2 <= limits.trendPanesPerSeriesMax, "a trend ring holds its widest window twice over");
 assert(limits.dedupeIndexSlackFactor >= 1, "the index is rewritten only once it holds more than one base");
+assert(limits.dedupeIndexBaseMs >= limits.dedupeIndexFlushMs, "a base is rewritten no more often than deltas are appended");
+assert(limits.dedupeIndexBuildSliceIds > 0, "a base's table is built in slices of at least one id");
 assert(limits.sketchExactMax >= 1 && limits.sketchRelativeAccuracy <= 0.01, "percentiles within 1 %");
 assert(limits.ruleWindowMsMin <= limits.ruleWindowMsMax && limits.ruleWindowMsMax <= limits.natsIngestMaxAgeMsDefault, "a rule window fits the events kept");
 // An expression can name a full-length metric with two full-length matchers.
