@@ -20,6 +20,11 @@
  * 4. The tracked series' 10 s windows of phase 3 against a recount of the
  *    events acknowledged for them.
  *
+ * Throughout, the supervisor's log lines are tallied (sampled from the
+ * child's log tail every second): workers found hung (a missed heartbeat),
+ * restarted, failed for good; and the run ends early, saying so, if a
+ * partition is failed (its series would be refused from then on).
+ *
  *   bun bench/cardinality.ts                       # 100,000 series, 60 s past the limit
  *   bun bench/cardinality.ts --series=20000 --seconds=20 --partitions=4 --rate=5000
  */
@@ -124,6 +129,20 @@ async function touchAll(w: WeirProcess, n: number, overloads: string[]): Promise
 const dataDir = mkdtempSync(join(tmpdir(), "issue19-cardinality-"));
 const load0 = loadavg()[0];
 const w = await WeirProcess.start({ dataDir, env: { WEIR_LAKE: "0", WEIR_MAX_SERIES: String(seriesMax), WEIR_NEW_SERIES_RATE: String(newSeriesRate), WEIR_PARTITIONS: String(partitions) } });
+/** The supervisor's log lines seen (each line once: they carry their time), by kind. */
+const seenLines = new Set<string>();
+const supervision = { hung: 0, restarting: 0, failed: 0 };
+const tallyLog = () => {
+  for (const line of w.logTail(300).split("\n")) {
+    if (seenLines.has(line)) continue;
+    seenLines.add(line);
+    if (line.includes('"child hung')) supervision.hung++;
+    else if (line.includes('"child restarting"')) supervision.restarting++;
+    else if (line.includes('"child failed')) supervision.failed++;
+  }
+};
+const tally = setInterval(tallyLog, 1_000);
+const supervisionText = () => `workers hung (missed heartbeat) ${supervision.hung}, restarting ${supervision.restarting}, failed ${supervision.failed}`;
 try {
   const rssAt: Array<{ series: number; rss: number; registerMs: number; rateRefusals: number }> = [];
   let registered = 0;
@@ -134,7 +153,8 @@ try {
     const got = await metrics(w.url);
     assert(got.series === m, `weir_series ${got.series}, expected ${m}`);
     rssAt.push({ series: m, rss: await touchAll(w, m, overloads), registerMs: r.ms, rateRefusals: r.rateRefusals });
-    console.log(`  ${m} series: RSS ${mib(rssAt.at(-1)!.rss).toFixed(0)} MiB; registered in ${(r.ms / 1000).toFixed(1)} s with ${r.rateRefusals} series_rate refusals; worker restarts ${(await metrics(w.url)).restarts}`);
+    tallyLog();
+    console.log(`  ${m} series: RSS ${mib(rssAt.at(-1)!.rss).toFixed(0)} MiB; registered in ${(r.ms / 1000).toFixed(1)} s with ${r.rateRefusals} series_rate refusals; worker restarts ${(await metrics(w.url)).restarts}; ${supervisionText()}`);
   }
 
   // The last round's windows close (the quiet rule) and are stored first: the next phases' RSS is theirs alone.
@@ -203,6 +223,7 @@ try {
     }
   }
   const load1 = loadavg()[0];
+  tallyLog();
 
   const rows = rssAt.map((r, i) => {
     const prev = rssAt[i - 1];
@@ -227,12 +248,16 @@ try {
     `  RSS once the last round's windows were stored ${mib(settled.rss).toFixed(0)} MiB; control (${seconds} s, known series only): first ${mib(controlRss[0]).toFixed(0)} MiB, max ${mib(Math.max(...controlRss)).toFixed(0)} MiB, last ${mib(controlRss.at(-1)!).toFixed(0)} MiB`,
     `  RSS during the refusals: first ${mib(rss[0]).toFixed(0)} MiB, max ${mib(Math.max(...rss)).toFixed(0)} MiB, last ${mib(rss.at(-1)!).toFixed(0)} MiB`,
     `  tracked series' 10 s windows inside the phase: ${equal} equal to the recount, ${differing} differing, ${missing} not there; late events in the run ${(await metrics(w.url)).late}`,
+    `  supervision over the run: ${supervisionText()}`,
     `load average (1 min) at start ${load0.toFixed(2)}, at end ${load1.toFixed(2)}; ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version}`,
   ].join("\n"));
 } catch (e) {
+  tallyLog();
   console.error(w.logTail(40));
+  console.error(`supervision until the failure: ${supervisionText()}`);
   throw e;
 } finally {
+  clearInterval(tally);
   await w.close();
   rmSync(dataDir, { recursive: true, force: true });
 }

@@ -39,6 +39,7 @@ import { type TableLookup, ViewSet, type ViewSetSnapshot } from "./views/view-se
 import type { View } from "./views/view.ts";
 import { limits } from "../runtime/limits.ts";
 import { seriesKey, seriesMatcher } from "../runtime/series.ts";
+import { runSlices } from "../runtime/slices.ts";
 
 export type { PartitionOutput };
 
@@ -337,8 +338,22 @@ export class PartitionPipeline {
    * a checkpoint. Take it with nothing pending: pending rows are not in it.
    */
   snapshot(): PipelineSnapshot {
+    return runSlices(this.snapshotSlices(Infinity));
+  }
+
+  /**
+   * snapshot() in slices: the window state `seriesPerSlice` series at a
+   * time (WindowLogic.snapshotSlices), then each other actor; yields between
+   * them, so the partition worker beats while a large state is taken.
+   * Nothing may change the pipeline until it has returned.
+   */
+  *snapshotSlices(seriesPerSlice: number): Generator<void, PipelineSnapshot> {
     if (this.pending > 0) throw new Error("snapshot with output pending"); // programmer error
-    const snap: PipelineSnapshot = { v: 1, w: this.window.snapshot(this.ws), a: this.anomaly.snapshot(this.as), t: this.trend.snapshot(this.ts) };
+    const w = yield* this.window.snapshotSlices(this.ws, seriesPerSlice);
+    const a = this.anomaly.snapshot(this.as);
+    yield;
+    const snap: PipelineSnapshot = { v: 1, w, a, t: yield* this.trend.snapshotSlices(this.ts, seriesPerSlice) };
+    yield;
     if (this.rulesOn) snap.r = this.rules.snapshot();
     if (this.views.active) snap.vw = this.views.snapshot();
     return snap;
@@ -346,10 +361,17 @@ export class PartitionPipeline {
 
   /** Continues from a snapshot() exactly as the pipeline that took it would have. */
   restore(snap: PipelineSnapshot): void {
+    runSlices(this.restoreSlices(snap, Infinity));
+  }
+
+  /** restore() in slices: the window state `seriesPerSlice` series at a time, then each other actor; yields between them. */
+  *restoreSlices(snap: PipelineSnapshot, seriesPerSlice: number): Generator<void, void> {
     if (snap?.v !== 1) throw new Error(`pipeline snapshot: unknown version ${String((snap as { v?: unknown })?.v)}`);
-    this.ws = this.window.restore(snap.w);
+    this.ws = yield* this.window.restoreSlices(snap.w, seriesPerSlice);
     this.as = this.anomaly.restore(snap.a);
-    this.ts = this.trend.restore(snap.t);
+    yield;
+    this.ts = yield* this.trend.restoreSlices(snap.t, seriesPerSlice);
+    yield;
     if (snap.r !== undefined) this.rules.restore(snap.r);
     if (snap.vw !== undefined) this.views.restore(snap.vw);
     this.hookAccepted(); // the snapshot's cuts may need events

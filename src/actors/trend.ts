@@ -70,7 +70,7 @@
 import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
 import { limits } from "../runtime/limits.ts";
-import { float64Of } from "../sketch/quantile.ts";
+import { copyFloat64Slices, runSlices } from "../runtime/slices.ts";
 import type { EventBatch } from "./window.ts";
 
 export interface TrendOptions {
@@ -147,6 +147,10 @@ export interface TrendLogic extends ActorLogic<TrendState, EventBatch, Trend> {
   latest(state: TrendState, sid: number): Trend | null;
   stats(state: TrendState): TrendStats;
   snapshot(state: TrendState): TrendSnapshot;
+  /** snapshot() in slices of `seriesPerSlice` series, yielding between them; returns what snapshot() would. Nothing may change the state meanwhile. */
+  snapshotSlices(state: TrendState, seriesPerSlice: number): Generator<void, TrendSnapshot>;
+  /** restore() in slices of `seriesPerSlice` series, yielding between them; returns what restore() would. */
+  restoreSlices(snap: unknown, seriesPerSlice: number): Generator<void, TrendState>;
 }
 
 type Emit = (t: Trend) => void;
@@ -191,8 +195,10 @@ export function createTrendLogic(opts: TrendOptions): TrendLogic {
     onWindow: (st, sid, start, end, emit) => t.onWindow(st, sid, start, end, emit),
     latest: (st, sid) => st.latest[sid] ?? null,
     stats: (st) => ({ series: st.seriesCount, late: st.late, panesPerSeries: t.ringPanes }),
-    snapshot: (st) => t.snapshot(st),
-    restore: (snap) => t.restore(snap as TrendSnapshot | TrendSnapshotV1),
+    snapshot: (st) => runSlices(t.snapshotSlices(st, Infinity)),
+    restore: (snap) => runSlices(t.restoreSlices(snap as TrendSnapshot | TrendSnapshotV1, Infinity)),
+    snapshotSlices: (st, seriesPerSlice) => t.snapshotSlices(st, seriesPerSlice),
+    restoreSlices: (snap, seriesPerSlice) => t.restoreSlices(snap as TrendSnapshot | TrendSnapshotV1, seriesPerSlice),
   };
 }
 
@@ -412,7 +418,8 @@ class Trends {
     return slope > 0 ? "rising" : "falling";
   }
 
-  snapshot(st: TrendState): TrendSnapshot {
+  *snapshotSlices(st: TrendState, seriesPerSlice: number): Generator<void, TrendSnapshot> {
+    assert(seriesPerSlice > 0, "a slice holds a series at least");
     const R = this.ringPanes;
     const series = new Float64Array(st.seriesCount * (seriesFields + 1));
     let used = 0;
@@ -434,6 +441,7 @@ class Trends {
       }
       series.set([s, st.maxTs[s], st.closedBefore[s], st.newest[s], (u - from) / paneFields], r * (seriesFields + 1));
       r++;
+      if (r % seriesPerSlice === 0) yield;
       const t = st.latest[s];
       if (t === undefined) continue;
       latest.set([s, t.start, t.end, t.slope, t.intercept, t.r2, t.n, t.change, t.level, classes.indexOf(t.class)], q);
@@ -442,20 +450,26 @@ class Trends {
     return { version: 2, spec: this.specKey, latenessMs: this.latenessMs, late: st.late, series, panes, latest };
   }
 
-  restore(snap: TrendSnapshot | TrendSnapshotV1): TrendState {
+  *restoreSlices(snap: TrendSnapshot | TrendSnapshotV1, seriesPerSlice: number): Generator<void, TrendState> {
+    assert(seriesPerSlice > 0, "a slice holds a series at least");
     if (snap.version !== 2 && snap.version !== 1) throw new Error(`trend snapshot: unknown version ${String((snap as { version: unknown }).version)}`);
     if (snap.spec !== this.specKey || snap.latenessMs !== this.latenessMs) {
       throw new Error(`trend snapshot: taken with window ${snap.spec} and lateness ${snap.latenessMs} ms, now ${this.specKey} and ${this.latenessMs} ms`);
     }
     const st = new TrendState();
     st.late = snap.late;
-    const series = float64Of(snap.series);
-    const panes = float64Of(snap.panes);
+    const series = yield* copyFloat64Slices(snap.series);
+    const panes = yield* copyFloat64Slices(snap.panes);
     const R = this.ringPanes;
     const v1 = snap.version === 1;
     const rowFields = v1 ? seriesFields : seriesFields + 1;
+    // Room for the largest sid at once: the capacity doubling would reach, without a copy of the ring per doubling.
+    let sidMax = -1;
+    for (let o = 0; o < series.length; o += rowFields) sidMax = Math.max(sidMax, series[o]);
+    if (sidMax >= 0) this.grow(st, sidMax + 1);
     let u = 0;
     for (let r = 0; r * rowFields < series.length; r++) {
+      if (r > 0 && r % seriesPerSlice === 0) yield;
       const o = r * rowFields;
       const s = series[o];
       this.addSeries(st, s);
@@ -472,8 +486,9 @@ class Trends {
       }
     }
     assert(u === panes.length, "every pane of the snapshot restored");
-    const latest = float64Of(snap.latest);
+    const latest = yield* copyFloat64Slices(snap.latest);
     for (let q = 0; q < latest.length; q += latestFields) {
+      if (q > 0 && (q / latestFields) % seriesPerSlice === 0) yield;
       const [s, start, end, slope, intercept, r2, n, change, level, cls] = latest.subarray(q, q + latestFields);
       st.latest[s] = { kind: "trend", sid: s, ts: end, start, end, slope, intercept, r2, n, change, level, class: classes[cls] };
     }

@@ -110,6 +110,7 @@ import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
 import type { EventBatch } from "../runtime/codec.ts";
 import { limits } from "../runtime/limits.ts";
+import { copyFloat64Slices, runSlices } from "../runtime/slices.ts";
 import { float64Of, QuantileSketch, type SketchColumns, SlidingMerge, type SketchSnapshot } from "../sketch/quantile.ts";
 import { RecentDelay, recentDelayFields } from "./delay.ts";
 import { Aggregate, rollupBaseOf, rollupFields, RollupWindow, type RollupOption } from "./rollup.ts";
@@ -167,6 +168,17 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
    */
   tick(state: WindowState, nowMs: number, emit: (out: WindowOutput) => void, seriesMax?: number): boolean;
   snapshot(state: WindowState): WindowSnapshot;
+  /**
+   * snapshot() in slices: yields after every `seriesPerSlice` series (and
+   * after each piece of the columns joined at the end), so a caller can do
+   * other bounded work (a heartbeat) between them; returns what snapshot()
+   * would, byte for byte once encoded. Nothing may change the state until
+   * it has returned.
+   * @example const it = logic.snapshotSlices(st, 5_000); let r; while (!(r = it.next()).done) beat(); r.value
+   */
+  snapshotSlices(state: WindowState, seriesPerSlice: number): Generator<void, WindowSnapshot>;
+  /** restore() in slices of `seriesPerSlice` series (and as many sketches), yielding between them; returns what restore() would. */
+  restoreSlices(snap: unknown, seriesPerSlice: number): Generator<void, WindowState>;
   stats(state: WindowState): WindowStats;
   /**
    * The event-time instant before which the quiet rule holds that series
@@ -483,6 +495,8 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
     handleCapped: (st, batch, emit, capMs) => w.handle(st, batch, emit, capMs),
     tick: (st, nowMs, emit, seriesMax = Infinity) => w.tick(st, nowMs, emit, seriesMax),
     snapshot: (st) => w.snapshot(st),
+    snapshotSlices: (st, seriesPerSlice) => w.snapshotSlices(st, seriesPerSlice),
+    restoreSlices: (snap, seriesPerSlice) => w.restoreSlices(snap as WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2, seriesPerSlice),
     restore: (snap) => w.restore(snap as WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2),
     stats: (st) => ({ series: st.seriesCount, openPanes: st.openPanes, late: st.late }),
     frontier: (st, sid, nowMs) => w.frontier(st, sid, nowMs),
@@ -937,41 +951,55 @@ class Windows {
   }
 
   snapshot(st: WindowState): WindowSnapshot {
+    return runSlices(this.snapshotSlices(st, Infinity));
+  }
+
+  *snapshotSlices(st: WindowState, seriesPerSlice: number): Generator<void, WindowSnapshot> {
+    assert(seriesPerSlice > 0, "a slice holds a series at least");
     const list = st.series.filter((s): s is Series => s !== undefined);
     const series = new Float64Array(list.length * seriesFields);
     const panes = new Float64Array(st.openPanes * paneFields);
-    const sketches: QuantileSketch[] = [];
+    // Columns per slice, joined at the end: columns hold no offsets, so the join is what one columnsOf() of all gives.
+    const paneSketches: SketchColumns[] = [];
+    const rollupParts: Array<{ rollups: Float64Array; rollupSketches: SketchColumns }> = [];
     let r = 0;
     let q = 0;
-    // Field by field: an array literal per row, then set(), cost more than the rows' own data.
-    for (const s of list) {
-      series[r] = s.sid;
-      series[r + 1] = s.maxTs;
-      series[r + 2] = s.closedBefore;
-      series[r + 3] = s.inHeap ? 1 : 0;
-      series[r + 4] = s.panes.length;
-      series[r + 5] = s.seen;
-      s.delay.writeRow(series, r + 6);
-      r += seriesFields;
-      for (const p of s.panes) {
-        panes[q] = p.start;
-        panes[q + 1] = p.count;
-        panes[q + 2] = p.sum;
-        panes[q + 3] = p.min;
-        panes[q + 4] = p.max;
-        panes[q + 5] = p.first;
-        panes[q + 6] = p.firstTs;
-        panes[q + 7] = p.last;
-        panes[q + 8] = p.lastTs;
-        q += paneFields;
-        sketches.push(p.sketch);
+    for (let from = 0; from < list.length; from += seriesPerSlice) {
+      const slice = list.slice(from, from + seriesPerSlice);
+      const sketches: QuantileSketch[] = [];
+      // Field by field: an array literal per row, then set(), cost more than the rows' own data.
+      for (const s of slice) {
+        series[r] = s.sid;
+        series[r + 1] = s.maxTs;
+        series[r + 2] = s.closedBefore;
+        series[r + 3] = s.inHeap ? 1 : 0;
+        series[r + 4] = s.panes.length;
+        series[r + 5] = s.seen;
+        s.delay.writeRow(series, r + 6);
+        r += seriesFields;
+        for (const p of s.panes) {
+          panes[q] = p.start;
+          panes[q + 1] = p.count;
+          panes[q + 2] = p.sum;
+          panes[q + 3] = p.min;
+          panes[q + 4] = p.max;
+          panes[q + 5] = p.first;
+          panes[q + 6] = p.firstTs;
+          panes[q + 7] = p.last;
+          panes[q + 8] = p.lastTs;
+          q += paneFields;
+          sketches.push(p.sketch);
+        }
       }
+      paneSketches.push(QuantileSketch.columnsOf(sketches));
+      rollupParts.push(this.snapshotRollups(slice));
+      yield;
     }
     const heap = st.heap;
     return {
-      version: 4, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches: QuantileSketch.columnsOf(sketches),
+      version: 4, specs: this.specsKey, latenessMs: this.latenessMs, late: st.late, series, panes, sketches: yield* joinColumns(paneSketches),
       heapDue: heap.due.slice(0, heap.size), heapSid: Float64Array.from(heap.sid.subarray(0, heap.size)),
-      ...this.snapshotRollups(list),
+      rollups: yield* joinFloat64(rollupParts.map((x) => x.rollups)), rollupSketches: yield* joinColumns(rollupParts.map((x) => x.rollupSketches)),
     };
   }
 
@@ -990,27 +1018,33 @@ class Windows {
 
   /** Restores a snapshot() of this version, of version 3 (a sketch object each), or of version 2 (before delays were kept: see restoreSeriesV2). */
   restore(snap: WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2): WindowState {
+    return runSlices(this.restoreSlices(snap, Infinity));
+  }
+
+  *restoreSlices(snap: WindowSnapshot | WindowSnapshotV3 | WindowSnapshotV2, seriesPerSlice: number): Generator<void, WindowState> {
+    assert(seriesPerSlice > 0, "a slice holds a series at least");
     if (snap.version !== 4 && snap.version !== 3 && snap.version !== 2) throw new Error(`window snapshot: unknown version ${String((snap as { version: unknown }).version)}`);
     if (snap.specs !== this.specsKey || snap.latenessMs !== this.latenessMs) {
       throw new Error(`window snapshot: taken with windows ${snap.specs} and lateness ${snap.latenessMs} ms, now ${this.specsKey} and ${this.latenessMs} ms`);
     }
     const st = new WindowState(this.specCount, this.seriesMax);
     st.late = snap.late;
-    const series = float64Of(snap.series);
-    const panes = float64Of(snap.panes);
+    const series = yield* copyFloat64Slices(snap.series);
+    const panes = yield* copyFloat64Slices(snap.panes);
     const v3 = snap.version !== 2; // series rows with the delay (versions 3 and 4)
-    const sketches = restoreSketches(snap.sketches);
+    const sketches = yield* restoreSketches(snap.sketches, seriesPerSlice); // a slice of sketches is about a slice of series' panes
     let q = 0;
-    for (let r = 0; r < series.length; r += v3 ? seriesFields : seriesFieldsV2) {
+    for (let r = 0, n = 0; r < series.length; r += v3 ? seriesFields : seriesFieldsV2) {
       const s = this.addSeries(st, series[r]);
       s.maxTs = series[r + 1];
       const paneCount = v3 ? this.restoreSeriesV3(s, series, r) : this.restoreSeriesV2(s, series, r);
       for (let k = 0; k < paneCount; k++, q++) s.panes.push(this.restorePane(panes, q, sketches[q]));
       s.head = s.panes.length > 0 ? s.panes[s.panes.length - 1] : null;
       st.openPanes += s.panes.length;
+      if (++n % seriesPerSlice === 0) yield;
     }
     assert(q === sketches.length, "one sketch per pane");
-    this.restoreRollups(st, float64Of(snap.rollups), restoreSketches(snap.rollupSketches));
+    yield* this.restoreRollups(st, yield* copyFloat64Slices(snap.rollups), yield* restoreSketches(snap.rollupSketches, seriesPerSlice), seriesPerSlice);
     if (v3) {
       const due = float64Of(snap.heapDue);
       const sid = float64Of(snap.heapSid);
@@ -1046,7 +1080,7 @@ class Windows {
     return row[r + 5];
   }
 
-  private restoreRollups(st: WindowState, rows: Float64Array, sketches: QuantileSketch[]): void {
+  private *restoreRollups(st: WindowState, rows: Float64Array, sketches: QuantileSketch[], perSlice: number): Generator<void, void> {
     assert(rows.length === sketches.length * rollupFields, "one sketch per rollup window");
     for (let k = 0; k < sketches.length; k++) {
       const o = k * rollupFields;
@@ -1055,6 +1089,7 @@ class Windows {
       w.fromRow(rows.subarray(o + 2, o + rollupFields), sketches[k]);
       s.rollups[rows[o + 1]] = w;
       s.rollupsOpen++;
+      if ((k + 1) % perSlice === 0) yield;
     }
   }
 
@@ -1068,7 +1103,28 @@ class Windows {
   }
 }
 
+/** The arrays one after another, a copy per yield (the one array itself when there is one). */
+function* joinFloat64(parts: Float64Array[]): Generator<void, Float64Array> {
+  if (parts.length === 1) return parts[0];
+  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+    yield;
+  }
+  return out;
+}
+
+/** Sketch columns one after another: what columnsOf() of all their sketches gives. */
+function* joinColumns(parts: SketchColumns[]): Generator<void, SketchColumns> {
+  return {
+    head: yield* joinFloat64(parts.map((c) => c.head as Float64Array)), // columnsOf() makes Float64Arrays
+    values: yield* joinFloat64(parts.map((c) => c.values as Float64Array)),
+  };
+}
+
 /** The sketches of a snapshot: columns (version 4) or one object each (versions 2 and 3). */
-function restoreSketches(x: SketchColumns | SketchSnapshot[]): QuantileSketch[] {
-  return Array.isArray(x) ? x.map((s) => QuantileSketch.restore(s)) : QuantileSketch.fromColumns(x);
+function* restoreSketches(x: SketchColumns | SketchSnapshot[], perSlice: number): Generator<void, QuantileSketch[]> {
+  return Array.isArray(x) ? x.map((s) => QuantileSketch.restore(s)) : yield* QuantileSketch.fromColumnsSlices(x, perSlice);
 }

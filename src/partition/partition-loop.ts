@@ -13,6 +13,7 @@
  *   const loop = new PartitionLoop({ data, inRing, outRing, stats, clock, readLog, beat, heapBytes });
  *   await loop.recover(); ready(); await loop.run(); // run() ends after stop() and a final checkpoint
  */
+import { strict as assert } from "node:assert";
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { decodeIngestRecord, ingestRecordFormat } from "../actors/ingest-record.ts";
 import { PartitionPipeline, type PipelineSnapshot, type Rollup } from "../actors/partition-pipeline.ts";
@@ -25,6 +26,7 @@ import { BatchColumns, type EventBatchMessage, type Message } from "../runtime/c
 import { limits } from "../runtime/limits.ts";
 import type { Ring } from "../runtime/ring.ts";
 import type { RawRecord } from "../storage/rawlog.ts";
+import { CheckpointStream } from "./checkpoint-stream.ts";
 import { partitionStatSlots } from "./worker-stats.ts";
 
 export interface PartitionData extends Record<string, unknown> {
@@ -152,6 +154,10 @@ export class PartitionLoop {
   private readonly enc = new Encoder();
   private readonly columns = new BatchColumns(limits.batchEventsMax);
   private readonly scratch: Uint8Array;
+  /** A checkpoint chunk is copied here before it is sent. */
+  private readonly chunk = new Uint8Array(checkpointChunkBytes);
+  /** A batch taken off the ring whose quiet closes (those due by its receive time) are still being ticked: taken before any other input. */
+  private waiting: { m: EventBatchMessage; cap: number } | null = null;
   private readonly myEpoch: bigint;
   private stopping = false;
   /** Taking no input: a failpoint's pause, a superseded incarnation, or a heap over its bound. */
@@ -177,7 +183,7 @@ export class PartitionLoop {
   private heldRows = 0;
   /** Whether the held message carries only a view frontier (no checkpoint is due for it). */
   private heldFrontierOnly = false;
-  /** A wall-clock tick that closed limits.tickSeriesMax series and has more due at tickAtMs: it goes on before more input. */
+  /** A wall-clock tick (or a waiting batch's) that closed limits.tickSeriesMax series and has more due at tickAtMs: it goes on before more input. */
   private tickDone = true;
   private tickAtMs = 0;
   private nextHeapCheckMs = 0;
@@ -287,11 +293,41 @@ export class PartitionLoop {
     }
   }
 
-  /** `live`: off the ring (in cluster mode the watermark then waits for the held clock); else replayed from the raw log. */
-  private handleBatch(m: EventBatchMessage, slot: number, live: boolean): void {
+  /**
+   * The cap on batch m's watermark and quiet closes. `live`: off the ring (in
+   * cluster mode the watermark then waits for the held clock as it is now:
+   * no raw-log replay decides otherwise); else replayed from the raw log (the
+   * cap the record carries).
+   */
+  private capOf(m: EventBatchMessage, live: boolean): number {
+    return this.d.capCloses === true ? (live ? this.x.clock.now() : Infinity) : m.cap ?? Infinity;
+  }
+
+  /**
+   * A batch off the ring. The quiet closes due by its receive time come
+   * first, as handleBatch would take them in one piece (a replay does): at
+   * most limits.tickSeriesMax series here, and if more are due the batch
+   * waits while run() closes them a slice per turn, then goes before any
+   * other input. So a round over 50,000 quiet series is not one stretch
+   * without a heartbeat.
+   */
+  private takeBatch(m: EventBatchMessage): void {
+    const cap = this.capOf(m, true);
+    const at = Math.min(m.recv, cap);
+    if (this.pipeline.tick(at, limits.tickSeriesMax)) {
+      this.handleBatch(m, partitionStatSlots.events, cap);
+      return;
+    }
+    // m's columns are views of this.scratch: nothing is popped into it until m is handled (drain() waits for the tick).
+    this.waiting = { m, cap };
+    this.tickAtMs = at;
+    this.tickDone = false;
+  }
+
+  /** `cap`: see capOf. Its quiet closes are taken here (pipeline.handleBatch) unless a sliced tick took them already. */
+  private handleBatch(m: EventBatchMessage, slot: number, cap: number): void {
     const batch = this.columns.view(m);
-    // Cluster mode: the held clock as it is now (no raw-log replay decides otherwise); else the cap the record carries.
-    this.pipeline.handleBatch(batch, this.d.capCloses === true ? (live ? this.x.clock.now() : Infinity) : m.cap ?? Infinity);
+    this.pipeline.handleBatch(batch, cap);
     Atomics.add(this.x.stats, slot, BigInt(batch.n));
     Atomics.store(this.x.stats, partitionStatSlots.viewsRefused, BigInt(this.pipeline.viewsRefused));
     this.dirty = true;
@@ -305,7 +341,7 @@ export class PartitionLoop {
     const m = this.dec.decode(bytes) as Message;
     // A record below replayTo was replayed from the log already (it may still be on the ring after a restart);
     // its series are in this incarnation's data (registered before the record was written).
-    if (m.k === "ev" && !(m.pos >= 0 && m.pos < this.d.replayTo)) this.handleBatch(m, partitionStatSlots.events, true);
+    if (m.k === "ev" && !(m.pos >= 0 && m.pos < this.d.replayTo)) this.takeBatch(m);
     else if (m.k === "sr" && !(m.pos >= 0 && m.pos < this.d.replayTo)) for (const [sid, name, tags] of m.rows) this.pipeline.addSeries(sid, name, tags);
     else if (m.k === "tv") this.tableMarker(m.name, m.version);
   }
@@ -313,7 +349,11 @@ export class PartitionLoop {
   /** Restores the checkpoint and replays this partition's batches of the raw log after it, in order. */
   async recover(): Promise<void> {
     const d = this.d;
-    if (d.checkpoint !== null) this.pipeline.restore(this.dec.decode(d.checkpoint) as PipelineSnapshot);
+    if (d.checkpoint !== null) {
+      // In slices with a beat between: 50,000 series took 1-2 s to restore in one piece, a restart found hung again.
+      const slices = this.pipeline.restoreSlices(this.dec.decode(d.checkpoint) as PipelineSnapshot, limits.snapshotSeriesPerSlice);
+      for (let r = slices.next(); !r.done; r = slices.next()) this.x.beat();
+    }
     if (d.replayTo <= 0) return;
     const recordDec = new Decoder();
     let lastSeen = -1; // the last record read: positions must be record boundaries
@@ -327,8 +367,14 @@ export class PartitionLoop {
       for (const [p, bytes] of r.b) {
         if (p !== d.partition) continue;
         ticked = true;
-        // handleBatch ticks at the batch's receive time first: the quiet closes the live run had taken by then.
-        this.handleBatch(this.dec.decode(bytes) as EventBatchMessage, partitionStatSlots.replayed, false);
+        // The batch's receive time first: the quiet closes the live run had taken by then (in slices, as takeBatch).
+        const m = this.dec.decode(bytes) as EventBatchMessage;
+        const cap = this.capOf(m, false);
+        while (!this.pipeline.tick(Math.min(m.recv, cap), limits.tickSeriesMax)) {
+          this.x.beat(); // a slice of at most tickSeriesMax series closed
+          await this.flushOutAll();
+        }
+        this.handleBatch(m, partitionStatSlots.replayed, cap);
         await this.flushOutAll();
       }
       if (ticked) await this.maybeCheckpoint(rec.recvMs, false);
@@ -358,34 +404,59 @@ export class PartitionLoop {
    * Commits the pipeline's state once its output is all on the ring, at a
    * record boundary, when due (checkpointDue). The snapshot travels in chunks
    * after the results it covers; the engine writes both in one transaction.
+   * Taking it and encoding it are sliced (takeSnapshot, CheckpointStream),
+   * with a beat after every slice and chunk: 50,000 series took 1-3 s in
+   * one piece, under load past the heartbeat timeout.
    */
   private async maybeCheckpoint(nowMs: number, force: boolean): Promise<void> {
     if (!this.dirty || !this.atBoundary || !this.checkpointDue(nowMs, force)) return;
     this.pipeline.flushViews(force); // the views' parts due (all at a stop): committed with this checkpoint
     await this.flushOutAll();
-    const bytes = this.enc.encode(this.pipeline.snapshot());
-    if (bytes.byteLength > this.d.checkpointBytesMax) {
-      throw new Error(`partition ${this.d.partition}: checkpoint of ${bytes.byteLength} bytes, over ${this.d.checkpointBytesMax} (limits.checkpointBytesMax)`);
+    // Encoded chunk by chunk from the snapshot's own arrays: a control message handled while a chunk waits for room changes none of them.
+    const stream = CheckpointStream.of(this.takeSnapshot(), this.enc);
+    const total = stream.totalBytes;
+    if (total > this.d.checkpointBytesMax) {
+      throw new Error(`partition ${this.d.partition}: checkpoint of ${total} bytes, over ${this.d.checkpointBytesMax} (limits.checkpointBytesMax)`);
     }
-    const chunks = Math.max(1, Math.ceil(bytes.byteLength / checkpointChunkBytes));
-    for (let i = 0; i < chunks; i++) {
-      const part = bytes.subarray(i * checkpointChunkBytes, (i + 1) * checkpointChunkBytes);
-      const msg = this.enc.encodeSharedRef({ k: "ck", e: this.d.epoch, pos: this.lastPos, i, n: chunks, total: bytes.byteLength, bytes: part });
+    const n = stream.chunkCount(this.chunk.byteLength);
+    let i = 0;
+    for (const part of stream.chunks(this.chunk)) {
+      const msg = this.enc.encodeSharedRef({ k: "ck", e: this.d.epoch, pos: this.lastPos, i, n, total, bytes: part });
       while (this.superseded() || !this.x.outRing.tryPush(msg)) {
         this.x.beat();
         await Bun.sleep(1);
       }
+      this.x.beat(); // a chunk copied and sent
+      i++;
     }
+    assert(i === n, `checkpoint sent in ${i} chunks, announced ${n}`);
     Atomics.add(this.x.stats, partitionStatSlots.checkpoints, 1n);
     this.dirty = false;
     this.rowsSinceCheckpoint = 0;
     this.nextCheckpointMs = nowMs + this.d.checkpointIntervalMs;
-    this.pacedUntilMs = nowMs + (bytes.byteLength / limits.checkpointBytesPerSecondMax) * 1000;
+    this.pacedUntilMs = nowMs + (total / limits.checkpointBytesPerSecondMax) * 1000;
+  }
+
+  /** The pipeline's snapshot, limits.snapshotSeriesPerSlice series at a time with a beat between; nothing else runs meanwhile. */
+  private takeSnapshot(): PipelineSnapshot {
+    const slices = this.pipeline.snapshotSlices(limits.snapshotSeriesPerSlice);
+    for (;;) {
+      const r = slices.next();
+      if (r.done) return r.value;
+      this.x.beat(); // a bounded slice done: the generator ends after about series / slice of them
+    }
   }
 
   private drain(): number {
     let handled = 0;
-    while (handled < drainMessagesMax && this.pipeline.pending < outRowsPerMessageMax * 4 && this.awaitingTable === null) {
+    if (this.waiting !== null) {
+      // Its quiet closes are all taken (drain runs once the tick is done): the batch itself now, before any other input.
+      const { m, cap } = this.waiting;
+      this.waiting = null;
+      this.handleBatch(m, partitionStatSlots.events, cap);
+      handled++;
+    }
+    while (handled < drainMessagesMax && this.tickDone && this.pipeline.pending < outRowsPerMessageMax * 4 && this.awaitingTable === null) {
       if (this.superseded()) {
         this.paused = true; // terminate() is on its way; take nothing more meanwhile
         break;
@@ -394,6 +465,7 @@ export class PartitionLoop {
       if (len < 0) break;
       this.handle(this.scratch.subarray(0, len));
       handled++;
+      this.x.beat(); // a message of at most batchEventsMax events (or series rows) handled: up to drainMessagesMax a turn
     }
     return handled;
   }
@@ -428,10 +500,12 @@ export class PartitionLoop {
       // An unfinished tick goes on before any input: the next batch's own tick (handleBatch) then stays small.
       const handled = room && !this.paused && this.tickDone ? this.drain() : 0;
       const now = this.x.clock.now(); // read before the ring: see IngestClock
-      if (room && !this.tickDone) this.tickDone = this.pipeline.tick(this.tickAtMs, limits.tickSeriesMax);
-      else if (room && now >= nextTickMs && inRing.isEmpty()) {
-        // Only with nothing waiting: a waiting batch is ticked for at its receive time when it is handled, so a
-        // backlog, a full output ring or a paused intake never makes a series look quiet.
+      if (room && !this.tickDone) {
+        // One slice a turn, a beat between: not in the turn whose batch began it (takeBatch closed a slice then).
+        if (handled === 0) this.tickDone = this.pipeline.tick(this.tickAtMs, limits.tickSeriesMax);
+      } else if (room && now >= nextTickMs && inRing.isEmpty() && this.waiting === null) {
+        // Only with nothing waiting (on the ring or taken off it): a waiting batch is ticked for at its receive time when
+        // it is handled, so a backlog, a full output ring or a paused intake never makes a series look quiet.
         this.tickAtMs = now;
         this.tickDone = this.pipeline.tick(now, limits.tickSeriesMax);
         nextTickMs = now + limits.workerTickMs;
@@ -447,10 +521,10 @@ export class PartitionLoop {
       this.checkHeap(Date.now());
       // Checkpoints are paced by the wall clock: a held quiet rule (a takeover's catch-up, a handoff) must not stop them.
       if (this.flushOut()) await this.maybeCheckpoint(Date.now(), false);
-      if (this.stopping && inRing.isEmpty() && this.pipeline.pending === 0 && this.held === null) break;
+      if (this.stopping && inRing.isEmpty() && this.pipeline.pending === 0 && this.held === null && this.waiting === null) break;
       if (!room || this.paused) await Bun.sleep(1); // the main thread frees output room; nothing to wait on but time
       else if (!this.tickDone) await nextTurn(); // a turn for control messages between tick slices
-      else if (handled === 0) {
+      else if (handled === 0 && this.waiting === null) {
         // Blocking wait, then a turn of the event loop for control messages. Not
         // waitForDataAsync: in Bun 1.4.5 Atomics.waitAsync inside a worker never
         // resolves, neither on notify nor on timeout (seen here).

@@ -86,7 +86,8 @@ export const limits = {
   checkpointRowsMax: 50_000, // output rows after which a partition checkpoints before its interval (bounds a commit's rows)
   checkpointBytesPerSecondMax: 8 * 1024 * 1024, // interval checkpoints of a partition snapshot this many bytes per second at most
   storeCacheBytes: 64 * 1024 * 1024, // the writer connection's page cache: 3× faster inserts of a mass close than SQLite's 2 MB
-  tickSeriesMax: 5_000, // series one wall-clock tick closes before the worker flushes their results and goes on
+  tickSeriesMax: 1_000, // series one slice of a quiet close (a wall-clock tick's or a batch's) closes before the worker beats, flushes their results and goes on: about 15 ms of CPU (at load average 12-18 a worker got 3-5 % of a core: 1-2.5 s between beats for 20-130 ms of CPU)
+  snapshotSeriesPerSlice: 1_000, // series a partition worker snapshots (or restores) between two heartbeats (50,000 series took 0.3-2 s in one piece)
   checkpointBytesMax: 1 << 30, // one partition's snapshot; past it the worker fails (restarted, then its partition failed: 503 for its series), not the process
   storeStopTimeoutMs: 30_000, // at stop, how long the last commits may take on the store writer before they are left to replay
   parseInFlightPerThreadMax: 16, // request bodies waiting on one ingest thread at most (parse-pool.ts); more are 503

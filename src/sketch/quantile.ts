@@ -35,6 +35,7 @@
  */
 import { strict as assert } from "node:assert";
 import { limits } from "../runtime/limits.ts";
+import { copyFloat64Slices, runSlices } from "../runtime/slices.ts";
 
 const alpha = limits.sketchRelativeAccuracy;
 const gamma = (1 + alpha) / (1 - alpha);
@@ -562,8 +563,13 @@ export class QuantileSketch {
 
   /** The sketches of columnsOf(), in order; throws on columns that do not add up. */
   static fromColumns(c: SketchColumns): QuantileSketch[] {
-    const head = float64Of(c.head);
-    const values = float64Of(c.values);
+    return runSlices(QuantileSketch.fromColumnsSlices(c, Infinity));
+  }
+
+  /** fromColumns() in slices of `perSlice` sketches, yielding between them (a partition worker beats there while it restores). */
+  static *fromColumnsSlices(c: SketchColumns, perSlice: number): Generator<void, QuantileSketch[]> {
+    const head = yield* copyFloat64Slices(c.head);
+    const values = yield* copyFloat64Slices(c.values);
     if (head.length % sketchHeadFields !== 0) throw new Error("QuantileSketch: malformed sketch columns");
     const out: QuantileSketch[] = [];
     let v = 0;
@@ -582,6 +588,7 @@ export class QuantileSketch {
       }
       if (v > values.length) throw new Error("QuantileSketch: malformed sketch columns");
       out.push(QuantileSketch.restore(snap));
+      if (out.length % perSlice === 0) yield;
     }
     if (v !== values.length) throw new Error("QuantileSketch: malformed sketch columns");
     return out;
