@@ -2,7 +2,11 @@
  * The raw zone's compaction on real files: closed raw-log segments become
  * Parquet files by event hour, once (a second pass changes nothing), the
  * open segment stays in the tail, and an interrupted compaction (no marker)
- * is redone to the same names without duplicates.
+ * is redone to the same names without duplicates. Every row the raw zone
+ * holds is checked against the events the records were made from (a
+ * model that does not decode), including ids, props, NaN values, series
+ * the store must name, a local id that comes to name another series, and
+ * chunks that span hours.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
@@ -14,6 +18,7 @@ import { encodeIngestRecord, ingestRecordFormat } from "../src/actors/ingest-rec
 import { encodeEventBatch } from "../src/runtime/codec.ts";
 import { RawLog } from "../src/storage/rawlog.ts";
 import { Compactor } from "../src/lake/compactor.ts";
+import { eventColumns } from "../src/lake/tables.ts";
 
 const hour = 3600_000;
 const t0 = Date.UTC(2026, 0, 2, 10, 0, 0);
@@ -71,5 +76,88 @@ describe("lake compactor", () => {
     const c = new Compactor({ dataDir: dir, duck: async () => conn, lookup: () => undefined, retentionMs: hour });
     expect((await c.pass(t0 + 2 * hour + 1)).hoursDeleted).toBe(1);
     expect(readdirSync(join(dir, "lake", "raw", "date=2026-01-02"))).toEqual(["hour=11"]);
+  });
+});
+
+/** One event as the raw zone must hold it. */
+interface Expected { ts: number; name: string; series: string; value: number | null; tags: string; props: string | null; id: string | null }
+
+/**
+ * Records of two partitions' batches crossing two hour boundaries, with an id
+ * on every third event and props on every fifth; returns what each event must
+ * read back as. Partition 1's local id 7 is never introduced (the lookup names
+ * it), local 8 neither (unknown); partition 0's local 3 names another series
+ * from record 4 on.
+ */
+function writeMixedLog(logDir: string, records: number, perBatch: number, segmentBytesMax: number): Expected[] {
+  const log = new RawLog(logDir, { profile: "fast", segmentBytesMax });
+  const enc = new Encoder();
+  const start = Date.UTC(2026, 0, 3, 8, 43, 0); // hours end inside records and chunks
+  const stepMs = Math.ceil((2 * hour) / (records * 2 * perBatch)); // the events span 08:43 to past 10:43
+  const named = new Map<string, { key: string; name: string; tags: Record<string, string> }>();
+  const out: Expected[] = [];
+  let seq = 0;
+  for (let r = 0; r < records; r++) {
+    const s: Array<[string, string, Record<string, string>, number, number]> = [];
+    const b: Array<[number, Uint8Array]> = [];
+    const x: Array<[number, number, string | null, Record<string, unknown> | null]> = [];
+    for (const p of [0, 1]) {
+      const sid = new Uint32Array(perBatch);
+      const ts = new Float64Array(perBatch);
+      const v = new Float64Array(perBatch);
+      for (let i = 0; i < perBatch; i++, seq++) {
+        sid[i] = p === 1 && i % 11 === 0 ? 7 + (i % 2) : i % 4;
+        ts[i] = start + seq * stepMs;
+        v[i] = i % 13 === 0 ? Number.NaN : i % 17 === 0 ? Number.POSITIVE_INFINITY : seq / 4;
+        const pk = `${p}:${sid[i]}`;
+        const renamed = p === 0 && sid[i] === 3 && r >= 4;
+        if ((!named.has(pk) || (renamed && !named.get(pk)!.key.startsWith("moved"))) && !(p === 1 && sid[i] >= 7)) {
+          const tags = { host: `h${p}${sid[i]}`, "zone": renamed ? "ü-2" : "eu" };
+          const key = `${renamed ? "moved" : "cpu"}{host="${tags.host}",zone="${tags.zone}"}`;
+          named.set(pk, { key, name: renamed ? "moved" : "cpu", tags });
+          s.push([key, named.get(pk)!.name, tags, p, sid[i]]);
+        }
+        const id = i % 3 === 0 ? `id-${seq}-✓` : null;
+        const props = i % 5 === 0 ? { fw: `v${i % 3}`, n: i, nested: { a: [1, "x\"y"] }, "ключ": null } : null;
+        if (id !== null || props !== null) x.push([p, i, id, props]);
+        const ser = p === 1 && sid[i] === 7 ? lookedUp : named.get(pk) ?? { key: `unknown:${p}:${sid[i]}`, name: "unknown", tags: {} };
+        out.push({ ts: ts[i], name: ser.name, series: ser.key, value: Number.isFinite(v[i]) ? v[i] : null, tags: JSON.stringify(ser.tags), props: props === null ? null : JSON.stringify(props), id });
+      }
+      b.push([p, encodeEventBatch(new Encoder(), perBatch, sid, ts, v, start).slice()]);
+    }
+    log.append(ingestRecordFormat, start, encodeIngestRecord(enc, { s, b, x }));
+  }
+  log.close();
+  return out;
+}
+
+const lookedUp = { key: 'disk{dev="sda"}', name: "disk", tags: { dev: "sda" } };
+
+describe("lake compactor against a model", () => {
+  // Small chunks of two records (one is cut after the record that reaches 100 events): several a pass, some across an hour's end.
+  // Then records of 200 events in segments of about 3 records: DuckDB data chunks (2,048 rows) and the extras' fill up more than once.
+  test.each([[24, 30, 12_000, 100], [40, 100, 30_000, undefined]])("lake compactor - every event reads back as sent, in the hour file or tail chunk of its own hour, with the raw zone's types (%d records of 2 x %d)", async (records, perBatch, segmentBytesMax, tailChunkRowsMax) => {
+    const d = mkdtempSync(join(tmpdir(), "weir-compact-model-"));
+    try {
+      const expected = writeMixedLog(join(d, "raw"), records, perBatch, segmentBytesMax);
+      const c = new Compactor({ dataDir: d, duck: async () => conn, lookup: (p, l) => (p === 1 && l === 7 ? lookedUp : undefined), retentionMs: 3650 * 24 * hour, tailChunkRowsMax });
+      const tailOnly = await c.pass(t0); // compacts up to lakeSegmentsPerPassMax segments, the rest into the tail
+      for (let i = 0; i < 20 && (await c.pass(t0)).compacted > 0; i++) { /* until only the open segment is left */ }
+      expect(tailOnly.compacted).toBeGreaterThan(0);
+      const got = (await conn.runAndReadAll(`SELECT ts, name, series, value, to_json(tags)::VARCHAR, props::VARCHAR, id, filename
+        FROM read_parquet(['${join(d, "lake", "raw", "*", "*", "*.parquet")}', '${join(d, "lake", "tail", "*.parquet")}'], filename = true, hive_partitioning = false) ORDER BY ts`)).getRowsJS();
+      expect(got.map((r) => ({ ts: Number(r[0]), name: r[1], series: r[2], value: r[3], tags: r[4], props: r[5], id: r[6] }))).toEqual(expected);
+      for (const r of got) {
+        const hourOf = new Date(Number(r[0])).toISOString();
+        const file = String(r[7]);
+        if (file.includes("/lake/raw/")) expect(file).toContain(`/date=${hourOf.slice(0, 10)}/hour=${hourOf.slice(11, 13)}/`);
+        else expect(Number(/-(-?\d+)(?:\.\d+)?\.parquet$/.exec(file)![1])).toBe(Math.floor(Number(r[0]) / hour));
+      }
+      const types = await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${join(d, "lake", "raw", "*", "*", "*.parquet")}', hive_partitioning = false)`);
+      expect(types.getRowsJS().map((r) => [r[0], r[1]])).toEqual(eventColumns.map((col) => [col.name, col.type]));
+      expect(readdirSync(join(d, "lake", "tail")).filter((f) => f.endsWith(".parquet")).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });

@@ -1,15 +1,20 @@
 /**
  * The raw zone as Parquet. Records not compacted yet (the open segment's,
- * and a closed one's until its turn) go to lake/tail/ in chunks
- * <segment>-<position>.parquet as they arrive, so SQL sees an event within
- * one pass (WEIR_LAKE_INTERVAL) of its 202. A closed raw-log segment
+ * and a closed one's until its turn) go to lake/tail/ as they arrive, in
+ * chunks <segment>-<position>-<hour>.parquet (one file per event hour of a
+ * pass's records, `hour` in hours since the epoch), so SQL sees an event
+ * within one pass (WEIR_LAKE_INTERVAL) of its 202. A closed raw-log segment
  * (every one but the last) is compacted once into files by event hour,
- * lake/raw/date=YYYY-MM-DD/hour=HH/<segment>-data_N.parquet, and a marker
- * lake/.compacted/<segment> says so. Compaction reads the segment's tail
- * chunks (DuckDB, Parquet to Parquet), not the raw log again: each record
- * is decoded once, into the tail (measured: the compaction stage took
- * 0.37–0.55 of the CPU it took when it decoded the segment again,
- * BENCHMARKS.md "Lake", third session).
+ * lake/raw/date=YYYY-MM-DD/hour=HH/<segment>-data_0.parquet, each the
+ * concatenation of that hour's tail chunks (DuckDB, Parquet to Parquet: the
+ * raw log is decoded once, into the tail), and a marker
+ * lake/.compacted/<segment> says so.
+ *
+ * The tail is written from the decoded records straight into DuckDB tables
+ * (event-table.ts: columns through an appender, no text in between), and
+ * its chunks are split by hour as they are written, so compaction copies
+ * files whole instead of partitioning every row again (BENCHMARKS.md
+ * "Lake": CPU per event of both stages).
  *
  * Crash safety: every file is written under a temporary name and renamed;
  * a segment whose marker is missing is compacted again, to the same names.
@@ -26,23 +31,31 @@ import { join } from "node:path";
 import { ingestRecordFormat } from "../actors/ingest-record.ts";
 import { limits } from "../runtime/limits.ts";
 import { listSegments, RawLogError, readRawLog, segmentName } from "../storage/rawlog.ts";
+import type { EventTable } from "./event-table.ts";
 import { RawEvents, type SeriesLookup } from "./raw-events.ts";
-import { selectColumns, Stage } from "./stage.ts";
 import { eventColumns, lakePaths, sqlIdent, sqlString } from "./tables.ts";
 
-/** `duck`: the DuckDB connection, asked for only when there are rows to write (lake.worker.ts opens DuckDB then). */
-export interface CompactorOptions { dataDir: string; duck: () => Promise<DuckDBConnection>; lookup: SeriesLookup; retentionMs: number }
+/**
+ * `duck`: the DuckDB connection, asked for only when there are rows to write
+ * (lake.worker.ts opens DuckDB then). `tailChunkRowsMax`: limits.lakeTailChunkRowsMax
+ * unless a test wants several chunks from a few events.
+ */
+export interface CompactorOptions { dataDir: string; duck: () => Promise<DuckDBConnection>; lookup: SeriesLookup; retentionMs: number; tailChunkRowsMax?: number }
 
 export interface PassResult { compacted: number; tailEvents: number; hoursDeleted: number }
 
-/** The hour columns PARTITION_BY splits on: UTC date and two-digit hour of the event time. */
-const hourColumns = `strftime(make_timestamp(ts * 1000), '%Y-%m-%d') AS date, strftime(make_timestamp(ts * 1000), '%H') AS hour`;
+const hourMs = 3_600_000;
+
+/** A tail chunk's name: <segment>-<position>-<hour>[.<i>].parquet. */
+const tailChunkName = /-(\d+)-(-?\d+)(?:\.(\d+))?\.parquet$/;
 
 export class Compactor {
   private readonly rawLogDir: string;
   private readonly events: RawEvents;
   /** Where each uncompacted segment's tail chunks end. Rebuilt from scratch at start (the tail directory is wiped). */
   private readonly tailPos = new Map<number, number>();
+  /** DuckDB's tables the tail is appended to, from the first event on (it loads DuckDB). */
+  private table: EventTable | null = null;
 
   constructor(private readonly o: CompactorOptions) {
     this.rawLogDir = join(o.dataDir, "raw");
@@ -50,6 +63,8 @@ export class Compactor {
     for (const f of safeList(lakePaths.tail(o.dataDir))) if (f !== "_empty.parquet") rmSync(join(lakePaths.tail(o.dataDir), f), { force: true });
     rmSync(lakePaths.staging(o.dataDir), { recursive: true, force: true });
     mkdirSync(lakePaths.compacted(o.dataDir), { recursive: true });
+    mkdirSync(lakePaths.tail(o.dataDir), { recursive: true });
+    mkdirSync(lakePaths.staging(o.dataDir), { recursive: true });
   }
 
   /** One pass: compacts up to lakeSegmentsPerPassMax closed segments, extends the tail, applies retention. */
@@ -72,59 +87,95 @@ export class Compactor {
     return { compacted, tailEvents, hoursDeleted: this.applyRetention(nowMs) };
   }
 
-  /** Writes one closed segment's events as hour files (from its tail chunks, extended to its end first), then its marker. */
+  /** Writes one closed segment's events as hour files (its tail chunks of each hour, extended to its end first), then its marker. */
   private async compact(start: number, end: number): Promise<void> {
     const name = segmentName(start);
     await this.extendTail(start, end);
-    const chunks = this.tailChunks(start);
+    const byHour = new Map<number, string[]>();
+    for (const c of this.tailChunks(start)) byHour.set(c.hour, [...(byHour.get(c.hour) ?? []), join(lakePaths.tail(this.o.dataDir), c.file)]);
     const parts = join(lakePaths.staging(this.o.dataDir), `${name}.parts`);
     rmSync(parts, { recursive: true, force: true });
-    mkdirSync(lakePaths.staging(this.o.dataDir), { recursive: true });
-    if (chunks.length > 0) {
+    mkdirSync(parts, { recursive: true });
+    const columns = eventColumns.map((c) => sqlIdent(c.name)).join(", ");
+    for (const [hour, files] of byHour) {
       const conn = await this.o.duck();
-      const files = chunks.map((f) => sqlString(join(lakePaths.tail(this.o.dataDir), f))).join(", ");
-      await conn.run(`COPY (SELECT ${eventColumns.map((c) => sqlIdent(c.name)).join(", ")}, ${hourColumns} FROM read_parquet([${files}])) TO ${sqlString(parts)} (FORMAT parquet, PARTITION_BY (date, hour))`);
+      await conn.run(`COPY (SELECT ${columns} FROM read_parquet([${files.map(sqlString).join(", ")}])) TO ${sqlString(join(parts, `${hour}.parquet`))} (FORMAT parquet)`);
     }
     this.dropTail(start);
-    for (const file of partitionFiles(parts)) {
-      const dir = join(lakePaths.raw(this.o.dataDir), file.date, file.hour);
+    for (const hour of byHour.keys()) {
+      const iso = new Date(hour * hourMs).toISOString(); // YYYY-MM-DDTHH:…
+      const dir = join(lakePaths.raw(this.o.dataDir), `date=${iso.slice(0, 10)}`, `hour=${iso.slice(11, 13)}`);
       mkdirSync(dir, { recursive: true });
-      renameSync(file.path, join(dir, `${name}-${file.base}`));
+      renameSync(join(parts, `${hour}.parquet`), join(dir, `${name}-data_0.parquet`));
     }
     rmSync(parts, { recursive: true, force: true });
     writeFileSync(join(lakePaths.compacted(this.o.dataDir), name), "");
   }
 
-  /** Writes the segment's records from where its tail ended to `end` (or the last whole record) as one chunk. */
+  /**
+   * Writes the segment's records from where its tail ended to `end` (or the
+   * last whole record) as tail chunks: one per pass, or per
+   * lakeTailChunkRowsMax events when a pass has more (bounds DuckDB's memory).
+   */
   private async extendTail(start: number, end: number): Promise<number> {
-    const from = this.tailPos.get(start) ?? start;
-    const name = segmentName(start);
-    const stage = new Stage(join(lakePaths.staging(this.o.dataDir), `${name}-${from}.ndjson`));
+    let from = this.tailPos.get(start) ?? start;
     let reached = from;
-    try {
-      for (const rec of readRawLog(this.rawLogDir, from, end)) {
-        if (rec.format === ingestRecordFormat) this.events.lines(rec.payload, (line) => stage.addLine(line));
-        reached = rec.next;
+    let rows = 0;
+    const write = async () => {
+      if (this.table !== null && this.table.rows > 0) {
+        rows += this.table.rows;
+        await this.o.duck(); // lake.worker.ts lowers DuckDB's pool threads on each call
+        const prefix = join(lakePaths.tail(this.o.dataDir), `${segmentName(start)}-${from}`);
+        await this.table.write((hour, i) => `${prefix}-${hour}${i === 0 ? "" : `.${i}`}.parquet`, lakePaths.staging(this.o.dataDir));
       }
+      this.tailPos.set(start, reached);
+      from = reached;
+    };
+    try {
+      try {
+        for (const rec of readRawLog(this.rawLogDir, from, end)) {
+          if (rec.format === ingestRecordFormat) this.events.decode(rec.payload, this.table ?? await this.openTable());
+          reached = rec.next;
+          if (this.table !== null && this.table.rows >= (this.o.tailChunkRowsMax ?? limits.lakeTailChunkRowsMax)) await write();
+        }
+      } catch (e) {
+        // The open segment's last record may be mid-write: what came before it is whole, the rest waits.
+        if (!(e instanceof RawLogError && /torn record/.test(e.message) && !Number.isFinite(end))) throw e;
+      }
+      await write();
     } catch (e) {
-      // The open segment's last record may be mid-write: what came before it is whole, the rest waits.
-      if (!(e instanceof RawLogError && /torn record/.test(e.message) && !Number.isFinite(end))) throw e;
+      await this.dropTable(); // what it held is read again from tailPos at the next pass
+      throw e;
     }
-    const rows = stage.rows;
-    if (rows === 0) stage.close();
-    else await stage.toParquet(await this.o.duck(), eventColumns, selectColumns(eventColumns), join(lakePaths.tail(this.o.dataDir), `${name}-${from}.parquet`));
-    this.tailPos.set(start, reached);
     return rows;
   }
 
-  /** The segment's tail chunk files, by name. */
-  private tailChunks(start: number): string[] {
+  private async openTable(): Promise<EventTable> {
+    const { EventTable } = await import("./event-table.ts");
+    this.table = await EventTable.open(await this.o.duck());
+    return this.table;
+  }
+
+  private async dropTable(): Promise<void> {
+    const t = this.table;
+    this.table = null;
+    this.events.forget(); // the series' indices named rows of the dropped table
+    await t?.close().catch(() => {}); // the pass's own error is the one to report
+  }
+
+  /** The segment's tail chunks, in the order they were written. */
+  private tailChunks(start: number): Array<{ file: string; pos: number; hour: number; i: number }> {
     const prefix = `${segmentName(start)}-`;
-    return safeList(lakePaths.tail(this.o.dataDir)).filter((f) => f.startsWith(prefix) && f.endsWith(".parquet"));
+    const out: Array<{ file: string; pos: number; hour: number; i: number }> = [];
+    for (const file of safeList(lakePaths.tail(this.o.dataDir))) {
+      const m = file.startsWith(prefix) ? tailChunkName.exec(file) : null;
+      if (m !== null) out.push({ file, pos: Number(m[1]), hour: Number(m[2]), i: Number(m[3] ?? 0) });
+    }
+    return out.sort((a, b) => a.pos - b.pos || a.i - b.i);
   }
 
   private dropTail(start: number): void {
-    for (const f of this.tailChunks(start)) rmSync(join(lakePaths.tail(this.o.dataDir), f), { force: true });
+    for (const c of this.tailChunks(start)) rmSync(join(lakePaths.tail(this.o.dataDir), c.file), { force: true });
     this.tailPos.delete(start);
   }
 
@@ -145,17 +196,6 @@ export class Compactor {
     }
     return deleted;
   }
-}
-
-/** The files COPY … PARTITION_BY (date, hour) wrote under `dir`. */
-function partitionFiles(dir: string): Array<{ date: string; hour: string; base: string; path: string }> {
-  const out: Array<{ date: string; hour: string; base: string; path: string }> = [];
-  for (const date of safeList(dir)) {
-    for (const hour of safeList(join(dir, date))) {
-      for (const base of safeList(join(dir, date, hour))) out.push({ date, hour, base, path: join(dir, date, hour, base) });
-    }
-  }
-  return out;
 }
 
 function safeList(dir: string): string[] {

@@ -30,7 +30,7 @@ export class Stage {
     this.addLine(JSON.stringify(row));
   }
 
-  /** A row already serialised as one line of JSON (raw-events.ts). */
+  /** A row already serialised as one line of JSON. */
   addLine(line: string): void {
     this.lines.push(line);
     this.rows++;

@@ -5,8 +5,8 @@
  * the writer (lake.worker.ts), the SQL service and the catalog alike.
  *
  * Layout:
- *   lake/raw/date=YYYY-MM-DD/hour=HH/<segment>.parquet   closed raw-log segments, by event hour
- *   lake/tail/<segment>-<position>.parquet               records not compacted yet (the open segment's too)
+ *   lake/raw/date=YYYY-MM-DD/hour=HH/<segment>-data_0.parquet   closed raw-log segments, by event hour
+ *   lake/tail/<segment>-<position>-<hour>.parquet               records not compacted yet (the open segment's too), by event hour (hours since the epoch)
  *   lake/curated/<table>.parquet                         snapshots of the SQLite store's tables
  *   lake/materialized/<view>/<run ms>.parquet            runs of the materialised metric views (materialized.ts)
  */

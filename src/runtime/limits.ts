@@ -129,6 +129,7 @@ export const limits = {
   lakeCuratedIntervalMsDefault: 60_000, // WEIR_LAKE_CURATED_INTERVAL: curated tables are written out this often
   lakeRetentionMsDefault: 30 * 86_400_000, // WEIR_RETENTION_LAKE: hours of the raw zone older than this are deleted
   lakeNdjsonChunkRows: 4_096, // rows written to a staging file (or an export stream) per write: bounds memory
+  lakeTailChunkRowsMax: 1_048_576, // events one raw tail chunk holds at most: a pass with more writes several (DuckDB holds a chunk's rows in memory until it is written: 24 bytes each, plus ids and props)
   lakeSegmentsPerPassMax: 4, // closed segments one maintenance pass compacts (the rest wait for the next)
   lakeQueryAttemptsMax: 3, // a query that met a file compaction had just replaced runs again, up to this many times in all
   lakeSqlRunningMax: 1, // DuckDB statements (queries, metric-view checks and runs) executing at once; the others wait their turn within WEIR_QUERY_TIMEOUT: with lakeDuckdbThreads each takes a core (BENCHMARKS.md "Lake")
@@ -314,4 +315,5 @@ assert(limits.lakeCuratedIntervalMsDefault >= limits.lakeIntervalMsDefault, "cur
 assert(limits.metricViewSqlCharsMax <= limits.lakeQuerySqlCharsMax, "a metric view is a query");
 assert(limits.lakeSqlRunningMax <= limits.lakeQueriesMax, "admitted queries can all run in turn");
 assert(limits.lakeThreadNice >= limits.backgroundThreadNice, "the lake yields to the partitions, not they to it");
+assert(limits.lakeTailChunkRowsMax * 24 <= limits.lakeDuckdbMemoryBytes / 8, "a raw tail chunk's rows (24 bytes each, ids and props on top) take a small part of DuckDB's memory");
 assert(limits.lakeMaterializeEveryMsMin >= limits.lakeMaterializeTickMs, "a schedule is looked at at least once a period");
