@@ -200,7 +200,9 @@ export class PartitionPipeline {
    * The views' parts due go to the output (`v` rows): called right before
    * each checkpoint. Those of `emit: final` views once their window is
    * complete here (ViewSet.takeDeltas), or every limits.viewPartsHoldMsMax;
-   * `stop`: every part, with what the open panes hold so far (ViewSet.cutForStop).
+   * `stop` (a forced checkpoint: a stop, or the one after a recovery's
+   * replay): every part, with what the open panes hold so far (ViewSet.cutForStop;
+   * the cut series then take their events one by one until those panes close).
    */
   flushViews(stop = false): void {
     if (!this.views.active) return;
