@@ -305,7 +305,7 @@ async function compactOnce(checkout: string, src: string) {
 
 /** Compaction's cost alone, whole process: lake off vs compacting at `rate` events/s, then both flat out, A B / B A over `rounds`. */
 async function compactionLoad(rate: number) {
-  const atRate = await pairAtRate("lakeOff", "compacting", rate);
+  const atRate = rate > 0 ? await pairAtRate("lakeOff", "compacting", rate) : null; // 0: flat out only
   const saturation = await pairAtRate("lakeOff", "compacting", 0);
   return { name: "lake compaction vs lake off", checkout: weirDir, offeredRate: rate, rounds, secondsPerLoad: seconds, atRate, saturation, loadAverage: loadavg() };
 }

@@ -43,12 +43,13 @@ export async function startWeir(cfg: Config, log: Log): Promise<Weir> {
   }
   let lake: Lake;
   try {
-    lake = await Lake.start(cfg, log);
+    lake = await Lake.start(cfg, log, engine.metrics.registry);
   } catch (e) {
     await nats?.close();
     await engine.stop();
     throw e;
   }
+  engine.holdRawLog(() => lake.rawLogFloor()); // the raw log's retention waits for the lake, within WEIR_RAW_MAX_BYTES
   engine.rules.startActions(nats === undefined ? {} : { natsPublish: nats.publishAction });
   const reader = openReader(join(cfg.dataDir, "weir.db"));
   const app = createApp({ ingest: nats?.ingest ?? engine, read: engine.readModel(reader), live: engine.fanout, ops: engine, rules: engine.rules, views: engine.views, tables: engine.tables, cfg, log, lake });

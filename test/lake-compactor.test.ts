@@ -17,7 +17,8 @@ import { join } from "node:path";
 import { encodeIngestRecord, ingestRecordFormat } from "../src/actors/ingest-record.ts";
 import { encodeEventBatch } from "../src/runtime/codec.ts";
 import { RawLog } from "../src/storage/rawlog.ts";
-import { Compactor } from "../src/lake/compactor.ts";
+import { Compactor, lakeFloor } from "../src/lake/compactor.ts";
+import { listSegments, segmentName } from "../src/storage/rawlog.ts";
 import { eventColumns } from "../src/lake/tables.ts";
 
 const hour = 3600_000;
@@ -53,14 +54,14 @@ describe("lake compactor", () => {
   test("lake compactor - closed segments become hour files once; the open one stays in the tail", async () => {
     const c = new Compactor({ dataDir: dir, duck: async () => conn, lookup: () => undefined, retentionMs: 3650 * 24 * hour });
     const first = await c.pass(t0);
-    expect(first).toEqual({ compacted: 3, tailEvents: 3, hoursDeleted: 0 });
+    expect(first).toEqual({ compacted: 3, tailEvents: 12, hoursDeleted: 0, pending: 0 });
     const hours = readdirSync(join(dir, "lake", "raw", "date=2026-01-02"));
     expect(hours).toEqual(["hour=10", "hour=11"]);
     const compacted = await rows(join(dir, "lake", "raw", "*", "*", "*.parquet"));
     expect(compacted.length).toBe(9);
     expect(compacted[1]).toEqual([BigInt(t0 + 1), 'cpu{host="a"}', 2, "a", "0", "id-0"]);
     expect((await rows(join(dir, "lake", "tail", "*.parquet"))).map((r) => r[0])).toEqual([0, 1, 2].map((i) => BigInt(t0 + hour + 30 + i)));
-    expect(await c.pass(t0)).toEqual({ compacted: 0, tailEvents: 0, hoursDeleted: 0 });
+    expect(await c.pass(t0)).toEqual({ compacted: 0, tailEvents: 0, hoursDeleted: 0, pending: 0 });
     expect((await rows(join(dir, "lake", "raw", "*", "*", "*.parquet"))).length).toBe(9);
   });
 
@@ -68,8 +69,25 @@ describe("lake compactor", () => {
     const marker = readdirSync(join(dir, "lake", ".compacted"))[0];
     rmSync(join(dir, "lake", ".compacted", marker));
     const c = new Compactor({ dataDir: dir, duck: async () => conn, lookup: () => undefined, retentionMs: 3650 * 24 * hour });
-    expect(await c.pass(t0)).toEqual({ compacted: 1, tailEvents: 3, hoursDeleted: 0 });
+    expect(await c.pass(t0)).toEqual({ compacted: 1, tailEvents: 6, hoursDeleted: 0, pending: 0 });
     expect((await rows(join(dir, "lake", "raw", "*", "*", "*.parquet"))).length).toBe(9);
+  });
+
+  test("lake compactor - the floor the raw log must keep is the first segment not compacted; a pruned segment's marker goes", async () => {
+    const segs = listSegments(join(dir, "raw"));
+    expect(segs.length).toBe(4);
+    expect(lakeFloor(dir)).toBe(segs[3]); // every closed one is compacted: the open one
+    const markers = join(dir, "lake", ".compacted");
+    rmSync(join(markers, segmentName(segs[1])));
+    expect(lakeFloor(dir)).toBe(segs[1]);
+    const c = new Compactor({ dataDir: dir, duck: async () => conn, lookup: () => undefined, retentionMs: 3650 * 24 * hour });
+    expect(await c.pass(t0)).toEqual({ compacted: 1, tailEvents: 6, hoursDeleted: 0, pending: 0 });
+    expect(lakeFloor(dir)).toBe(segs[3]);
+    rmSync(join(dir, "raw", readdirSync(join(dir, "raw")).sort()[0])); // the raw log's retention pruned segment 0
+    expect(readdirSync(markers).sort()).toEqual(segs.slice(0, 3).map(segmentName));
+    await c.pass(t0);
+    expect(readdirSync(markers).sort()).toEqual(segs.slice(1, 3).map(segmentName));
+    expect((await rows(join(dir, "lake", "raw", "*", "*", "*.parquet"))).length).toBe(9); // the lake keeps its events
   });
 
   test("lake compactor - hours past the retention are deleted", async () => {

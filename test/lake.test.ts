@@ -214,6 +214,23 @@ describe("lake", () => {
     expect((await sql("SELECT 1 AS one", tokens.admin)).body).toEqual({ columns: ["one"], rows: [[1]], truncated: false }); // once they end, it runs
   });
 
+  test("lake - /metrics shows the maintenance: passes, every event in the tail, how far behind SQL is, nothing lost", async () => {
+    const before = Date.now();
+    await w.lake.flush();
+    const flushMs = Date.now() - before;
+    const text = await (await fetch(`${w.url}/metrics`, { headers: auth(tokens.read) })).text();
+    const value = (line: string) => Number(text.split("\n").find((l) => l.startsWith(`${line} `))?.slice(line.length + 1));
+    expect(value('weir_lake_passes_total{result="ok"}')).toBeGreaterThanOrEqual(2);
+    expect(value('weir_lake_passes_total{result="failed"}')).toBe(0);
+    expect(value("weir_lake_tail_events_total")).toBe(pages.length * (perPage + 1)); // each event once, however many passes
+    expect(value("weir_lake_segments_compacted_total")).toBe(0); // one segment, still open (WEIR_RAW_SEGMENT 1h)
+    expect(value("weir_lake_segments_pending")).toBe(0);
+    expect(value("weir_lake_behind_seconds")).toBeLessThanOrEqual((Date.now() - before) / 1000); // the flush started after `before`
+    expect(value("weir_lake_pass_seconds")).toBeGreaterThanOrEqual(0); // a pass with nothing new can take under a millisecond
+    expect(value("weir_lake_pass_seconds")).toBeLessThanOrEqual(flushMs / 1000); // the flush's own pass was the last
+    expect(value("weir_lake_segments_lost_total")).toBe(0);
+  });
+
   test("lake - flushed raw events sit in tail Parquet chunks until their segment closes", () => {
     expect(readdirSync(join(w.dataDir, "lake", "tail")).filter((f) => f.endsWith(".parquet")).length).toBeGreaterThan(1);
   });

@@ -380,12 +380,25 @@ describe("rawlog - prune", () => {
     const dir = freshDir();
     const { log } = fourSegments(dir); // 4 segments of 18 bytes: 72
     const none = { olderThanMs: 0 }; // nothing is past retention here
-    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 72 })).toEqual({ segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 0 });
-    expect(log.pruneBy({ ...none, keepFrom: 18, bytesMax: 36 })).toEqual({ segments: 1, retentionBytes: 0, budgetBytes: 18, overBytes: 18 }); // replay needs 18 on
-    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 36, neededAfterMs: 1500 })).toEqual({ segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 18 }); // segment 18 holds a record of 1000..2000, ids the window needs
-    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 36, neededAfterMs: 2500 })).toEqual({ segments: 1, retentionBytes: 0, budgetBytes: 18, overBytes: 0 });
+    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 72 })).toEqual({ segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 0, heldDropped: 0 });
+    expect(log.pruneBy({ ...none, keepFrom: 18, bytesMax: 36 })).toEqual({ segments: 1, retentionBytes: 0, budgetBytes: 18, overBytes: 18, heldDropped: 0 }); // replay needs 18 on
+    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 36, neededAfterMs: 1500 })).toEqual({ segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 18, heldDropped: 0 }); // segment 18 holds a record of 1000..2000, ids the window needs
+    expect(log.pruneBy({ ...none, keepFrom: 1_000_000, bytesMax: 36, neededAfterMs: 2500 })).toEqual({ segments: 1, retentionBytes: 0, budgetBytes: 18, overBytes: 0, heldDropped: 0 });
     expect([...readRawLog(dir)].map((r) => r.position)).toEqual([36, 54]);
-    expect(log.pruneBy({ olderThanMs: 3500, keepFrom: 1_000_000, bytesMax: 1 })).toEqual({ segments: 1, retentionBytes: 18, budgetBytes: 0, overBytes: 17 }); // past retention first; the current segment always stays
+    expect(log.pruneBy({ olderThanMs: 3500, keepFrom: 1_000_000, bytesMax: 1 })).toEqual({ segments: 1, retentionBytes: 18, budgetBytes: 0, overBytes: 17, heldDropped: 0 }); // past retention first; the current segment always stays
+    log.close();
+  });
+
+  test("rawlog - a segment the lake holds outlives its retention, not the budget, and is counted when the budget takes it", () => {
+    const dir = freshDir();
+    const { log } = fourSegments(dir); // segments 0, 18, 36, 54 of 18 bytes, records received at 0, 1000, 2000, 3000
+    const all = { olderThanMs: Number.MAX_SAFE_INTEGER, keepFrom: 1_000_000 };
+    expect(log.pruneBy({ ...all, holdFrom: 18 })).toEqual({ segments: 1, retentionBytes: 18, budgetBytes: 0, overBytes: 0, heldDropped: 0 }); // 0 is in the lake: it goes
+    expect([...readRawLog(dir)].map((r) => r.position)).toEqual([18, 36, 54]);
+    expect(log.pruneBy({ ...all, holdFrom: 18 })).toEqual({ segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 0, heldDropped: 0 }); // 18 is not: it stays past retention
+    expect(log.pruneBy({ ...all, holdFrom: 18, bytesMax: 36 })).toEqual({ segments: 1, retentionBytes: 0, budgetBytes: 18, overBytes: 0, heldDropped: 1 }); // the budget takes it anyway
+    expect(log.pruneBy({ ...all, holdFrom: 54 })).toEqual({ segments: 1, retentionBytes: 18, budgetBytes: 0, overBytes: 0, heldDropped: 0 }); // the lake caught up to 54
+    expect([...readRawLog(dir)].map((r) => r.position)).toEqual([54]);
     log.close();
   });
 

@@ -604,15 +604,30 @@ export class Engine implements IngestPort, OpsPort {
     this.dedupeIndex?.write(this.path.dedupeCut());
   }
 
-  /** Raw-log bytes pruned since start, by reason (past WEIR_RETENTION_RAW, over WEIR_RAW_MAX_BYTES), and bytes over the budget that nothing may drop yet. */
-  readonly rawPruned = { retention: 0, budget: 0, over: 0 };
+  /**
+   * Raw-log bytes pruned since start, by reason (past WEIR_RETENTION_RAW, over WEIR_RAW_MAX_BYTES), bytes over the
+   * budget that nothing may drop yet, and segments the budget dropped before the lake had compacted them (lakeLost).
+   */
+  readonly rawPruned = { retention: 0, budget: 0, over: 0, lakeLost: 0 };
+  private rawLogHold: (() => number | undefined) | undefined;
+
+  /**
+   * Keeps raw-log segments from `from()` on past their retention (the lake's
+   * first segment not compacted yet: lake.ts); the byte budget still applies.
+   * undefined from `from()`: nothing held.
+   */
+  holdRawLog(from: () => number | undefined): void {
+    this.rawLogHold = from;
+  }
 
   /**
    * Deletes raw-log segments past WEIR_RETENTION_RAW, then while the log is
    * over WEIR_RAW_MAX_BYTES, the oldest ones: never one a partition's replay
-   * or the de-duplication window (ids are recovered from the log) needs.
+   * or the de-duplication window (ids are recovered from the log) needs;
+   * segments the lake holds (holdRawLog) outlive their retention. Runs every
+   * storePruneMs; a test may run it at a time of its choosing.
    */
-  private pruneRawLog(nowMs = Date.now()): void {
+  pruneRawLog(nowMs = Date.now()): void {
     const cks = checkpointPositions(this.db);
     let keepFrom = Number.MAX_SAFE_INTEGER;
     // Replay re-reads the record at a checkpoint's position (and skips it): its segment stays.
@@ -620,9 +635,12 @@ export class Engine implements IngestPort, OpsPort {
     try {
       const r = this.path.rawLog.pruneBy({
         olderThanMs: nowMs - this.cfg.rawRetentionMs, keepFrom: Math.max(0, keepFrom), bytesMax: this.cfg.rawBytesMax, neededAfterMs: nowMs - this.cfg.dedupeWindowMs,
+        holdFrom: this.rawLogHold?.(),
       });
       this.rawPruned.retention += r.retentionBytes;
       this.rawPruned.budget += r.budgetBytes;
+      this.rawPruned.lakeLost += r.heldDropped;
+      if (r.heldDropped > 0) this.log.warn("raw log over WEIR_RAW_MAX_BYTES: segments the lake had not compacted yet dropped; their events are not in the lake", { segments: r.heldDropped });
       if (r.retentionBytes > 0) this.log.info("raw log segments pruned", { segments: r.segments, bytes: r.retentionBytes + r.budgetBytes });
       if (r.budgetBytes > 0) {
         this.log.warn("raw log over WEIR_RAW_MAX_BYTES: its oldest segments dropped before WEIR_RETENTION_RAW", { bytes: r.budgetBytes, budget: this.cfg.rawBytesMax });

@@ -60,6 +60,7 @@ export function createEngineMetrics(engine: Engine): EngineMetrics {
   m.gauge("weir_checkpoints_total", "Checkpoints taken by a partition's workers", perPartition((p) => engine.checkpointsTaken(p)), "counter");
   m.gauge("weir_raw_log_pruned_bytes_total", "Raw-log bytes deleted, by reason: retention (past WEIR_RETENTION_RAW), budget (over WEIR_RAW_MAX_BYTES)", () =>
     [[{ reason: "retention" }, engine.rawPruned.retention], [{ reason: "budget" }, engine.rawPruned.budget]], "counter");
+  m.gauge("weir_lake_segments_lost_total", "Raw-log segments WEIR_RAW_MAX_BYTES deleted before the lake had compacted them (their events are not in the lake)", () => engine.rawPruned.lakeLost, "counter");
   m.gauge("weir_raw_log_over_budget_bytes", "Raw-log bytes over WEIR_RAW_MAX_BYTES that replay or the de-duplication window still needs", () => engine.rawPruned.over);
   m.gauge("weir_raw_log_fsyncs_total", "fsync(2) calls on the raw log (WEIR_DURABILITY=durable: one per group of requests)", () => engine.rawLogSyncs, "counter");
   m.gauge("weir_dedupe_ids", "Event ids held for de-duplication", () => engine.dedupe.size);

@@ -42,7 +42,8 @@ import { eventColumns, lakePaths, sqlIdent, sqlString } from "./tables.ts";
  */
 export interface CompactorOptions { dataDir: string; duck: () => Promise<DuckDBConnection>; lookup: SeriesLookup; retentionMs: number; tailChunkRowsMax?: number }
 
-export interface PassResult { compacted: number; tailEvents: number; hoursDeleted: number }
+/** `pending`: closed raw-log segments still not compacted after the pass (a lake that lags: lakeSegmentsPerPassMax a pass). */
+export interface PassResult { compacted: number; tailEvents: number; hoursDeleted: number; pending: number }
 
 const hourMs = 3_600_000;
 
@@ -73,24 +74,35 @@ export class Compactor {
     const done = new Set(safeList(lakePaths.compacted(this.o.dataDir)));
     const pending = segs.filter((s) => !done.has(segmentName(s)));
     let compacted = 0;
+    let tailEvents = 0;
     for (const start of pending) {
       const next = segs[segs.indexOf(start) + 1];
       if (next === undefined || compacted >= limits.lakeSegmentsPerPassMax) break; // the open segment, or enough for one pass
-      await this.compact(start, next);
+      tailEvents += await this.compact(start, next);
       compacted++;
     }
-    let tailEvents = 0;
     for (const start of pending.slice(compacted)) {
       const next = segs[segs.indexOf(start) + 1] ?? Number.POSITIVE_INFINITY;
       tailEvents += await this.extendTail(start, next);
     }
-    return { compacted, tailEvents, hoursDeleted: this.applyRetention(nowMs) };
+    this.forgetPruned(segs, done);
+    return { compacted, tailEvents, hoursDeleted: this.applyRetention(nowMs), pending: Math.max(0, pending.length - compacted - 1) };
   }
 
-  /** Writes one closed segment's events as hour files (its tail chunks of each hour, extended to its end first), then its marker. */
-  private async compact(start: number, end: number): Promise<void> {
+  /** Deletes the markers of segments the raw log no longer has (pruned after compaction): one file per segment, not forever. */
+  private forgetPruned(segs: number[], done: Set<string>): void {
+    const names = new Set(segs.map(segmentName));
+    for (const m of done) if (!names.has(m)) rmSync(join(lakePaths.compacted(this.o.dataDir), m), { force: true });
+  }
+
+  /**
+   * Writes one closed segment's events as hour files (its tail chunks of each
+   * hour, extended to its end first), then its marker; returns the events
+   * that extension wrote.
+   */
+  private async compact(start: number, end: number): Promise<number> {
     const name = segmentName(start);
-    await this.extendTail(start, end);
+    const tailEvents = await this.extendTail(start, end);
     const byHour = new Map<number, string[]>();
     for (const c of this.tailChunks(start)) byHour.set(c.hour, [...(byHour.get(c.hour) ?? []), join(lakePaths.tail(this.o.dataDir), c.file)]);
     const parts = join(lakePaths.staging(this.o.dataDir), `${name}.parts`);
@@ -110,6 +122,7 @@ export class Compactor {
     }
     rmSync(parts, { recursive: true, force: true });
     writeFileSync(join(lakePaths.compacted(this.o.dataDir), name), "");
+    return tailEvents;
   }
 
   /**
@@ -196,6 +209,18 @@ export class Compactor {
     }
     return deleted;
   }
+}
+
+/**
+ * The start of the first raw-log segment the lake has not compacted (the
+ * open one when every closed one is): what the raw log's retention must keep
+ * (engine.holdRawLog). undefined when there is no raw log.
+ */
+export function lakeFloor(dataDir: string): number | undefined {
+  const rawDir = join(dataDir, "raw");
+  const segs = existsSync(rawDir) ? listSegments(rawDir) : [];
+  const done = new Set(safeList(lakePaths.compacted(dataDir)));
+  return segs.find((s) => !done.has(segmentName(s))) ?? segs.at(-1);
 }
 
 function safeList(dir: string): string[] {

@@ -20,9 +20,11 @@ import { parseDurationMs } from "../actors/window-spec.ts";
 import type { Config } from "../config.ts";
 import { ConfigError } from "../config.ts";
 import type { Log } from "../runtime/log.ts";
+import type { Metrics } from "../runtime/metrics.ts";
+import { lakeFloor } from "./compactor.ts";
 import { LakeError, LakeQueryError } from "./errors.ts";
 import type { ExportRequest } from "./export.ts";
-import { LakeMaintenance } from "./maintenance.ts";
+import { LakeMaintenance, type MaintenanceStats } from "./maintenance.ts";
 import { Materializer } from "./materialized.ts";
 import { materializedName } from "./metric-view-def.ts";
 import { MetricViews } from "./metric-views.ts";
@@ -60,7 +62,8 @@ export class Lake implements LakePort {
     this.materializer = new Materializer({ dataDir: cfg.dataDir, retentionMsDefault: cfg.lake.retentionMs, views: () => this.metricViews.list(), sql: () => this.duck(), log });
   }
 
-  static async start(cfg: Config, log: Log): Promise<Lake> {
+  /** `metrics`: where the maintenance's figures are shown (the engine's registry: /metrics); none in tests that do not ask. */
+  static async start(cfg: Config, log: Log, metrics?: Metrics): Promise<Lake> {
     const lake = new Lake(cfg, log);
     try {
       if (cfg.metricViews.length > 0) await lake.duck(); // the config's views are checked now, not at the first query
@@ -71,6 +74,7 @@ export class Lake implements LakePort {
     }
     if (cfg.lake.enabled) {
       lake.maintenance = await LakeMaintenance.start({ dataDir: cfg.dataDir, retentionMs: cfg.lake.retentionMs, intervalMs: cfg.lake.intervalMs, curatedIntervalMs: cfg.lake.curatedIntervalMs, log });
+      if (metrics !== undefined) registerLakeMetrics(metrics, lake.maintenance.stats);
     }
     lake.materializer.start();
     return lake;
@@ -147,6 +151,14 @@ export class Lake implements LakePort {
     return exportStream(await sql.connect(masked), lakePaths.exports(this.cfg.dataDir), r);
   }
 
+  /**
+   * The raw-log position from which segments must outlive their retention
+   * until compacted (engine.holdRawLog); undefined when WEIR_LAKE is off.
+   */
+  rawLogFloor(): number | undefined {
+    return this.maintenance === undefined ? undefined : lakeFloor(this.cfg.dataDir);
+  }
+
   /** Runs a maintenance pass now (compaction, raw tail, curated snapshot); a no-op when WEIR_LAKE is off. */
   async flush(): Promise<unknown> {
     return this.maintenance?.flush();
@@ -163,4 +175,15 @@ export class Lake implements LakePort {
     this.metricViews.close();
     if (this.opening !== null) (await this.opening.catch(() => undefined))?.close();
   }
+}
+
+/** The maintenance's figures in /metrics (API.md "Operations"), read when rendered. */
+function registerLakeMetrics(m: Metrics, s: MaintenanceStats): void {
+  m.gauge("weir_lake_passes_total", "Lake maintenance passes (raw tail, compaction, curated snapshots), by result", () => [[{ result: "ok" }, s.passesOk], [{ result: "failed" }, s.passesFailed]], "counter");
+  m.gauge("weir_lake_pass_seconds", "How long the last lake maintenance pass that finished took", () => s.lastPassMs / 1000);
+  m.gauge("weir_lake_behind_seconds", "Time since the start of the last lake pass that finished: SQL sees every event acknowledged before then (grows while ingest leaves the lake no CPU)",
+    () => (Date.now() - s.freshAsOfMs) / 1000);
+  m.gauge("weir_lake_tail_events_total", "Raw events written to the lake's tail (visible to SQL)", () => s.tailEvents, "counter");
+  m.gauge("weir_lake_segments_compacted_total", "Raw-log segments compacted into the lake's hour files", () => s.compacted, "counter");
+  m.gauge("weir_lake_segments_pending", "Closed raw-log segments not compacted yet after the last pass (their events are in the tail)", () => s.pending);
 }

@@ -11,6 +11,7 @@
  *   await m.stop();
  */
 import type { Log } from "../runtime/log.ts";
+import type { PassResult } from "./compactor.ts";
 import { LakeError } from "./errors.ts";
 import type { LakeWorkerData, PassRequest } from "./lake.worker.ts";
 
@@ -18,12 +19,21 @@ export interface MaintenanceOptions extends LakeWorkerData { intervalMs: number;
 
 type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
+/**
+ * What the passes did so far (lake.ts shows it in /metrics). `freshAsOfMs`:
+ * the start of the last pass that finished (the raw log was read to its
+ * end then, so SQL sees every event acknowledged before it); the start of
+ * the maintenance before the first.
+ */
+export interface MaintenanceStats { passesOk: number; passesFailed: number; lastPassMs: number; freshAsOfMs: number; tailEvents: number; compacted: number; pending: number }
+
 export class LakeMaintenance {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private running: Promise<unknown> | null = null;
   private lastCuratedMs = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
+  readonly stats: MaintenanceStats = { passesOk: 0, passesFailed: 0, lastPassMs: 0, freshAsOfMs: Date.now(), tailEvents: 0, compacted: 0, pending: 0 };
 
   private constructor(private readonly worker: Worker, private readonly o: MaintenanceOptions) {}
 
@@ -60,7 +70,13 @@ export class LakeMaintenance {
   private pass(curated: boolean): Promise<unknown> {
     const id = this.nextId++;
     const req: PassRequest = { op: "pass", id, curated, nowMs: Date.now() };
-    const p = new Promise<unknown>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    const p = new Promise<unknown>((resolve, reject) => this.waiting.set(id, { resolve, reject })).then((result) => {
+      this.count(req.nowMs, result as PassResult);
+      return result;
+    }, (e: Error) => {
+      this.stats.passesFailed++;
+      throw e;
+    });
     this.running = p.finally(() => {
       if (this.running === tracked) this.running = null;
     });
@@ -68,6 +84,16 @@ export class LakeMaintenance {
     if (curated) this.lastCuratedMs = req.nowMs;
     this.worker.postMessage(req);
     return p;
+  }
+
+  private count(startMs: number, r: PassResult): void {
+    const s = this.stats;
+    s.passesOk++;
+    s.lastPassMs = Date.now() - startMs;
+    s.freshAsOfMs = startMs;
+    s.tailEvents += r.tailEvents;
+    s.compacted += r.compacted;
+    s.pending = r.pending;
   }
 
   private settle(r: Reply): void {

@@ -98,7 +98,8 @@ interface SegmentFile { start: number; name: string; path: string; size: number 
 const noBytes = new Uint8Array(0);
 
 /** What a prune removed: segments, their bytes by reason (past retention, over the byte budget), and the bytes it could not drop. */
-export interface RawLogPruned { segments: number; retentionBytes: number; budgetBytes: number; overBytes: number }
+/** `heldDropped`: segments at or past `holdFrom` (the lake had not compacted them) that the budget took anyway. */
+export interface RawLogPruned { segments: number; retentionBytes: number; budgetBytes: number; overBytes: number; heldDropped: number }
 
 export class RawLog {
   private fd = -1;
@@ -183,16 +184,19 @@ export class RawLog {
    * prune(), and with `bytesMax` also older segments while the log holds
    * more than `bytesMax` bytes, down to the oldest one a replay or the
    * de-duplication window still needs (`keepFrom`; `neededAfterMs`: a
-   * segment holding a record received after it stays). Returns what went,
-   * by reason, and the bytes still over the budget (what it could not drop).
+   * segment holding a record received after it stays). A segment at or
+   * past `holdFrom` (one the lake has not compacted yet) outlives its
+   * retention, but not the budget: a lake that lags is never the reason the
+   * disk fills. Returns what went, by reason, and the bytes still over the
+   * budget (what it could not drop).
    *
-   * @example log.pruneBy({ olderThanMs, keepFrom, bytesMax: 10 * 2 ** 30, neededAfterMs: now - dedupeWindowMs })
+   * @example log.pruneBy({ olderThanMs, keepFrom, bytesMax: 10 * 2 ** 30, neededAfterMs: now - dedupeWindowMs, holdFrom: lakeFloor })
    */
-  pruneBy(opts: { olderThanMs: number; keepFrom: number; bytesMax?: number; neededAfterMs?: number }): RawLogPruned {
+  pruneBy(opts: { olderThanMs: number; keepFrom: number; bytesMax?: number; neededAfterMs?: number; holdFrom?: number }): RawLogPruned {
     const segs = listSegments(this.dir);
     const sizes = segs.map((s) => statSync(segmentPath(this.dir, s)).size);
     let total = sizes.reduce((a, b) => a + b, 0);
-    const out: RawLogPruned = { segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 0 };
+    const out: RawLogPruned = { segments: 0, retentionBytes: 0, budgetBytes: 0, overBytes: 0, heldDropped: 0 };
     // Only a prefix goes, so the retained segments stay contiguous.
     for (let i = 0; i + 1 < segs.length; i++) {
       const next = segs[i + 1];
@@ -200,9 +204,11 @@ export class RawLog {
       const path = segmentPath(this.dir, segs[i]);
       // Receive times grow, so the next segment's first one bounds this segment's last.
       const newestMs = firstRecvMsOf(segmentPath(this.dir, next)) ?? statSync(path).mtimeMs;
-      const old = newestMs < opts.olderThanMs;
+      const held = opts.holdFrom !== undefined && next > opts.holdFrom; // some of its records are not in the lake yet
+      const old = newestMs < opts.olderThanMs && !held;
       const over = opts.bytesMax !== undefined && total > opts.bytesMax && newestMs < (opts.neededAfterMs ?? Infinity);
       if (!old && !over) break;
+      if (held) out.heldDropped++;
       unlinkSync(path);
       this.oldestStart = next;
       out.segments++;
