@@ -47,7 +47,7 @@ function refusal(anomalies: unknown): string {
 const d = anomalyDefaults;
 const defaults: AnomalyKnobs = {
   warningZ: d.warningZ, criticalZ: d.criticalZ, cooldownMs: d.cooldownMs, window: d.window,
-  sustainedZ: d.sustainedZ, novelty: d.novelty, season: d.season, cooldownValues: d.cooldownValues,
+  sustainedZ: d.sustainedZ, novelty: d.novelty, season: d.season, cooldownValues: d.cooldownValues, cooldownGrowth: d.cooldownGrowth,
 };
 
 describe("anomaly knobs - config", () => {
@@ -68,13 +68,14 @@ describe("anomaly knobs - config", () => {
       "    novelty: 0",
       "    season: 24",
       "    cooldown_values: 10",
+      "    cooldown_growth: 0",
       "",
     ].join("\n"), "yaml");
     expect(cfg.anomalies).toEqual([
       { match: "cpu.*", knobs: { ...defaults, warningZ: 3.5, criticalZ: 6, cooldownMs: 300_000, window: 300 } },
       { match: 'payments.*{region="eu", tier=~"gold*"}', knobs: { ...defaults, warningZ: 4 } },
       { match: "*", knobs: { ...defaults, cooldownMs: 0 } },
-      { match: "nab.*", knobs: { ...defaults, sustainedZ: 4, novelty: 0, season: 24, cooldownValues: 10 } },
+      { match: "nab.*", knobs: { ...defaults, sustainedZ: 4, novelty: 0, season: 24, cooldownValues: 10, cooldownGrowth: 0 } },
     ]);
   });
 
@@ -88,14 +89,14 @@ describe("anomaly knobs - config", () => {
   test("anomaly knobs - the bounds themselves are accepted", () => {
     const edge = [
       { match: "a", warning: limits.anomalyZMin, critical: limits.anomalyZMax, cooldown: "7d", baseline: limits.anomalyBaselineValuesMin },
-      { match: "b", baseline: limits.anomalyBaselineValuesMax, novelty: 1, season: limits.anomalySeasonValuesMax, cooldown_values: limits.anomalyCooldownValuesMax, sustained: limits.anomalyZMax },
-      { match: "c", novelty: 0, season: 0, cooldown_values: 0, sustained: limits.anomalyZMin },
+      { match: "b", baseline: limits.anomalyBaselineValuesMax, novelty: 1, season: limits.anomalySeasonValuesMax, cooldown_values: limits.anomalyCooldownValuesMax, sustained: limits.anomalyZMax, cooldown_growth: limits.anomalyCooldownGrowthMax },
+      { match: "c", novelty: 0, season: 0, cooldown_values: 0, sustained: limits.anomalyZMin, cooldown_growth: 0 },
       { match: longestMatch() },
     ];
     expect(configOf(JSON.stringify({ anomalies: edge }), "json").anomalies.map((r) => r.knobs)).toEqual([
       { ...defaults, warningZ: 1, criticalZ: 100, cooldownMs: 7 * 86_400_000, window: 10 },
-      { ...defaults, window: 100_000, novelty: 1, season: 300, cooldownValues: 100_000, sustainedZ: 100 },
-      { ...defaults, novelty: 0, season: 0, cooldownValues: 0, sustainedZ: 1 },
+      { ...defaults, window: 100_000, novelty: 1, season: 300, cooldownValues: 100_000, sustainedZ: 100, cooldownGrowth: 10 },
+      { ...defaults, novelty: 0, season: 0, cooldownValues: 0, sustainedZ: 1, cooldownGrowth: 0 },
       defaults,
     ]);
     const many = Array.from({ length: limits.anomalyKnobsMax }, (_, i) => ({ match: `m${i}` }));
@@ -113,8 +114,8 @@ describe("anomaly knobs - config", () => {
 
   const ok = { match: "cpu.*" };
   const bad: Array<[string, unknown, string]> = [
-    ["not a list", { match: "cpu.*" }, "config anomalies: must be a list of {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values}"],
-    ["an entry not a mapping", [ok, "cpu.*"], "config anomalies[1]: must be a mapping {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values}"],
+    ["not a list", { match: "cpu.*" }, "config anomalies: must be a list of {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values, cooldown_growth}"],
+    ["an entry not a mapping", [ok, "cpu.*"], "config anomalies[1]: must be a mapping {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values, cooldown_growth}"],
     ["no match", [ok, { warning: 4 }], "config anomalies[1].match: required"],
     ["match not a string", [{ match: 7 }], "config anomalies[0].match: must be a string"],
     ["an unknown field", [ok, { match: "a", warn: 4 }], "config anomalies[1].warn: unknown field"],
@@ -135,6 +136,9 @@ describe("anomaly knobs - config", () => {
     ["season within its slack", [{ match: "a", season: 20 }], "config anomalies[0].season: must be 0 (none) or above 20"],
     ["season past the most", [{ match: "a", season: 301 }], "config anomalies[0].season: must be ≤ 300"],
     ["cooldown_values negative", [{ match: "a", cooldown_values: -1 }], "config anomalies[0].cooldown_values: must be ≥ 0"],
+    ["cooldown_growth negative", [{ match: "a", cooldown_growth: -0.5 }], "config anomalies[0].cooldown_growth: must be ≥ 0"],
+    ["cooldown_growth past the most", [{ match: "a", cooldown_growth: 11 }], "config anomalies[0].cooldown_growth: must be ≤ 10"],
+    ["cooldown_growth not a number", [{ match: "a", cooldown_growth: "1" }], "config anomalies[0].cooldown_growth: must be a number"],
     ["sustained below the least", [{ match: "a", sustained: 0.5 }], "config anomalies[0].sustained: must be ≥ 1"],
     ["baseline past the most", [{ match: "a", baseline: 100_001 }], "config anomalies[0].baseline: must be ≤ 100000"],
     ["match too long", [{ match: "c".repeat(limits.anomalyMatchCharsMax + 1) }], `config anomalies[0].match: at most ${limits.anomalyMatchCharsMax} characters`],

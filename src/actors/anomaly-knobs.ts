@@ -16,7 +16,9 @@
  * test (a |z| knob); `novelty`, within [0, 1]; `season`, values per cycle
  * (0: none, else above twice the seasonal slack, at most
  * limits.anomalySeasonValuesMax); `cooldown_values`, values after an alert
- * (0 to limits.anomalyCooldownValuesMax). Any other field is an error. Errors
+ * (0 to limits.anomalyCooldownValuesMax); `cooldown_growth`, how much a
+ * series' own recent alerts lengthen that cooldown (0 to limits.anomalyCooldownGrowthMax;
+ * 0 for a fixed one). Any other field is an error. Errors
  * are AnomalyKnobErrors naming the path of the bad key:
  * "anomalies[1].warning: must be ≥ 1".
  *
@@ -28,7 +30,7 @@
  * @example
  *   const rules = parseAnomalyKnobs([{ match: 'payments.*{region="eu"}', warning: 4, cooldown: "5m" }]);
  *   new AnomalyKnobTable(rules).knobsOf("payments.latency", { region: "eu" });
- *   // { warningZ: 4, criticalZ: 6.5, cooldownMs: 300000, window: 200, sustainedZ: 3, novelty: 0.6, season: 288, cooldownValues: 50 }
+ *   // { warningZ: 4, criticalZ: 6.5, cooldownMs: 300000, window: 200, sustainedZ: 3.5, novelty: 0.6, season: 288, cooldownValues: 60, cooldownGrowth: 0.5 }
  */
 import { strict as assert } from "node:assert";
 import { z } from "zod";
@@ -67,6 +69,7 @@ const entrySchema = z.strictObject({
   novelty: z.number().min(0).max(1).optional(),
   season: z.number().min(0).max(limits.anomalySeasonValuesMax).refine(Number.isInteger, "must be a whole number").refine((v) => v === 0 || v > 2 * seasonSlackValues, `must be 0 (none) or above ${2 * seasonSlackValues}`).optional(),
   cooldown_values: z.number().min(0).max(limits.anomalyCooldownValuesMax).refine(Number.isInteger, "must be a whole number").optional(),
+  cooldown_growth: z.number().min(0).max(limits.anomalyCooldownGrowthMax).optional(),
 });
 
 /**
@@ -75,7 +78,7 @@ const entrySchema = z.strictObject({
  */
 export function parseAnomalyKnobs(defs: unknown, path = "anomalies"): AnomalyKnobRule[] {
   if (defs === undefined || defs === null) return [];
-  if (!Array.isArray(defs)) throw new AnomalyKnobError(`${path}: must be a list of {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values}`);
+  if (!Array.isArray(defs)) throw new AnomalyKnobError(`${path}: must be a list of {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values, cooldown_growth}`);
   if (defs.length > limits.anomalyKnobsMax) throw new AnomalyKnobError(`${path}: at most ${limits.anomalyKnobsMax} entries`);
   return defs.map((def, i) => parseEntry(def, `${path}[${i}]`));
 }
@@ -84,7 +87,7 @@ function parseEntry(def: unknown, where: string): AnomalyKnobRule {
   const parsed = entrySchema.safeParse(def);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    if (issue.path.length === 0 && issue.code !== "unrecognized_keys") throw new AnomalyKnobError(`${where}: must be a mapping {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values}`);
+    if (issue.path.length === 0 && issue.code !== "unrecognized_keys") throw new AnomalyKnobError(`${where}: must be a mapping {match, warning, critical, cooldown, baseline, sustained, novelty, season, cooldown_values, cooldown_growth}`);
     throw new AnomalyKnobError(`${where}.${issueText(issue, def, "")}`);
   }
   const e = parsed.data;
@@ -94,7 +97,7 @@ function parseEntry(def: unknown, where: string): AnomalyKnobRule {
     warningZ: e.warning ?? d.warningZ, criticalZ: e.critical ?? d.criticalZ,
     cooldownMs: e.cooldown ?? d.cooldownMs, window: e.baseline ?? d.window,
     sustainedZ: e.sustained ?? d.sustainedZ, novelty: e.novelty ?? d.novelty, season: e.season ?? d.season,
-    cooldownValues: e.cooldown_values ?? d.cooldownValues,
+    cooldownValues: e.cooldown_values ?? d.cooldownValues, cooldownGrowth: e.cooldown_growth ?? d.cooldownGrowth,
   };
   if (knobs.warningZ >= knobs.criticalZ) {
     const dflt = (given: unknown) => (given === undefined ? ", the default" : "");

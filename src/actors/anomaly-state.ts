@@ -18,7 +18,7 @@ import { seasonSlackValues } from "./anomaly-tuning.ts";
 
 /** Plain data: `fields` numbers per series row, for rows [0, rows); their strength rings; the last alert per series and source. */
 export interface AnomalySnapshot {
-  version: 3;
+  version: 4;
   fields: number;
   rows: number;
   ringBytes: number;
@@ -52,7 +52,8 @@ export const RUN = 16; // signed count of consecutive same-side values beyond cl
 export const RUNSUM = 17; // sum of their values
 export const LASTN = 18; // N at the last alert (the cooldown in values)
 export const EQMAX = 19; // the longest run of equal values seen before (read when a run ends or a value repeats)
-// 20 fields, padded to 24: a row of 192 bytes is three whole cache lines, so the hot 16 fields take two
+export const PRESSURE = 20; // the series' alerts, each decaying with half-life episodeMemoryValues, as of its last alert (at LASTN)
+// 21 fields, padded to 24: a row of 192 bytes is three whole cache lines, so the hot 16 fields take two
 // (measured with 19 fields: 10–20 % less time per value than an unpadded row, memory-bound at 1,000 series).
 export const fields = 24;
 
@@ -114,7 +115,7 @@ export function snapshotState(st: AnomalyState): AnomalySnapshot {
     for (const a of src.last) if (a !== undefined) alerts.push({ ...a });
   }
   return {
-    version: 3, fields, rows, ringBytes, series: st.series, anomalies: st.anomalies, alerts,
+    version: 4, fields, rows, ringBytes, series: st.series, anomalies: st.anomalies, alerts,
     value: st.value.rows.slice(0, rows * fields), count: st.count.rows.slice(0, rows * fields),
     ring: st.ring.slice(0, rows * ringBytes),
   };
@@ -122,15 +123,16 @@ export function snapshotState(st: AnomalyState): AnomalySnapshot {
 
 /**
  * The state a snapshot holds (also one of the first layout: see upgradeV1,
- * whose series restart at `restartAt` values; or of the second: see
- * upgradeV2). An alert without its explanation (first layout) gets the
- * spike test's, with `warningZ`.
+ * whose series restart at `restartAt` values; of the second: see upgradeV2;
+ * or of the third, whose padding field PRESSURE is 0: no recent alert
+ * lengthens the next cooldown). An alert without its explanation (first
+ * layout) gets the spike test's, with `warningZ`.
  * @example restoreState(snap, 100_000, 11, 5)
  */
 export function restoreState(snap: AnomalySnapshot, seriesMax: number, restartAt: number, warningZ: number): AnomalyState {
   const version = snap.version as number;
   const v1 = version === 1 && snap.fields === v1Fields;
-  if (!v1 && ((version !== 2 && version !== 3) || snap.fields !== fields || snap.ringBytes !== ringBytes)) {
+  if (!v1 && (![2, 3, 4].includes(version) || snap.fields !== fields || snap.ringBytes !== ringBytes)) {
     throw new Error(`anomaly snapshot: unknown layout (version ${String(snap.version)}, ${String(snap.fields)} fields)`);
   }
   assert(snap.rows <= seriesMax, `snapshot of ${snap.rows} series within seriesMax ${seriesMax}`);

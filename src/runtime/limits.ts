@@ -199,6 +199,7 @@ export const limits = {
   anomalyBaselineValuesMax: 100_000, // spread gain 2e-5: at a value a second the baseline takes about a day to follow a new noise level
   anomalySeasonValuesMax: 300, // a series' cycle (`season`) in values at most: its strength ring is this many bytes (+ 11), kept for every series (a day of 5-minute values is 288; a longer ring would cost every series its bytes)
   anomalyCooldownValuesMax: 100_000, // `cooldown_values` at most
+  anomalyCooldownGrowthMax: 10, // `cooldown_growth` at most: at 10 a series alerting every few values waits ~10 × its cooldown per extra recent alert
 
   // Reference tables (src/actors/views/table.ts, src/engine/table-book.ts): joined by the views, held whole by every partition worker.
   tablesMax: 16, // tables held at once (config file and admin API together)
