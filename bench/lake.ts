@@ -46,14 +46,20 @@ const loadMode = process.argv[2] === "compaction-load"; // its arguments come on
 const seconds = Number(process.argv[loadMode ? 3 : 2] ?? 10) || 10;
 const rounds = Number(process.argv[loadMode ? 4 : 3] ?? 3);
 const share = Number(process.argv[4] ?? 0.55);
+// Idle before each case of a pair: on this machine the second of two loads in a row ran up to ~20 % slower whatever it was (BENCHMARKS.md "Lake").
+const pauseMs = Number(process.env.LAKE_BENCH_PAUSE_MS ?? 0);
 const settleMs = loadMode ? 5_000 : 0; // compaction-load: the lake's passes (every second) finish the events the load left them
 const loadScript = join(import.meta.dir, "fixtures/http-load.ts");
 const dayEvents = 86_400 * 20;
 const dayStart = Math.floor((Date.now() - 86_400_000) / 86_400_000) * 86_400_000;
 const heavySql = `SELECT series, count(*) AS n, avg(value) AS mean, quantile_cont(value, 0.99) AS p99 FROM events WHERE ts >= ${dayStart} AND ts < ${dayStart + 86_400_000} GROUP BY series ORDER BY series`;
-const compacting = { WEIR_LAKE: "1", WEIR_LAKE_INTERVAL: "1s", WEIR_RAW_SEGMENT: "2s" };
+// Harsher than production (passes every 10 s, segments of an hour) so that an 8 s load compacts; LAKE_BENCH_INTERVAL and
+// LAKE_BENCH_SEGMENT set production's (or any) instead.
+const lakeInterval = process.env.LAKE_BENCH_INTERVAL ?? "1s";
+const rawSegment = process.env.LAKE_BENCH_SEGMENT ?? "2s";
+const compacting = { WEIR_LAKE: "1", WEIR_LAKE_INTERVAL: lakeInterval, WEIR_RAW_SEGMENT: rawSegment };
 const cases = {
-  lakeOff: { env: { WEIR_LAKE: "0", WEIR_RAW_SEGMENT: "2s" }, queries: false },
+  lakeOff: { env: { WEIR_LAKE: "0", WEIR_RAW_SEGMENT: rawSegment }, queries: false },
   compacting: { env: compacting, queries: false },
   querying: { env: compacting, queries: true },
 } as const;
@@ -192,10 +198,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 /** A against B at a fixed rate, A B / B A alternating by round; per figure the median over rounds and the median of the per-round ratios. */
 async function pairAtRate(a: CaseName, b: CaseName, rate: number) {
   const rs: Array<{ a: CaseResult; b: CaseResult }> = [];
+  const rested = async (name: CaseName) => {
+    await Bun.sleep(pauseMs);
+    return runCase(name, rate);
+  };
   for (let r = 0; r < rounds; r++) {
     const first = r % 2 === 0 ? a : b;
-    const x = await runCase(first, rate);
-    const y = await runCase(first === a ? b : a, rate);
+    const x = await rested(first);
+    const y = await rested(first === a ? b : a);
     rs.push(first === a ? { a: x, b: y } : { a: y, b: x });
     console.error(`  round ${r + 1} ${a} vs ${b}: ${JSON.stringify(rs[r])} load ${loadavg()[0].toFixed(2)}`);
   }
