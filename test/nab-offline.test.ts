@@ -11,7 +11,9 @@ import { PartitionPipeline, rollupsFor } from "../src/actors/partition-pipeline.
 import { parseWindowSpecs } from "../src/actors/window-spec.ts";
 import { parseNabArgs, splitsOf } from "../bench/nab/args.ts";
 import type { NabFile } from "../bench/nab/corpus.ts";
+import { crossValidate, expandGrid, type ScoreCube } from "../bench/nab/cv.ts";
 import { detectFile } from "../bench/nab/offline.ts";
+import { nabProfiles } from "../bench/nab/scorer.ts";
 import { addDetection, noDetections, precisionOf } from "../bench/nab/report.ts";
 import { createPrng } from "../src/sim/prng.ts";
 
@@ -75,5 +77,29 @@ describe("nab offline harness", () => {
     expect(parseNabArgs([], usage)).toBe(usage);
     expect(splitsOf("all")).toEqual(["dev", "heldout", "all"]);
     expect(splitsOf("heldout")).toEqual(["heldout"]);
+  });
+});
+
+describe("nab cross-validation", () => {
+  test("nab cv - each category is scored by the candidate picked on the others; the in-sample pick is the best on all", () => {
+    // Files 0 and 1 in category A, file 2 in B; one window each, null −1 each (standard: tp 1).
+    const files = ["A", "A", "B"].map((category) => ({ category })) as unknown as NabFile[];
+    const cube3 = (a0: number, a1: number, b: number) => [0, 1, 2].map(() => Float64Array.of(a0, a1, b));
+    // Candidate 0 is best on A and worst on B; candidate 1 is modest on both; on all of dev candidate 0 wins (1.8 against 1.2).
+    const cube: ScoreCube = { raw: [cube3(1, 1, -0.2), cube3(0.4, 0.4, 0.4)], nullRaw: [0, 1, 2].map(() => [-1, -1, -1]), windows: [1, 1, 1] };
+    const r = crossValidate(files, cube, nabProfiles);
+    expect(r.picks).toEqual([{ category: "A", candidate: 1 }, { category: "B", candidate: 0 }]);
+    expect(r.best).toBe(0);
+    // Left out A: candidate 1 there (0.4 + 0.4); left out B: candidate 0 there (−0.2). Normalized over null −3, perfect 3.
+    expect(r.cv[0]).toBeCloseTo((100 * (0.6 + 3)) / 6, 12);
+    expect(r.inSample[0]).toBeCloseTo((100 * (1.8 + 3)) / 6, 12);
+  });
+
+  test("nab cv - the grid is every combination of its knobs' values over the base", () => {
+    expect(expandGrid({ season: 0 }, { warningZ: [4, 5], novelty: [0.5, 1] })).toEqual([
+      { season: 0, warningZ: 4, novelty: 0.5 }, { season: 0, warningZ: 4, novelty: 1 },
+      { season: 0, warningZ: 5, novelty: 0.5 }, { season: 0, warningZ: 5, novelty: 1 },
+    ]);
+    expect(expandGrid({}, {})).toEqual([{}]);
   });
 });
