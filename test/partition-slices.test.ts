@@ -11,6 +11,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Decoder, Encoder } from "@msgpack/msgpack";
+import { type AnomalySnapshot, createAnomalyLogic } from "../src/actors/anomaly.ts";
+import { fields as anomalyFields, ringBytes as anomalyRingBytes } from "../src/actors/anomaly-state.ts";
 import { PartitionPipeline, rollupsFor } from "../src/actors/partition-pipeline.ts";
 import { windowRow } from "../src/actors/result-rows.ts";
 import { parseWindowSpecs, type WindowSpec } from "../src/actors/window-spec.ts";
@@ -113,6 +115,61 @@ describe("partition - sliced snapshot", () => {
     const enc = new Encoder();
     expect(enc.encode(runSlices(p.snapshotSlices(1)))).toEqual(enc.encode(p.snapshot()));
   });
+});
+
+describe("anomaly - sliced snapshot and restore", () => {
+  /** An anomaly state of `series` series, 120 values each, a spike (an alert) on every 100th series' last value. */
+  function anomalyState(series: number) {
+    const logic = createAnomalyLogic({ seriesMax: series });
+    const st = logic.init();
+    for (let round = 0; round < 120; round++) {
+      logic.handle(st, batch(0, series, t0 + round * 1000, 0, (s) => Math.sin(s + round) * 10 + (round === 119 && s % 100 === 0 ? 500 : 0)), () => {});
+    }
+    return { logic, st };
+  }
+
+  test("anomaly - the columns are copied 1 MiB a slice, yielding between, into a snapshot equal to the state's own rows", () => {
+    const series = 6_000;
+    const { logic, st } = anomalyState(series);
+    const slices = logic.snapshotSlices(st);
+    let yields = 0;
+    let r = slices.next();
+    for (; !r.done; r = slices.next()) yields++;
+    const snap = r.value;
+    const rowBytes = series * anomalyFields * 8;
+    const ringBytesAll = series * anomalyRingBytes;
+    // Two rows columns and the ring, each a yield per MiB after its first.
+    expect(yields).toBe(2 * (Math.ceil(rowBytes / 2 ** 20) - 1) + Math.ceil(ringBytesAll / 2 ** 20) - 1);
+    expect(yields).toBeGreaterThanOrEqual(3);
+    expect(snap.rows).toBe(series);
+    expect(snap.value).toEqual(st.value.rows.slice(0, series * anomalyFields));
+    expect(snap.count).toEqual(st.count.rows.slice(0, series * anomalyFields));
+    expect(snap.ring).toEqual(st.ring.slice(0, ringBytesAll));
+    expect(snap.alerts.length).toBe(series / 100);
+  }, testTimeoutMs);
+
+  test("anomaly - a restore in slices goes on exactly as the detector that never stopped; a column of the wrong length is refused", () => {
+    const series = 6_000;
+    const { logic, st } = anomalyState(series);
+    const bytes = new Encoder().encode(logic.snapshot(st));
+    const slices = logic.restoreSlices(new Decoder().decode(bytes) as AnomalySnapshot);
+    let yields = 0;
+    let r = slices.next();
+    for (; !r.done; r = slices.next()) yields++;
+    expect(yields).toBeGreaterThanOrEqual(3);
+    const again = r.value;
+    const next = batch(0, series, t0 + 200_000, 0, (s) => (s % 50 === 0 ? -900 : Math.sin(s) * 10));
+    const a: unknown[] = [];
+    const b: unknown[] = [];
+    logic.handle(st, next, (x) => a.push(x));
+    logic.handle(again, next, (x) => b.push(x));
+    // Every 50th series spikes; every 100th is still in the cooldown of its alert of the value before.
+    expect(a.length).toBe(series / 50 - series / 100);
+    expect(b).toEqual(a);
+    const short = new Decoder().decode(bytes) as AnomalySnapshot;
+    short.ring = short.ring.subarray(1);
+    expect(() => logic.restore(short)).toThrow(`anomaly snapshot: columns of ${series * anomalyFields * 8}, ${series * anomalyFields * 8}, ${series * anomalyRingBytes - 1} bytes for ${series} series`);
+  }, testTimeoutMs);
 });
 
 describe("partition - sliced column copy", () => {

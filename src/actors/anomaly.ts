@@ -84,13 +84,14 @@
 import { strict as assert } from "node:assert";
 import type { ActorLogic } from "../runtime/actor.ts";
 import { limits } from "../runtime/limits.ts";
+import { runSlices } from "../runtime/slices.ts";
 import {
   anomalyDefaults, type AnomalyKnobs, type AnomalyOptions, clippedSecondMoment, episodeAlertsFree, episodeBreakFactor, episodeMemoryValues, noveltyHalfLifeValues, pickKnobs, recurringShare,
   seasonSlackValues, strengthScale, sustainedLeadZ, sustainedLoneZ, surpriseLongValues, surpriseShortValues, surpriseStdMin, surpriseZCap, Tuning, tuningKey,
 } from "./anomaly-tuning.ts";
 import {
-  AnomalyState, type AnomalySnapshot, EQMAX, EQRUN, EWTS, fields, growState, LASTN, LEVEL, LMAX, LMEAN, LVAR, MAXTS, N, PREV, restoreState, ringBytes,
-  PRESSURE, rowsInitial, type Rows, RPOS, RUN, RUNSUM, SHORT, SIGNED, SLOPE, snapshotState, VAR, ZMAX, ZPREV,
+  AnomalyState, type AnomalySnapshot, EQMAX, EQRUN, EWTS, fields, growState, LASTN, LEVEL, LMAX, LMEAN, LVAR, MAXTS, N, PREV, ringBytes,
+  PRESSURE, restoreStateSlices, rowsInitial, type Rows, RPOS, RUN, RUNSUM, SHORT, SIGNED, SLOPE, snapshotStateSlices, VAR, ZMAX, ZPREV,
 } from "./anomaly-state.ts";
 import type { EventBatch } from "./window.ts";
 
@@ -157,6 +158,10 @@ export interface AnomalyLogic extends ActorLogic<AnomalyState, EventBatch, Anoma
    */
   setSeriesKnobs(sid: number, knobs: Partial<AnomalyKnobs>): void;
   snapshot(state: AnomalyState): AnomalySnapshot;
+  /** snapshot() with its columns copied 1 MiB a slice, yielding between; returns what snapshot() would. */
+  snapshotSlices(state: AnomalyState): Generator<void, AnomalySnapshot>;
+  /** restore() likewise in slices. */
+  restoreSlices(snap: AnomalySnapshot): Generator<void, AnomalyState>;
   stats(state: AnomalyState): AnomalyStats;
 }
 
@@ -177,8 +182,10 @@ export function createAnomalyLogic(opts: AnomalyOptions): AnomalyLogic {
     },
     openAnomaly: (st, sid) => d.openAnomaly(st, sid),
     setSeriesKnobs: (sid, knobs) => d.setSeriesKnobs(sid, knobs),
-    snapshot: (st) => d.snapshot(st),
-    restore: (snap) => d.restore(snap as AnomalySnapshot),
+    snapshot: (st) => runSlices(snapshotStateSlices(st)),
+    restore: (snap) => runSlices(d.restoreSlices(snap as AnomalySnapshot)),
+    snapshotSlices: (st) => snapshotStateSlices(st),
+    restoreSlices: (snap) => d.restoreSlices(snap),
     stats: (st) => ({ series: st.series, anomalies: st.anomalies }),
   };
 }
@@ -536,12 +543,8 @@ class Detector {
     growState(st, sid, this.seriesMax);
   }
 
-  snapshot(st: AnomalyState): AnomalySnapshot {
-    return snapshotState(st);
-  }
-
-  restore(snap: AnomalySnapshot): AnomalyState {
+  restoreSlices(snap: AnomalySnapshot): Generator<void, AnomalyState> {
     // A first-layout series warms up again from warmClipFrom + 1 values: its surprise history is learnt before it judges.
-    return restoreState(snap, this.seriesMax, warmClipFrom + 1, this.base.warningZ);
+    return restoreStateSlices(snap, this.seriesMax, warmClipFrom + 1, this.base.warningZ);
   }
 }

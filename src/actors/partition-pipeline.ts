@@ -27,7 +27,7 @@
  *   p.handleBatch(batch); p.tick(Date.now());
  *   const out = p.take(4096); // { w, late, a, t } rows for the output ring
  */
-import { createAnomalyLogic, type Anomaly } from "./anomaly.ts";
+import { type Anomaly, type AnomalySnapshot, createAnomalyLogic } from "./anomaly.ts";
 import { AnomalyKnobTable, type AnomalyKnobRule } from "./anomaly-knobs.ts";
 import { createTrendLogic, type Trend } from "./trend.ts";
 import { anomalyRow, type PartitionOutput, trendRow, windowRow } from "./result-rows.ts";
@@ -352,7 +352,7 @@ export class PartitionPipeline {
   *snapshotSlices(seriesPerSlice: number): Generator<void, PipelineSnapshot> {
     if (this.pending > 0) throw new Error("snapshot with output pending"); // programmer error
     const w = yield* this.window.snapshotSlices(this.ws, seriesPerSlice);
-    const a = this.anomaly.snapshot(this.as);
+    const a = yield* this.anomaly.snapshotSlices(this.as);
     yield;
     const snap: PipelineSnapshot = { v: 1, w, a, t: yield* this.trend.snapshotSlices(this.ts, seriesPerSlice) };
     yield;
@@ -370,7 +370,7 @@ export class PartitionPipeline {
   *restoreSlices(snap: PipelineSnapshot, seriesPerSlice: number): Generator<void, void> {
     if (snap?.v !== 1) throw new Error(`pipeline snapshot: unknown version ${String((snap as { v?: unknown })?.v)}`);
     this.ws = yield* this.window.restoreSlices(snap.w, seriesPerSlice);
-    this.as = this.anomaly.restore(snap.a);
+    this.as = yield* this.anomaly.restoreSlices(snap.a as AnomalySnapshot);
     yield;
     this.ts = yield* this.trend.restoreSlices(snap.t, seriesPerSlice);
     yield;

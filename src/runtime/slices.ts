@@ -18,8 +18,26 @@ export function runSlices<T>(slices: Generator<void, T>): T {
   }
 }
 
-/** Bytes a sliced column copy moves between two yields (copyFloat64Slices). */
+/** Bytes a sliced column copy moves between two yields (copyFloat64Slices, copyIntoSlices). */
 const copyBytesPerSlice = 1 << 20;
+
+/** A typed array's bytes, as a view (no copy). */
+export function bytesOf(x: Float64Array | Uint8Array): Uint8Array {
+  return x instanceof Uint8Array ? x : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+}
+
+/**
+ * Copies `src` into `dst` from its first byte, 1 MiB a slice, yielding
+ * between: a large state's column copied without a long pause.
+ * @example yield* copyIntoSlices(bytesOf(st.rows), bytesOf(snap.rows));
+ */
+export function* copyIntoSlices(dst: Uint8Array, src: Uint8Array): Generator<void, void> {
+  if (src.byteLength > dst.byteLength) throw new Error(`a column of ${src.byteLength} bytes into ${dst.byteLength}`); // programmer error
+  for (let at = 0; at < src.byteLength; at += copyBytesPerSlice) {
+    dst.set(src.subarray(at, at + copyBytesPerSlice), at);
+    if (at + copyBytesPerSlice < src.byteLength) yield;
+  }
+}
 
 /**
  * A snapshot column as an aligned Float64Array of its own, as float64Of()
@@ -29,12 +47,9 @@ const copyBytesPerSlice = 1 << 20;
  * @example const panes = yield* copyFloat64Slices(snap.panes);
  */
 export function* copyFloat64Slices(x: Float64Array | Uint8Array): Generator<void, Float64Array<ArrayBuffer>> {
-  const bytes = x instanceof Float64Array ? new Uint8Array(x.buffer, x.byteOffset, x.byteLength) : x;
+  const bytes = bytesOf(x);
   if (bytes.byteLength % 8 !== 0) throw new Error(`snapshot column of ${bytes.byteLength} bytes is not a Float64Array`);
   const copy = new Uint8Array(bytes.byteLength);
-  for (let at = 0; at < bytes.byteLength; at += copyBytesPerSlice) {
-    copy.set(bytes.subarray(at, at + copyBytesPerSlice), at);
-    if (at + copyBytesPerSlice < bytes.byteLength) yield;
-  }
+  yield* copyIntoSlices(copy, bytes);
   return new Float64Array(copy.buffer);
 }
