@@ -87,7 +87,7 @@ describe("anomaly episodes", () => {
     const emit = (a: Anomaly) => out.push((a.ts - t0) / 1000);
     logic.handle(st, batchOf(values.slice(0, 1_500)), emit);
     const snap = logic.snapshot(st);
-    expect(snap.version).toBe(4);
+    expect(snap.version).toBe(5);
     const v3 = { ...snap, version: 3, value: Float64Array.from(snap.value as Float64Array), count: Float64Array.from(snap.count as Float64Array) };
     for (let r = 0; r < snap.rows; r++) {
       v3.value[r * snap.fields + PRESSURE] = 0; // the third layout's padding

@@ -2,10 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { decode, encode } from "@msgpack/msgpack";
 import { AssertionError } from "node:assert";
 import {
-  anomalyDefaults, anomalyStateBytesPerSeries, createAnomalyLogic, type Anomaly, type AnomalyOptions, type AnomalySnapshot,
+  anomalyDefaults, anomalyStateBytesPerSeries, createAnomalyLogic, type Anomaly, type AnomalyOptions, type AnomalySnapshot, type AnomalyState,
 } from "../src/actors/anomaly.ts";
-import { EQMAX, ZPREV } from "../src/actors/anomaly-state.ts";
-import { sustainedLeadZ, sustainedLoneZ } from "../src/actors/anomaly-tuning.ts";
+import { EQMAX, RESD, SLOWD, SLOWM, ZPREV } from "../src/actors/anomaly-state.ts";
+import { cycleZ, sustainedLeadZ, sustainedLoneZ } from "../src/actors/anomaly-tuning.ts";
+import { createPrng } from "../src/sim/prng.ts";
 import type { EventBatch } from "../src/actors/window.ts";
 import * as gen from "./fixtures/anomaly/generate.ts";
 
@@ -453,7 +454,9 @@ describe("anomaly state", () => {
     const logic = createAnomalyLogic({ seriesMax: 4 });
     const snap = logic.snapshot(logic.init());
     expect(() => logic.restore({ ...snap, fields: 9 })).toThrow(/unknown layout/);
-    expect(() => logic.restore({ ...snap, version: 5 as 4 })).toThrow(/unknown layout/);
+    expect(() => logic.restore({ ...snap, version: 6 as 5 })).toThrow(/unknown layout/);
+    expect(() => logic.restore({ ...snap, cycleBins: 12 })).toThrow(/unknown layout/);
+    expect(() => logic.restore({ ...snap, cycle: undefined })).toThrow(/unknown layout/);
   });
 
   test("anomaly - seriesMax bounds the series ids; rows grow by doubling up to it", () => {
@@ -469,11 +472,12 @@ describe("anomaly state", () => {
     expect(logic.openAnomaly(st, 5000)).toBeNull();
   });
 
-  test("anomaly - the state is a fixed 695 bytes a series, whatever the series sent", () => {
+  test("anomaly - the state is a fixed 991 bytes a series, whatever the series sent", () => {
     const logic = createAnomalyLogic({ seriesMax: 64 });
     const st = logic.init();
-    const bytes = () => st.value.rows.byteLength + st.count.rows.byteLength + st.ring.byteLength;
-    expect(anomalyStateBytesPerSeries).toBe(695);
+    const bytes = () => st.value.rows.byteLength + st.count.rows.byteLength + st.ring.byteLength + st.cycle.byteLength + st.cycleSpread.byteLength;
+    // Two rows of 24 Float64 (384), the strength ring (311), the cycle profile: 25 Float64 and 24 Float32 (296).
+    expect(anomalyStateBytesPerSeries).toBe(991);
     expect(bytes()).toBe(64 * anomalyStateBytesPerSeries);
     const s = gen.spikes(seed, { n: 20_000 });
     for (let k = 0; k < 64; k += 9) logic.handle(st, { n: s.value.length, sid: new Uint32Array(s.value.length).fill(k), ts: s.ts, value: s.value, recvMs: 0 }, () => {});
@@ -600,6 +604,59 @@ describe("anomaly defaults (tuned on the NAB development split)", () => {
     expect(at({ season: 0 })).toEqual(bumps);
   });
 
+  test("anomaly defaults - the cycle profile: a day's plateau at half its height, or one that does not come, departs from the cycle; usual days raise nothing", () => {
+    const season = anomalyDefaults.season;
+    const days = 10;
+    // A daily square wave as NAB's artificial series: 20 by night, 80 from phase 100 to 207, Gaussian noise of σ 1.
+    const day = (rng: ReturnType<typeof createPrng>, height: number) => Array.from({ length: season }, (_, p) => (p >= 100 && p < 208 ? height : 20) + rng.gaussian());
+    const series = (odd: number | null) => {
+      const rng = createPrng(seed);
+      return Array.from({ length: days }, (_, d) => day(rng, d === 7 && odd !== null ? odd : 80)).flat();
+    };
+    const run = (values: number[], opts: Opts = {}) => {
+      const logic = createAnomalyLogic({ seriesMax: 1, ...opts });
+      const st = logic.init();
+      const out: Anomaly[] = [];
+      logic.handle(st, batchOf(values), (a) => out.push(a));
+      return out;
+    };
+    const plateau = { from: 7 * season + 100, to: 7 * season + 208 };
+    expect(run(series(null)).filter((a) => a.test === "cycle")).toEqual([]);
+    for (const height of [40, 20]) {
+      const cycle = run(series(height)).filter((a) => a.test === "cycle");
+      expect(cycle.length).toBe(1);
+      const a = cycle[0];
+      const row = (a.ts - gen.t0) / 1000;
+      expect(row).toBeGreaterThanOrEqual(plateau.from);
+      expect(row).toBeLessThan(plateau.to);
+      // Explained by the phase's profile: the usual 80 is inside the expected range, the value far below it.
+      expect(a.severity).toBe("warning");
+      expect(Math.abs(a.mean - 80)).toBeLessThan(1);
+      expect(a.expected[0]).toBeCloseTo(a.mean - anomalyDefaults.warningZ * a.std, 9);
+      expect(a.expected[0]).toBeLessThan(80);
+      expect(a.value).toBeLessThan(a.expected[0]);
+      expect(a.z).toBeLessThanOrEqual(-cycleZ);
+      // Without a season there is no profile, and the missing plateau raises no season test.
+      expect(run(series(height), { season: 0 }).filter((x) => x.test === "cycle")).toEqual([]);
+    }
+    // Through a checkpoint every 97 values the profile makes the same calls and ends in the same state.
+    const values = series(40);
+    const logic = createAnomalyLogic({ seriesMax: 1 });
+    let st = logic.init();
+    const out: Anomaly[] = [];
+    for (let i = 0; i < values.length; i += 97) {
+      st = logic.restore(decode(encode(logic.snapshot(st))) as AnomalySnapshot);
+      logic.handle(st, batchOf(values.slice(i, i + 97), gen.t0 + i * 1000), (a) => out.push(a));
+    }
+    const straight = createAnomalyLogic({ seriesMax: 1 });
+    const st2 = straight.init();
+    const out2: Anomaly[] = [];
+    straight.handle(st2, batchOf(values), (a) => out2.push(a));
+    expect(out.some((a) => a.test === "cycle")).toBe(true);
+    expect(out).toEqual(out2);
+    expect(encode(logic.snapshot(st))).toEqual(encode(straight.snapshot(st2)));
+  });
+
   test("anomaly defaults - a stuck sensor: one warning when a moving series repeats a value stuckValues times; a series constant from the start raises nothing", () => {
     const values = calm(1_000);
     for (let i = 600; i < 700; i++) values[i] = values[599]; // stuck at its last reading
@@ -656,7 +713,18 @@ describe("anomaly defaults (tuned on the NAB development split)", () => {
     const restored = play(1_500); // after a calm value: |z| ≈ 1 or 0 make the same calls
     expect(straight.out.map((a) => [(a.ts - gen.t0) / 1000, a.test])).toEqual([[499 + anomalyDefaults.stuckValues, "stuck"], [1_599 + 80, "stuck"]]);
     expect(restored.out).toEqual(straight.out);
-    expect(encode(logic.snapshot(restored.st))).toEqual(encode(logic.snapshot(straight.st)));
+    // The same state but for the cycle profile, which the second layout did not have: it begins again at the first
+    // value at phase 0 after the restore (N 1,728 = 6 · 288): 273 values learnt by N 2,000. The straight one began
+    // at N 288: past 3 cycles its count holds the phase only, the same 273.
+    expect(restored.st.cycle[0] - 1).toBe(2_000 - 1_728 + 1);
+    expect(straight.st.cycle[0] - 1).toBe(3 * 288 + 273);
+    const withoutCycle = (st: AnomalyState) => {
+      const snap = logic.snapshot(st);
+      const value = Float64Array.from(snap.value as Float64Array);
+      for (const f of [SLOWM, SLOWD, RESD]) value[f] = 0;
+      return encode({ ...snap, value, cycle: undefined, cycleSpread: undefined });
+    };
+    expect(withoutCycle(restored.st)).toEqual(withoutCycle(straight.st));
   });
 
   test("anomaly defaults - a checkpoint of the first layout restores: the baseline is kept, the series warms up again, no alert from an empty history", () => {

@@ -12,7 +12,8 @@
 import { describe, expect, test } from "bun:test";
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { type AnomalySnapshot, createAnomalyLogic } from "../src/actors/anomaly.ts";
-import { fields as anomalyFields, ringBytes as anomalyRingBytes } from "../src/actors/anomaly-state.ts";
+import { fields as anomalyFields, cycleFields, ringBytes as anomalyRingBytes } from "../src/actors/anomaly-state.ts";
+import { cycleBins } from "../src/actors/anomaly-tuning.ts";
 import { PartitionPipeline, rollupsFor } from "../src/actors/partition-pipeline.ts";
 import { windowRow } from "../src/actors/result-rows.ts";
 import { parseWindowSpecs, type WindowSpec } from "../src/actors/window-spec.ts";
@@ -138,13 +139,16 @@ describe("anomaly - sliced snapshot and restore", () => {
     const snap = r.value;
     const rowBytes = series * anomalyFields * 8;
     const ringBytesAll = series * anomalyRingBytes;
-    // Two rows columns and the ring, each a yield per MiB after its first.
-    expect(yields).toBe(2 * (Math.ceil(rowBytes / 2 ** 20) - 1) + Math.ceil(ringBytesAll / 2 ** 20) - 1);
+    // Two rows columns, the ring, the cycle profile and its spreads, each a yield per MiB after its first.
+    const columns = [rowBytes, rowBytes, ringBytesAll, series * cycleFields * 8, series * cycleBins * 4];
+    expect(yields).toBe(columns.reduce((n, b) => n + Math.max(0, Math.ceil(b / 2 ** 20) - 1), 0));
     expect(yields).toBeGreaterThanOrEqual(3);
     expect(snap.rows).toBe(series);
     expect(snap.value).toEqual(st.value.rows.slice(0, series * anomalyFields));
     expect(snap.count).toEqual(st.count.rows.slice(0, series * anomalyFields));
     expect(snap.ring).toEqual(st.ring.slice(0, ringBytesAll));
+    expect(snap.cycle).toEqual(st.cycle.slice(0, series * cycleFields));
+    expect(snap.cycleSpread).toEqual(st.cycleSpread.slice(0, series * cycleBins));
     expect(snap.alerts.length).toBe(series / 100);
   }, testTimeoutMs);
 
@@ -168,7 +172,8 @@ describe("anomaly - sliced snapshot and restore", () => {
     expect(b).toEqual(a);
     const short = new Decoder().decode(bytes) as AnomalySnapshot;
     short.ring = short.ring.subarray(1);
-    expect(() => logic.restore(short)).toThrow(`anomaly snapshot: columns of ${series * anomalyFields * 8}, ${series * anomalyFields * 8}, ${series * anomalyRingBytes - 1} bytes for ${series} series`);
+    const profile = `${series * cycleFields * 8}, ${series * cycleBins * 4}`;
+    expect(() => logic.restore(short)).toThrow(`anomaly snapshot: columns of ${series * anomalyFields * 8}, ${series * anomalyFields * 8}, ${series * anomalyRingBytes - 1}, ${profile} bytes for ${series} series`);
   }, testTimeoutMs);
 });
 

@@ -15,14 +15,18 @@ import { limits } from "../runtime/limits.ts";
 import { bytesOf, copyIntoSlices } from "../runtime/slices.ts";
 import { float64Of } from "../sketch/quantile.ts";
 import type { Anomaly } from "./anomaly.ts";
-import { seasonSlackValues } from "./anomaly-tuning.ts";
+import { cycleBins, seasonSlackValues } from "./anomaly-tuning.ts";
 
 /** Plain data: `fields` numbers per series row, for rows [0, rows); their strength rings; the last alert per series and source. */
 export interface AnomalySnapshot {
-  version: 4;
+  version: 5;
   fields: number;
   rows: number;
   ringBytes: number;
+  /** Version 5 on: the cycle profile's phases (cycleBins), its rows and spreads. */
+  cycleBins?: number;
+  cycle?: Float64Array | Uint8Array;
+  cycleSpread?: Float32Array | Uint8Array;
   series: number;
   anomalies: number;
   value: Float64Array | Uint8Array;
@@ -54,16 +58,30 @@ export const RUNSUM = 17; // sum of their values
 export const LASTN = 18; // N at the last alert (the cooldown in values)
 export const EQMAX = 19; // the longest run of equal values seen before (read when a run ends or a value repeats)
 export const PRESSURE = 20; // the series' alerts, each decaying with half-life episodeMemoryValues, as of its last alert (at LASTN)
-// 21 fields, padded to 24: a row of 192 bytes is three whole cache lines, so the hot 16 fields take two
+// The cycle profile's scalars (values only; see cycleFields), once the profile has begun:
+export const SLOWM = 21; // EW mean of the values over ~a cycle
+export const SLOWD = 22; // EW mean |value − SLOWM| likewise: how far the values stray from their slow mean
+export const RESD = 23; // EW mean |value − its phase's profile mean| likewise: how far they stray from their cycle
+// 24 fields: a row of 192 bytes is three whole cache lines, so the hot 16 fields take two
 // (measured with 19 fields: 10–20 % less time per value than an unpadded row, memory-bound at 1,000 series).
 export const fields = 24;
+
+/**
+ * The cycle profile of a series' values (season > 0), per series: field 0
+ * 1 + the values it has learnt (0: not begun; from cycleJudgeCycles cycles on it counts
+ * round within the fourth, so it gives the phase without a division), then
+ * the mean value of each of the cycle's cycleBins phases (Float64); beside
+ * it, in `cycleSpread`, each phase's mean absolute deviation from that mean
+ * (Float32: a scale).
+ */
+export const cycleFields = cycleBins + 1;
 
 /** Rows a new state holds before its first growth. */
 export const rowsInitial = 64;
 /** Bytes of one series' strength ring: a season of at most anomalySeasonValuesMax, plus the slack after it, plus today. */
 export const ringBytes = limits.anomalySeasonValuesMax + seasonSlackValues + 1;
-/** State bytes per series: two rows of Float64 (values, window counts) and the ring; alerts kept (the last one per source) come on top. */
-export const anomalyStateBytesPerSeries = 2 * fields * 8 + ringBytes;
+/** State bytes per series: two rows of Float64 (values, window counts), the ring and the cycle profile; alerts kept (the last one per source) come on top. */
+export const anomalyStateBytesPerSeries = 2 * fields * 8 + ringBytes + cycleFields * 8 + cycleBins * 4;
 
 /** One source's rows: values or window counts. */
 export class Rows {
@@ -80,31 +98,38 @@ export class AnomalyState {
   readonly count: Rows;
   /** Per series (value source), the strengths of the last ringBytes values, one byte each, at N mod ringBytes. */
   ring: Uint8Array;
+  /** Per series, the cycle profile (cycleFields numbers) and its phases' spreads (cycleBins). */
+  cycle: Float64Array;
+  cycleSpread: Float32Array;
 
   constructor(capacity: number) {
     this.capacity = capacity;
     this.value = new Rows(new Float64Array(capacity * fields), "value");
     this.count = new Rows(new Float64Array(capacity * fields), "count");
     this.ring = new Uint8Array(capacity * ringBytes);
+    this.cycle = new Float64Array(capacity * cycleFields);
+    this.cycleSpread = new Float32Array(capacity * cycleBins);
   }
 }
 
 /**
- * Doubles the rows (both sources) and the ring until `sid` fits, at most seriesMax; rare, so its allocation is fine.
+ * Doubles the rows (both sources), the ring and the cycle profile until `sid` fits, at most seriesMax; rare, so its allocation is fine.
  * @example growState(st, 700, 100_000); st.capacity // 1024
  */
 export function growState(st: AnomalyState, sid: number, seriesMax: number): void {
   let cap = st.capacity;
   while (cap <= sid) cap = Math.min(seriesMax, cap * 2);
-  for (const src of [st.value, st.count]) {
-    const rows = new Float64Array(cap * fields);
-    rows.set(src.rows);
-    src.rows = rows;
-  }
-  const ring = new Uint8Array(cap * ringBytes);
-  ring.set(st.ring);
-  st.ring = ring;
+  for (const src of [st.value, st.count]) src.rows = grown(src.rows, new Float64Array(cap * fields));
+  st.ring = grown(st.ring, new Uint8Array(cap * ringBytes));
+  st.cycle = grown(st.cycle, new Float64Array(cap * cycleFields));
+  st.cycleSpread = grown(st.cycleSpread, new Float32Array(cap * cycleBins));
   st.capacity = cap;
+}
+
+/** `to`, a larger array of the same kind, holding `from` at its start. */
+function grown<T extends Float64Array | Float32Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
 
 /** The state as plain data, rows up to the last series seen. @example encode(runSlices(snapshotStateSlices(st))) */
@@ -122,27 +147,35 @@ export function* snapshotStateSlices(st: AnomalyState): Generator<void, AnomalyS
   yield* copyIntoSlices(bytesOf(count), bytesOf(st.count.rows.subarray(0, rows * fields)));
   const ring = new Uint8Array(rows * ringBytes);
   yield* copyIntoSlices(ring, st.ring.subarray(0, rows * ringBytes));
-  return { version: 4, fields, rows, ringBytes, series: st.series, anomalies: st.anomalies, alerts, value, count, ring };
+  const cycle = new Float64Array(rows * cycleFields);
+  yield* copyIntoSlices(bytesOf(cycle), bytesOf(st.cycle.subarray(0, rows * cycleFields)));
+  const cycleSpread = new Float32Array(rows * cycleBins);
+  yield* copyIntoSlices(bytesOf(cycleSpread), bytesOf(st.cycleSpread.subarray(0, rows * cycleBins)));
+  return { version: 5, fields, rows, ringBytes, cycleBins, series: st.series, anomalies: st.anomalies, alerts, value, count, ring, cycle, cycleSpread };
 }
 
 /**
  * The state a snapshot holds (also one of the first layout: see upgradeV1,
  * whose series restart at `restartAt` values; of the second: see upgradeV2;
- * or of the third, whose padding field PRESSURE is 0: no recent alert
- * lengthens the next cooldown). An alert without its explanation (first
- * layout) gets the spike test's, with `warningZ`.
+ * of the third, whose padding field PRESSURE is 0: no recent alert
+ * lengthens the next cooldown; or of the fourth, without the cycle profile:
+ * each series begins its profile at its next value). An alert without its
+ * explanation (first layout) gets the spike test's, with `warningZ`.
  * Copies the current layout's columns 1 MiB a slice, yielding between.
  * @example runSlices(restoreStateSlices(snap, 100_000, 11, 5))
  */
 export function* restoreStateSlices(snap: AnomalySnapshot, seriesMax: number, restartAt: number, warningZ: number): Generator<void, AnomalyState> {
   const version = snap.version as number;
   const v1 = version === 1 && snap.fields === v1Fields;
-  if (!v1 && (![2, 3, 4].includes(version) || snap.fields !== fields || snap.ringBytes !== ringBytes)) {
+  const rowsNow = snap.fields === fields && snap.ringBytes === ringBytes;
+  const v5 = version === 5 && rowsNow && snap.cycleBins === cycleBins && snap.cycle !== undefined && snap.cycleSpread !== undefined;
+  if (!v1 && !v5 && !([2, 3, 4].includes(version) && rowsNow)) {
     throw new Error(`anomaly snapshot: unknown layout (version ${String(snap.version)}, ${String(snap.fields)} fields)`);
   }
   assert(snap.rows <= seriesMax, `snapshot of ${snap.rows} series within seriesMax ${seriesMax}`);
-  const lengths = [bytesOf(snap.value).byteLength, bytesOf(snap.count).byteLength, v1 ? 0 : snap.ring.byteLength];
-  const want = [snap.rows * snap.fields * 8, snap.rows * snap.fields * 8, v1 ? 0 : snap.rows * ringBytes];
+  const columns = [snap.value, snap.count, v1 ? undefined : snap.ring, v5 ? snap.cycle : undefined, v5 ? snap.cycleSpread : undefined];
+  const lengths = columns.map((c) => (c === undefined ? 0 : bytesOf(c).byteLength));
+  const want = [8 * snap.fields, 8 * snap.fields, v1 ? 0 : ringBytes, v5 ? 8 * cycleFields : 0, v5 ? 4 * cycleBins : 0].map((b) => snap.rows * b);
   if (lengths.some((n, k) => n !== want[k])) throw new Error(`anomaly snapshot: columns of ${lengths.join(", ")} bytes for ${snap.rows} series`);
   const st = new AnomalyState(Math.max(snap.rows, Math.min(rowsInitial, seriesMax)));
   if (v1) {
@@ -152,6 +185,10 @@ export function* restoreStateSlices(snap: AnomalySnapshot, seriesMax: number, re
     yield* copyIntoSlices(bytesOf(st.value.rows), bytesOf(snap.value));
     yield* copyIntoSlices(bytesOf(st.count.rows), bytesOf(snap.count));
     yield* copyIntoSlices(st.ring, snap.ring);
+    if (v5) {
+      yield* copyIntoSlices(bytesOf(st.cycle), bytesOf(snap.cycle!));
+      yield* copyIntoSlices(bytesOf(st.cycleSpread), bytesOf(snap.cycleSpread!));
+    }
     if (version === 2) upgradeV2(st.value.rows, snap.rows);
   }
   st.series = snap.series;

@@ -149,6 +149,34 @@ export const sustainedCriticalMargin = 2.5;
 export const episodeMemoryValues = 2_000;
 export const episodeAlertsFree = 2;
 export const episodeBreakFactor = 1.5;
+/**
+ * The cycle profile (test `cycle`): a series with a cycle (season > 0)
+ * keeps the mean value of each of cycleBins phases of it and each phase's
+ * mean absolute deviation from that mean, moving cycleGain of the way per
+ * cycle (the first cycle: a plain mean per phase). From cycleJudgeCycles
+ * cycles on, a value off its phase's mean by cycleZ × its spread
+ * (madToStd × the mean absolute deviation) is a departure from the cycle, a
+ * warning, while the series is seasonal: its values stray from their
+ * profile by less than cycleShareMax of how far they stray from their slow
+ * mean (both EW means over ~a cycle). Beyond 3 spreads a value is learnt as
+ * if it were 3 (Huber, as the baseline). It finds what the surprise-based
+ * season test cannot: a day's plateau at half its height, a daily jump that
+ * does not come. Chosen by cross-validation within the NAB development
+ * split (bench/nab/cv.ts, BENCHMARKS.md): over bins 12 / 24, z 5–8, share
+ * 0.2–0.4, gain 0.05–0.2 and 2 or 3 cycles, leaving each category out
+ * scored 61.3 (65.3 in-sample; without the test 59.6); 24 bins, z 7, share
+ * 0.4, gain 0.1 or 0.2 lie in a flat top (65.1 in-sample), where 12 bins
+ * need the slow gain 0.05. A change of a series' `season` knob is not a
+ * new profile: it adapts within a few cycles.
+ */
+export const cycleBins = 24;
+export const cycleGain = 0.2;
+export const cycleZ = 7;
+export const cycleJudgeCycles = 3;
+export const cycleShareMax = 0.4;
+export const cycleClip = 3;
+/** σ over the mean absolute deviation, for a Gaussian (√(π/2)). */
+export const madToStd = Math.sqrt(Math.PI / 2);
 /** Strengths are kept one byte each, in 1/32 of a threshold (up to ~8 thresholds). */
 export const strengthScale = 32;
 
@@ -174,6 +202,15 @@ export class Tuning {
   readonly sustainedCriticalZ: number;
   readonly novelty: number;
   readonly season: number;
+  /** The cycle profile's phases: cycleBins, or fewer for a shorter season (each phase at least one value). */
+  readonly bins: number;
+  /** Per value of the cycle: its phase of the profile, and the values of that phase before it in a cycle. */
+  readonly binOf: Uint8Array;
+  readonly inBin: Uint16Array;
+  /** Values the profile learns before it judges (cycleJudgeCycles cycles), a phase's gain per value, 1 / season. */
+  readonly judgeAge: number;
+  readonly cycleGainPerValue: number;
+  readonly perSeason: number;
   readonly cooldownMs: number;
   readonly cooldownValues: number;
   readonly cooldownGrowth: number;
@@ -205,6 +242,12 @@ export class Tuning {
     this.sustainedCriticalZ = k.sustainedZ + sustainedCriticalMargin;
     this.novelty = k.novelty;
     this.season = k.season;
+    this.bins = Math.min(cycleBins, k.season);
+    this.binOf = Uint8Array.from({ length: k.season }, (_, p) => Math.floor((p * this.bins) / k.season));
+    this.inBin = Uint16Array.from({ length: k.season }, (_, p) => p - Math.ceil((this.binOf[p] * k.season) / this.bins));
+    this.judgeAge = cycleJudgeCycles * k.season;
+    this.cycleGainPerValue = (cycleGain * this.bins) / k.season;
+    this.perSeason = 1 / k.season;
     this.cooldownMs = k.cooldownMs;
     this.cooldownValues = k.cooldownValues;
     this.cooldownGrowth = k.cooldownGrowth;

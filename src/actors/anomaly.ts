@@ -38,10 +38,16 @@
  *   earlier (`season` values ± seasonSlackValues, at least recurringShare as
  *   strong) is its rhythm and raises nothing. The strengths of the last
  *   cycle are kept one byte each in a ring of limits.anomalySeasonValuesMax.
+ * - cycle: where no other test fired, a value far from its phase of the
+ *   series' cycle profile (the mean and spread of each of cycleBins phases
+ *   of `season` values, learnt a little each cycle): |value − phase mean| ≥
+ *   cycleZ (7) phase spreads, a warning, on a series the profile explains
+ *   (anomaly-tuning.ts). It finds what a surprise cannot show: a day's
+ *   plateau at half its height, a daily rise that does not come.
  * Window counts get the spike test without the novelty gate (a burst is a
  * burst). Critical: |z| ≥ criticalZ, or a sustained surprise ≥ sustainedZ +
  * sustainedCriticalMargin (2.5). On the NAB development split 38 % of the
- * critical alerts fall inside a labelled anomaly window, 33 % of all
+ * critical alerts fall inside a labelled anomaly window, 35 % of all
  * (BENCHMARKS.md); a random row is inside one about 10 % of the time.
  *
  * Alerts. The first `warmup` values of a series (and, separately, of its
@@ -55,8 +61,9 @@
  * episodeMemoryValues), unless a value is off its prediction by half as much
  * again as the last alert's (episodeBreakFactor): then a new episode. The alert
  * carries its explanation: the test, the expected range (mean ± warningZ ·
- * std), the value, z, mean and std of the baseline, how many values the
- * spread rests on (baselineN) and from when (baselineFromTs, approximate).
+ * std), the value, z, mean and std of the baseline (of a cycle alert: the
+ * phase's mean and spread), how many values the spread rests on (baselineN)
+ * and from when (baselineFromTs, approximate).
  *
  * Per series. AnomalyKnobs (warningZ, criticalZ, sustainedZ, novelty,
  * season, cooldownMs, cooldownValues, cooldownGrowth, window) can be set for one series
@@ -65,11 +72,12 @@
  * snapshot does not, and whoever restores sets them again.
  *
  * Hot path: the state (anomaly-state.ts) is two Float64Arrays (values,
- * window counts) with one row of `fields` numbers per dense series id and a
- * Uint8Array ring of strengths per series, grown by doubling up to seriesMax; handle()
+ * window counts) with one row of `fields` numbers per dense series id, a
+ * Uint8Array ring of strengths per series and the cycle profile (a Float64
+ * and a Float32 row), grown by doubling up to seriesMax; handle()
  * allocates nothing per event, only alerts are new objects. Per series:
- * 2 · fields · 8 + ringBytes = 695 bytes (anomalyStateBytesPerSeries),
- * plus the last alert per source.
+ * 2 · fields · 8 + ringBytes + cycleFields · 8 + cycleBins · 4 = 991 bytes
+ * (anomalyStateBytesPerSeries), plus the last alert per source.
  * Deterministic: the same inputs give the same alerts, and snapshot() →
  * MessagePack → restore() continues identically.
  *
@@ -86,11 +94,11 @@ import type { ActorLogic } from "../runtime/actor.ts";
 import { limits } from "../runtime/limits.ts";
 import { runSlices } from "../runtime/slices.ts";
 import {
-  anomalyDefaults, type AnomalyKnobs, type AnomalyOptions, clippedSecondMoment, episodeAlertsFree, episodeBreakFactor, episodeMemoryValues, noveltyHalfLifeValues, pickKnobs, recurringShare,
+  anomalyDefaults, type AnomalyKnobs, type AnomalyOptions, clippedSecondMoment, cycleBins, cycleClip, cycleShareMax, cycleZ, madToStd, episodeAlertsFree, episodeBreakFactor, episodeMemoryValues, noveltyHalfLifeValues, pickKnobs, recurringShare,
   seasonSlackValues, strengthScale, sustainedLeadZ, sustainedLoneZ, surpriseLongValues, surpriseShortValues, surpriseStdMin, surpriseZCap, Tuning, tuningKey,
 } from "./anomaly-tuning.ts";
 import {
-  AnomalyState, type AnomalySnapshot, EQMAX, EQRUN, EWTS, fields, growState, LASTN, LEVEL, LMAX, LMEAN, LVAR, MAXTS, N, PREV, ringBytes,
+  AnomalyState, type AnomalySnapshot, cycleFields, EQMAX, EQRUN, EWTS, fields, RESD, SLOWD, SLOWM, growState, LASTN, LEVEL, LMAX, LMEAN, LVAR, MAXTS, N, PREV, ringBytes,
   PRESSURE, restoreStateSlices, rowsInitial, type Rows, RPOS, RUN, RUNSUM, SHORT, SIGNED, SLOPE, snapshotStateSlices, VAR, ZMAX, ZPREV,
 } from "./anomaly-state.ts";
 import type { EventBatch } from "./window.ts";
@@ -102,8 +110,9 @@ export { AnomalyState, type AnomalySnapshot, anomalyStateBytesPerSeries } from "
 const warmClipFrom = 10;
 
 /** Which test raised an alert (see the module comment). */
-export type AnomalyTest = "spike" | "shift" | "variance" | "stuck";
-export const anomalyTests: readonly AnomalyTest[] = ["spike", "shift", "variance", "stuck"];
+export type AnomalyTest = "spike" | "shift" | "variance" | "stuck" | "cycle";
+/** In this order for good: a result row carries the test as its index here (result-rows.ts). */
+export const anomalyTests: readonly AnomalyTest[] = ["spike", "shift", "variance", "stuck", "cycle"];
 
 export interface Anomaly {
   kind: "anomaly";
@@ -193,6 +202,13 @@ export function createAnomalyLogic(opts: AnomalyOptions): AnomalyLogic {
 /** What one value scored, handed from the tests to the verdict (one object per detector, reused: no allocation per value). */
 interface Scored { test: AnomalyTest | null; critical: boolean }
 
+/**
+ * One value against its phase of the cycle profile (atPhase), handed to the
+ * season test and to learnPhase (one object per detector, reused). `first`:
+ * the phase's values so far in the profile's first cycle (−1 after it).
+ */
+interface AtPhase { begun: boolean; base: number; age: number; at: number; spreadAt: number; mean: number; std: number; res: number; z: number; first: number; ready: boolean }
+
 class Detector {
   readonly countMinStd: number;
   private readonly seriesMax: number;
@@ -218,6 +234,7 @@ class Detector {
   /** The distinct knobs set so far (tuningKey): series that share knobs share one Tuning. */
   private readonly tunings = new Map<string, Tuning>();
   private readonly scored: Scored = { test: null, critical: false };
+  private readonly cyc: AtPhase = { begun: false, base: 0, age: 0, at: 0, spreadAt: 0, mean: 0, std: 0, res: 0, z: 0, first: 0, ready: false };
 
   constructor(opts: AnomalyOptions) {
     const o: Required<AnomalyOptions> = { ...anomalyDefaults, seriesMax: opts.seriesMax };
@@ -285,6 +302,10 @@ class Detector {
     if (n <= this.warmup) {
       const z = this.warm(st, src, tu, minStd, o, n, t, v);
       if (isValue) this.learnSurprise(st, rows, o, sid, n, z, 0, 0, v);
+      if (isValue && tu.season > 0) {
+        this.atPhase(st, rows, o, sid, n, v, tu, minStd);
+        if (this.cyc.begun) this.learnPhase(st, rows, o, v, tu);
+      }
       return;
     }
     // Until the configured gain is reached, 1/(n − 1): a plain mean over all values so far.
@@ -298,8 +319,15 @@ class Detector {
     if (isValue) {
       const sustained = this.sustainedZ(rows, o, z);
       const strength = this.judge(st, rows, tu, sid, o, n, v, z, sustained);
-      if (sc.test !== null) this.verdict(st, src, tu, sid, t, v, z, pred, sd, n, rows[o + EWTS], emit);
+      const cyc = this.cyc;
+      if (tu.season > 0) this.atPhase(st, rows, o, sid, n, v, tu, minStd);
+      if (sc.test === null && tu.season > 0 && cyc.ready && (cyc.z >= cycleZ || cyc.z <= -cycleZ)) {
+        sc.test = "cycle";
+        sc.critical = false;
+        this.verdict(st, src, tu, sid, t, v, cyc.z, cyc.mean, cyc.std, n, rows[o + EWTS], emit);
+      } else if (sc.test !== null) this.verdict(st, src, tu, sid, t, v, z, pred, sd, n, rows[o + EWTS], emit);
       this.learnSurprise(st, rows, o, sid, n, z, sustained, strength, v);
+      if (tu.season > 0 && cyc.begun) this.learnPhase(st, rows, o, v, tu);
     } else if (z >= tu.warningZ || z <= -tu.warningZ) {
       sc.test = "spike";
       sc.critical = z >= tu.criticalZ || z <= -tu.criticalZ;
@@ -434,6 +462,67 @@ class Detector {
     }
     this.learn(rows, o, pred, beyond ? (e > 0 ? lim : -lim) : e, spread);
   }
+
+  /**
+   * The value against its phase of the cycle profile, into this.cyc (the
+   * profile begins at the series' first value at phase 0, N mod season,
+   * also after a restore of a layout without it). In the profile's first cycle each
+   * phase is a plain mean of its values so far; `ready` once it has learnt
+   * cycleJudgeCycles cycles and the series is seasonal (anomaly-tuning.ts).
+   */
+  private atPhase(st: AnomalyState, rows: Float64Array, o: number, sid: number, n: number, v: number, tu: Tuning, minStd: number): void {
+    const c = this.cyc;
+    const cycle = st.cycle;
+    const base = sid * cycleFields;
+    c.ready = false;
+    c.base = base;
+    c.begun = cycle[base] > 0;
+    if (!c.begun) {
+      // The profile begins at a cycle's first phase (N mod season = 0): phases are then counted from its start.
+      if (n % tu.season !== 0) return;
+      c.begun = true;
+      cycle[base] = 1;
+      rows[o + SLOWM] = v;
+      rows[o + SLOWD] = 0;
+      rows[o + RESD] = 0;
+    }
+    const season = tu.season;
+    const age = cycle[base] - 1; // values the profile learnt before this one (from judgeAge on, judgeAge + the phase)
+    c.age = age;
+    const phase = age < season ? age : age >= tu.judgeAge ? age - tu.judgeAge : age % season;
+    const b = tu.binOf[phase];
+    c.at = base + 1 + b;
+    c.spreadAt = sid * cycleBins + b;
+    c.first = age < season ? tu.inBin[phase] : -1;
+    c.mean = cycle[c.at];
+    c.std = Math.max(madToStd * st.cycleSpread[c.spreadAt], minStd);
+    c.res = c.first === 0 ? 0 : v - c.mean;
+    c.z = c.res / c.std;
+    c.ready = age >= tu.judgeAge && rows[o + RESD] < cycleShareMax * rows[o + SLOWD];
+  }
+
+  /** The cycle profile learns the value atPhase placed: its phase's mean and spread, and the series' slow mean and both deviations. */
+  private learnPhase(st: AnomalyState, rows: Float64Array, o: number, v: number, tu: Tuning): void {
+    const c = this.cyc;
+    if (c.first === 0) {
+      st.cycle[c.at] = v;
+      st.cycleSpread[c.spreadAt] = 0;
+    } else {
+      const g = c.first > 0 ? 1 / (c.first + 1) : tu.cycleGainPerValue;
+      const lim = c.first < 0 ? cycleClip * c.std : Infinity;
+      const e = c.res > lim ? lim : c.res < -lim ? -lim : c.res;
+      st.cycle[c.at] = c.mean + g * e;
+      st.cycleSpread[c.spreadAt] += g * ((e < 0 ? -e : e) - st.cycleSpread[c.spreadAt]);
+    }
+    // The age counts on, held within [judgeAge, judgeAge + season) once there: the phase without a division.
+    st.cycle[c.base] = c.age + 1 >= tu.judgeAge + tu.season ? c.age + 2 - tu.season : c.age + 2;
+    const sg = tu.perSeason;
+    const dev = v - rows[o + SLOWM];
+    rows[o + SLOWD] += sg * ((dev < 0 ? -dev : dev) - rows[o + SLOWD]);
+    rows[o + SLOWM] += sg * dev;
+    rows[o + RESD] += sg * ((c.res < 0 ? -c.res : c.res) - rows[o + RESD]);
+  }
+
 
   /**
    * Warm-up: no verdict. Gains start at 1/n (a plain running mean and

@@ -22,7 +22,7 @@ export function runSlices<T>(slices: Generator<void, T>): T {
 const copyBytesPerSlice = 1 << 20;
 
 /** A typed array's bytes, as a view (no copy). */
-export function bytesOf(x: Float64Array | Uint8Array): Uint8Array {
+export function bytesOf(x: ArrayBufferView): Uint8Array {
   return x instanceof Uint8Array ? x : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
 }
 
