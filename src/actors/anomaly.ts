@@ -202,12 +202,8 @@ export function createAnomalyLogic(opts: AnomalyOptions): AnomalyLogic {
 /** What one value scored, handed from the tests to the verdict (one object per detector, reused: no allocation per value). */
 interface Scored { test: AnomalyTest | null; critical: boolean }
 
-/**
- * One value against its phase of the cycle profile (atPhase), handed to the
- * season test and to learnPhase (one object per detector, reused). `first`:
- * the phase's values so far in the profile's first cycle (−1 after it).
- */
-interface AtPhase { begun: boolean; base: number; age: number; at: number; spreadAt: number; mean: number; std: number; res: number; z: number; first: number; ready: boolean }
+/** A value that departs from its cycle: its phase's mean and spread and its z, for the verdict (one object per detector, reused). */
+interface AtPhase { mean: number; std: number; z: number }
 
 class Detector {
   readonly countMinStd: number;
@@ -234,7 +230,7 @@ class Detector {
   /** The distinct knobs set so far (tuningKey): series that share knobs share one Tuning. */
   private readonly tunings = new Map<string, Tuning>();
   private readonly scored: Scored = { test: null, critical: false };
-  private readonly cyc: AtPhase = { begun: false, base: 0, age: 0, at: 0, spreadAt: 0, mean: 0, std: 0, res: 0, z: 0, first: 0, ready: false };
+  private readonly cyc: AtPhase = { mean: 0, std: 0, z: 0 };
 
   constructor(opts: AnomalyOptions) {
     const o: Required<AnomalyOptions> = { ...anomalyDefaults, seriesMax: opts.seriesMax };
@@ -302,10 +298,7 @@ class Detector {
     if (n <= this.warmup) {
       const z = this.warm(st, src, tu, minStd, o, n, t, v);
       if (isValue) this.learnSurprise(st, rows, o, sid, n, z, 0, 0, v);
-      if (isValue && tu.season > 0) {
-        this.atPhase(st, rows, o, sid, n, v, tu, minStd);
-        if (this.cyc.begun) this.learnPhase(st, rows, o, v, tu);
-      }
+      if (isValue && tu.season > 0) this.phaseStep(st, rows, o, sid, n, v, tu, minStd);
       return;
     }
     // Until the configured gain is reached, 1/(n − 1): a plain mean over all values so far.
@@ -319,15 +312,14 @@ class Detector {
     if (isValue) {
       const sustained = this.sustainedZ(rows, o, z);
       const strength = this.judge(st, rows, tu, sid, o, n, v, z, sustained);
-      const cyc = this.cyc;
-      if (tu.season > 0) this.atPhase(st, rows, o, sid, n, v, tu, minStd);
-      if (sc.test === null && tu.season > 0 && cyc.ready && (cyc.z >= cycleZ || cyc.z <= -cycleZ)) {
+      const departs = tu.season > 0 && this.phaseStep(st, rows, o, sid, n, v, tu, minStd);
+      if (sc.test === null && departs) {
+        const cyc = this.cyc;
         sc.test = "cycle";
         sc.critical = false;
         this.verdict(st, src, tu, sid, t, v, cyc.z, cyc.mean, cyc.std, n, rows[o + EWTS], emit);
       } else if (sc.test !== null) this.verdict(st, src, tu, sid, t, v, z, pred, sd, n, rows[o + EWTS], emit);
       this.learnSurprise(st, rows, o, sid, n, z, sustained, strength, v);
-      if (tu.season > 0 && cyc.begun) this.learnPhase(st, rows, o, v, tu);
     } else if (z >= tu.warningZ || z <= -tu.warningZ) {
       sc.test = "spike";
       sc.critical = z >= tu.criticalZ || z <= -tu.criticalZ;
@@ -464,65 +456,61 @@ class Detector {
   }
 
   /**
-   * The value against its phase of the cycle profile, into this.cyc (the
-   * profile begins at the series' first value at phase 0, N mod season,
-   * also after a restore of a layout without it). In the profile's first cycle each
-   * phase is a plain mean of its values so far; `ready` once it has learnt
-   * cycleJudgeCycles cycles and the series is seasonal (anomaly-tuning.ts).
+   * The value against its phase of the series' cycle profile, then learnt
+   * by it (anomaly-tuning.ts): answers whether it departs from the cycle
+   * (the profile has learnt cycleJudgeCycles cycles, explains the series,
+   * and the value is cycleZ phase spreads off), leaving the phase's mean,
+   * spread and the value's z in this.cyc for the verdict. The profile begins
+   * at the series' first value at phase 0 (N mod season), also after a
+   * restore of a layout without it; in its first cycle each phase is a
+   * plain mean of its values so far, later a value beyond cycleClip spreads
+   * is learnt as cycleClip (Huber).
    */
-  private atPhase(st: AnomalyState, rows: Float64Array, o: number, sid: number, n: number, v: number, tu: Tuning, minStd: number): void {
-    const c = this.cyc;
+  private phaseStep(st: AnomalyState, rows: Float64Array, o: number, sid: number, n: number, v: number, tu: Tuning, minStd: number): boolean {
     const cycle = st.cycle;
     const base = sid * cycleFields;
-    c.ready = false;
-    c.base = base;
-    c.begun = cycle[base] > 0;
-    if (!c.begun) {
-      // The profile begins at a cycle's first phase (N mod season = 0): phases are then counted from its start.
-      if (n % tu.season !== 0) return;
-      c.begun = true;
-      cycle[base] = 1;
+    const season = tu.season;
+    if (cycle[base] === 0) {
+      if (n % season !== 0) return false;
+      cycle[base] = 1; // phases are counted from here on
       rows[o + SLOWM] = v;
       rows[o + SLOWD] = 0;
       rows[o + RESD] = 0;
     }
-    const season = tu.season;
     const age = cycle[base] - 1; // values the profile learnt before this one (from judgeAge on, judgeAge + the phase)
-    c.age = age;
     const phase = age < season ? age : age >= tu.judgeAge ? age - tu.judgeAge : age % season;
     const b = tu.binOf[phase];
-    c.at = base + 1 + b;
-    c.spreadAt = sid * cycleBins + b;
-    c.first = age < season ? tu.inBin[phase] : -1;
-    c.mean = cycle[c.at];
-    c.std = Math.max(madToStd * st.cycleSpread[c.spreadAt], minStd);
-    c.res = c.first === 0 ? 0 : v - c.mean;
-    c.z = c.res / c.std;
-    c.ready = age >= tu.judgeAge && rows[o + RESD] < cycleShareMax * rows[o + SLOWD];
-  }
-
-  /** The cycle profile learns the value atPhase placed: its phase's mean and spread, and the series' slow mean and both deviations. */
-  private learnPhase(st: AnomalyState, rows: Float64Array, o: number, v: number, tu: Tuning): void {
+    const at = base + 1 + b;
+    const spreadAt = sid * cycleBins + b;
+    const mean = cycle[at];
+    const std = Math.max(madToStd * st.cycleSpread[spreadAt], minStd);
+    const first = age < season ? tu.inBin[phase] : -1; // the phase's values so far in the first cycle
+    const res = first === 0 ? 0 : v - mean;
+    const z = res / std;
+    const departs = age >= tu.judgeAge && rows[o + RESD] < cycleShareMax * rows[o + SLOWD] && (z >= cycleZ || z <= -cycleZ);
     const c = this.cyc;
-    if (c.first === 0) {
-      st.cycle[c.at] = v;
-      st.cycleSpread[c.spreadAt] = 0;
+    c.mean = mean;
+    c.std = std;
+    c.z = z;
+    if (first === 0) {
+      cycle[at] = v;
+      st.cycleSpread[spreadAt] = 0;
     } else {
-      const g = c.first > 0 ? 1 / (c.first + 1) : tu.cycleGainPerValue;
-      const lim = c.first < 0 ? cycleClip * c.std : Infinity;
-      const e = c.res > lim ? lim : c.res < -lim ? -lim : c.res;
-      st.cycle[c.at] = c.mean + g * e;
-      st.cycleSpread[c.spreadAt] += g * ((e < 0 ? -e : e) - st.cycleSpread[c.spreadAt]);
+      const g = first > 0 ? 1 / (first + 1) : tu.cycleGainPerValue;
+      const lim = first < 0 ? cycleClip * std : Infinity;
+      const e = res > lim ? lim : res < -lim ? -lim : res;
+      cycle[at] = mean + g * e;
+      st.cycleSpread[spreadAt] += g * ((e < 0 ? -e : e) - st.cycleSpread[spreadAt]);
     }
-    // The age counts on, held within [judgeAge, judgeAge + season) once there: the phase without a division.
-    st.cycle[c.base] = c.age + 1 >= tu.judgeAge + tu.season ? c.age + 2 - tu.season : c.age + 2;
+    // The count goes on, held within [judgeAge, judgeAge + season) once there: the phase without a division.
+    cycle[base] = age + 1 >= tu.judgeAge + season ? age + 2 - season : age + 2;
     const sg = tu.perSeason;
     const dev = v - rows[o + SLOWM];
     rows[o + SLOWD] += sg * ((dev < 0 ? -dev : dev) - rows[o + SLOWD]);
     rows[o + SLOWM] += sg * dev;
-    rows[o + RESD] += sg * ((c.res < 0 ? -c.res : c.res) - rows[o + RESD]);
+    rows[o + RESD] += sg * ((res < 0 ? -res : res) - rows[o + RESD]);
+    return departs;
   }
-
 
   /**
    * Warm-up: no verdict. Gains start at 1/n (a plain running mean and
