@@ -46,7 +46,8 @@
  *   plateau at half its height, a daily rise that does not come.
  * Window counts get the spike test without the novelty gate (a burst is a
  * burst). Critical: |z| ≥ criticalZ, or a sustained surprise ≥ sustainedZ +
- * sustainedCriticalMargin (2.5). On the NAB development split 38 % of the
+ * sustainedCriticalMargin (2.5) with the value before at |z| ≥
+ * sustainedCriticalLeadZ (2.5). On the NAB development split 39 % of the
  * critical alerts fall inside a labelled anomaly window, 35 % of all
  * (BENCHMARKS.md); a random row is inside one about 10 % of the time.
  *
@@ -95,7 +96,7 @@ import { limits } from "../runtime/limits.ts";
 import { runSlices } from "../runtime/slices.ts";
 import {
   anomalyDefaults, type AnomalyKnobs, type AnomalyOptions, clippedSecondMoment, cycleBins, cycleClip, cycleShareMax, cycleZ, madToStd, episodeAlertsFree, episodeBreakFactor, episodeMemoryValues, noveltyHalfLifeValues, pickKnobs, recurringShare,
-  seasonSlackValues, strengthScale, sustainedLeadZ, sustainedLoneZ, surpriseLongValues, surpriseShortValues, surpriseStdMin, surpriseZCap, Tuning, tuningKey,
+  seasonSlackValues, strengthScale, sustainedCriticalLeadZ, sustainedLeadZ, sustainedLoneZ, surpriseLongValues, surpriseShortValues, surpriseStdMin, surpriseZCap, Tuning, tuningKey,
 } from "./anomaly-tuning.ts";
 import {
   AnomalyState, type AnomalySnapshot, cycleFields, EQMAX, EQRUN, EWTS, fields, RESD, SLOWD, SLOWM, growState, LASTN, LEVEL, LMAX, LMEAN, LVAR, MAXTS, N, PREV, ringBytes,
@@ -365,7 +366,7 @@ class Detector {
     const az = z < 0 ? -z : z;
     const strength = Math.max(az / tu.warningZ, sustained / tu.sustainedZ);
     sc.test = null;
-    sc.critical = az >= tu.criticalZ || sustained >= tu.sustainedCriticalZ;
+    sc.critical = az >= tu.criticalZ || (sustained >= tu.sustainedCriticalZ && rows[o + ZPREV] >= sustainedCriticalLeadZ);
     // A sustained warning rests on two surprising values in a row, or on a lone one nearly spike-sized.
     const sustains = sc.critical || az >= sustainedLoneZ || (az >= sustainedLeadZ && rows[o + ZPREV] >= sustainedLeadZ);
     if (az >= tu.warningZ && az >= tu.novelty * rows[o + ZMAX]) sc.test = "spike";
