@@ -19,6 +19,7 @@
  *
  *   bun bench/lake.ts [seconds per load, default 10] [rounds, default 3] [share, default 0.55, or events/s when > 1]
  *   bun bench/lake.ts compaction-load [seconds] [rounds] [events/s, default 290000]   # (2) and (3) for compaction only: off vs on at the rate, then flat out, alternating; CPU per event also counted to when SQL shows every event (settled)
+ *   LAKE_BENCH_DEFER=0 bun bench/lake.ts compaction-load 20 4 0   # the lake's passes never wait for idle cores (WEIR_LAKE_DEFER)
  *   bun bench/lake.ts rss [rounds, default 3]   # idle RSS, lake off and on, no query (WEIR_DIR: another checkout)
  *   bun bench/lake.ts compaction [events, default 1000000] [rounds, default 1]   # the compactor alone: CPU-seconds of its two stages
  *
@@ -57,7 +58,8 @@ const heavySql = `SELECT series, count(*) AS n, avg(value) AS mean, quantile_con
 // LAKE_BENCH_SEGMENT set production's (or any) instead.
 const lakeInterval = process.env.LAKE_BENCH_INTERVAL ?? "1s";
 const rawSegment = process.env.LAKE_BENCH_SEGMENT ?? "2s";
-const compacting = { WEIR_LAKE: "1", WEIR_LAKE_INTERVAL: lakeInterval, WEIR_RAW_SEGMENT: rawSegment };
+// LAKE_BENCH_DEFER sets WEIR_LAKE_DEFER (weir's default, 60 s, otherwise; 0: a pass never waits for idle cores).
+const compacting = { WEIR_LAKE: "1", WEIR_LAKE_INTERVAL: lakeInterval, WEIR_RAW_SEGMENT: rawSegment, ...(process.env.LAKE_BENCH_DEFER === undefined ? {} : { WEIR_LAKE_DEFER: process.env.LAKE_BENCH_DEFER }) };
 const cases = {
   lakeOff: { env: { WEIR_LAKE: "0", WEIR_RAW_SEGMENT: rawSegment }, queries: false },
   compacting: { env: compacting, queries: false },

@@ -104,7 +104,7 @@ export interface Config {
   /** The config file's `anomalies:` (anomaly knobs per series glob), validated; first match wins. */
   anomalies: AnomalyKnobRule[];
   /** The lake (src/lake/): maintenance on or off, how often compaction and the raw tail run, curated snapshots, raw-zone retention. */
-  lake: { enabled: boolean; intervalMs: number; curatedIntervalMs: number; retentionMs: number };
+  lake: { enabled: boolean; intervalMs: number; curatedIntervalMs: number; retentionMs: number; deferMs: number };
   /** The config file's `metric_views:` ({name, sql, description}), shape-checked (the SQL is checked by DuckDB at start). */
   metricViews: MetricViewDef[];
   /** The config file's `tables:`, read from their files and validated (the engine's table book adds the admin API's changes). */
@@ -246,6 +246,7 @@ const envSchema = z.object({
   WEIR_LAKE: boolText.default(true),
   WEIR_LAKE_INTERVAL: duration(1000, 86_400_000).default(limits.lakeIntervalMsDefault),
   WEIR_LAKE_CURATED_INTERVAL: duration(1000, 86_400_000).default(limits.lakeCuratedIntervalMsDefault),
+  WEIR_LAKE_DEFER: duration(0, limits.lakeDeferMsMax).default(limits.lakeDeferMsDefault),
   WEIR_RETENTION_LAKE: duration(3600_000, 3650 * 86400_000).default(limits.lakeRetentionMsDefault),
   WEIR_RING_BYTES: byteSize.pipe(z.number().int().min(limits.ringMessageBytesMax * 2).max(2 ** 30)).default(limits.ringBytesDefault),
 });
@@ -309,7 +310,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestThreads: v.WEIR_INGEST_THREADS === "auto" ? autoIngestThreads() : v.WEIR_INGEST_THREADS,
     natsDuplicateWindowMs: v.WEIR_NATS_DUPLICATE_WINDOW, natsMaxAgeMs: v.WEIR_NATS_MAX_AGE,
     natsCluster: v.WEIR_NATS_CLUSTER, nodeName: v.WEIR_NODE_NAME ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 40)}-${v.WEIR_PORT === 0 ? `pid${process.pid}` : v.WEIR_PORT}`,
-    lake: { enabled: v.WEIR_LAKE, intervalMs: v.WEIR_LAKE_INTERVAL, curatedIntervalMs: v.WEIR_LAKE_CURATED_INTERVAL, retentionMs: v.WEIR_RETENTION_LAKE },
+    lake: { enabled: v.WEIR_LAKE, intervalMs: v.WEIR_LAKE_INTERVAL, curatedIntervalMs: v.WEIR_LAKE_CURATED_INTERVAL, retentionMs: v.WEIR_RETENTION_LAKE, deferMs: v.WEIR_LAKE_DEFER },
     metricViews: metricViewsOf(file.metric_views),
     natsLeaseMs: v.WEIR_NATS_LEASE, corsOrigins: v.WEIR_CORS_ORIGINS, rules, actions, anomalies: anomaliesOf(file),
     pii: piiOf(file.pii, v.WEIR_PII_KEY),

@@ -73,7 +73,7 @@ export class Lake implements LakePort {
       throw e;
     }
     if (cfg.lake.enabled) {
-      lake.maintenance = await LakeMaintenance.start({ dataDir: cfg.dataDir, retentionMs: cfg.lake.retentionMs, intervalMs: cfg.lake.intervalMs, curatedIntervalMs: cfg.lake.curatedIntervalMs, log });
+      lake.maintenance = await LakeMaintenance.start({ dataDir: cfg.dataDir, retentionMs: cfg.lake.retentionMs, intervalMs: cfg.lake.intervalMs, curatedIntervalMs: cfg.lake.curatedIntervalMs, deferMs: cfg.lake.deferMs, log });
       if (metrics !== undefined) registerLakeMetrics(metrics, lake.maintenance.stats);
     }
     lake.materializer.start();
@@ -180,6 +180,7 @@ export class Lake implements LakePort {
 /** The maintenance's figures in /metrics (API.md "Operations"), read when rendered. */
 function registerLakeMetrics(m: Metrics, s: MaintenanceStats): void {
   m.gauge("weir_lake_passes_total", "Lake maintenance passes (raw tail, compaction, curated snapshots), by result", () => [[{ result: "ok" }, s.passesOk], [{ result: "failed" }, s.passesFailed]], "counter");
+  m.gauge("weir_lake_passes_deferred_total", "Lake maintenance ticks that waited because the host's cores were busy (WEIR_LAKE_DEFER)", () => s.deferred, "counter");
   m.gauge("weir_lake_pass_seconds", "How long the last lake maintenance pass that finished took", () => s.lastPassMs / 1000);
   m.gauge("weir_lake_behind_seconds", "Time since the start of the last lake pass that finished: SQL sees every event acknowledged before then (grows while ingest leaves the lake no CPU)",
     () => (Date.now() - s.freshAsOfMs) / 1000);

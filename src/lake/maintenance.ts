@@ -3,19 +3,27 @@
  * asks it for a pass every WEIR_LAKE_INTERVAL (with the curated snapshot
  * every WEIR_LAKE_CURATED_INTERVAL), and lets a caller wait for a pass
  * (flush: tests, export of fresh data, shutdown). Passes never overlap: a
- * tick that finds one running is skipped.
+ * tick that finds one running is skipped. While the host's cores are busy
+ * (idle less than limits.lakeDeferIdleShareMin of the time since the last
+ * tick) a tick waits too, unless the lake is WEIR_LAKE_DEFER behind: on 2
+ * cores the raw tail's ~0.5 µs an event comes out of ingest's share when
+ * ingest has no core to spare, so a burst of up to WEIR_LAKE_DEFER costs
+ * ingest nothing and the lake catches up after it (counted in
+ * `deferred`; a flush never waits).
  *
  * @example
- *   const m = await LakeMaintenance.start({ dataDir, intervalMs: 10_000, curatedIntervalMs: 60_000, retentionMs, log });
+ *   const m = await LakeMaintenance.start({ dataDir, intervalMs: 10_000, curatedIntervalMs: 60_000, deferMs: 60_000, retentionMs, log });
  *   await m.flush(); // compaction, tail and curated snapshot, now
  *   await m.stop();
  */
+import { cpus } from "node:os";
+import { limits } from "../runtime/limits.ts";
 import type { Log } from "../runtime/log.ts";
 import type { PassResult } from "./compactor.ts";
 import { LakeError } from "./errors.ts";
 import type { LakeWorkerData, PassRequest } from "./lake.worker.ts";
 
-export interface MaintenanceOptions extends LakeWorkerData { intervalMs: number; curatedIntervalMs: number; log: Log }
+export interface MaintenanceOptions extends LakeWorkerData { intervalMs: number; curatedIntervalMs: number; deferMs: number; log: Log }
 
 type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
@@ -25,7 +33,31 @@ type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false
  * end then, so SQL sees every event acknowledged before it); the start of
  * the maintenance before the first.
  */
-export interface MaintenanceStats { passesOk: number; passesFailed: number; lastPassMs: number; freshAsOfMs: number; tailEvents: number; compacted: number; pending: number }
+export interface MaintenanceStats { passesOk: number; passesFailed: number; deferred: number; lastPassMs: number; freshAsOfMs: number; tailEvents: number; compacted: number; pending: number }
+
+export interface CpuMs { idle: number; all: number }
+
+/** The host's CPU time so far, all cores: idle and in all (ms). */
+function hostCpuMs(): CpuMs {
+  let idle = 0;
+  let all = 0;
+  for (const c of cpus()) {
+    idle += c.times.idle;
+    all += c.times.user + c.times.nice + c.times.sys + c.times.idle + c.times.irq;
+  }
+  return { idle, all };
+}
+
+/**
+ * Whether a tick's pass waits: the host's cores were idle less than
+ * limits.lakeDeferIdleShareMin of the time between the two readings, and
+ * the lake is less than `deferMs` behind (0: never waits).
+ * @example passWaits({ idle: 0, all: 0 }, { idle: 50, all: 2000 }, 5_000, 60_000) // true: 2.5 % idle
+ */
+export function passWaits(before: CpuMs, now: CpuMs, behindMs: number, deferMs: number): boolean {
+  const idleShare = now.all > before.all ? (now.idle - before.idle) / (now.all - before.all) : 1;
+  return idleShare < limits.lakeDeferIdleShareMin && behindMs < deferMs;
+}
 
 export class LakeMaintenance {
   private nextId = 1;
@@ -33,7 +65,9 @@ export class LakeMaintenance {
   private running: Promise<unknown> | null = null;
   private lastCuratedMs = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
-  readonly stats: MaintenanceStats = { passesOk: 0, passesFailed: 0, lastPassMs: 0, freshAsOfMs: Date.now(), tailEvents: 0, compacted: 0, pending: 0 };
+  readonly stats: MaintenanceStats = { passesOk: 0, passesFailed: 0, deferred: 0, lastPassMs: 0, freshAsOfMs: Date.now(), tailEvents: 0, compacted: 0, pending: 0 };
+  /** The host's CPU time at the last tick: how idle its cores were since is what a tick looks at. */
+  private cpuAt = hostCpuMs();
 
   private constructor(private readonly worker: Worker, private readonly o: MaintenanceOptions) {}
 
@@ -63,6 +97,13 @@ export class LakeMaintenance {
 
   private async tick(): Promise<void> {
     if (this.running !== null) return;
+    const cpu = hostCpuMs();
+    const waits = passWaits(this.cpuAt, cpu, Date.now() - this.stats.freshAsOfMs, this.o.deferMs);
+    this.cpuAt = cpu;
+    if (waits) {
+      this.stats.deferred++;
+      return;
+    }
     const curated = Date.now() - this.lastCuratedMs >= this.o.curatedIntervalMs;
     await this.pass(curated).catch((e: Error) => this.o.log.warn("lake: maintenance pass failed", { error: e.message }));
   }

@@ -127,6 +127,9 @@ export const limits = {
   lakeDuckdbMemoryBytes: 512 * 2 ** 20, // DuckDB's memory_limit for SQL and for the lake's maintenance, each
   lakeIntervalMsDefault: 10_000, // WEIR_LAKE_INTERVAL: compaction and the raw tail run this often
   lakeCuratedIntervalMsDefault: 60_000, // WEIR_LAKE_CURATED_INTERVAL: curated tables are written out this often
+  lakeDeferMsDefault: 60_000, // WEIR_LAKE_DEFER: while the host's cores are busy a maintenance pass waits, the lake at most this far behind (a burst of up to a minute leaves ingest every core)
+  lakeDeferMsMax: 3_600_000, // WEIR_LAKE_DEFER at most: the raw tail waits no longer than this, whatever the load
+  lakeDeferIdleShareMin: 0.1, // the host's cores idle at least this share of the time since the last tick, or the pass waits (WEIR_LAKE_DEFER)
   lakeRetentionMsDefault: 30 * 86_400_000, // WEIR_RETENTION_LAKE: hours of the raw zone older than this are deleted
   lakeNdjsonChunkRows: 4_096, // rows written to a staging file (or an export stream) per write: bounds memory
   lakeTailChunkRowsMax: 1_048_576, // events one raw tail chunk holds at most: a pass with more writes several (DuckDB holds a chunk's rows in memory until it is written: 24 bytes each, plus ids and props)
