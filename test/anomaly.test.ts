@@ -670,6 +670,14 @@ describe("anomaly defaults (tuned on the NAB development split)", () => {
     expect(out.some((a) => a.test === "cycle")).toBe(true);
     expect(out).toEqual(out2);
     expect(encode(logic.snapshot(st))).toEqual(encode(straight.snapshot(st2)));
+    // A shorter season set for the series (knobs per glob) begins its profile again; a longer one keeps it. Both stay finite.
+    straight.setSeriesKnobs(0, { season: 100 });
+    straight.handle(st2, batchOf(values.slice(0, 150), gen.t0 + values.length * 1000), () => {});
+    // Begun again at N 2,900, the first multiple of 100 after the change: by N 3,030, 131 values learnt (the count is one more).
+    expect(st2.cycle[0]).toBe(3_030 - 2_900 + 1 + 1);
+    straight.setSeriesKnobs(0, { season: 288 });
+    straight.handle(st2, batchOf(values, gen.t0 + (values.length + 150) * 1000), () => {});
+    expect([...st2.value.rows.subarray(0, 24), ...st2.cycle.subarray(0, 25), ...st2.cycleSpread.subarray(0, 24)].every(Number.isFinite)).toBe(true);
   });
 
   test("anomaly defaults - a stuck sensor: one warning when a moving series repeats a value stuckValues times; a series constant from the start raises nothing", () => {

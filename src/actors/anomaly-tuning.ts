@@ -176,8 +176,8 @@ export const episodeBreakFactor = 1.5;
  * 0.2–0.4, gain 0.05–0.2 and 2 or 3 cycles, leaving each category out
  * scored 61.3 (65.3 in-sample; without the test 59.6); 24 bins, z 7, share
  * 0.4, gain 0.1 or 0.2 lie in a flat top (65.1 in-sample), where 12 bins
- * need the slow gain 0.05. A change of a series' `season` knob is not a
- * new profile: it adapts within a few cycles.
+ * need the slow gain 0.05. A longer `season` set for a series keeps its
+ * profile, which adapts within a few cycles; a shorter one begins it again.
  */
 export const cycleBins = 24;
 export const cycleGain = 0.2;

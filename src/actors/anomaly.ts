@@ -480,6 +480,10 @@ class Detector {
     }
     const age = cycle[base] - 1; // values the profile learnt before this one (from judgeAge on, judgeAge + the phase)
     const phase = age < season ? age : age >= tu.judgeAge ? age - tu.judgeAge : age % season;
+    if (phase >= season) {
+      cycle[base] = 0; // the series' season was made shorter (setSeriesKnobs): its profile begins again
+      return false;
+    }
     const b = tu.binOf[phase];
     const at = base + 1 + b;
     const spreadAt = sid * cycleBins + b;
