@@ -35,7 +35,7 @@ import { type ClosedPane, createWindowLogic, type EventBatch, type WindowOutput,
 import { paneMsOf, type WindowSpec } from "./window-spec.ts";
 import { RuleSet, type RuleSetSnapshot, type RuleTransition, type SeriesRef } from "./rules/rule-set.ts";
 import type { Rule } from "./rules/rule.ts";
-import { type TableLookup, ViewSet, type ViewSetSnapshot } from "./views/view-set.ts";
+import { type TableLookup, ViewSet, type ViewSetSnapshot, windowPanes } from "./views/view-set.ts";
 import type { View } from "./views/view.ts";
 import { limits } from "../runtime/limits.ts";
 import { seriesKey, seriesMatcher } from "../runtime/series.ts";
@@ -125,7 +125,7 @@ export class PartitionPipeline {
     const paneMs = paneMsOf(opts.specs);
     // Some spec slides by the pane (the defaults' 10s does): views whose windows are whole panes take panes, not events.
     const panesClose = this.window.onPaneClosed(null);
-    this.views.setPanes(panesClose ? { paneMs, forEachOpen: (fn) => this.window.forEachOpenPane(this.ws, fn), seriesOf: (sid) => this.series[sid] } : null);
+    this.views.setPanes(panesClose ? windowPanes(this.window, () => this.ws, paneMs, (sid) => this.series[sid]) : null);
     this.setViews(opts.views ?? []);
   }
 
@@ -167,6 +167,7 @@ export class PartitionPipeline {
     // Views fed by pane alone need no event (the demo's first view): the window actor then calls nothing per event.
     this.window.onAccepted(this.views.needsEvents || this.updates.length > 0 ? this.onAccepted : null);
     this.window.onPaneClosed(this.views.active ? this.onPane : null);
+    this.window.onPaneOpened(this.views.active ? this.views.paneOpened : null); // the views keep the panes they wait for
   }
 
   /** Whether some running-values subscription wants series `sid` (worked out once per series and change of subscriptions). */
@@ -280,6 +281,7 @@ export class PartitionPipeline {
     const key = seriesKey(name, tags as Record<string, string>);
     this.series[sid] = { key, name, tags };
     this.sidByKey.set(key, sid);
+    this.views.seriesAdded(sid);
     const knobs = this.anomalyKnobs.knobsOf(name, tags);
     if (knobs !== null) this.anomaly.setSeriesKnobs(sid, knobs);
   }
@@ -376,6 +378,7 @@ export class PartitionPipeline {
     yield;
     if (snap.r !== undefined) this.rules.restore(snap.r);
     if (snap.vw !== undefined) this.views.restore(snap.vw);
+    yield* this.views.reindexSlices(seriesPerSlice); // the window's panes are the snapshot's now
     this.hookAccepted(); // the snapshot's cuts may need events
     this.out = emptyOutput();
     this.closed = [];

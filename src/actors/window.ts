@@ -215,8 +215,23 @@ export interface WindowLogic extends ActorLogic<WindowState, EventBatch, WindowO
    * answers false, and never calls, for specs without one. null: none.
    */
   onPaneClosed(fn: ((sid: number, pane: ClosedPane) => void) | null): boolean;
+  /**
+   * Calls `fn` for every pane handle() opens (an event's first in it, out of
+   * order into a gap too), once it is in place; null: none. Like the pane
+   * closed callback, `fn` may read the panes (firstOpenPane,
+   * forEachOpenPaneOf) but change nothing.
+   */
+  onPaneOpened(fn: ((sid: number, start: number) => void) | null): void;
   /** Calls `fn` for every pane not closed yet, series by series (sid order), in order of start. */
   forEachOpenPane(state: WindowState, fn: (sid: number, pane: ClosedPane) => void): void;
+  /** Calls `fn` for series `sid`'s panes not closed yet, in order of start (none for a series never seen). */
+  forEachOpenPaneOf(state: WindowState, sid: number, fn: (sid: number, pane: ClosedPane) => void): void;
+  /**
+   * The start of series `sid`'s first pane not closed yet that starts at or
+   * after `from`; +Infinity for none. O(the series' panes).
+   * @example logic.firstOpenPane(st, sid, -Infinity) // its oldest open pane's start
+   */
+  firstOpenPane(state: WindowState, sid: number, from: number): number;
   /**
    * The running aggregate of spec `j`'s open window holding series `sid`'s
    * newest event (the one of them that ends first), as it would close if
@@ -509,7 +524,15 @@ export function createWindowLogic(opts: WindowOptions): WindowLogic {
       w.paneClosed = fn;
       return true;
     },
+    onPaneOpened: (fn) => {
+      w.paneOpened = fn;
+    },
     forEachOpenPane: (st, fn) => w.forEachOpenPane(st, fn),
+    forEachOpenPaneOf: (st, sid, fn) => {
+      const s = st.series[sid];
+      if (s !== undefined) w.forEachOpenPaneOf(s, fn);
+    },
+    firstOpenPane: (st, sid, from) => w.firstOpenPane(st, sid, from),
     peek: (st, sid, j) => w.peek(st, sid, j),
   };
 }
@@ -519,6 +542,8 @@ class Windows {
   accepted: ((sid: number, ts: number, value: number) => void) | null = null;
   /** See WindowLogic.onPaneClosed. */
   paneClosed: ((sid: number, pane: ClosedPane) => void) | null = null;
+  /** See WindowLogic.onPaneOpened. */
+  paneOpened: ((sid: number, start: number) => void) | null = null;
   /** Whether some spec slides by the pane: every pane end is then a window end, so closeTo is what closes a pane. */
   readonly panesClose: boolean;
   readonly specCount: number;
@@ -692,6 +717,7 @@ class Windows {
       st.heap.lower(s.sid, this.dueOf(s)); // only rollups were open: the entry may be due after this pane
     }
     if (panes.length > limits.panesPerSeriesMax) this.shed(st, s, emit);
+    if (this.paneOpened !== null) this.paneOpened(s.sid, start);
     return true;
   }
 
@@ -726,11 +752,24 @@ class Windows {
   }
 
   forEachOpenPane(st: WindowState, fn: (sid: number, pane: ClosedPane) => void): void {
+    for (const s of st.series) if (s !== undefined) this.forEachOpenPaneOf(s, fn);
+  }
+
+  forEachOpenPaneOf(s: Series, fn: (sid: number, pane: ClosedPane) => void): void {
     const P = this.paneMs;
-    for (const s of st.series) {
-      if (s === undefined) continue;
-      for (const p of s.panes) if (p.start + P > s.closedBefore) fn(s.sid, p);
-    }
+    for (const p of s.panes) if (p.start + P > s.closedBefore) fn(s.sid, p);
+  }
+
+  firstOpenPane(st: WindowState, sid: number, from: number): number {
+    const s = st.series[sid];
+    if (s === undefined) return Infinity;
+    // The open panes, and those at or after `from`, are the newest: from the newest back (a series holds the closed
+    // panes of its sliding windows before them, six for 60s/10s, and mostly one open).
+    const P = this.paneMs;
+    const panes = s.panes;
+    let first = Infinity;
+    for (let k = panes.length - 1; k >= 0 && panes[k].start >= from && panes[k].start + P > s.closedBefore; k--) first = panes[k].start;
+    return first;
   }
 
   private setClosedBefore(s: Series, c: number): void {

@@ -30,6 +30,17 @@
  *   pane its pane-fed views take the series' events one by one (with the new
  *   binding) until those panes have closed. A stop cuts likewise, so that
  *   the stop's take holds every event handled (the snapshot keeps the cuts).
+ * - Waiting panes. A view window is complete here only once no pane it
+ *   will take is still open (panesWaiting, once a second), and a pane that
+ *   has waited too long is cut into the views (cutStale, each checkpoint).
+ *   Both read an index kept as panes open (the window actor's
+ *   onPaneOpened), close (onPane), are cut, and as series are registered
+ *   (seriesAdded), not a walk over every open pane: per series its oldest
+ *   open pane and its first pane not cut (waiting-panes.ts). What changes
+ *   every series at once (a change of the views or of a joined table, a
+ *   stop) cuts every open pane, which leaves none waiting: the index is then
+ *   empty. A restore or a new pane source builds it again, series by
+ *   series (reindexSlices).
  * - Bounds. At most limits.viewGroupsMax open (view, group, window)
  *   aggregates between two takes; past it an event's view update is
  *   refused and counted (`refused`), never silently.
@@ -43,10 +54,12 @@
  *   const deltas = set.takeDeltas(); // → the output ring, committed with the checkpoint
  */
 import { limits } from "../../runtime/limits.ts";
+import { runSlices } from "../../runtime/slices.ts";
 import { seriesKey } from "../../runtime/series.ts";
 import { ViewAgg, type ViewAggSnapshot } from "./view-agg.ts";
+import { WaitingPanes } from "./waiting-panes.ts";
 import { compare } from "../rules/rule-set.ts";
-import type { ClosedPane } from "../window.ts";
+import type { ClosedPane, WindowLogic, WindowState } from "../window.ts";
 import type { View } from "./view.ts";
 
 export interface SeriesRef { key: string; name: string; tags: Readonly<Record<string, string>> }
@@ -73,14 +86,39 @@ export interface ViewDelta {
 /** `c`: the cuts, [sid, below] pairs (absent before views were fed by pane). */
 export interface ViewSetSnapshot { v: 1; d: ViewDelta[]; refused: number; c?: number[] }
 
-/** The partition's panes as the views read them (the window actor, PartitionPipeline). */
+/**
+ * The partition's panes as the views read them (the window actor, PartitionPipeline).
+ * Its owner tells the views of every pane opened (ViewSet.paneOpened) and closed (onPane).
+ */
 export interface PaneSource {
   /** The pane length. */
   paneMs: number;
   /** Every pane not closed yet, series by series, in order of start. */
   forEachOpen(fn: (sid: number, pane: ClosedPane) => void): void;
+  /** Series `sid`'s panes not closed yet, in order of start. */
+  forEachOpenOf(sid: number, fn: (sid: number, pane: ClosedPane) => void): void;
+  /** The start of series `sid`'s first pane not closed yet starting at or after `from` (+Infinity: none). */
+  firstOpen(sid: number, from: number): number;
   /** A series' name and tags (undefined: not registered here yet). */
   seriesOf(sid: number): SeriesRef | undefined;
+  /** Every series id with a pane is below it. */
+  sidsEnd(): number;
+}
+
+/**
+ * A window actor's panes as a PaneSource; `state()` is its current state
+ * (a restore replaces it).
+ * @example set.setPanes(windowPanes(window, () => st, paneMs, (sid) => series[sid]));
+ */
+export function windowPanes(window: WindowLogic, state: () => WindowState, paneMs: number, seriesOf: PaneSource["seriesOf"]): PaneSource {
+  return {
+    paneMs,
+    forEachOpen: (fn) => window.forEachOpenPane(state(), fn),
+    forEachOpenOf: (sid, fn) => window.forEachOpenPaneOf(state(), sid, fn),
+    firstOpen: (sid, from) => window.firstOpenPane(state(), sid, from),
+    seriesOf,
+    sidsEnd: () => state().series.length,
+  };
 }
 
 interface Binding {
@@ -116,6 +154,14 @@ export class ViewSet {
   /** Series cut (see the module comment): sid → the time below which their pane-fed views take events one by one. */
   private cuts = new Map<number, number>();
   private open = new Map<string, Open>();
+  /**
+   * Per series its oldest open pane and first waiting pane (see the module
+   * comment), kept while `indexed`: false after a restore or a new pane
+   * source until reindexSlices (or the next use) builds it again, and while
+   * no view is fed by pane (then nothing reads it).
+   */
+  private readonly waiting = new WaitingPanes();
+  private indexed = false;
   /** Events whose view update was refused because limits.viewGroupsMax aggregates were open. */
   refused = 0;
 
@@ -141,6 +187,7 @@ export class ViewSet {
   /** The views from now on: the open aggregates of a view that is gone or changed are dropped (not taken); an unchanged one keeps them. */
   setViews(views: readonly View[]): void {
     if (views.some((v) => this.paneFed(v))) this.cutOpenPanes(true); // a new view takes none of what its series' open panes hold
+    else this.indexed = false; // unused until a view fed by pane comes, through here: the cut above empties it then
     const byName = new Map(views.map((v) => [v.name, v]));
     for (const [k, o] of this.open) {
       const now = byName.get(o.view.name);
@@ -157,7 +204,43 @@ export class ViewSet {
    */
   setPanes(source: PaneSource | null): void {
     this.panes = source;
+    this.indexed = false;
     this.unbind();
+  }
+
+  /**
+   * The waiting panes found again, `seriesPerSlice` series ids at a time,
+   * yielding between: after the pane source's panes were replaced as a
+   * whole (its window state restored; PartitionPipeline.restoreSlices).
+   * 100,000 series took 12-20 ms in one piece (bench/view-pane-walk.ts).
+   * Nothing may change the panes or the views until it has returned.
+   * @example const it = views.reindexSlices(1_000); for (let r = it.next(); !r.done; r = it.next()) beat();
+   */
+  *reindexSlices(seriesPerSlice: number): Generator<void, void> {
+    const src = this.panes;
+    this.indexed = false;
+    if (src === null || !this.views.some((v) => this.paneFed(v))) return; // unused until a cut or index() builds it
+    this.waiting.clear();
+    const end = src.sidsEnd();
+    for (let sid = 0; sid < end; sid++) {
+      this.reindex(sid);
+      if ((sid + 1) % seriesPerSlice === 0 && sid + 1 < end) yield;
+    }
+    this.indexed = true;
+  }
+
+  /**
+   * A pane of series `sid` opened at `start` (the pane source's window actor
+   * calls it): it may wait now. Mostly the series' newest, after the panes
+   * it already waits for: that changes nothing in the index.
+   */
+  readonly paneOpened = (sid: number, start: number): void => {
+    if (this.indexed && !this.waiting.holdsBefore(sid, start)) this.reindex(sid);
+  };
+
+  /** Series `sid` is registered from now on (seriesOf knows it): its open panes may wait now. */
+  seriesAdded(sid: number): void {
+    if (this.indexed) this.reindex(sid);
   }
 
   /** A reference table's current rows (a new version re-binds every series at its next event). */
@@ -181,7 +264,16 @@ export class ViewSet {
    * first and is never cut.
    */
   cutStale(before: number): void {
-    this.cutOpenPanes(false, before);
+    const src = this.panes;
+    if (src === null || !this.views.some((v) => this.paneFed(v))) return;
+    this.index();
+    // As the walk over every open pane did, series by series in sid order, but over those the index says hold a pane
+    // not cut and an oldest open pane ended by `before`: for the others the walk changed nothing.
+    for (const sid of this.waiting.staleSids(before - src.paneMs)) {
+      const series = src.seriesOf(sid)!; // the index holds registered series only
+      src.forEachOpenOf(sid, (_, pane) => this.cutPane(sid, series, pane));
+      this.reindex(sid);
+    }
   }
 
   /**
@@ -189,30 +281,52 @@ export class ViewSet {
    * (PartitionPipeline.flushViewFrontier): over the open panes of series
    * with a view fed by pane and not cut below them, the earliest start
    * (+Infinity: none; no view window ending after it is complete here), and
-   * whether one ended by `staleBefore` (cutStale would hand it over).
-   * O(open panes).
+   * whether one ended by `staleBefore` (cutStale would hand it over): all
+   * panes are one pane long, so that is whether the earliest did.
+   * O(distinct pane starts held) from the index, not a walk.
    */
   panesWaiting(staleBefore: number): { low: number; stale: boolean } {
     const src = this.panes;
-    const out = { low: Infinity, stale: false };
-    if (src === null || !this.views.some((v) => this.paneFed(v))) return out;
-    let at = -1;
-    let fed = false;
-    src.forEachOpen((sid, pane) => {
-      if (sid !== at) {
-        at = sid;
-        const series = src.seriesOf(sid);
-        if (series === undefined) fed = false;
-        else {
-          if (this.kind[sid] === undefined || this.kind[sid] === kindUnbound) this.bind(sid, series);
-          fed = this.bySid[sid]!.some((b) => b.byPane);
-        }
-      }
-      if (!fed || pane.start < (this.cuts.get(sid) ?? -Infinity)) return;
-      if (pane.start < out.low) out.low = pane.start;
-      if (pane.start + src.paneMs <= staleBefore) out.stale = true;
-    });
-    return out;
+    if (src === null || !this.views.some((v) => this.paneFed(v))) return { low: Infinity, stale: false };
+    this.index();
+    const low = this.waiting.low();
+    return { low, stale: low + src.paneMs <= staleBefore };
+  }
+
+  /** The index of waiting panes, built in one piece if it is not kept (a restore not followed by reindexSlices, a new source). */
+  private index(): void {
+    if (!this.indexed) runSlices(this.reindexSlices(Infinity));
+  }
+
+  /**
+   * Series `sid` in the index as it stands now, after any change to its
+   * open panes, its cut or its registration. Its binding changes only at an
+   * unbind: setViews and a joined table's setTable cut every open pane (none
+   * waits) or mark the index stale; another table's binds as before.
+   * Registered series only, as the walk counted: the oldest open pane's
+   * start while some open pane is not cut (a walk's cutStale would cut it),
+   * and the first not cut when a view takes the series' panes (panesWaiting).
+   */
+  private reindex(sid: number): void {
+    const src = this.panes!;
+    const series = src.seriesOf(sid);
+    let oldest = Infinity;
+    let first = Infinity;
+    if (series !== undefined) {
+      const cut = this.cuts.size === 0 ? -Infinity : this.cuts.get(sid) ?? -Infinity;
+      first = src.firstOpen(sid, cut);
+      if (first !== Infinity) oldest = cut === -Infinity ? first : src.firstOpen(sid, -Infinity);
+      if (!this.fedByPane(sid, series)) first = Infinity;
+    }
+    this.waiting.set(sid, oldest, first);
+  }
+
+  /** Whether a view fed by pane reads series `sid` (binding it if need be). */
+  private fedByPane(sid: number, series: SeriesRef): boolean {
+    if (this.kind[sid] === undefined || this.kind[sid] === kindUnbound) this.bind(sid, series);
+    const bs = this.bySid[sid]!;
+    for (let i = 0; i < bs.length; i++) if (bs[i].byPane) return true;
+    return false;
   }
 
   private unbind(): void {
@@ -223,29 +337,30 @@ export class ViewSet {
   /**
    * What the open panes hold so far goes to the pane-fed views as bound now,
    * and each series with an open pane is cut below its last open pane's end.
-   * O(open panes): at a change of the views or a table, at a stop, and
-   * (only series whose oldest open pane ended by `staleBefore`) at each
-   * checkpoint.
+   * O(open panes): at a change of the views or a table, and at a stop.
+   * No pane is left waiting then: the index is empty.
    */
-  private cutOpenPanes(always = false, staleBefore = Infinity): void {
+  private cutOpenPanes(always = false): void {
     const src = this.panes;
-    if (src === null || !(always || this.views.some((v) => this.paneFed(v)))) return;
-    let at = -1;
-    let cutting = false;
+    if (src === null || !(always || this.views.some((v) => this.paneFed(v)))) {
+      this.indexed = false; // unused while no view is fed by pane
+      return;
+    }
     src.forEachOpen((sid, pane) => {
-      if (sid !== at) {
-        at = sid; // the series' first open pane: its oldest
-        cutting = pane.start + src.paneMs <= staleBefore;
-      }
-      if (!cutting) return;
       const series = src.seriesOf(sid);
-      if (series === undefined) return;
-      const cut = this.cuts.get(sid);
-      if (cut === undefined || pane.start >= cut) this.feedPane(sid, series, pane);
-      const end = pane.start + src.paneMs;
-      if (cut === undefined || end > cut) this.cuts.set(sid, end);
-      if (sid < this.kind.length && this.kind[sid] === kindPaneOnly) this.kind[sid] = kindPerEvent;
+      if (series !== undefined) this.cutPane(sid, series, pane);
     });
+    this.waiting.clear(); // an unregistered series is never in it, and is not cut
+    this.indexed = true;
+  }
+
+  /** One open pane of a series being cut (see "Cuts"): fed unless below its cut already, the cut raised to its end. */
+  private cutPane(sid: number, series: SeriesRef, pane: ClosedPane): void {
+    const cut = this.cuts.get(sid);
+    if (cut === undefined || pane.start >= cut) this.feedPane(sid, series, pane);
+    const end = pane.start + this.panes!.paneMs;
+    if (cut === undefined || end > cut) this.cuts.set(sid, end);
+    if (sid < this.kind.length && this.kind[sid] === kindPaneOnly) this.kind[sid] = kindPerEvent;
   }
 
   /** One accepted event of series `sid`. */
@@ -280,18 +395,21 @@ export class ViewSet {
    * cut below its end (its events went one by one).
    */
   onPane(sid: number, series: SeriesRef, pane: ClosedPane): void {
-    if (this.cuts.size > 0) {
-      const cut = this.cuts.get(sid);
-      if (cut !== undefined) {
-        if (pane.start + this.panes!.paneMs >= cut) {
-          this.cuts.delete(sid); // no event below the cut can come any more
-          const bs = this.bySid[sid];
-          if (bs !== undefined) this.kind[sid] = bs.some((b) => !b.byPane) ? kindPerEvent : kindPaneOnly;
-        }
-        if (pane.start < cut) return;
-      }
+    if (!this.belowCut(sid, pane)) this.feedPane(sid, series, pane);
+    if (this.indexed) this.reindex(sid); // its oldest open pane moved on, its cut may be gone
+  }
+
+  /** Whether a closing pane lies below its series' cut (its events went one by one); the cut goes once its last pane closes. */
+  private belowCut(sid: number, pane: ClosedPane): boolean {
+    if (this.cuts.size === 0) return false;
+    const cut = this.cuts.get(sid);
+    if (cut === undefined) return false;
+    if (pane.start + this.panes!.paneMs >= cut) {
+      this.cuts.delete(sid); // no event below the cut can come any more
+      const bs = this.bySid[sid];
+      if (bs !== undefined) this.kind[sid] = bs.some((b) => !b.byPane) ? kindPerEvent : kindPaneOnly;
     }
-    this.feedPane(sid, series, pane);
+    return pane.start < cut;
   }
 
   private feedPane(sid: number, series: SeriesRef, pane: ClosedPane): void {
@@ -385,6 +503,7 @@ export class ViewSet {
     this.refused = snap.refused;
     this.cuts = new Map();
     for (let i = 0; i + 1 < (snap.c?.length ?? 0); i += 2) this.cuts.set(snap.c![i], snap.c![i + 1]);
+    this.indexed = false;
     this.unbind();
     for (const d of snap.d) {
       const view = this.views.find((v) => v.name === d.v);
