@@ -4,8 +4,8 @@
  * every WEIR_LAKE_CURATED_INTERVAL), and lets a caller wait for a pass
  * (flush: tests, export of fresh data, shutdown). Passes never overlap: a
  * tick that finds one running is skipped. While the host's cores are busy
- * (idle less than limits.lakeDeferIdleShareMin of the time since the last
- * tick) a tick waits too, unless the lake is WEIR_LAKE_DEFER behind: on 2
+ * (idle less than limits.lakeDeferIdleShareMin of the second or two before
+ * a tick) a tick waits too, unless the lake is WEIR_LAKE_DEFER behind: on 2
  * cores the raw tail's ~0.5 µs an event comes out of ingest's share when
  * ingest has no core to spare, so a burst of up to WEIR_LAKE_DEFER costs
  * ingest nothing and the lake catches up after it (counted in
@@ -52,7 +52,7 @@ function hostCpuMs(): CpuMs {
  * Whether a tick's pass waits: the host's cores were idle less than
  * limits.lakeDeferIdleShareMin of the time between the two readings, and
  * the lake is less than `deferMs` behind (0: never waits).
- * @example passWaits({ idle: 0, all: 0 }, { idle: 50, all: 2000 }, 5_000, 60_000) // true: 2.5 % idle
+ * @example passWaits({ idle: 0, all: 0 }, { idle: 500, all: 2000 }, 5_000, 60_000) // true: 25 % idle
  */
 export function passWaits(before: CpuMs, now: CpuMs, behindMs: number, deferMs: number): boolean {
   const idleShare = now.all > before.all ? (now.idle - before.idle) / (now.all - before.all) : 1;
@@ -66,8 +66,12 @@ export class LakeMaintenance {
   private lastCuratedMs = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   readonly stats: MaintenanceStats = { passesOk: 0, passesFailed: 0, deferred: 0, lastPassMs: 0, freshAsOfMs: Date.now(), tailEvents: 0, compacted: 0, pending: 0 };
-  /** The host's CPU time at the last tick: how idle its cores were since is what a tick looks at. */
-  private cpuAt = hostCpuMs();
+  /**
+   * The host's CPU time at the last two samples (every limits.lakeDeferSampleMs): a
+   * tick looks at how idle its cores were since the older, the last 1–2 samples' time.
+   */
+  private cpuAt = [hostCpuMs(), hostCpuMs()];
+  private sampler: ReturnType<typeof setInterval> | undefined;
 
   private constructor(private readonly worker: Worker, private readonly o: MaintenanceOptions) {}
 
@@ -80,6 +84,11 @@ export class LakeMaintenance {
     });
     worker.onerror = (e) => o.log.error("lake: maintenance thread error", { error: e.message });
     m.timer = setInterval(() => void m.tick(), o.intervalMs);
+    if (o.deferMs > 0) {
+      m.sampler = setInterval(() => {
+        m.cpuAt = [m.cpuAt[1], hostCpuMs()];
+      }, limits.lakeDeferSampleMs);
+    }
     return m;
   }
 
@@ -91,16 +100,14 @@ export class LakeMaintenance {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.sampler);
     if (this.running !== null) await this.running.catch(() => {});
     this.worker.terminate();
   }
 
   private async tick(): Promise<void> {
     if (this.running !== null) return;
-    const cpu = hostCpuMs();
-    const waits = passWaits(this.cpuAt, cpu, Date.now() - this.stats.freshAsOfMs, this.o.deferMs);
-    this.cpuAt = cpu;
-    if (waits) {
+    if (passWaits(this.cpuAt[0], hostCpuMs(), Date.now() - this.stats.freshAsOfMs, this.o.deferMs)) {
       this.stats.deferred++;
       return;
     }

@@ -129,7 +129,8 @@ export const limits = {
   lakeCuratedIntervalMsDefault: 60_000, // WEIR_LAKE_CURATED_INTERVAL: curated tables are written out this often
   lakeDeferMsDefault: 60_000, // WEIR_LAKE_DEFER: while the host's cores are busy a maintenance pass waits, the lake at most this far behind (a burst of up to a minute leaves ingest every core)
   lakeDeferMsMax: 3_600_000, // WEIR_LAKE_DEFER at most: the raw tail waits no longer than this, whatever the load
-  lakeDeferIdleShareMin: 0.1, // the host's cores idle at least this share of the time since the last tick, or the pass waits (WEIR_LAKE_DEFER)
+  lakeDeferIdleShareMin: 0.3, // the host's cores idle at least this share of the last second or two before a tick, or the pass waits (WEIR_LAKE_DEFER): the raw tail costs about half of ingest's CPU an event, and a flat-out HTTP load on 2 cores leaves 17-21 % idle with the lake off
+  lakeDeferSampleMs: 1_000, // how often the host's CPU times are sampled for that (the share is over the last one to two samples: a tick right after an idle spell still sees the load)
   lakeRetentionMsDefault: 30 * 86_400_000, // WEIR_RETENTION_LAKE: hours of the raw zone older than this are deleted
   lakeNdjsonChunkRows: 4_096, // rows written to a staging file (or an export stream) per write: bounds memory
   lakeTailChunkRowsMax: 1_048_576, // events one raw tail chunk holds at most: a pass with more writes several (DuckDB holds a chunk's rows in memory until it is written: 24 bytes each, plus ids and props)
