@@ -268,6 +268,43 @@ export const edgeProfile: Readonly<Record<string, string>> = {
   WEIR_RAW_MAX_BYTES: "1GiB", WEIR_RETENTION_RAW: "1d", WEIR_RETENTION_WINDOWS: "1d",
 };
 
+/** Variables the clients read (src/client/emit.ts, the `weir` command), not the server: known, not settings. */
+const clientKeys: readonly string[] = ["WEIR_URL", "WEIR_TOKEN"];
+
+/**
+ * The WEIR_* variables of `env` that are no setting (loadConfig ignores
+ * them), each with the setting it most likely meant: within 2 edits, or
+ * one name the start of the other; null when none is that close. A typo in
+ * a setting otherwise goes unnoticed, its default silently in force.
+ * @example unknownSettings({ WEIR_DATA: "/d" }) // [{ key: "WEIR_DATA", meant: "WEIR_DATA_DIR" }]
+ */
+export function unknownSettings(env: Record<string, string | undefined>): Array<{ key: string; meant: string | null }> {
+  const known = new Set<string>([...envKeys, ...clientKeys]);
+  return Object.keys(env)
+    .filter((k) => k.startsWith("WEIR_") && !known.has(k))
+    .sort()
+    .map((key) => {
+      let meant: string | null = null;
+      let best = Infinity;
+      for (const k of envKeys) {
+        const d = k.startsWith(key) || key.startsWith(k) ? 1 : editDistance(key, k);
+        if (d <= 2 && d < best) [best, meant] = [d, k];
+      }
+      return { key, meant };
+    });
+}
+
+/** Levenshtein distance of two short names (one row of the table at a time). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    row = next;
+  }
+  return row[b.length];
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const file = readConfigFile(env.WEIR_CONFIG);
   const merged: Record<string, string> = { ...file.settings };

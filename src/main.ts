@@ -3,7 +3,7 @@
  * gracefully (intake refused, rings drained, store flushed).
  */
 import { exitOnOperatingError } from "./cli-messages.ts";
-import { type Config, loadConfig } from "./config.ts";
+import { type Config, loadConfig, unknownSettings } from "./config.ts";
 import { createLog } from "./runtime/log.ts";
 import { startWeir, type Weir } from "./server.ts";
 
@@ -14,6 +14,7 @@ try {
   exitOnOperatingError(e); // a bad setting: its message and status 2, not a stack
 }
 const log = createLog(cfg.logLevel);
+for (const u of unknownSettings(process.env)) log.warn("unknown setting, ignored", { key: u.key, ...(u.meant === null ? {} : { meant: u.meant }) });
 let weir: Weir;
 try {
   weir = await startWeir(cfg, log);

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { ConfigError, loadConfig, unknownSettings } from "../src/config.ts";
 
 describe("config - WEIR_* validated at start-up", () => {
   test("config - defaults match API.md", () => {
@@ -71,5 +71,18 @@ describe("config - WEIR_* validated at start-up", () => {
     for (const bad of ["https://shop.example/", "https://shop.example/app", "ftp://x.example", "shop.example"]) {
       expect(() => loadConfig({ WEIR_CORS_ORIGINS: bad })).toThrow(`config WEIR_CORS_ORIGINS: "${bad}" is not an origin (scheme://host[:port], no path or trailing slash)`);
     }
+  });
+});
+
+describe("config - unknown settings", () => {
+  test("config - a WEIR_* variable that is no setting is named, with the setting it most likely meant; the clients' variables and others are not", () => {
+    const env = { WEIR_DATA: "/d", WEIR_TOKNS: "x", WEIR_FOO_BAR_BAZ: "1", WEIR_DIR: "/x", WEIR_PORT: "0", WEIR_URL: "http://h", WEIR_TOKEN: "t", PATH: "/bin" };
+    expect(unknownSettings(env)).toEqual([
+      { key: "WEIR_DATA", meant: "WEIR_DATA_DIR" },
+      { key: "WEIR_DIR", meant: null },
+      { key: "WEIR_FOO_BAR_BAZ", meant: null },
+      { key: "WEIR_TOKNS", meant: "WEIR_TOKENS" },
+    ]);
+    expect(unknownSettings({ WEIR_PORT: "0", WEIR_LAKE_DEFER: "0" })).toEqual([]);
   });
 });
