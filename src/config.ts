@@ -273,8 +273,8 @@ const clientKeys: readonly string[] = ["WEIR_URL", "WEIR_TOKEN"];
 
 /**
  * The WEIR_* variables of `env` that are no setting (loadConfig ignores
- * them), each with the setting it most likely meant: within 2 edits, or
- * one name the start of the other; null when none is that close. A typo in
+ * them), each with the setting it most likely meant (closestSetting; null
+ * when none is that close). A typo in
  * a setting otherwise goes unnoticed, its default silently in force.
  * @example unknownSettings({ WEIR_DATA: "/d" }) // [{ key: "WEIR_DATA", meant: "WEIR_DATA_DIR" }]
  */
@@ -283,15 +283,18 @@ export function unknownSettings(env: Record<string, string | undefined>): Array<
   return Object.keys(env)
     .filter((k) => k.startsWith("WEIR_") && !known.has(k))
     .sort()
-    .map((key) => {
-      let meant: string | null = null;
-      let best = Infinity;
-      for (const k of envKeys) {
-        const d = k.startsWith(key) || key.startsWith(k) ? 1 : editDistance(key, k);
-        if (d <= 2 && d < best) [best, meant] = [d, k];
-      }
-      return { key, meant };
-    });
+    .map((key) => ({ key, meant: closestSetting(key) }));
+}
+
+/** The setting a mistyped WEIR_* name most likely meant: within 2 edits, or one name the start of the other; null: none that close. */
+function closestSetting(key: string): EnvKey | null {
+  let meant: EnvKey | null = null;
+  let best = Infinity;
+  for (const k of envKeys) {
+    const d = k.startsWith(key) || key.startsWith(k) ? 1 : editDistance(key, k);
+    if (d <= 2 && d < best) [best, meant] = [d, k];
+  }
+  return meant;
 }
 
 /** Levenshtein distance of two short names (one row of the table at a time). */
@@ -538,7 +541,8 @@ function readConfigFile(path: string | undefined): ConfigFile {
     }
     const envKey = "WEIR_" + k.toUpperCase();
     if (!envKeys.includes(envKey as EnvKey) || envKey === "WEIR_CONFIG") {
-      throw new ConfigError(`config ${path}: unknown key "${k}"`);
+      const meant = closestSetting(envKey);
+      throw new ConfigError(`config ${path}: unknown key "${k}"${meant === null || meant === "WEIR_CONFIG" ? "" : ` (did you mean "${meant.slice(5).toLowerCase()}"?)`}`);
     }
     out.settings[envKey] = String(val);
   }

@@ -45,7 +45,7 @@ describe("config - WEIR_* validated at start-up", () => {
     writeFileSync(file, JSON.stringify({ partitions: 4, lateness: "1s" }));
     expect(loadConfig({ WEIR_CONFIG: file, WEIR_PARTITIONS: "3" })).toMatchObject({ partitions: 3, latenessMs: 1000 });
     writeFileSync(file, JSON.stringify({ partitons: 4 }));
-    expect(() => loadConfig({ WEIR_CONFIG: file })).toThrow(`config ${file}: unknown key "partitons"`);
+    expect(() => loadConfig({ WEIR_CONFIG: file })).toThrow(`config ${file}: unknown key "partitons" (did you mean "partitions"?)`);
     expect(() => loadConfig({ WEIR_CONFIG: join(dir, "missing.json") })).toThrow("config WEIR_CONFIG: cannot read");
   });
 
@@ -56,7 +56,7 @@ describe("config - WEIR_* validated at start-up", () => {
     expect(loadConfig({ WEIR_CONFIG: file })).toMatchObject({ partitions: 4, latenessMs: 1000, windowsText: "10s,60s/10s" });
     const yml = join(dir, "weir.yml");
     writeFileSync(yml, "partitons: 4\n");
-    expect(() => loadConfig({ WEIR_CONFIG: yml })).toThrow(`config ${yml}: unknown key "partitons"`);
+    expect(() => loadConfig({ WEIR_CONFIG: yml })).toThrow(`config ${yml}: unknown key "partitons" (did you mean "partitions"?)`);
     writeFileSync(yml, "partitions: 0\n");
     expect(() => loadConfig({ WEIR_CONFIG: yml })).toThrow("config WEIR_PARTITIONS: must be ≥ 1");
     writeFileSync(yml, "- partitions: 4\n");

@@ -493,10 +493,12 @@ class Detector {
     const res = first === 0 ? 0 : v - mean;
     const z = res / std;
     const departs = age >= tu.judgeAge && rows[o + RESD] < cycleShareMax * rows[o + SLOWD] && (z >= cycleZ || z <= -cycleZ);
-    const c = this.cyc;
-    c.mean = mean;
-    c.std = std;
-    c.z = z;
+    if (departs) {
+      const c = this.cyc; // read only by the verdict that follows a departure
+      c.mean = mean;
+      c.std = std;
+      c.z = z;
+    }
     if (first === 0) {
       cycle[at] = v;
       st.cycleSpread[spreadAt] = 0;
